@@ -1,0 +1,27 @@
+import type { MarketSymbol } from "../domain/types.js";
+
+/** Outside signals (news, sentiment, on-chain) the agent weighs beside the technicals. */
+export interface ResearchReport {
+  source: string;
+  available: boolean;
+  signals: { headline: string; sentiment: "positive" | "negative" | "neutral" }[];
+  note: string;
+}
+
+export interface ResearchProvider {
+  readonly name: string;
+  research(symbol: MarketSymbol): Promise<ResearchReport>;
+}
+
+/** The offline default: no research source, said plainly so neither model nor user assumes one. */
+export class NoResearch implements ResearchProvider {
+  readonly name = "none (offline)";
+  async research(): Promise<ResearchReport> {
+    return {
+      source: this.name,
+      available: false,
+      signals: [],
+      note: "No research source is configured: decide on technical signals only.",
+    };
+  }
+}

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { testRedis } from "./support/redis.js";
+import { TradingAgent, type DecisionInputs } from "../src/agent/tradingAgent.js";
+import { RedisKeyValueProvider } from "../src/agent/redisKeyValue.js";
+import { decisionToAgentReply, scriptedModel } from "../src/agent/scriptedModel.js";
+
+const limits = {
+  maxPositionPct: 10, maxExposurePct: 50, maxLeverage: 1, maxOpenPositions: 3, dailyLossLimitPct: 5,
+  defaultStopLossPct: 3, maxStopLossPct: 10, defaultTakeProfitPct: 6, minOrderNotional: 10,
+};
+
+function inputs(decisionId: string, held = false): DecisionInputs {
+  return {
+    decisionId,
+    symbol: "BTC/USDT",
+    snapshot: {
+      symbol: "BTC/USDT", candleTime: Date.UTC(2025, 0, 1), price: 100, sma20: 98, sma50: 95, rsi14: 60,
+      macd: { macd: 1, signal: 0.5, histogram: 0.5 }, bollinger: { upper: 105, middle: 98, lower: 91 },
+      atr14: 2, volatility: 0.01, signal: "bullish", signalScore: 0.6,
+    },
+    research: { source: "none", available: false, signals: [], note: "none" },
+    portfolio: {
+      cash: 10_000, equity: 10_000, dailyPnl: 0, exposurePct: held ? 5 : 0, realizedPnl: 0, recent: [],
+      positions: held ? [{ symbol: "BTC/USDT", side: "long", qty: 5, entryPrice: 100, stopLoss: 97, takeProfit: 106, openedAt: 0 }] : [],
+    },
+    limits,
+  };
+}
+
+describe("trading agent on @daydreamsai/core", () => {
+  let redis: Redis;
+  let agent: TradingAgent;
+  beforeAll(async () => {
+    redis = await testRedis();
+    agent = new TradingAgent(new RedisKeyValueProvider(redis, "t:mem:"));
+    await agent.start();
+  });
+  afterAll(async () => {
+    await agent.stop();
+    await redis.quit();
+  });
+
+  it("turns an ExecuteTrade action into a validated decision with one model call", async () => {
+    let prompt = "";
+    const model = scriptedModel("test", () =>
+      decisionToAgentReply({ symbol: "BTC/USDT", action: "buy", sizePct: 7, confidence: 0.8, reasons: ["uptrend"], stopLossPct: 2 }),
+    );
+    const spy = { ...model, doStream: async (o: Parameters<typeof model.doStream>[0]) => { prompt = JSON.stringify(o.prompt); return model.doStream(o); } };
+    const out = await agent.decide(inputs("d1"), spy);
+    expect(out).toEqual({
+      ok: true,
+      modelCalls: 1,
+      decision: { symbol: "BTC/USDT", action: "buy", sizePct: 7, confidence: 0.8, reasons: ["uptrend"], stopLossPct: 2 },
+    });
+    // The prompt carries every context the decision is made from.
+    for (const part of ["sma20", "No research".slice(0, 2), "maxPositionPct", "positions"]) expect(prompt).toContain(part);
+  });
+
+  it("maps Rebalance and RiskManagement onto trades against the held position", async () => {
+    const rebalance = scriptedModel("test", () =>
+      `<response><reasoning>x</reasoning><action_call name="Rebalance">{"targetPct":2,"confidence":0.6,"reasons":["trim"]}</action_call></response>`);
+    const r = await agent.decide(inputs("d2", true), rebalance);
+    expect(r.ok && r.decision.action).toBe("sell");
+    expect(r.ok && r.decision.sizePct).toBeCloseTo(3, 6); // held 5% of equity, target 2%
+    const reduce = scriptedModel("test", () =>
+      `<response><action_call name="RiskManagement">{"stance":"reduce-exposure","confidence":0.7,"reasons":["volatile"]}</action_call></response>`);
+    const m = await agent.decide(inputs("d3", true), reduce);
+    expect(m.ok && m.decision).toMatchObject({ action: "sell", sizePct: 2.5 });
+  });
+
+  it("reports a reply that breaks the schema as a failed call, never a decision", async () => {
+    const bad = scriptedModel("test", () =>
+      `<response><action_call name="ExecuteTrade">{"side":"buy","sizePct":500,"confidence":3,"reasons":[]}</action_call></response>`);
+    const out = await agent.decide(inputs("d4"), bad);
+    expect(out.ok).toBe(false);
+    expect(out.modelCalls).toBe(1);
+  });
+
+  it("reports prose with no action as a failed call", async () => {
+    const prose = scriptedModel("test", () => "I think you should buy some bitcoin!");
+    const out = await agent.decide(inputs("d5"), prose);
+    expect(out.ok).toBe(false);
+    expect(out.modelCalls).toBe(1);
+  });
+
+  it("keeps its memory in Redis", async () => {
+    const keys = await redis.keys("t:mem:*");
+    expect(keys.some((k) => k.includes("trading:d1"))).toBe(true);
+    expect(await redis.ttl(keys[0]!)).toBeGreaterThan(0);
+  });
+});
+
+describe("malformed replies", () => {
+  it("never become decisions and never crash the process", async () => {
+    const redis = await testRedis();
+    const agent = new TradingAgent(new RedisKeyValueProvider(redis, "t2:mem:"));
+    await agent.start();
+    const replies = [
+      `<response><action_call name="ExecuteTrade">{not json</action_call></response>`,
+      `<response><action_call name="ExecuteTrade">{"side":"short","sizePct":5,"confidence":0.5,"reasons":["x"]}</action_call></response>`,
+      `<response><action_call name="ExecuteTrade">{"side":"buy","sizePct":"lots","confidence":0.5,"reasons":["x"]}</action_call></response>`,
+      `<response><action_call name="LaunchRocket">{}</action_call></response>`,
+      ``,
+    ];
+    for (const [n, reply] of replies.entries()) {
+      const out = await agent.decide(inputs(`bad${n}`), scriptedModel("test", () => reply));
+      expect(out.ok, reply).toBe(false);
+      expect(out.modelCalls).toBe(1);
+    }
+    await agent.stop();
+    await redis.quit();
+  });
+});
