@@ -1,0 +1,12 @@
+FROM node:20-slim
+
+WORKDIR /app
+
+# Dependencies first, so editing the code does not reinstall them. Dev dependencies stay: `npm start` runs tsx.
+COPY package.json package-lock.json ./
+RUN npm ci
+
+# .dockerignore keeps .env (secrets), .data and the host's node_modules out of the image.
+COPY . .
+
+CMD ["npm", "start"]

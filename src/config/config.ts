@@ -1,0 +1,577 @@
+// The whole configuration, read once from the environment (and an optional .env file).
+// Every key is described here and only here: .env.example and docs/configuration.md are
+// generated from CONFIG_KEYS (src/config/docs.ts), and a test fails when they drift.
+import { existsSync, readFileSync } from "node:fs";
+import { z } from "zod";
+import type { RiskLimits } from "../domain/types.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface Config {
+  router: {
+    url: string;
+    apiKey: string | undefined;
+    walletAddress: `0x${string}` | undefined;
+    privateKey: `0x${string}` | undefined;
+    network: "base" | "base-sepolia";
+    auth: "auto" | "x402" | "wallet-login" | "api-key";
+    primaryModel: string;
+    fallbackModels: string[];
+    /** Estimated USDC cost of one decision, charged against budgets before the call is made. */
+    costPerDecision: number;
+    timeoutMs: number;
+    decisionModel: "offline" | "router";
+  };
+  /** All amounts in USDC (not micro-USDC). */
+  balance: {
+    minBalance: number;
+    criticalBalance: number;
+    refillThreshold: number;
+    refillAmount: number;
+    autoRefill: boolean;
+    paperWalletStart: number;
+    dailyBudget: number;
+    monthlyBudget: number;
+  };
+  chat: {
+    telegram: { token: string | undefined; allowedUsers: string[]; chatId: string | undefined };
+    discord: {
+      token: string | undefined;
+      appId: string | undefined;
+      guildIds: string[];
+      channelId: string | undefined;
+      allowedUsers: string[];
+    };
+    console: boolean;
+  };
+  redis: { url: string; autostart: boolean; dataDir: string };
+  market: { symbols: string[]; source: "replay" | "live"; replayStepSeconds: number; timeframe: string };
+  exchange: {
+    id: string;
+    mode: "paper" | "live";
+    apiKey: string | undefined;
+    secret: string | undefined;
+    sandbox: boolean;
+    paperStartUsdt: number;
+    /** Fraction of notional, e.g. 0.001 = 0.1%. */
+    feeRate: number;
+    slippageBps: number;
+  };
+  schedule: {
+    decisionIntervalMs: number;
+    balanceCheckMs: number;
+    positionCheckMs: number;
+    /** UTC. */
+    reportTime: { hour: number; minute: number };
+  };
+  risk: RiskLimits;
+  logLevel: LogLevel;
+}
+
+/** How a raw string is checked and turned into a value, and how to say what was expected. */
+interface Rule<T> {
+  expected: string;
+  schema: z.ZodType<T, string>;
+}
+
+interface Setting<T> {
+  group: string;
+  default: string | undefined;
+  description: string;
+  secret: boolean;
+  expected: string;
+  schema: z.ZodType<T, string | undefined>;
+}
+
+// ---- rules -------------------------------------------------------------------------------------
+
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+function num(limits: { min?: number; above?: number; max?: number; whole?: boolean }): Rule<number> {
+  const { min, above, max, whole = false } = limits;
+  const bounds: string[] = [];
+  if (min !== undefined && max !== undefined) bounds.push(`between ${min} and ${max}`);
+  else if (min !== undefined) bounds.push(`of at least ${min}`);
+  if (above !== undefined) bounds.push(`greater than ${above}`);
+  if (max !== undefined && min === undefined) bounds.push(`at most ${max}`);
+  const expected = `${whole ? "a whole number" : "a number"}${bounds.length ? " " + bounds.join(" and ") : ""}`;
+
+  let n = z.number();
+  if (whole) n = n.int();
+  if (min !== undefined) n = n.min(min);
+  if (above !== undefined) n = n.gt(above);
+  if (max !== undefined) n = n.max(max);
+  return { expected, schema: z.string().regex(NUMBER).transform(Number).pipe(n) };
+}
+
+function oneOf<const V extends readonly [string, ...string[]]>(...values: V): Rule<V[number]> {
+  const quoted = values.map((v) => `"${v}"`);
+  const expected =
+    quoted.length === 1
+      ? quoted[0]!
+      : quoted.length === 2
+        ? `${quoted[0]} or ${quoted[1]}`
+        : `one of ${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}`;
+  return { expected, schema: z.enum(values) };
+}
+
+function flag(): Rule<boolean> {
+  return {
+    expected: `"true" or "false" (or 1 / 0)`,
+    schema: z
+      .string()
+      .transform((s) => s.toLowerCase())
+      .pipe(z.enum(["true", "false", "1", "0"]))
+      .transform((s) => s === "true" || s === "1"),
+  };
+}
+
+function onOff(): Rule<boolean> {
+  return { expected: `"on" or "off"`, schema: z.enum(["on", "off"]).transform((s) => s === "on") };
+}
+
+function matching(re: RegExp, expected: string): Rule<string> {
+  return { expected, schema: z.string().regex(re) };
+}
+
+function hex(digits: number, expected: string): Rule<`0x${string}`> {
+  const re = new RegExp(`^0x[0-9a-fA-F]{${digits}}$`);
+  return { expected, schema: z.string().regex(re).transform((s) => s as `0x${string}`) };
+}
+
+function list(item: RegExp, expected: string): Rule<string[]> {
+  return {
+    expected,
+    schema: z
+      .string()
+      .transform((s) =>
+        s
+          .split(",")
+          .map((part) => part.trim())
+          .filter((part) => part !== ""),
+      )
+      .pipe(z.array(z.string().regex(item)).min(1)),
+  };
+}
+
+function url(protocols: string[], expected: string): Rule<string> {
+  return {
+    expected,
+    schema: z.string().refine((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }),
+  };
+}
+
+function clockTime(): Rule<{ hour: number; minute: number }> {
+  return {
+    expected: "a UTC time as HH:MM (00:00 to 23:59)",
+    schema: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/)
+      .transform((s) => ({ hour: Number(s.slice(0, 2)), minute: Number(s.slice(3, 5)) })),
+  };
+}
+
+const text: Rule<string> = { expected: "a non-empty value", schema: z.string().min(1) };
+const noSpaces = (what: string): Rule<string> => matching(/^\S+$/, `${what} without spaces`);
+const ID = /^\d+$/;
+
+// ---- settings ----------------------------------------------------------------------------------
+
+let group = "";
+function section(name: string): void {
+  group = name;
+}
+
+function setting<T>(def: string, description: string, rule: Rule<T>): Setting<T> {
+  // Unset and empty both mean "use the default", so an empty line in .env is harmless.
+  const schema = z
+    .string()
+    .optional()
+    .transform((s) => s ?? def)
+    .pipe(rule.schema);
+  return { group, default: def, description, secret: false, expected: rule.expected, schema };
+}
+
+function optional<T>(description: string, rule: Rule<T>, secret = false): Setting<T | undefined> {
+  return { group, default: undefined, description, secret, expected: rule.expected, schema: rule.schema.optional() };
+}
+
+const secret = <T>(description: string, rule: Rule<T>): Setting<T | undefined> => optional(description, rule, true);
+
+section("Dreams Router (LLM gateway)");
+const ROUTER = {
+  DREAMS_ROUTER_URL: setting("https://router.daydreams.systems/v1", "Base URL of the Dreams Router API", url(["http:", "https:"], "an http(s) URL")),
+  DREAMS_ROUTER_API_KEY: secret("API key for the router (one way to pay; X402_PRIVATE_KEY is the other)", noSpaces("an API key")),
+  X402_WALLET_ADDRESS: optional("Wallet address whose USDC pays for model calls", hex(40, "a 0x-prefixed 40-hex-digit wallet address")),
+  X402_PRIVATE_KEY: secret("Private key that signs x402 USDC payments for model calls", hex(64, "a 0x-prefixed 64-hex-digit private key")),
+  X402_NETWORK: setting("base-sepolia", "Chain for x402 payments (base-sepolia is the testnet)", oneOf("base", "base-sepolia")),
+  ROUTER_AUTH: setting("auto", "How to authenticate to the router; auto picks from the keys that are set", oneOf("auto", "x402", "wallet-login", "api-key")),
+  PRIMARY_MODEL: setting("openai/gpt-4o", "Model asked first for each decision", text),
+  FALLBACK_MODELS: setting(
+    "anthropic/claude-3-5-sonnet,google-vertex/gemini-2.5-flash,groq/llama-3.1-8b-instant",
+    "Models tried in order when the primary fails (comma-separated)",
+    list(/^\S+$/, "a comma-separated list of model names"),
+  ),
+  COST_PER_DECISION_USDC: setting("0.04", "Estimated USDC cost of one decision, checked against budgets before a call", num({ min: 0 })),
+  MODEL_TIMEOUT_MS: setting("20000", "Give up on a model call after this many milliseconds", num({ min: 1000, max: 600000, whole: true })),
+  DECISION_MODEL: setting("offline", "offline: rule-based engine, no model calls; router: ask the Dreams Router", oneOf("offline", "router")),
+};
+
+section("Balance and budgets (USDC)");
+const BALANCE = {
+  MIN_BALANCE_USDC: setting("1.00", "Warn when the model-payment balance falls below this", num({ min: 0 })),
+  CRITICAL_BALANCE_USDC: setting("0.50", "Pause model calls when the balance falls below this (must be below MIN_BALANCE_USDC)", num({ min: 0 })),
+  REFILL_THRESHOLD_USDC: setting("2.00", "Refill (or suggest a refill) when the balance falls below this", num({ min: 0 })),
+  REFILL_AMOUNT_USDC: setting("10.00", "How much one refill adds", num({ above: 0 })),
+  AUTO_REFILL: setting("false", "Refill automatically instead of asking in chat", flag()),
+  PAPER_WALLET_START_USDC: setting("10.00", "Starting balance of the simulated payment wallet", num({ min: 0 })),
+  DAILY_BUDGET_USDC: setting("5", "Most USDC to spend on model calls per UTC day", num({ above: 0 })),
+  MONTHLY_BUDGET_USDC: setting("100", "Most USDC to spend on model calls per calendar month", num({ above: 0 })),
+};
+
+section("Chat");
+const CHAT = {
+  TELEGRAM_BOT_TOKEN: secret("Telegram bot token from @BotFather; leave empty to disable Telegram", matching(/^\d+:[A-Za-z0-9_-]{20,}$/, "a Telegram bot token like 123456:ABC... (from @BotFather)")),
+  TELEGRAM_ALLOWED_USERS: optional("Telegram user ids allowed to use the bot (comma-separated)", list(ID, "a comma-separated list of numeric Telegram user ids")),
+  TELEGRAM_CHAT_ID: optional("Telegram chat that receives alerts and daily reports", matching(/^(-?\d+|@\w+)$/, "a numeric Telegram chat id (groups are negative) or @channelname")),
+  DISCORD_BOT_TOKEN: secret("Discord bot token; leave empty to disable Discord", matching(/^[\w-]+\.[\w-]+\.[\w-]+$/, "a Discord bot token (three dot-separated parts)")),
+  DISCORD_APP_ID: optional("Discord application id (for registering slash commands)", matching(ID, "a numeric Discord application id")),
+  DISCORD_GUILD_IDS: optional("Discord servers to register slash commands in (comma-separated)", list(ID, "a comma-separated list of numeric Discord server ids")),
+  DISCORD_CHANNEL_ID: optional("Discord channel that receives alerts and daily reports", matching(ID, "a numeric Discord channel id")),
+  DISCORD_ALLOWED_USERS: optional("Discord user ids allowed to use the bot (comma-separated)", list(ID, "a comma-separated list of numeric Discord user ids")),
+  CONSOLE: setting("on", "Accept commands typed in the terminal", onOff()),
+};
+
+section("Redis");
+const REDIS = {
+  REDIS_URL: setting("redis://127.0.0.1:6379", "Redis holding state, queues and the ledger", url(["redis:", "rediss:"], "a redis:// or rediss:// URL")),
+  REDIS_AUTOSTART: setting("true", "Start a local redis-server if none answers at a 127.0.0.1/localhost REDIS_URL", flag()),
+  DATA_DIR: setting(".data", "Folder for local data (the auto-started Redis keeps its files in DATA_DIR/redis)", text),
+};
+
+section("Market and exchange");
+const MARKET = {
+  SYMBOLS: setting("BTC/USDT,ETH/USDT,DOGE/USDT", "Markets to trade, in ccxt form (comma-separated)", list(/^[A-Z0-9]+\/[A-Z0-9]+$/, "a comma-separated list of ccxt symbols like BTC/USDT")),
+  MARKET_DATA: setting("replay", "replay: recorded candles played back (no network); live: fetch from the exchange", oneOf("replay", "live")),
+  REPLAY_STEP_SECONDS: setting("30", "Wall-clock seconds per replayed candle", num({ above: 0 })),
+  TIMEFRAME: setting("2h", "Candle timeframe, in ccxt form", matching(/^\d+[smhdwMy]$/, "a ccxt timeframe like 15m, 2h or 1d")),
+  EXCHANGE: setting("binance", "ccxt exchange id", matching(/^[a-z][a-z0-9_]*$/, "a lowercase ccxt exchange id like binance")),
+  TRADING_MODE: setting("paper", "paper: simulated fills; live: real orders (needs LIVE_TRADING_CONFIRM and exchange keys)", oneOf("paper", "live")),
+  LIVE_TRADING_CONFIRM: optional("Must be yes-i-understand for TRADING_MODE=live", oneOf("yes-i-understand")),
+  EXCHANGE_API_KEY: secret("Exchange API key (live trading only)", noSpaces("an API key")),
+  EXCHANGE_SECRET: secret("Exchange API secret (live trading only)", noSpaces("an API secret")),
+  EXCHANGE_SANDBOX: setting("true", "Use the exchange's testnet when it has one", flag()),
+  PAPER_START_USDT: setting("10000", "Starting cash of the paper portfolio (USDT)", num({ above: 0 })),
+  FEE_RATE: setting("0.001", "Trading fee as a fraction of notional (0.001 = 0.1%)", num({ min: 0, max: 0.1 })),
+  SLIPPAGE_BPS: setting("5", "Simulated slippage for paper fills, in basis points", num({ min: 0, max: 1000 })),
+};
+
+section("Schedule");
+const SCHEDULE = {
+  DECISION_INTERVAL_SECONDS: setting("300", "Seconds between trading decisions", num({ min: 5, whole: true })),
+  BALANCE_CHECK_SECONDS: setting("60", "Seconds between payment-balance checks", num({ min: 1, whole: true })),
+  POSITION_CHECK_SECONDS: setting("30", "Seconds between stop-loss / take-profit checks", num({ min: 1, whole: true })),
+  REPORT_TIME: setting("20:00", "Daily report time, HH:MM UTC", clockTime()),
+};
+
+section("Risk limits");
+const RISK = {
+  MAX_POSITION_PCT: setting("10", "Largest single position, percent of equity", num({ min: 0, max: 100 })),
+  MAX_EXPOSURE_PCT: setting("50", "Largest total of all positions, percent of equity", num({ min: 0, max: 1000 })),
+  MAX_LEVERAGE: setting("1", "Largest exposure / equity ratio (spot: 1)", num({ min: 1, max: 10 })),
+  MAX_OPEN_POSITIONS: setting("3", "Most positions open at once", num({ min: 1, whole: true })),
+  DAILY_LOSS_LIMIT_PCT: setting("5", "Stop trading for the day after losing this percent of the day's starting equity", num({ above: 0, max: 100 })),
+  DEFAULT_STOP_LOSS_PCT: setting("3", "Stop loss below entry when the decision gives none, percent", num({ above: 0, max: 100 })),
+  MAX_STOP_LOSS_PCT: setting("10", "Widest stop loss allowed, percent below entry", num({ above: 0, max: 100 })),
+  DEFAULT_TAKE_PROFIT_PCT: setting("6", "Take profit above entry when the decision gives none, percent", num({ above: 0 })),
+  MIN_ORDER_USDT: setting("10", "Smallest order notional (exchanges reject dust)", num({ min: 0 })),
+};
+
+section("Logging");
+const LOGGING = {
+  LOG_LEVEL: setting("info", "Least severe log level printed", oneOf("debug", "info", "warn", "error")),
+};
+
+const SETTINGS = { ...ROUTER, ...BALANCE, ...CHAT, ...REDIS, ...MARKET, ...SCHEDULE, ...RISK, ...LOGGING };
+type Key = keyof typeof SETTINGS;
+type Values = { [K in Key]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
+
+export interface ConfigKey {
+  key: string;
+  group: string;
+  default: string | undefined;
+  description: string;
+  secret: boolean;
+}
+
+export const CONFIG_KEYS: readonly ConfigKey[] = Object.entries(SETTINGS).map(([key, s]) => ({
+  key,
+  group: s.group,
+  default: s.default,
+  description: s.description,
+  secret: s.secret,
+}));
+
+const SECRET_KEYS = CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key);
+
+// ---- loading -----------------------------------------------------------------------------------
+
+export type LoadResult = { ok: true; config: Config } | { ok: false; message: string };
+
+export function loadConfig(env: Record<string, string | undefined>): LoadResult {
+  const raw = (key: Key): string | undefined => {
+    const v = env[key]?.trim();
+    return v === "" ? undefined : v;
+  };
+  const secretValues = SECRET_KEYS.map((k) => raw(k as Key)).filter((v): v is string => v !== undefined);
+
+  const values: Partial<Values> = {};
+  const problems: string[] = [];
+  for (const key of Object.keys(SETTINGS) as Key[]) {
+    const s: Setting<unknown> = SETTINGS[key];
+    const result = s.schema.safeParse(raw(key));
+    if (result.success) (values as Record<string, unknown>)[key] = result.data;
+    else problems.push(`${key}: expected ${s.expected}${shown(key, raw(key), secretValues)}`);
+  }
+  problems.push(...crossChecks(values, (key) => raw(key) !== undefined));
+
+  if (problems.length > 0) {
+    return {
+      ok: false,
+      message: ["Configuration is invalid (fix these in .env or the environment):", ...problems.map((p) => `  - ${p}`)].join("\n"),
+    };
+  }
+  return { ok: true, config: build(values as Values) };
+}
+
+/** How a bad value is quoted back: never a secret, nor anything that looks like one. */
+function shown(key: Key, value: string | undefined, secretValues: string[]): string {
+  if (value === undefined) return ", but it is not set";
+  const looksSecret = SETTINGS[key].secret || secretValues.includes(value) || /^(0x)?[0-9a-fA-F]{64}$/.test(value);
+  if (looksSecret) return " (value hidden)";
+  const safe = hideUrlPassword(value);
+  const short = safe.length > 80 ? `${safe.slice(0, 77)}...` : safe;
+  return `, got ${JSON.stringify(short)}`;
+}
+
+/** Masks the password of a URL, even one too broken for `new URL` to parse. */
+export function hideUrlPassword(value: string): string {
+  // Greedy up to the last "@", so a password that itself holds "@" or "/" is masked whole.
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):.*@/i, "$1:***@");
+}
+
+function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[] {
+  const problems: string[] = [];
+  const below = (low: Key, lowValue: number | undefined, high: Key, highValue: number | undefined, strict: boolean) => {
+    if (lowValue === undefined || highValue === undefined) return;
+    if (strict ? lowValue < highValue : lowValue <= highValue) return;
+    problems.push(`${low}: expected ${strict ? "less than" : "at most"} ${high} (${highValue}), got ${lowValue}`);
+  };
+  below("CRITICAL_BALANCE_USDC", v.CRITICAL_BALANCE_USDC, "MIN_BALANCE_USDC", v.MIN_BALANCE_USDC, true);
+  below("DAILY_BUDGET_USDC", v.DAILY_BUDGET_USDC, "MONTHLY_BUDGET_USDC", v.MONTHLY_BUDGET_USDC, false);
+  below("DEFAULT_STOP_LOSS_PCT", v.DEFAULT_STOP_LOSS_PCT, "MAX_STOP_LOSS_PCT", v.MAX_STOP_LOSS_PCT, false);
+  below("MAX_POSITION_PCT", v.MAX_POSITION_PCT, "MAX_EXPOSURE_PCT", v.MAX_EXPOSURE_PCT, false);
+  if (v.MAX_EXPOSURE_PCT !== undefined && v.MAX_LEVERAGE !== undefined && v.MAX_EXPOSURE_PCT > 100 * v.MAX_LEVERAGE) {
+    problems.push(
+      `MAX_EXPOSURE_PCT: expected at most 100 x MAX_LEVERAGE (${100 * v.MAX_LEVERAGE}), got ${v.MAX_EXPOSURE_PCT}`,
+    );
+  }
+
+  if (v.DECISION_MODEL === "router") {
+    const auth = v.ROUTER_AUTH;
+    const hasKey = given("DREAMS_ROUTER_API_KEY");
+    const hasWallet = given("X402_PRIVATE_KEY");
+    if (!hasKey && !hasWallet) {
+      problems.push(
+        `DECISION_MODEL: "router" needs DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY to pay for model calls; set one, or use DECISION_MODEL=offline`,
+      );
+    } else if (auth === "api-key" && !hasKey) {
+      problems.push(`ROUTER_AUTH: "api-key" needs DREAMS_ROUTER_API_KEY; set it, or use ROUTER_AUTH=auto`);
+    } else if ((auth === "x402" || auth === "wallet-login") && !hasWallet) {
+      problems.push(`ROUTER_AUTH: "${auth}" needs X402_PRIVATE_KEY; set it, or use ROUTER_AUTH=auto`);
+    }
+  }
+
+  if (v.TRADING_MODE === "live") {
+    const missing: string[] = [];
+    if (!given("LIVE_TRADING_CONFIRM")) missing.push("LIVE_TRADING_CONFIRM=yes-i-understand");
+    if (!given("EXCHANGE_API_KEY")) missing.push("EXCHANGE_API_KEY");
+    if (!given("EXCHANGE_SECRET")) missing.push("EXCHANGE_SECRET");
+    if (missing.length > 0) {
+      problems.push(
+        `TRADING_MODE: "live" places real orders with real money, so it needs LIVE_TRADING_CONFIRM=yes-i-understand ` +
+          `(to show it is intended) and EXCHANGE_API_KEY + EXCHANGE_SECRET (to reach your account); ` +
+          `missing: ${missing.join(", ")}. Use TRADING_MODE=paper to simulate`,
+      );
+    }
+    // Real orders priced from recorded candles would trade at prices that do not exist.
+    if (v.MARKET_DATA === "replay") {
+      problems.push(`MARKET_DATA: expected "live" when TRADING_MODE is "live", got "replay"`);
+    }
+  }
+  return problems;
+}
+
+function build(v: Values): Config {
+  return {
+    router: {
+      url: v.DREAMS_ROUTER_URL,
+      apiKey: v.DREAMS_ROUTER_API_KEY,
+      walletAddress: v.X402_WALLET_ADDRESS,
+      privateKey: v.X402_PRIVATE_KEY,
+      network: v.X402_NETWORK,
+      auth: v.ROUTER_AUTH,
+      primaryModel: v.PRIMARY_MODEL,
+      fallbackModels: v.FALLBACK_MODELS,
+      costPerDecision: v.COST_PER_DECISION_USDC,
+      timeoutMs: v.MODEL_TIMEOUT_MS,
+      decisionModel: v.DECISION_MODEL,
+    },
+    balance: {
+      minBalance: v.MIN_BALANCE_USDC,
+      criticalBalance: v.CRITICAL_BALANCE_USDC,
+      refillThreshold: v.REFILL_THRESHOLD_USDC,
+      refillAmount: v.REFILL_AMOUNT_USDC,
+      autoRefill: v.AUTO_REFILL,
+      paperWalletStart: v.PAPER_WALLET_START_USDC,
+      dailyBudget: v.DAILY_BUDGET_USDC,
+      monthlyBudget: v.MONTHLY_BUDGET_USDC,
+    },
+    chat: {
+      telegram: {
+        token: v.TELEGRAM_BOT_TOKEN,
+        allowedUsers: v.TELEGRAM_ALLOWED_USERS ?? [],
+        chatId: v.TELEGRAM_CHAT_ID,
+      },
+      discord: {
+        token: v.DISCORD_BOT_TOKEN,
+        appId: v.DISCORD_APP_ID,
+        guildIds: v.DISCORD_GUILD_IDS ?? [],
+        channelId: v.DISCORD_CHANNEL_ID,
+        allowedUsers: v.DISCORD_ALLOWED_USERS ?? [],
+      },
+      console: v.CONSOLE,
+    },
+    redis: { url: v.REDIS_URL, autostart: v.REDIS_AUTOSTART, dataDir: v.DATA_DIR },
+    market: {
+      symbols: v.SYMBOLS,
+      source: v.MARKET_DATA,
+      replayStepSeconds: v.REPLAY_STEP_SECONDS,
+      timeframe: v.TIMEFRAME,
+    },
+    exchange: {
+      id: v.EXCHANGE,
+      mode: v.TRADING_MODE,
+      apiKey: v.EXCHANGE_API_KEY,
+      secret: v.EXCHANGE_SECRET,
+      sandbox: v.EXCHANGE_SANDBOX,
+      paperStartUsdt: v.PAPER_START_USDT,
+      feeRate: v.FEE_RATE,
+      slippageBps: v.SLIPPAGE_BPS,
+    },
+    schedule: {
+      decisionIntervalMs: v.DECISION_INTERVAL_SECONDS * 1000,
+      balanceCheckMs: v.BALANCE_CHECK_SECONDS * 1000,
+      positionCheckMs: v.POSITION_CHECK_SECONDS * 1000,
+      reportTime: v.REPORT_TIME,
+    },
+    risk: {
+      maxPositionPct: v.MAX_POSITION_PCT,
+      maxExposurePct: v.MAX_EXPOSURE_PCT,
+      maxLeverage: v.MAX_LEVERAGE,
+      maxOpenPositions: v.MAX_OPEN_POSITIONS,
+      dailyLossLimitPct: v.DAILY_LOSS_LIMIT_PCT,
+      defaultStopLossPct: v.DEFAULT_STOP_LOSS_PCT,
+      maxStopLossPct: v.MAX_STOP_LOSS_PCT,
+      defaultTakeProfitPct: v.DEFAULT_TAKE_PROFIT_PCT,
+      minOrderNotional: v.MIN_ORDER_USDT,
+    },
+    logLevel: v.LOG_LEVEL,
+  };
+}
+
+// ---- .env --------------------------------------------------------------------------------------
+
+/**
+ * Reads KEY=VALUE lines from a .env file, or nothing if it does not exist. Unlike
+ * process.loadEnvFile it leaves process.env alone, so the caller decides who wins.
+ */
+export function readDotEnv(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path, "utf8").split(/\r\n|\n|\r/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out[m[1]!] = parseValue(m[2]!);
+  }
+  return out;
+}
+
+function parseValue(rest: string): string {
+  // Double quotes allow escapes (\n, \", \\) as in shells and dotenv; single quotes are literal.
+  const double = /^"((?:[^"\\]|\\.)*)"/.exec(rest);
+  if (double) return double[1]!.replace(/\\([n"\\])/g, (_, c: string) => (c === "n" ? "\n" : c));
+  const single = /^'([^']*)'/.exec(rest);
+  if (single) return single[1]!;
+  // A # starts a comment only after whitespace, so values like "abc#def" survive.
+  return rest.replace(/\s+#.*$/, "").trim();
+}
+
+/** The environment as the app sees it: .env values, overridden by real environment variables. */
+export function loadEnv(
+  dotEnvPath = ".env",
+  env: Record<string, string | undefined> = process.env,
+): Record<string, string | undefined> {
+  const merged: Record<string, string | undefined> = { ...readDotEnv(dotEnvPath) };
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) merged[key] = value;
+  return merged;
+}
+
+// ---- redaction ---------------------------------------------------------------------------------
+
+/** Replaces every configured secret found in `text` with "[redacted]". */
+export function redactSecrets(text: string, config: Config): string {
+  const secrets = new Set<string>();
+  const add = (s: string | undefined) => {
+    if (s) secrets.add(s);
+  };
+  add(config.router.apiKey);
+  add(config.router.privateKey);
+  // Libraries sometimes print a private key without its 0x prefix.
+  add(config.router.privateKey?.slice(2));
+  add(config.chat.telegram.token);
+  add(config.chat.discord.token);
+  add(config.exchange.apiKey);
+  add(config.exchange.secret);
+  const password = redisPassword(config.redis.url);
+  if (password) {
+    add(password.raw);
+    add(password.decoded);
+  }
+  // Longest first, so a secret that contains another is replaced whole.
+  let out = text;
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join("[redacted]");
+  return out;
+}
+
+function redisPassword(url: string): { raw: string; decoded: string } | undefined {
+  try {
+    const raw = new URL(url).password;
+    if (!raw) return undefined;
+    let decoded = raw;
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      // Keep the raw form: a password with a stray % is still a password.
+    }
+    return { raw, decoded };
+  } catch {
+    return undefined;
+  }
+}

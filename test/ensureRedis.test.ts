@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { ensureRedis } from "../src/redis/ensureRedis.js";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** True when a Redis at `url` answers PING. */
+async function answers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function withClient<T>(url: string, use: (r: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis(url, { maxRetriesPerRequest: 0 });
+  try {
+    return await use(client);
+  } finally {
+    await client.quit();
+  }
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const clean of cleanups.splice(0).reverse()) await clean();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "ensure-redis-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A redis-server started by the test itself, as if the user ran one. */
+async function ownServer(port: number, extra: string[] = []): Promise<ChildProcess> {
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--dir", tempDir(), "--save", "", "--appendonly", "no", ...extra],
+    { stdio: "ignore" },
+  );
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  });
+  for (let i = 0; i < 100; i++) {
+    const url = extra.includes("--requirepass") ? `redis://:${extra[extra.indexOf("--requirepass") + 1]}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`;
+    if (await answers(url)) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("test redis-server did not start");
+}
+
+describe("ensureRedis", () => {
+  it("uses a Redis that already answers and leaves it running", async () => {
+    const port = await freePort();
+    await ownServer(port);
+    const dataDir = tempDir();
+    const url = `redis://127.0.0.1:${port}`;
+    const logs: string[] = [];
+
+    const redis = await ensureRedis({ url, autostart: true, dataDir, log: (m) => logs.push(m) });
+
+    expect(redis.started).toBe(false);
+    expect(redis.url).toBe(url);
+    expect(existsSync(join(dataDir, "redis"))).toBe(false);
+    expect(logs.join("\n")).toContain(`Using Redis at ${url}`);
+    await redis.stop();
+    expect(await answers(url)).toBe(true);
+  });
+
+  it("starts redis-server on a free port, keeps data across stop and start, and stop() ends it", async () => {
+    const port = await freePort();
+    const dataDir = tempDir();
+    const url = `redis://127.0.0.1:${port}`;
+    expect(await answers(url)).toBe(false);
+
+    const first = await ensureRedis({ url, autostart: true, dataDir });
+    cleanups.push(() => first.stop());
+    expect(first.started).toBe(true);
+    expect(await answers(url)).toBe(true);
+    await withClient(url, (r) => r.set("ensure-redis:test", "kept"));
+    expect(existsSync(join(dataDir, "redis", "appendonlydir"))).toBe(true);
+
+    // SIGTERM ends it at once; the SIGKILL fallback only comes after 10 s.
+    const stopping = Date.now();
+    await first.stop();
+    expect(Date.now() - stopping).toBeLessThan(5000);
+    expect(await answers(url)).toBe(false);
+
+    const second = await ensureRedis({ url, autostart: true, dataDir });
+    cleanups.push(() => second.stop());
+    expect(second.started).toBe(true);
+    expect(await withClient(url, (r) => r.get("ensure-redis:test"))).toBe("kept");
+    await second.stop();
+    expect(await answers(url)).toBe(false);
+    // A second stop() of an exited server must not hang or throw.
+    await second.stop();
+  });
+
+  it("without autostart, fails naming both remedies and never the password", async () => {
+    const port = await freePort();
+    const dataDir = tempDir();
+    const error = await ensureRedis({ url: `redis://:hunter2pass@127.0.0.1:${port}`, autostart: false, dataDir }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    const message = error!.message;
+    expect(message).toContain(
+      `No Redis answered at redis://127.0.0.1:${port}. Start one with \`docker compose up -d redis\`, or install Redis ` +
+        "(e.g. `apt install redis-server` / `brew install redis`) so `npm start` can start it for you.",
+    );
+    expect(message).toContain("REDIS_AUTOSTART is false");
+    expect(message).not.toContain("hunter2pass");
+    expect(existsSync(join(dataDir, "redis"))).toBe(false);
+    expect(await answers(`redis://127.0.0.1:${port}`)).toBe(false);
+  });
+
+  it("reports a Redis that refuses the password instead of starting another, without echoing it", async () => {
+    const port = await freePort();
+    await ownServer(port, ["--requirepass", "right-pass"]);
+    const error = await ensureRedis({ url: `redis://:wrong-pass@127.0.0.1:${port}`, autostart: true, dataDir: tempDir() }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/answered but refused PING/);
+    expect(error?.message).not.toContain("wrong-pass");
+  });
+});
