@@ -1,0 +1,96 @@
+import { USDC, fromMicro, type MicroUsdc } from "../domain/types.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { UsdcWallet } from "../wallet/types.js";
+
+export interface BalanceRules {
+  /** Warn below this. */
+  minBalance: number;
+  /** Pause trading below this. */
+  criticalBalance: number;
+  /** Refill when under this (if auto-refill is on). */
+  refillThreshold: number;
+  refillAmount: number;
+  autoRefill: boolean;
+}
+
+export type BalanceLevel = "ok" | "low" | "critical";
+
+export interface BalanceCheck {
+  balance: MicroUsdc;
+  level: BalanceLevel;
+  refilled?: MicroUsdc;
+  refillRefused?: string;
+}
+
+export function levelOf(balance: MicroUsdc, rules: BalanceRules): BalanceLevel {
+  if (balance < USDC(rules.criticalBalance)) return "critical";
+  if (balance < USDC(rules.minBalance)) return "low";
+  return "ok";
+}
+
+/**
+ * The BalanceManager of the design documents: knows how much USDC the agent has to pay its model
+ * calls, whether one more call is affordable, refills under the rules, and books every cost.
+ */
+export class BalanceManager {
+  constructor(
+    private readonly wallet: UsdcWallet,
+    private readonly ledger: Ledger,
+    readonly rules: BalanceRules,
+  ) {}
+
+  get walletKind(): UsdcWallet["kind"] {
+    return this.wallet.kind;
+  }
+
+  describeWallet(): string {
+    return this.wallet.describe();
+  }
+
+  getBalance(): Promise<MicroUsdc> {
+    return this.wallet.balance();
+  }
+
+  /** A paid call is allowed only if it leaves the balance at or above the critical level. */
+  async canMakeDecision(estimatedCost: MicroUsdc): Promise<{ ok: true } | { ok: false; reason: string }> {
+    if (estimatedCost === 0) return { ok: true };
+    const balance = await this.wallet.balance();
+    const floor = USDC(this.rules.criticalBalance);
+    if (balance - estimatedCost < floor) {
+      return {
+        ok: false,
+        reason: `USDC balance $${fromMicro(balance).toFixed(2)} cannot pay an estimated $${fromMicro(estimatedCost).toFixed(4)} and stay above the critical level $${this.rules.criticalBalance.toFixed(2)}.`,
+      };
+    }
+    return { ok: true };
+  }
+
+  /** Reads the balance, refills under the rules, and says which level the balance is at. */
+  async checkAndRefill(): Promise<BalanceCheck> {
+    let balance = await this.wallet.balance();
+    const check: BalanceCheck = { balance, level: levelOf(balance, this.rules) };
+    if (this.rules.autoRefill && balance < USDC(this.rules.refillThreshold)) {
+      const result = await this.wallet.credit(USDC(this.rules.refillAmount));
+      if (result.ok) {
+        check.refilled = USDC(this.rules.refillAmount);
+        balance = result.balance;
+        check.balance = balance;
+        check.level = levelOf(balance, this.rules);
+      } else {
+        check.refillRefused = result.reason;
+      }
+    }
+    return check;
+  }
+
+  /** Books a paid call once per decision: a retried job never pays or books twice. */
+  async trackCost(decisionId: string, model: string, cost: MicroUsdc, time = Date.now()): Promise<void> {
+    if (cost <= 0) return;
+    const fresh = await this.ledger.charge({ decisionId, model, costMicro: cost, time });
+    if (fresh) await this.wallet.debit(cost);
+  }
+
+  refill(amount: MicroUsdc): ReturnType<UsdcWallet["credit"]> {
+    return this.wallet.credit(amount);
+  }
+}

@@ -1,0 +1,165 @@
+// Hard risk rules, checked in code before any order. The model only emits a signal; these
+// deterministic limits decide whether an order is placed and how big it is.
+import type { Candle, Decision, OrderSide, Portfolio, Position, RiskLimits } from "../domain/types.js";
+import { equity, exposure } from "../portfolio/valuation.js";
+
+export type RiskRule =
+  | "max-position"
+  | "max-exposure"
+  | "max-leverage"
+  | "max-open-positions"
+  | "daily-loss"
+  | "stop-loss"
+  | "min-order"
+  | "cash"
+  | "no-position";
+
+export interface RiskVerdict {
+  /** approved: as asked; resized: smaller than asked; refused: no order; no-trade: hold, nothing to do. */
+  outcome: "approved" | "resized" | "refused" | "no-trade";
+  /** One sentence for the chat reply, naming the rule when one applied. */
+  message: string;
+  /** Every rule that resized or refused the order. */
+  rules: RiskRule[];
+  side?: OrderSide;
+  /** Base-asset quantity to order; 0 when refused. */
+  qty: number;
+  /** Exit levels for a buy. */
+  stopLoss?: number;
+  takeProfit?: number;
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 2 });
+
+/**
+ * Decides the order for a decision. Buys are clamped in this order: position size, total exposure
+ * (and leverage), cash; a buy is refused outright by the open-position count, the day's loss and a
+ * stop wider than allowed, and when what is left is under the minimum order. Sells and closes
+ * reduce risk and are never blocked by the loss or exposure limits.
+ */
+export function checkRisk(decision: Decision, portfolio: Portfolio, limits: RiskLimits, price: number): RiskVerdict {
+  const symbol = decision.symbol;
+  const held = portfolio.positions.find((p) => p.symbol === symbol);
+  const eq = equity(portfolio);
+  const refuse = (rule: RiskRule, message: string, extra: RiskRule[] = []): RiskVerdict => ({
+    outcome: "refused",
+    message,
+    rules: [...extra, rule],
+    qty: 0,
+  });
+
+  if (decision.action === "hold") return { outcome: "no-trade", message: "Hold: no order.", rules: [], qty: 0 };
+  if (!(price > 0)) return refuse("min-order", `No usable price for ${symbol}: no order.`);
+
+  if (decision.action === "close" || decision.action === "sell") {
+    if (!held || held.qty <= 0) return refuse("no-position", `No open ${symbol} position to ${decision.action} (long-only spot): no order.`);
+    if (decision.action === "close") {
+      return { outcome: "approved", message: `Close the whole ${symbol} position.`, rules: [], side: "sell", qty: held.qty };
+    }
+    const wanted = (decision.sizePct / 100) * eq / price;
+    const qty = Math.min(wanted, held.qty);
+    if (qty * price < limits.minOrderNotional && qty < held.qty) {
+      return refuse("min-order", `A sell of ${fmt(qty * price)} is under the minimum order of ${fmt(limits.minOrderNotional)}: no order.`);
+    }
+    return qty < wanted
+      ? { outcome: "resized", message: `Sell resized to the whole position (${held.qty}).`, rules: [], side: "sell", qty }
+      : { outcome: "approved", message: `Sell ${decision.sizePct}% of equity.`, rules: [], side: "sell", qty };
+  }
+
+  // A buy.
+  const stopPct = decision.stopLossPct ?? limits.defaultStopLossPct;
+  const targetPct = decision.takeProfitPct ?? limits.defaultTakeProfitPct;
+  if (stopPct > limits.maxStopLossPct) {
+    return refuse("stop-loss", `Stop loss ${fmt(stopPct)}% below entry is wider than the ${fmt(limits.maxStopLossPct)}% allowed (stop-loss rule): no order.`);
+  }
+  if (!held && portfolio.positions.length >= limits.maxOpenPositions) {
+    return refuse("max-open-positions", `${portfolio.positions.length} positions are open, the most allowed is ${limits.maxOpenPositions} (max-open-positions rule): no order.`);
+  }
+  const floor = portfolio.dayStartEquity * (1 - limits.dailyLossLimitPct / 100);
+  if (portfolio.dayStartEquity > 0 && eq <= floor) {
+    const lossPct = ((portfolio.dayStartEquity - eq) / portfolio.dayStartEquity) * 100;
+    return refuse("daily-loss", `Today's loss is ${lossPct.toFixed(4)}% of the day's starting equity, at or over the ${fmt(limits.dailyLossLimitPct)}% limit (daily-loss rule): no new buys today.`);
+  }
+
+  const asked = (decision.sizePct / 100) * eq;
+  let notional = asked;
+  const rules: RiskRule[] = [];
+  const why: string[] = [];
+
+  const heldNotional = held ? held.qty * price : 0;
+  const positionRoom = Math.max(0, (limits.maxPositionPct / 100) * eq - heldNotional);
+  if (notional > positionRoom) {
+    notional = positionRoom;
+    rules.push("max-position");
+    why.push(`the largest position is ${fmt(limits.maxPositionPct)}% of equity (max-position rule)`);
+  }
+
+  // Leverage caps exposure too; the tighter of the two limits is the one named.
+  const exposureCapPct = Math.min(limits.maxExposurePct, limits.maxLeverage * 100);
+  const exposureRule: RiskRule = limits.maxLeverage * 100 < limits.maxExposurePct ? "max-leverage" : "max-exposure";
+  const exposureRoom = Math.max(0, (exposureCapPct / 100) * eq - exposure(portfolio));
+  if (notional > exposureRoom) {
+    notional = exposureRoom;
+    rules.push(exposureRule);
+    why.push(
+      exposureRule === "max-leverage"
+        ? `exposure may not exceed ${fmt(limits.maxLeverage)}x equity (max-leverage rule)`
+        : `total exposure may not exceed ${fmt(limits.maxExposurePct)}% of equity (max-exposure rule)`,
+    );
+  }
+
+  if (notional > portfolio.cash) {
+    notional = Math.max(0, portfolio.cash);
+    rules.push("cash");
+    why.push(`only ${fmt(portfolio.cash)} cash is free (cash rule)`);
+  }
+
+  if (notional < limits.minOrderNotional) {
+    const reason = why.length ? `After limits (${why.join("; ")}), ` : "";
+    return refuse(
+      "min-order",
+      `${reason}${reason ? "t" : "T"}he order of ${fmt(notional)} is under the minimum of ${fmt(limits.minOrderNotional)} (min-order rule): no order.`,
+      rules,
+    );
+  }
+
+  const verdict: RiskVerdict = {
+    outcome: rules.length ? "resized" : "approved",
+    message: rules.length
+      ? `Resized from ${fmt(asked)} to ${fmt(notional)}: ${why.join("; ")}.`
+      : `Buy ${fmt(notional)} (${fmt(decision.sizePct)}% of equity).`,
+    rules,
+    side: "buy",
+    qty: notional / price,
+    stopLoss: price * (1 - stopPct / 100),
+    takeProfit: price * (1 + targetPct / 100),
+  };
+  return verdict;
+}
+
+export interface StopHit {
+  hit: "stop-loss" | "take-profit";
+  /** Where the exit is expected to fill: the level, or the open when the price gapped through it. */
+  price: number;
+}
+
+/**
+ * Whether a candle touched a position's stop or target. A candle that opens beyond a level has
+ * gapped through it and exits at the open. When one candle touches both, the stop is assumed to
+ * come first: the candle alone cannot tell, and assuming the worse is the safe side.
+ */
+export function checkStops(position: Position, candle: Pick<Candle, "open" | "high" | "low">): StopHit | undefined {
+  if (candle.open <= position.stopLoss) return { hit: "stop-loss", price: candle.open };
+  if (candle.low <= position.stopLoss) return { hit: "stop-loss", price: position.stopLoss };
+  if (candle.open >= position.takeProfit) return { hit: "take-profit", price: candle.open };
+  if (candle.high >= position.takeProfit) return { hit: "take-profit", price: position.takeProfit };
+  return undefined;
+}
+
+/** The limits in words, for /status. */
+export function describeLimits(l: RiskLimits): string[] {
+  return [
+    `position ≤ ${fmt(l.maxPositionPct)}% of equity · exposure ≤ ${fmt(l.maxExposurePct)}% · leverage ≤ ${fmt(l.maxLeverage)}x · ≤ ${l.maxOpenPositions} open positions`,
+    `daily loss limit ${fmt(l.dailyLossLimitPct)}% · stop loss ${fmt(l.defaultStopLossPct)}% (widest ${fmt(l.maxStopLossPct)}%) · take profit ${fmt(l.defaultTakeProfitPct)}% · minimum order ${fmt(l.minOrderNotional)}`,
+  ];
+}

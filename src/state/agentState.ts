@@ -1,0 +1,58 @@
+import type { Redis } from "ioredis";
+
+export type PauseReason = "manual" | "critical-balance" | "budget";
+export interface PauseState {
+  paused: boolean;
+  reason?: PauseReason;
+  by?: string;
+  since?: number;
+}
+
+/**
+ * Switches shared by every worker and kept across restarts: whether trading is paused, and which
+ * model the team chose. Read at the start of every decision and again right before any order, so
+ * /pause takes effect at once everywhere.
+ */
+export class AgentState {
+  constructor(private readonly redis: Redis, private readonly prefix = "agent:") {}
+
+  async pauseState(): Promise<PauseState> {
+    const raw = await this.redis.get(this.prefix + "pause");
+    return raw ? (JSON.parse(raw) as PauseState) : { paused: false };
+  }
+
+  async isPaused(): Promise<boolean> {
+    return (await this.pauseState()).paused;
+  }
+
+  /** Returns false when trading was already paused (the first reason is kept). */
+  async pause(reason: PauseReason, by: string, now = Date.now()): Promise<boolean> {
+    const state: PauseState = { paused: true, reason, by, since: now };
+    return (await this.redis.set(this.prefix + "pause", JSON.stringify(state), "NX")) === "OK";
+  }
+
+  /** Lifts a pause. With `onlyIf`, lifts it only when it was paused for that reason. */
+  async resume(onlyIf?: PauseReason): Promise<boolean> {
+    if (onlyIf) {
+      const current = await this.pauseState();
+      if (!current.paused || current.reason !== onlyIf) return false;
+    }
+    return (await this.redis.del(this.prefix + "pause")) > 0;
+  }
+
+  /** The model the team chose with /model, or undefined for the configured default. */
+  async chosenModel(): Promise<string | undefined> {
+    return (await this.redis.get(this.prefix + "model")) ?? undefined;
+  }
+
+  async chooseModel(model: string | undefined): Promise<void> {
+    if (model === undefined) await this.redis.del(this.prefix + "model");
+    else await this.redis.set(this.prefix + "model", model);
+  }
+
+  /** The wall-clock origin of the market replay, fixed at first start so a restart continues it. */
+  async replayEpoch(now = Date.now()): Promise<number> {
+    await this.redis.set(this.prefix + "replay-epoch", String(now), "NX");
+    return Number(await this.redis.get(this.prefix + "replay-epoch"));
+  }
+}

@@ -1,0 +1,13 @@
+import type { MicroUsdc } from "../domain/types.js";
+
+/** The USDC the agent pays its model calls with. */
+export interface UsdcWallet {
+  readonly kind: "paper" | "onchain";
+  /** One line for the banner and /balance. Never includes a key. */
+  describe(): string;
+  balance(): Promise<MicroUsdc>;
+  /** Takes a paid call's cost off the balance. On chain the payment itself moves the USDC, so this is a no-op there. */
+  debit(amount: MicroUsdc): Promise<MicroUsdc>;
+  /** Adds funds. Refused (with the reason) where no refill source exists. */
+  credit(amount: MicroUsdc): Promise<{ ok: true; balance: MicroUsdc } | { ok: false; reason: string }>;
+}
