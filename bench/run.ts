@@ -1,0 +1,13 @@
+// npm run bench: every benchmark suite; each prints its figures and writes them to bench/results.json.
+import { benchDecisionPipeline } from "./decisionPipeline.js";
+
+const suites: Record<string, () => Promise<unknown>> = {
+  decisionPipeline: benchDecisionPipeline,
+};
+
+const only = process.argv[2];
+for (const [name, run] of Object.entries(suites)) {
+  if (only && only !== name) continue;
+  await run();
+}
+process.exit(0);

@@ -1,0 +1,60 @@
+import { USDC } from "../src/domain/types.js";
+import { levelOf } from "../src/balance/balanceManager.js";
+import { money, usdc } from "../src/chat/format.js";
+import { equity } from "../src/portfolio/valuation.js";
+import { loadPortfolio } from "../src/pipeline/decide.js";
+import { defineCommand, noArgs } from "./types.js";
+
+export const balance = defineCommand<undefined>({
+  name: "balance",
+  summary: "USDC for model calls, and the trading account",
+  usage: "/balance",
+  minRole: "viewer",
+  parse: noArgs("/balance"),
+  async run(_, { app }) {
+    const b = app.services.balance;
+    const micro = await b.getBalance();
+    const level = levelOf(micro, b.rules);
+    const portfolio = await loadPortfolio(app.services);
+    const tag = app.mode.trading === "paper" ? " [PAPER]" : "";
+    const levelText = { ok: "OK", low: `LOW (under $${b.rules.minBalance.toFixed(2)})`, critical: `CRITICAL (under $${b.rules.criticalBalance.toFixed(2)}: trading pauses)` }[level];
+    return {
+      text: [
+        `USDC for model calls: ${usdc(micro, 2)} — ${levelText}`,
+        `  ${b.describeWallet()}`,
+        `  warn < $${b.rules.minBalance.toFixed(2)}, pause < $${b.rules.criticalBalance.toFixed(2)}, auto-refill ${b.rules.autoRefill ? `on (+$${b.rules.refillAmount.toFixed(2)} under $${b.rules.refillThreshold.toFixed(2)})` : "off"}`,
+        `Trading account${tag}: cash ${money(portfolio.cash, app.services.quote)}, equity ${money(equity(portfolio), app.services.quote)}, ${portfolio.positions.length} open position(s)`,
+      ].join("\n"),
+    };
+  },
+});
+
+const MAX_REFILL = 1000;
+const refillUsage = "/refill AMOUNT";
+
+export const refill = defineCommand<number>({
+  name: "refill",
+  summary: `Add USDC to the paper wallet (up to $${MAX_REFILL} at a time)`,
+  usage: refillUsage,
+  example: "/refill 10",
+  minRole: "admin",
+  parse(args) {
+    const raw = args[0];
+    const help = `Usage: ${refillUsage}, a USDC amount from 0.01 to ${MAX_REFILL}, e.g. /refill 10`;
+    if (args.length !== 1 || raw === undefined) return { ok: false, error: help };
+    if (!/^\d+(\.\d{1,6})?$/.test(raw)) return { ok: false, error: `"${raw.slice(0, 20)}" is not an amount. ${help}` };
+    const amount = Number(raw);
+    if (amount < 0.01 || amount > MAX_REFILL) return { ok: false, error: `Amount must be from 0.01 to ${MAX_REFILL}. ${help}` };
+    return { ok: true, value: amount };
+  },
+  async run(amount, { app, user }) {
+    const result = await app.services.balance.refill(USDC(amount));
+    if (!result.ok) return { text: `Refill refused: ${result.reason}`, error: true };
+    const lines = [`Refilled $${amount.toFixed(2)}. USDC balance now ${usdc(result.balance, 2)}.`];
+    if (levelOf(result.balance, app.services.balance.rules) !== "critical" && (await app.services.state.resume("critical-balance"))) {
+      lines.push("Trading was paused for a critical balance: it is resumed.");
+      await app.notifier.notify({ kind: "info", text: `Trading resumed after a refill by ${user.name}.` });
+    }
+    return { text: lines.join("\n") };
+  },
+});

@@ -1,0 +1,220 @@
+import { Redis } from "ioredis";
+import type { ChatUser } from "../commands/types.js";
+import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
+import { runDailyReport } from "../jobs/dailyReport.js";
+import { runDecisionJob } from "../jobs/decisionJob.js";
+import { runPositionMonitor } from "../jobs/positionMonitor.js";
+import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
+import { TradingAgent } from "./agent/tradingAgent.js";
+import { BalanceManager } from "./balance/balanceManager.js";
+import { NotifierHub } from "./chat/notifier.js";
+import { redactSecrets, type Config } from "./config/config.js";
+import { USDC, type MarketSymbol } from "./domain/types.js";
+import { PaperExchange } from "./exchange/paper.js";
+import type { Exchange } from "./exchange/types.js";
+import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
+import { buildReport, formatReport } from "./ledger/report.js";
+import { ReplayMarketData } from "./market/replay.js";
+import type { MarketData } from "./market/types.js";
+import { dreamsRouterModels, type RouterAuth } from "./models/dreamsRouter.js";
+import { ModelLayer } from "./models/modelLayer.js";
+import { runDecision, type DecideRequest, type DecisionServices } from "./pipeline/decide.js";
+import { PortfolioStore } from "./portfolio/store.js";
+import { RedisLock } from "./redis/lock.js";
+import { AgentQueues, type ScheduleSpec } from "./queue/scheduler.js";
+import { NoResearch } from "./research/types.js";
+import { AgentState } from "./state/agentState.js";
+import { createLog, type Log } from "./log.js";
+import { OnchainUsdcWallet } from "./wallet/onchainWallet.js";
+import { PaperWallet } from "./wallet/paperWallet.js";
+import type { UsdcWallet } from "./wallet/types.js";
+
+export interface App {
+  config: Config;
+  redis: Redis;
+  log: Log;
+  services: DecisionServices;
+  notifier: NotifierHub;
+  symbols: MarketSymbol[];
+  mode: { trading: "paper" | "live"; market: string; wallet: string; model: string; research: string };
+  startedAt: number;
+  /** Makes one decision now (from chat, or from a scheduled job). */
+  decide(req: DecideRequest, user?: ChatUser): Promise<DecisionRecord>;
+  /** The schedules and when each runs next. */
+  schedule(): Promise<{ name: string; every: string; next?: number }[]>;
+  costReport(now?: number): Promise<string>;
+  redact(text: string): string;
+  /** Starts the workers and the schedules. Commands work without it. */
+  startJobs(): Promise<void>;
+  /** Finishes the jobs in flight, then closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: () => number;
+  /** Replaces the market source (tests drive their own replay clock). */
+  market?: MarketData;
+  /** Replaces the exchange (tests use a stand-in). */
+  exchange?: Exchange;
+  /** Replaces the model layer (tests serve scripted replies through the router's code path). */
+  models?: ModelLayer;
+  /** Key prefix of BullMQ's queues, so tests can run apart. */
+  queuePrefix?: string;
+  log?: Log;
+}
+
+const every = (ms: number) => (ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h` : ms % 60_000 === 0 ? `every ${ms / 60_000} min` : `every ${ms / 1000} s`);
+
+export async function buildApp(config: Config, redisUrl: string, opts: AppOptions = {}): Promise<App> {
+  const clock = opts.clock ?? Date.now;
+  const redact = (s: string) => redactSecrets(s, config);
+  const log = opts.log ?? createLog(config.logLevel, redact);
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  redis.on("error", (err) => log.error("redis", err));
+
+  const state = new AgentState(redis);
+  const ledger = new Ledger(redis);
+
+  const market =
+    opts.market ??
+    new ReplayMarketData({
+      dir: new URL("../data/ohlcv/", import.meta.url).pathname,
+      clock,
+      epoch: await state.replayEpoch(clock()),
+      stepMs: config.market.replayStepSeconds * 1000,
+    });
+  const symbols = config.market.symbols.filter((s) => market.symbols().includes(s));
+
+  const exchange =
+    opts.exchange ??
+    new PaperExchange({
+      redis,
+      prices: (symbol) => market.lastPrice(symbol),
+      feeRate: config.exchange.feeRate,
+      slippageBps: config.exchange.slippageBps,
+      startingCash: config.exchange.paperStartUsdt,
+      clock,
+    });
+
+  const wallet: UsdcWallet =
+    config.router.walletAddress && config.router.decisionModel === "router"
+      ? new OnchainUsdcWallet(config.router.walletAddress as `0x${string}`, config.router.network)
+      : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
+
+  let routerAuth: RouterAuth | undefined;
+  if (config.router.decisionModel === "router") {
+    if (config.router.apiKey && config.router.auth !== "x402") routerAuth = { kind: "api-key", apiKey: config.router.apiKey };
+    else if (config.router.privateKey) routerAuth = { kind: "x402", privateKey: config.router.privateKey as `0x${string}`, network: config.router.network };
+  }
+  const models = opts.models ?? new ModelLayer(
+    routerAuth
+      ? {
+          factory: dreamsRouterModels({ baseURL: config.router.url, auth: routerAuth }),
+          primary: config.router.primaryModel,
+          fallbacks: config.router.fallbackModels,
+          estimateUsdc: config.router.costPerDecision,
+        }
+      : undefined,
+  );
+
+  const agent = new TradingAgent(new RedisKeyValueProvider(redis));
+  await agent.start();
+
+  const services: DecisionServices = {
+    market,
+    research: new NoResearch(),
+    agent,
+    models,
+    exchange,
+    portfolio: new PortfolioStore(redis),
+    ledger,
+    balance: new BalanceManager(wallet, ledger, {
+      minBalance: config.balance.minBalance,
+      criticalBalance: config.balance.criticalBalance,
+      refillThreshold: config.balance.refillThreshold,
+      refillAmount: config.balance.refillAmount,
+      autoRefill: config.balance.autoRefill,
+    }),
+    state,
+    limits: config.risk,
+    tradeLock: new RedisLock(redis, "lock:trading"),
+    quote: "USDT",
+    clock,
+  };
+
+  const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
+  const { hour, minute } = config.schedule.reportTime;
+  const specs: ScheduleSpec[] = [
+    ...symbols.map((symbol): ScheduleSpec => ({ id: `decide:${symbol}`, job: "decide", data: { symbol }, every: config.schedule.decisionIntervalMs, label: `decision ${symbol}` })),
+    { id: "balance", job: "balance", every: config.schedule.balanceCheckMs, label: "balance monitor" },
+    { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
+    { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
+  ];
+  let queues: AgentQueues | undefined;
+
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => {});
+    return p;
+  };
+
+  const app: App = {
+    config,
+    redis,
+    log,
+    services,
+    notifier,
+    symbols,
+    startedAt: clock(),
+    mode: {
+      trading: exchange.kind === "paper" ? "paper" : "live",
+      market: market.describe(),
+      wallet: wallet.describe(),
+      model: models.chain()[0]!.id,
+      research: services.research.name,
+    },
+    decide: (req) => track(runDecision(services, req)),
+    async schedule() {
+      const next = queues ? new Map((await queues.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
+      return specs.map((s) => {
+        const n = next.get(s.id);
+        return { name: s.label, every: s.pattern ? `daily at ${String(hour).padStart(2, "0")}:${String(minute).padStart(2, "0")} UTC` : every(s.every!), ...(n ? { next: n } : {}) };
+      });
+    },
+    async costReport(now = clock()) {
+      const d = new Date(now);
+      const dayStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+      const monthStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+      const [decisions, monthCharges] = await Promise.all([ledger.decisions(dayStart, now), ledger.charges(monthStart, now)]);
+      const todayCharges = monthCharges.filter((c) => c.time >= dayStart);
+      return formatReport(buildReport(decisions, todayCharges, monthCharges, now, `today, ${d.toISOString().slice(0, 10)} UTC`));
+    },
+    redact,
+    async startJobs() {
+      queues = new AgentQueues({ url: redisUrl, maxRetriesPerRequest: null }, log, opts.queuePrefix ?? "bull");
+      await queues.schedule(specs);
+      queues.startWorkers(async (job) => {
+        switch (job.name) {
+          case "decide":
+            return runDecisionJob(app, String(job.data.symbol), String(job.id));
+          case "balance":
+            return runBalanceMonitor(app);
+          case "positions":
+            return runPositionMonitor(app);
+          case "report":
+            return runDailyReport(app);
+          default:
+            throw new Error(`unknown job ${job.name}`);
+        }
+      });
+    },
+    async stop() {
+      await queues?.close();
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await agent.stop();
+      await redis.quit();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,28 @@
+import type { App } from "./app.js";
+import { usdc } from "./chat/format.js";
+
+/** The startup banner: which parts are offline or real, and that trading is simulated. */
+export async function banner(app: App, redisNote: string): Promise<string> {
+  const c = app.config;
+  const paper = app.mode.trading === "paper";
+  const balance = await app.services.balance.getBalance();
+  const schedule = await app.schedule();
+  const lines = [
+    paper
+      ? "Chat-ops trading agent — SIMULATED TRADING (paper exchange). No real money moves."
+      : `Chat-ops trading agent — LIVE TRADING on ${app.services.exchange.name}${c.exchange.sandbox ? " (sandbox)" : ""}. Real orders.`,
+    `  Chat:      console (type here)` +
+      `; Telegram ${c.chat.telegram.token ? "on" : "off (set TELEGRAM_BOT_TOKEN)"}` +
+      `; Discord ${c.chat.discord.token ? "on" : "off (set DISCORD_BOT_TOKEN)"}`,
+    `  Market:    ${app.mode.market}`,
+    `  Exchange:  ${paper ? `paper (fee ${(c.exchange.feeRate * 100).toFixed(2)}%, slippage ${c.exchange.slippageBps} bps)` : app.services.exchange.name}`,
+    `  Wallet:    ${app.mode.wallet}, balance ${usdc(balance, 2)}`,
+    `  Decisions: ${app.services.models.routerEnabled ? `Dreams Router at ${c.router.url}, ${app.mode.model} first, offline engine last` : "offline engine (deterministic, free; set DECISION_MODEL=router with a key or wallet for LLMs)"}`,
+    `  Research:  ${app.mode.research}`,
+    `  Redis:     ${redisNote}`,
+    `  Symbols:   ${app.symbols.join(", ")}`,
+    `  Schedule:  ${schedule.map((s) => `${s.name} ${s.every}`).join("; ")}`,
+    "Type /help for commands, or /decide BTC to see a decision.",
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,199 @@
+import type { TradingAgent, DecisionInputs } from "../agent/tradingAgent.js";
+import type { BalanceManager } from "../balance/balanceManager.js";
+import type { Decision, MarketSymbol, Portfolio, RiskLimits } from "../domain/types.js";
+import type { Exchange } from "../exchange/types.js";
+import { computeSnapshot } from "../indicators/snapshot.js";
+import { dayKey, type DecisionRecord, type DecisionTrigger, type Ledger } from "../ledger/ledger.js";
+import type { MarketData } from "../market/types.js";
+import type { ModelLayer } from "../models/modelLayer.js";
+import type { PortfolioStore } from "../portfolio/store.js";
+import { equity, exposure } from "../portfolio/valuation.js";
+import type { ResearchProvider } from "../research/types.js";
+import { checkRisk } from "../risk/rules.js";
+import type { RedisLock } from "../redis/lock.js";
+import type { AgentState } from "../state/agentState.js";
+
+export interface DecisionServices {
+  market: MarketData;
+  research: ResearchProvider;
+  agent: TradingAgent;
+  models: ModelLayer;
+  exchange: Exchange;
+  portfolio: PortfolioStore;
+  ledger: Ledger;
+  balance: BalanceManager;
+  state: AgentState;
+  limits: RiskLimits;
+  /** Held around every risk check + order + fill (decisions and the position monitor). */
+  tradeLock: RedisLock;
+  quote: string;
+  clock: () => number;
+}
+
+export interface DecideRequest {
+  /** Stable across retries of the same job: the ledger and the exchange key on it. */
+  decisionId: string;
+  symbol: MarketSymbol;
+  trigger: DecisionTrigger;
+}
+
+/** Cash, positions and prices as the risk rules and the agent see them. */
+export async function loadPortfolio(svc: Pick<DecisionServices, "exchange" | "portfolio" | "market" | "quote" | "clock">): Promise<Portfolio> {
+  const [balances, positions] = await Promise.all([svc.exchange.balances(), svc.portfolio.positions()]);
+  const prices: Record<string, number> = {};
+  await Promise.all(positions.map(async (p) => (prices[p.symbol] = await svc.market.lastPrice(p.symbol))));
+  const portfolio: Portfolio = { cash: balances[svc.quote] ?? 0, positions, prices, dayStartEquity: 0 };
+  portfolio.dayStartEquity = await svc.portfolio.dayStartEquity(dayKey(svc.clock()), equity(portfolio));
+  return portfolio;
+}
+
+/**
+ * One decision, end to end: market data and indicators, research, portfolio and limits into the
+ * agent; the model's signal through the risk rules; an order; the ledger. Safe to retry with the
+ * same decisionId: a finished decision is returned as it was, and a decision already made is not
+ * asked (or paid for) again; the exchange dedupes the order on the same id.
+ */
+export async function runDecision(svc: DecisionServices, req: DecideRequest): Promise<DecisionRecord> {
+  const existing = await svc.ledger.get(req.decisionId);
+  // Finished, or failed after asking the models: a retry must not ask (and pay) again.
+  if (existing && (existing.risk || existing.outcome === "failed")) return existing;
+
+  const started = svc.clock();
+  const base: DecisionRecord = existing ?? {
+    id: req.decisionId,
+    time: started,
+    symbol: req.symbol,
+    trigger: req.trigger,
+    model: "none",
+    costMicro: 0,
+    latencyMs: 0,
+    outcome: "skipped",
+  };
+
+  const pause = await svc.state.pauseState();
+  if (pause.paused) {
+    return { ...base, error: `Trading is paused (${pause.reason ?? "manual"}). Use /resume to lift it.` };
+  }
+
+  const closed = await svc.market.closedCandles(req.symbol, 200);
+  const snapshot = computeSnapshot(req.symbol, closed);
+  const portfolio = await loadPortfolio(svc);
+  const eq = equity(portfolio);
+  const indicators = {
+    price: snapshot.price,
+    sma20: snapshot.sma20,
+    sma50: snapshot.sma50,
+    rsi14: snapshot.rsi14,
+    macdHist: snapshot.macd.histogram,
+    bbUpper: snapshot.bollinger.upper,
+    bbLower: snapshot.bollinger.lower,
+    atr14: snapshot.atr14,
+    volatility: snapshot.volatility,
+    signal: snapshot.signal,
+  };
+
+  let decision: Decision | undefined;
+  let record: DecisionRecord = { ...base, indicators };
+  if (existing?.action && existing.reasons && existing.confidence !== undefined) {
+    // The model already answered for this decision before a crash or retry: reuse its answer.
+    decision = {
+      symbol: req.symbol,
+      action: existing.action,
+      sizePct: existing.sizePct ?? 0,
+      confidence: existing.confidence,
+      reasons: existing.reasons,
+      ...(existing.stopLossPct !== undefined ? { stopLossPct: existing.stopLossPct } : {}),
+      ...(existing.takeProfitPct !== undefined ? { takeProfitPct: existing.takeProfitPct } : {}),
+    };
+  } else {
+    const research = await svc.research.research(req.symbol);
+    const recent = (await svc.ledger.recent(5)).filter((r) => r.symbol === req.symbol);
+    const inputs: DecisionInputs = {
+      decisionId: req.decisionId,
+      symbol: req.symbol,
+      snapshot,
+      research,
+      portfolio: {
+        cash: portfolio.cash,
+        equity: eq,
+        positions: portfolio.positions,
+        dailyPnl: eq - portfolio.dayStartEquity,
+        exposurePct: eq > 0 ? (exposure(portfolio) / eq) * 100 : 0,
+        realizedPnl: await svc.portfolio.realizedPnl(),
+        recent: recent.map((r) => ({ time: r.time, action: r.action ?? "none", outcome: r.outcome })),
+      },
+      limits: svc.limits,
+    };
+    const errors: string[] = [];
+    for (const entry of svc.models.chain(await svc.state.chosenModel())) {
+      const affordable = await svc.balance.canMakeDecision(entry.estimateMicro);
+      if (!affordable.ok) {
+        errors.push(`${entry.id}: skipped, ${affordable.reason}`);
+        continue;
+      }
+      const t0 = svc.clock();
+      const out = await svc.agent.decide(inputs, svc.models.languageModel(entry, inputs));
+      // A call that reached the model is paid for whether or not its reply was usable.
+      const cost = out.modelCalls > 0 ? entry.estimateMicro : 0;
+      await svc.balance.trackCost(`${req.decisionId}:${entry.id}`, entry.id, cost, svc.clock());
+      record = { ...record, model: entry.id, costMicro: record.costMicro + cost, latencyMs: svc.clock() - t0 };
+      if (out.ok) {
+        decision = out.decision;
+        break;
+      }
+      errors.push(`${entry.id}: ${out.error}`);
+    }
+    if (!decision) {
+      record = { ...record, outcome: "failed", error: errors.join(" | ") || "no model available" };
+      await svc.ledger.put(record);
+      return record;
+    }
+    record = {
+      ...record,
+      action: decision.action,
+      sizePct: decision.sizePct,
+      confidence: decision.confidence,
+      reasons: decision.reasons,
+      ...(decision.stopLossPct !== undefined ? { stopLossPct: decision.stopLossPct } : {}),
+      ...(decision.takeProfitPct !== undefined ? { takeProfitPct: decision.takeProfitPct } : {}),
+      ...(errors.length ? { error: `fallbacks: ${errors.join(" | ")}` } : {}),
+    };
+    // Saved before any order, so a retry after a crash reuses this answer instead of paying again.
+    await svc.ledger.put(record);
+  }
+
+  // Risk check, order and fill under one lock shared by every worker, so two decisions can never
+  // both pass an exposure limit that only one of them fits under.
+  record = await svc.tradeLock.run(() => placeForDecision(svc, req, decision, record));
+  record.latencyMs = svc.clock() - started;
+  await svc.ledger.put(record);
+  return record;
+}
+
+async function placeForDecision(svc: DecisionServices, req: DecideRequest, decision: Decision, record: DecisionRecord): Promise<DecisionRecord> {
+  // A retried job whose order already went out reports that order; it never places a second one.
+  const placed = await svc.exchange.findOrder(req.decisionId);
+  if (!placed && (await svc.state.isPaused())) {
+    return { ...record, outcome: "skipped", risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] } };
+  }
+  const portfolio = await loadPortfolio(svc);
+  const price = await svc.market.lastPrice(req.symbol);
+  const verdict = checkRisk(decision, { ...portfolio, prices: { ...portfolio.prices, [req.symbol]: price } }, svc.limits, price);
+  const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
+  if (!placed && !((verdict.outcome === "approved" || verdict.outcome === "resized") && verdict.side && verdict.qty > 0)) {
+    return { ...record, risk, outcome: verdict.outcome === "refused" ? "refused" : "no-order" };
+  }
+  const order = placed ?? (await svc.exchange.placeOrder({ clientOrderId: req.decisionId, symbol: req.symbol, side: verdict.side!, qty: verdict.qty }));
+  if (order.status === "filled" || order.status === "partial") {
+    const exits = order.side === "buy" && verdict.stopLoss !== undefined && verdict.takeProfit !== undefined
+      ? { stopLoss: verdict.stopLoss, takeProfit: verdict.takeProfit }
+      : undefined;
+    await svc.portfolio.applyFill(order, exits);
+  }
+  return {
+    ...record,
+    risk: placed ? (record.risk ?? risk) : risk,
+    outcome: order.status === "rejected" ? "refused" : "order",
+    order: { id: order.id, side: order.side, qty: order.filledQty, avgPrice: order.avgPrice, fee: order.fee, status: order.status, ...(order.reason ? { reason: order.reason } : {}) },
+  };
+}

@@ -1,0 +1,62 @@
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { freshRedisUrl } from "./support/app.js";
+
+/** Runs the product as a user does (`npm start`'s command), with commands on stdin. */
+function runProduct(input: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("exit", (code) => resolve({ code, out, err }));
+    child.stdin.end(input);
+  });
+}
+
+describe("npm start, as a new user runs it", () => {
+  it("starts offline, answers commands typed on stdin, and exits cleanly at end of input", async () => {
+    const url = await freshRedisUrl();
+    const { code, out, err } = await runProduct("/help\n/decide BTC\n/balance\n/decide NOPE\n/refill abc\n", {
+      REDIS_URL: url,
+      REDIS_AUTOSTART: "false",
+    });
+    expect(code, err).toBe(0);
+    expect(out).toContain("SIMULATED TRADING (paper exchange)");
+    expect(out).toMatch(/Decisions: offline engine/);
+    expect(out).toMatch(/Market: +replay of real Binance 2h candles/);
+    expect(out).toContain("/decide SYMBOL");
+    expect(out).toMatch(/BTC\/USDT: (BUY|SELL|HOLD|CLOSE)/);
+    expect(out).toContain("USDC for model calls: $10.00");
+    expect(out).toContain('Unknown symbol "NOPE"');
+    expect(out).toContain('"abc" is not an amount');
+    expect(err).toContain("end of input");
+  }, 60_000);
+
+  it("refuses a bad configuration with one message listing every bad key, and no secret", async () => {
+    const secret = "0x" + "ab".repeat(31) + "zz"; // not valid hex: rejected, must not be echoed
+    const { code, out, err } = await runProduct("", {
+      X402_NETWORK: "mainnet",
+      MAX_POSITION_PCT: "abc",
+      X402_PRIVATE_KEY: secret,
+      REDIS_AUTOSTART: "false",
+    });
+    expect(code).toBe(1);
+    expect(err).toContain("X402_NETWORK");
+    expect(err).toContain("MAX_POSITION_PCT");
+    expect(err).toContain("X402_PRIVATE_KEY");
+    expect(err + out).not.toContain(secret);
+    expect(err + out).not.toContain("ab".repeat(31));
+  }, 60_000);
+
+  it("names both remedies when no Redis answers and it may not start one", async () => {
+    const { code, err } = await runProduct("", { REDIS_URL: "redis://127.0.0.1:1", REDIS_AUTOSTART: "false" });
+    expect(code).toBe(1);
+    expect(err).toContain("docker compose up -d redis");
+    expect(err).toMatch(/install Redis/i);
+  }, 60_000);
+});
