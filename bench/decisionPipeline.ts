@@ -11,7 +11,7 @@ import { loadConfig } from "../src/config/config.js";
 import { ReplayMarketData } from "../src/market/replay.js";
 import { ModelLayer, type ModelEntry } from "../src/models/modelLayer.js";
 import { ensureRedis } from "../src/redis/ensureRedis.js";
-import { percentile, saveResults } from "./results.js";
+import { freePort, percentile, saveResults } from "./results.js";
 
 const DECISIONS = Number(process.env.BENCH_DECISIONS ?? 2000);
 const STEP_MS = 2 * 3600 * 1000;
@@ -36,7 +36,7 @@ class TimedModels extends ModelLayer {
 export async function benchDecisionPipeline(): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-redis-"));
   // A private Redis on its own port, so the benchmark never touches a user's data.
-  const redis = await ensureRedis({ url: "redis://127.0.0.1:6391", autostart: true, dataDir });
+  const redis = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
   const flush = new Redis(redis.url);
   await flush.flushdb();
   await flush.quit();

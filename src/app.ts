@@ -14,7 +14,9 @@ import { PaperExchange } from "./exchange/paper.js";
 import type { Exchange } from "./exchange/types.js";
 import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
 import { buildReport, formatReport } from "./ledger/report.js";
+import { CcxtMarketData } from "./market/ccxtMarket.js";
 import { ReplayMarketData } from "./market/replay.js";
+import { createCcxtExchange } from "./exchange/ccxtClient.js";
 import type { MarketData } from "./market/types.js";
 import { dreamsRouterModels, type RouterAuth } from "./models/dreamsRouter.js";
 import { ModelLayer } from "./models/modelLayer.js";
@@ -77,13 +79,23 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
 
   const market =
     opts.market ??
-    new ReplayMarketData({
-      dir: new URL("../data/ohlcv/", import.meta.url).pathname,
-      clock,
-      epoch: await state.replayEpoch(clock()),
-      stepMs: config.market.replayStepSeconds * 1000,
-    });
+    (config.market.source === "live"
+      ? new CcxtMarketData({
+          exchange: createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
+          symbols: config.market.symbols,
+          timeframe: config.market.timeframe,
+          now: clock,
+        })
+      : new ReplayMarketData({
+          dir: new URL("../data/ohlcv/", import.meta.url).pathname,
+          clock,
+          epoch: await state.replayEpoch(clock()),
+          stepMs: config.market.replayStepSeconds * 1000,
+        }));
   const symbols = config.market.symbols.filter((s) => market.symbols().includes(s));
+  if (symbols.length === 0) {
+    throw new Error(`None of SYMBOLS (${config.market.symbols.join(", ")}) is served by the market: it has ${market.symbols().join(", ")}`);
+  }
 
   const exchange =
     opts.exchange ??
@@ -98,7 +110,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
 
   const wallet: UsdcWallet =
     config.router.walletAddress && config.router.decisionModel === "router"
-      ? new OnchainUsdcWallet(config.router.walletAddress as `0x${string}`, config.router.network)
+      ? new OnchainUsdcWallet(config.router.walletAddress, config.router.network, config.router.rpcUrl)
       : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
 
   let routerAuth: RouterAuth | undefined;

@@ -15,7 +15,7 @@ describe("the scheduled loop on BullMQ", () => {
     }));
     await t.app.startJobs();
     const record = await waitFor("a scheduled decision", async () =>
-      (await t!.app.services.ledger.recent(10)).find((r) => r.trigger === "schedule"),
+      (await t!.app.services.ledger.recent(10)).find((r) => r.trigger === "schedule" && r.outcome !== "decided"),
     );
     expect(record.symbol).toBe("BTC/USDT");
     expect(record.model).toBe("offline-engine");

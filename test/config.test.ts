@@ -34,6 +34,7 @@ describe("loadConfig defaults", () => {
         url: "https://router.daydreams.systems/v1",
         apiKey: undefined,
         walletAddress: undefined,
+        rpcUrl: undefined,
         privateKey: undefined,
         network: "base-sepolia",
         auth: "auto",
@@ -62,6 +63,7 @@ describe("loadConfig defaults", () => {
       market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h" },
       exchange: {
         id: "binance",
+        apiUrl: undefined,
         mode: "paper",
         apiKey: undefined,
         secret: undefined,

@@ -12,6 +12,7 @@ export interface Config {
     url: string;
     apiKey: string | undefined;
     walletAddress: `0x${string}` | undefined;
+    rpcUrl: string | undefined;
     privateKey: `0x${string}` | undefined;
     network: "base" | "base-sepolia";
     auth: "auto" | "x402" | "wallet-login" | "api-key";
@@ -48,6 +49,7 @@ export interface Config {
   market: { symbols: string[]; source: "replay" | "live"; replayStepSeconds: number; timeframe: string };
   exchange: {
     id: string;
+    apiUrl: string | undefined;
     mode: "paper" | "live";
     apiKey: string | undefined;
     secret: string | undefined;
@@ -210,6 +212,7 @@ const ROUTER = {
   DREAMS_ROUTER_API_KEY: secret("API key for the router (one way to pay; X402_PRIVATE_KEY is the other)", noSpaces("an API key")),
   X402_WALLET_ADDRESS: optional("Wallet address whose USDC pays for model calls", hex(40, "a 0x-prefixed 40-hex-digit wallet address")),
   X402_PRIVATE_KEY: secret("Private key that signs x402 USDC payments for model calls", hex(64, "a 0x-prefixed 64-hex-digit private key")),
+  BASE_RPC_URL: optional("JSON-RPC endpoint of Base / Base Sepolia for reading the wallet's USDC balance; empty means the chain's public endpoint", url(["http:", "https:"], "an http(s) URL")),
   X402_NETWORK: setting("base-sepolia", "Chain for x402 payments (base-sepolia is the testnet)", oneOf("base", "base-sepolia")),
   ROUTER_AUTH: setting("auto", "How to authenticate to the router; auto picks from the keys that are set", oneOf("auto", "x402", "wallet-login", "api-key")),
   PRIMARY_MODEL: setting("openai/gpt-4o", "Model asked first for each decision", text),
@@ -266,6 +269,7 @@ const MARKET = {
   LIVE_TRADING_CONFIRM: optional("Must be yes-i-understand for TRADING_MODE=live", oneOf("yes-i-understand")),
   EXCHANGE_API_KEY: secret("Exchange API key (live trading only)", noSpaces("an API key")),
   EXCHANGE_SECRET: secret("Exchange API secret (live trading only)", noSpaces("an API secret")),
+  EXCHANGE_API_URL: optional("Replaces the exchange's API address (a local stand-in or a proxy); leave empty for the real one", url(["http:", "https:"], "an http(s) URL")),
   EXCHANGE_SANDBOX: setting("true", "Use the exchange's testnet when it has one", flag()),
   PAPER_START_USDT: setting("10000", "Starting cash of the paper portfolio (USDT)", num({ above: 0 })),
   FEE_RATE: setting("0.001", "Trading fee as a fraction of notional (0.001 = 0.1%)", num({ min: 0, max: 0.1 })),
@@ -424,6 +428,7 @@ function build(v: Values): Config {
       url: v.DREAMS_ROUTER_URL,
       apiKey: v.DREAMS_ROUTER_API_KEY,
       walletAddress: v.X402_WALLET_ADDRESS,
+      rpcUrl: v.BASE_RPC_URL,
       privateKey: v.X402_PRIVATE_KEY,
       network: v.X402_NETWORK,
       auth: v.ROUTER_AUTH,
@@ -467,6 +472,7 @@ function build(v: Values): Config {
     },
     exchange: {
       id: v.EXCHANGE,
+      apiUrl: v.EXCHANGE_API_URL,
       mode: v.TRADING_MODE,
       apiKey: v.EXCHANGE_API_KEY,
       secret: v.EXCHANGE_SECRET,

@@ -2,9 +2,11 @@ import type { Redis } from "ioredis";
 import type { MicroUsdc, Order, TradeAction } from "../domain/types.js";
 
 export type DecisionTrigger = "schedule" | "chat";
-/** order: an order was placed; no-order: hold, or nothing to do; refused: the risk rules said no;
- *  failed: the model gave no valid decision; skipped: paused or no money, nothing was asked. */
-export type DecisionOutcome = "order" | "no-order" | "refused" | "failed" | "skipped";
+/** order: an order was placed; no-order: hold, nothing to do, or paused before the order;
+ *  refused: the risk rules (or the exchange) said no; failed: the model gave no valid decision;
+ *  skipped: paused or no money, nothing was asked; decided: the model answered and the order step
+ *  has not finished yet (what a crash mid-decision leaves, and what its retry picks up). */
+export type DecisionOutcome = "order" | "no-order" | "refused" | "failed" | "skipped" | "decided";
 
 export interface DecisionRecord {
   id: string;

@@ -150,6 +150,7 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
     }
     record = {
       ...record,
+      outcome: "decided",
       action: decision.action,
       sizePct: decision.sizePct,
       confidence: decision.confidence,
@@ -174,7 +175,7 @@ async function placeForDecision(svc: DecisionServices, req: DecideRequest, decis
   // A retried job whose order already went out reports that order; it never places a second one.
   const placed = await svc.exchange.findOrder(req.decisionId);
   if (!placed && (await svc.state.isPaused())) {
-    return { ...record, outcome: "skipped", risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] } };
+    return { ...record, outcome: "no-order", risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] } };
   }
   const portfolio = await loadPortfolio(svc);
   const price = await svc.market.lastPrice(req.symbol);
