@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { privateKeyToAccount } from "viem/accounts";
 import type { ChatUser } from "../commands/types.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
@@ -108,9 +109,11 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       clock,
     });
 
+  // The wallet that pays x402 is the key's own address; X402_WALLET_ADDRESS names it when no key is set here.
+  const payingAddress = config.router.privateKey ? privateKeyToAccount(config.router.privateKey).address : config.router.walletAddress;
   const wallet: UsdcWallet =
-    config.router.walletAddress && config.router.decisionModel === "router"
-      ? new OnchainUsdcWallet(config.router.walletAddress, config.router.network, config.router.rpcUrl)
+    payingAddress && config.router.decisionModel === "router"
+      ? new OnchainUsdcWallet(payingAddress, config.router.network, config.router.rpcUrl)
       : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
 
   let routerAuth: RouterAuth | undefined;

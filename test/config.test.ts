@@ -1,3 +1,4 @@
+import { privateKeyToAccount } from "viem/accounts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -98,6 +99,15 @@ describe("loadConfig defaults", () => {
     const example = readDotEnv(new URL("../.env.example", import.meta.url).pathname);
     expect(Object.keys(example).length).toBe(CONFIG_KEYS.length);
     expect(ok(example)).toEqual(ok({}));
+  });
+
+  it("refuses a wallet address that is not the private key's own, without echoing the key", () => {
+    const own = privateKeyToAccount(PRIVATE_KEY as `0x${string}`).address;
+    expect(ok({ X402_PRIVATE_KEY: PRIVATE_KEY, X402_WALLET_ADDRESS: own.toLowerCase() }).router.walletAddress).toBe(own.toLowerCase());
+    const other = "0x" + "12".repeat(20);
+    const message = fails({ X402_PRIVATE_KEY: PRIVATE_KEY, X402_WALLET_ADDRESS: other });
+    expect(message).toContain(`X402_WALLET_ADDRESS: expected the address of X402_PRIVATE_KEY (${own}), got ${other}`);
+    expect(message).not.toContain(PRIVATE_KEY.slice(2));
   });
 
   it("parses and converts set values", () => {

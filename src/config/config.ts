@@ -2,6 +2,7 @@
 // Every key is described here and only here: .env.example and docs/configuration.md are
 // generated from CONFIG_KEYS (src/config/docs.ts), and a test fails when they drift.
 import { existsSync, readFileSync } from "node:fs";
+import { privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
 
@@ -385,6 +386,13 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
     problems.push(
       `MAX_EXPOSURE_PCT: expected at most 100 x MAX_LEVERAGE (${100 * v.MAX_LEVERAGE}), got ${v.MAX_EXPOSURE_PCT}`,
     );
+  }
+
+  if (v.X402_PRIVATE_KEY && v.X402_WALLET_ADDRESS) {
+    const own = privateKeyToAccount(v.X402_PRIVATE_KEY).address;
+    if (own.toLowerCase() !== v.X402_WALLET_ADDRESS.toLowerCase()) {
+      problems.push(`X402_WALLET_ADDRESS: expected the address of X402_PRIVATE_KEY (${own}), got ${v.X402_WALLET_ADDRESS}; leave it empty to use the key's own address`);
+    }
   }
 
   if (v.DECISION_MODEL === "router") {
