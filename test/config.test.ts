@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CONFIG_KEYS, loadConfig, loadEnv, readDotEnv, redactSecrets, type Config } from "../src/config/config.js";
-import { renderEnvExample, renderMarkdown } from "../src/config/docs.js";
+import { renderEnvExample, renderMarkdown, withReadmeTable } from "../src/config/docs.js";
 
 const dir = mkdtempSync(join(tmpdir(), "config-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -366,5 +366,7 @@ describe("CONFIG_KEYS and generated docs", () => {
     const read = (rel: string) => readFileSync(new URL(rel, import.meta.url), "utf8");
     expect(read("../docs/configuration.md"), "run: npx tsx src/config/docs.ts > docs/configuration.md").toBe(renderMarkdown());
     expect(read("../.env.example"), "run: npx tsx src/config/docs.ts --env-example > .env.example").toBe(renderEnvExample());
+    const readme = read("../README.md");
+    expect(readme, "run: npx tsx src/config/docs.ts --readme").toBe(withReadmeTable(readme));
   });
 });
