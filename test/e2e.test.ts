@@ -37,6 +37,27 @@ describe("npm start, as a new user runs it", () => {
     expect(err).toContain("end of input");
   }, 60_000);
 
+  it("stops on SIGTERM after its replies, and keeps its state for the next start", async () => {
+    const url = await freshRedisUrl();
+    const env = { REDIS_URL: url, REDIS_AUTOSTART: "false" };
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    child.stdin.write("/pause\n");
+    for (let i = 0; i < 300 && !out.includes("Trading paused"); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill("SIGTERM");
+    expect(await exited, err).toBe(0);
+    expect(err).toContain("Stopping (SIGTERM)");
+    const again = await runProduct("/status\n", env);
+    expect(again.out).toMatch(/Trading: PAUSED \(manual/);
+  }, 60_000);
+
   it("refuses a bad configuration with one message listing every bad key, and no secret", async () => {
     const secret = "0x" + "ab".repeat(31) + "zz"; // not valid hex: rejected, must not be echoed
     const { code, out, err } = await runProduct("", {
