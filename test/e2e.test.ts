@@ -2,20 +2,25 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { freshRedisUrl } from "./support/app.js";
 
-/** Runs the product as a user does (`npm start`'s command), with commands on stdin. */
-function runProduct(input: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("exit", (code) => resolve({ code, out, err }));
-    child.stdin.end(input);
+/** Starts the product as a user does (`npm start`'s command), with a pipe for stdin. */
+function startProduct(env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
   });
+  const io = { out: "", err: "" };
+  child.stdout.on("data", (d: Buffer) => (io.out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (io.err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  return { child, io, exited };
+}
+
+/** Runs the product with `input` on stdin until it exits at the end of input. */
+async function runProduct(input: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  const p = startProduct(env);
+  p.child.stdin.end(input);
+  const code = await p.exited;
+  return { code, ...p.io };
 }
 
 describe("npm start, as a new user runs it", () => {
@@ -40,20 +45,12 @@ describe("npm start, as a new user runs it", () => {
   it("stops on SIGTERM after its replies, and keeps its state for the next start", async () => {
     const url = await freshRedisUrl();
     const env = { REDIS_URL: url, REDIS_AUTOSTART: "false" };
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    const { child, io, exited } = startProduct(env);
     child.stdin.write("/pause\n");
-    for (let i = 0; i < 300 && !out.includes("Trading paused"); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && !io.out.includes("Trading paused"); i++) await new Promise((r) => setTimeout(r, 50));
     child.kill("SIGTERM");
-    expect(await exited, err).toBe(0);
-    expect(err).toContain("Stopping (SIGTERM)");
+    expect(await exited, io.err).toBe(0);
+    expect(io.err).toContain("Stopping (SIGTERM)");
     const again = await runProduct("/status\n", env);
     expect(again.out).toMatch(/Trading: PAUSED \(manual/);
   }, 60_000);

@@ -104,33 +104,28 @@ describe("position monitor", () => {
   });
 });
 
+/** A paid scripted model that buys, and counts how often it is asked. */
+function countingBuyer(): { models: ModelLayer; calls: () => number } {
+  let calls = 0;
+  const models = new ModelLayer({ factory: (id) => scriptedModel(id, () => (calls++, buyReply(5))), primary: "test/paid", fallbacks: [], estimateUsdc: 0.05 });
+  return { models, calls: () => calls };
+}
+
 describe("a retried decision job", () => {
   it("never places a second order nor pays twice", async () => {
-    let calls = 0;
-    const models = new ModelLayer({
-      factory: (id) => scriptedModel(id, () => (calls++, buyReply(5))),
-      primary: "test/paid",
-      fallbacks: [],
-      estimateUsdc: 0.05,
-    });
+    const { models, calls } = countingBuyer();
     t = await startTestApp(testConfig((c) => (c.market.symbols = ["BTC/USDT"])), { models });
     const first = await runDecisionJob(t.app, "BTC/USDT", "job-7");
     const again = await runDecisionJob(t.app, "BTC/USDT", "job-7");
     expect(first!.outcome).toBe("order");
     expect(again).toEqual(first);
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
     expect(await t.app.services.exchange.trades(10)).toHaveLength(1);
     expect(await t.app.services.balance.getBalance()).toBe(10_000_000 - 50_000);
   });
 
   it("after a crash between the model's answer and the order, reuses the answer and places the order once", async () => {
-    let calls = 0;
-    const models = new ModelLayer({
-      factory: (id) => scriptedModel(id, () => (calls++, buyReply(5))),
-      primary: "test/paid",
-      fallbacks: [],
-      estimateUsdc: 0.05,
-    });
+    const { models, calls } = countingBuyer();
     t = await startTestApp(testConfig((c) => (c.market.symbols = ["BTC/USDT"])), { models });
     const s = t.app.services;
     // What a crash right after the model answered leaves behind: a "decided" record, one charge.
@@ -142,7 +137,7 @@ describe("a retried decision job", () => {
     const record = await runDecisionJob(t.app, "BTC/USDT", "job-9");
     expect(record!.outcome).toBe("order");
     expect(record!.reasons).toEqual(["before the crash"]);
-    expect(calls).toBe(0);
+    expect(calls()).toBe(0);
     expect(await s.exchange.trades(10)).toHaveLength(1);
     expect(await s.balance.getBalance()).toBe(10_000_000 - 50_000);
   });
