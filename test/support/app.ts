@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { buildApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig, type Config } from "../../src/config/config.js";
-import type { ChatUser, Role } from "../../commands/types.js";
+import type { ChatUser, CommandReply, Role } from "../../commands/types.js";
 import { handleCommand } from "../../commands/registry.js";
 import type { Notice, NoticeSink } from "../../src/chat/notifier.js";
 import { scriptedModel } from "../../src/agent/scriptedModel.js";
@@ -56,7 +56,7 @@ export interface TestApp {
   notices: CapturedNotices;
   url: string;
   clock: { now: number; advance(ms: number): void };
-  run(text: string, role?: Role): Promise<{ text: string; error?: boolean }>;
+  run(text: string, role?: Role): Promise<CommandReply>;
 }
 
 export async function startTestApp(config: Config, opts: AppOptions & { url?: string } = {}): Promise<TestApp> {
