@@ -1,6 +1,7 @@
 import { buildApp } from "./app.js";
 import { banner } from "./banner.js";
 import { ConsoleChat } from "./chat/console.js";
+import { startChatPlatforms } from "./chat/platforms.js";
 import { loadConfig, readDotEnv } from "./config/config.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
 
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
 
   const chat = new ConsoleChat(app, process.stdin, process.stdout);
   app.notifier.add(chat);
+  const platforms = await startChatPlatforms(app);
   await app.startJobs();
   const redisNote = redis.started ? `started for this run (append-only data in ${config.redis.dataDir}/redis)` : "connected";
   process.stdout.write((await banner(app, redisNote)) + "\n");
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
     stopping = true;
     process.stderr.write(`Stopping (${why}): finishing jobs and replies in flight…\n`);
     try {
+      await platforms.stop();
       await app.stop();
       await redis.stop();
     } finally {

@@ -19,10 +19,14 @@ export function spendSeries(charges: ChargeRecord[], now: number, days = 14): Sp
     const i = index.get(dayKey(c.time));
     if (i === undefined) continue;
     const row = byModel.get(c.model) ?? Array(days).fill(0);
-    row[i] += c.costMicro / 1_000_000;
+    // Summed in micro-USDC (integers) so the totals are exact.
+    row[i] += c.costMicro;
     byModel.set(c.model, row);
   }
-  return { days: keys, perModel: [...byModel.entries()].map(([model, usdc]) => ({ model, usdc })).sort((a, b) => a.model.localeCompare(b.model)) };
+  return {
+    days: keys,
+    perModel: [...byModel.entries()].map(([model, micro]) => ({ model, usdc: micro.map((m) => m / 1_000_000) })).sort((a, b) => a.model.localeCompare(b.model)),
+  };
 }
 
 /** A stacked bar chart of model spend per day. */

@@ -194,9 +194,14 @@ export class TelegramChat implements NoticeSink {
       user,
       app: this.app,
       where,
+      // Progress is a courtesy: failing to show it must not fail the command.
       progress: async (t) => {
-        const sent = await this.send(target, { text: t });
-        progressId = sent[0]?.message_id;
+        try {
+          const sent = await this.send(target, { text: t });
+          progressId = sent[0]?.message_id;
+        } catch (err) {
+          this.app.log.warn("telegram progress", this.app.redact(String(err)));
+        }
       },
     };
     const prepared = await prepareCommand(text, ctx);
