@@ -8,6 +8,7 @@ import { audit } from "./audit.js";
 import { limits } from "./limits.js";
 import { trade } from "./trade.js";
 import { grant, revoke, users } from "./users.js";
+import { whoami } from "./whoami.js";
 import { ChatServices, type PressOutcome } from "../src/chat/services.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
 import { attachReplyExtras } from "../src/chat/charts/hooks.js";
@@ -57,7 +58,7 @@ const modelCommand: Command = {
   options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
 };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, trade, limits, users, grant, revoke, audit, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -17,6 +17,9 @@ describe("npm start with Telegram and Discord", () => {
   it("serves commands on both platforms beside the console, then stops cleanly", async () => {
     tg = await new TelegramStandIn().start();
     dc = await new DiscordStandIn().start();
+    // This test is about the wiring; a freshly started process on a busy machine may be slow to
+    // answer its first interaction (test/discord.test.ts holds it to Discord's 3 s).
+    dc.ackDeadlineMs = 30_000;
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       env: {
         PATH: process.env.PATH ?? "",
@@ -46,11 +49,11 @@ describe("npm start with Telegram and Discord", () => {
       await waitFor("the banner", async () => out.includes("Telegram on; Discord on"), 30_000);
 
       tg.userSends({ id: 101, is_bot: false, first_name: "Alice" }, { id: 101, type: "private" }, "/balance");
-      await waitFor("the Telegram answer", async () => tg!.sent(101).length > 0);
+      await waitFor("the Telegram answer", async () => tg!.sent(101).length > 0, 30_000);
       expect(tg.sent(101)[0]!.text).toMatch(/^USDC for model calls: \$10\.00/);
 
       const r = dc.slash({ id: "111", username: "bob" }, "status");
-      await waitFor("the Discord answer", async () => r.original && !(r.original.flags & 128));
+      await waitFor("the Discord answer", async () => r.original && !(r.original.flags & 128), 30_000);
       expect(r.original!.content).toMatch(/^Trading: running/);
 
       child.stdin.write("/pause\n");

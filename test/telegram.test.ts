@@ -134,6 +134,7 @@ describe("Telegram: every command", () => {
       users: [["/users", /telegram 101: admin \(configuration\)/]],
       grant: [["/grant telegram 555 trader", /telegram user 555 is now a trader/]],
       revoke: [["/revoke telegram 555", /telegram user 555 has no access any more/]],
+      whoami: [["/whoami", /You are @alice \(telegram user 101\), an admin\.\nHere: telegram supergroup "Trading team" \(-1001234567890\) topic 9\./]],
       audit: [["/audit 50", /Audit log, last \d+[\s\S]*@alice \(telegram 101, admin\) in telegram supergroup "Trading team" \(-1001234567890\) topic 9: \/limits max_position 8 → ok/]],
     };
     expect(Object.keys(expected).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
@@ -189,6 +190,13 @@ describe("Telegram: every command", () => {
     expect(plain((await ask(alice, team, "/revoke telegram 102"))[0])).toMatch(/no access any more/);
     expect(plain((await ask(bob, team, "/status"))[0])).toMatch(/not on this bot's allow-list/);
     expect(plain((await ask(alice, team, "/revoke telegram 101"))[0])).toMatch(/cannot revoke yourself/);
+  });
+
+  it("answers Telegram's /start with the command list", async () => {
+    await start();
+    const [reply] = await ask(vera, dm(vera), "/start");
+    expect(plain(reply)).toMatch(/^Commands:\n {2}\/decide SYMBOL|^Commands:/);
+    expect(plain(reply)).not.toContain("/refill");
   });
 
   it("ignores commands for another bot in a group, and answers its own by name", async () => {

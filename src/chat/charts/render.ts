@@ -1,14 +1,20 @@
-import { createCanvas } from "@napi-rs/canvas";
-import { Chart, registerables, type ChartConfiguration, type ChartItem, type Plugin } from "chart.js";
+import type { ChartConfiguration, ChartItem, Plugin } from "chart.js";
 
-let ready = false;
+// Loaded on first use: a machine where the native canvas cannot load still runs every command,
+// only without pictures (the callers catch the error and send the text alone).
+let loaded: Promise<{ createCanvas: typeof import("@napi-rs/canvas").createCanvas; Chart: typeof import("chart.js").Chart }> | undefined;
 
-function setup(): void {
-  if (ready) return;
-  Chart.register(...registerables);
-  Chart.defaults.font.family = "'DejaVu Sans', Arial, Helvetica, sans-serif";
-  Chart.defaults.color = "#333";
-  ready = true;
+function load() {
+  loaded ??= (async () => {
+    const [{ createCanvas, GlobalFonts }, { Chart, registerables }] = await Promise.all([import("@napi-rs/canvas"), import("chart.js")]);
+    Chart.register(...registerables);
+    Chart.defaults.font.family = "'DejaVu Sans', Arial, Helvetica, sans-serif";
+    Chart.defaults.color = "#333";
+    // @napi-rs/canvas draws text with the system's fonts; a slim image may have none.
+    if (GlobalFonts.families.length === 0) process.stderr.write("charts: no fonts on this system, so chart labels will not show (install fonts-dejavu-core)\n");
+    return { createCanvas, Chart };
+  })();
+  return loaded;
 }
 
 // Chats show a transparent PNG on a dark theme as black on black: paint a white page first.
@@ -25,7 +31,7 @@ const whitePage: Plugin = {
 
 /** Renders a chart.js chart to PNG bytes on the server (no browser, no download at install). */
 export async function renderPng(config: ChartConfiguration, width = 900, height = 450): Promise<Uint8Array> {
-  setup();
+  const { createCanvas, Chart } = await load();
   const canvas = createCanvas(width, height);
   const chart = new Chart(canvas.getContext("2d") as unknown as ChartItem, {
     ...config,

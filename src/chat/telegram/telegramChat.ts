@@ -158,7 +158,8 @@ export class TelegramChat implements NoticeSink {
   }
 
   private async onMessage(msg: Message): Promise<void> {
-    const text = msg.text;
+    // Telegram's "Start" button sends /start: answer it with the command list.
+    const text = msg.text?.replace(/^\/start(@\S+)?(\s|$)/, "/help$1$2");
     if (!text || !msg.from || msg.from.is_bot) return;
     const threadId = msg.is_topic_message ? msg.message_thread_id : undefined;
     const target: Target = { chatId: msg.chat.id, ...(threadId ? { threadId } : {}), replyTo: msg.message_id };
