@@ -1,8 +1,10 @@
 // npm run bench: every benchmark suite; each prints its figures and writes them to bench/results.json.
 import { benchDecisionPipeline } from "./decisionPipeline.js";
+import { benchChatLatency } from "./chatLatency.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
+  chatLatency: benchChatLatency,
 };
 
 const only = process.argv[2];

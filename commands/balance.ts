@@ -38,6 +38,14 @@ export const refill = defineCommand<number>({
   usage: refillUsage,
   example: "/refill 10",
   minRole: "admin",
+  mutates: true,
+  options: [{ name: "amount", description: `USDC to add, 0.01 to ${MAX_REFILL}`, kind: "number", required: true, min: 0.01, max: MAX_REFILL }],
+  async confirm(amount, { app }) {
+    // A real wallet refuses refills from chat anyway: say so at once instead of asking first.
+    if (app.services.balance.walletKind !== "paper") return undefined;
+    const now = await app.services.balance.getBalance();
+    return `Refill: add $${amount.toFixed(2)} to the ${app.services.balance.describeWallet()}? Balance now ${usdc(now, 2)}.`;
+  },
   parse(args) {
     const raw = args[0];
     const help = `Usage: ${refillUsage}, a USDC amount from 0.01 to ${MAX_REFILL}, e.g. /refill 10`;

@@ -1,21 +1,72 @@
 import { levelOf } from "../src/balance/balanceManager.js";
-import { usdc } from "../src/chat/format.js";
-import { defineCommand, noArgs } from "./types.js";
+import { money, price, usdc } from "../src/chat/format.js";
+import { loadPortfolio } from "../src/pipeline/decide.js";
+import type { App } from "../src/app.js";
+import { defineCommand, noArgs, type ChatUser } from "./types.js";
 
-export const pause = defineCommand<undefined>({
-  name: "pause",
-  summary: "Stop new trading decisions at once (open positions stay monitored)",
-  usage: "/pause",
-  minRole: "trader",
-  parse: noArgs("/pause"),
-  async run(_, { app, user }) {
-    const fresh = await app.services.state.pause("manual", `${user.name} (${user.platform})`);
-    if (!fresh) {
-      const s = await app.services.state.pauseState();
-      return { text: `Trading was already paused (${s.reason}, by ${s.by ?? "the agent"}). /resume lifts it.` };
+const pauseUsage = "/pause [all]";
+
+/** Closes every open position at market, under the trading lock: the full stop of /pause all. */
+async function closeEverything(app: App, user: ChatUser): Promise<string[]> {
+  const s = app.services;
+  const tag = app.mode.trading === "paper" ? " [PAPER]" : "";
+  return s.tradeLock.run(async () => {
+    const lines: string[] = [];
+    for (const p of await s.portfolio.positions()) {
+      // Keyed on the position, so a repeated full stop finds this order instead of selling twice.
+      const order = await s.exchange.placeOrder({ clientOrderId: `stop:${p.symbol}:${p.openedAt}`, symbol: p.symbol, side: "sell", qty: p.qty });
+      if (order.status === "rejected") {
+        lines.push(`  ${p.symbol}: NOT closed, the exchange refused: ${order.reason ?? "no reason given"}`);
+        continue;
+      }
+      const { realizedPnl } = await s.portfolio.applyFill(order);
+      lines.push(`  ${p.symbol}: sold ${order.filledQty.toFixed(6)} @ ${price(order.avgPrice)}, P&L ${money(realizedPnl, s.quote)}${tag}`);
     }
-    await app.notifier.notify({ kind: "info", text: `Trading paused by ${user.name}. Open positions stay monitored.` }, user);
-    return { text: "Trading paused: no new decisions or orders. Stop loss and take profit are still watched. /resume to continue." };
+    if (lines.length) await app.notifier.notify({ kind: "trade", text: `Full stop by ${user.name}: positions closed${tag}\n${lines.join("\n")}` }, user);
+    return lines;
+  });
+}
+
+export const pause = defineCommand<{ all: boolean }>({
+  name: "pause",
+  summary: "Stop new trading decisions at once (open positions stay monitored); /pause all also closes every position",
+  usage: pauseUsage,
+  example: "/pause",
+  minRole: "trader",
+  mutates: true,
+  options: [{ name: "scope", description: "all: also close every open position (a full stop)", kind: "choice", choices: ["all"], required: false }],
+  parse(args) {
+    if (args.length === 0) return { ok: true, value: { all: false } };
+    if (args.length === 1 && args[0]!.toLowerCase() === "all") return { ok: true, value: { all: true } };
+    return { ok: false, error: `This command takes no arguments, or "all" for a full stop that also closes every position. Usage: ${pauseUsage}` };
+  },
+  async confirm({ all }, { app }) {
+    if (!all) return undefined;
+    const portfolio = await loadPortfolio(app.services);
+    if (portfolio.positions.length === 0) return undefined;
+    const tag = app.mode.trading === "paper" ? " [PAPER]" : "";
+    const list = portfolio.positions.map((p) => `  ${p.symbol}: ${p.qty.toFixed(6)}, worth about ${money(p.qty * (portfolio.prices[p.symbol] ?? p.entryPrice), app.services.quote)}`);
+    return [`Full stop${tag}: pause trading AND close ${portfolio.positions.length} open position(s) at market?`, ...list].join("\n");
+  },
+  async run({ all }, { app, user }) {
+    const fresh = await app.services.state.pause("manual", `${user.name} (${user.platform})`);
+    if (!all) {
+      if (!fresh) {
+        const s = await app.services.state.pauseState();
+        return { text: `Trading was already paused (${s.reason}, by ${s.by ?? "the agent"}). /resume lifts it.` };
+      }
+      await app.notifier.notify({ kind: "info", text: `Trading paused by ${user.name}. Open positions stay monitored.` }, user);
+      return { text: "Trading paused: no new decisions or orders. Stop loss and take profit are still watched. /resume to continue." };
+    }
+    const closed = await closeEverything(app, user);
+    if (fresh) await app.notifier.notify({ kind: "info", text: `Full stop by ${user.name}: trading paused${closed.length ? ` and ${closed.length} position(s) closed` : ""}.` }, user);
+    return {
+      text: [
+        `Full stop: trading ${fresh ? "paused" : "stays paused"}${closed.length ? `, and positions closed:` : "; there were no open positions."}`,
+        ...closed,
+        "/resume to trade again.",
+      ].join("\n"),
+    };
   },
 });
 
@@ -24,6 +75,7 @@ export const resume = defineCommand<undefined>({
   summary: "Lift a pause",
   usage: "/resume",
   minRole: "trader",
+  mutates: true,
   parse: noArgs("/resume"),
   async run(_, { app, user }) {
     const s = await app.services.state.pauseState();

@@ -1,9 +1,30 @@
 import { randomUUID } from "node:crypto";
 import { formatDecision } from "../src/chat/format.js";
+import { priceChart } from "../src/chat/charts/priceChart.js";
+import type { App } from "../src/app.js";
+import type { DecisionRecord } from "../src/ledger/ledger.js";
 import { normalizeSymbol } from "../src/market/replay.js";
-import { defineCommand } from "./types.js";
+import { defineCommand, type ReplyImage } from "./types.js";
 
 const usage = "/decide SYMBOL";
+
+/** The price chart of a decision: the candles it saw, its indicators, and what it decided. */
+async function decisionChart(app: App, record: DecisionRecord): Promise<ReplyImage> {
+  const candles = await app.services.market.closedCandles(record.symbol, 150);
+  const png = await priceChart({
+    symbol: record.symbol,
+    timeframe: app.config.market.timeframe,
+    candles,
+    decision: {
+      action: record.action ?? "none",
+      ...(record.sizePct !== undefined ? { sizePct: record.sizePct } : {}),
+      ...(record.confidence !== undefined ? { confidence: record.confidence } : {}),
+      model: record.model,
+    },
+  });
+  const base = record.symbol.split("/")[0]!.toLowerCase();
+  return { png, name: `${base}-decision.png`, alt: `${record.symbol}: price, SMA20/50, Bollinger bands, and the decision (${(record.action ?? "none").toUpperCase()})` };
+}
 
 export const decide = defineCommand<string>({
   name: "decide",
@@ -11,6 +32,8 @@ export const decide = defineCommand<string>({
   usage,
   example: "/decide BTC",
   minRole: "trader",
+  mutates: true,
+  options: [{ name: "symbol", description: "The market to decide on", kind: "symbol", required: true }],
   parse(args, { app }) {
     const watched = app.symbols.map((s) => s.split("/")[0]).join(", ");
     if (args.length !== 1) return { ok: false, error: `Usage: ${usage}, e.g. /decide BTC. Watched symbols: ${watched}.` };
@@ -18,8 +41,17 @@ export const decide = defineCommand<string>({
     if (!symbol) return { ok: false, error: `Unknown symbol "${args[0]!.slice(0, 20)}". Watched symbols: ${watched}. Example: /decide BTC` };
     return { ok: true, value: symbol };
   },
-  async run(symbol, { app, user }) {
+  async run(symbol, { app, user, progress }) {
+    const model = (await app.services.state.chosenModel()) ?? app.services.models.chain()[0]!.id;
+    await progress?.(`Deciding on ${symbol.split("/")[0]} with ${model}…`);
     const record = await app.decide({ decisionId: `chat:${symbol}:${randomUUID()}`, symbol, trigger: "chat" }, user);
-    return { text: formatDecision(record, { paper: app.mode.trading === "paper" }) };
+    const text = formatDecision(record, { paper: app.mode.trading === "paper" });
+    if (!record.indicators) return { text };
+    try {
+      return { text, image: await decisionChart(app, record) };
+    } catch (err) {
+      app.log.warn(`decision chart for ${symbol} failed`, err);
+      return { text };
+    }
   },
 });

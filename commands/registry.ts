@@ -4,13 +4,22 @@ import { decide } from "./decide.js";
 import { model } from "./model.js";
 import { report } from "./report.js";
 import { positions, status } from "./status.js";
-import { defineCommand, noArgs, ROLE_RANK, type Command, type CommandContext, type CommandReply } from "./types.js";
+import { audit } from "./audit.js";
+import { limits } from "./limits.js";
+import { trade } from "./trade.js";
+import { grant, revoke, users } from "./users.js";
+import { whoami } from "./whoami.js";
+import { ChatServices, type PressOutcome } from "../src/chat/services.js";
+import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
+import { attachReplyExtras } from "../src/chat/charts/hooks.js";
+import { defineCommand, noArgs, ROLE_RANK, type ChatUser, type Command, type CommandContext, type CommandReply } from "./types.js";
 
 const help = defineCommand<undefined>({
   name: "help",
   summary: "This list",
   usage: "/help",
   minRole: "viewer",
+  personal: true,
   parse: noArgs("/help"),
   async run(_, { user }) {
     const lines = ["Commands:"];
@@ -22,7 +31,34 @@ const help = defineCommand<undefined>({
   },
 });
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, model, status, positions, report];
+const answer = (yes: boolean) =>
+  defineCommand<string>({
+    name: yes ? "confirm" : "cancel",
+    summary: yes ? "Confirm what a button asks (where there are no buttons)" : "Cancel what a button asks",
+    usage: yes ? "/confirm ID" : "/cancel ID",
+    minRole: "viewer",
+    options: [{ name: "id", description: "The id shown with the question", kind: "string", required: true }],
+    parse(args) {
+      const id = args[0];
+      if (args.length !== 1 || !id || !/^[A-Za-z0-9_-]{6,24}$/.test(id)) {
+        return { ok: false, error: `Usage: /${yes ? "confirm" : "cancel"} ID, with the id shown under the question.` };
+      }
+      return { ok: true, value: id };
+    },
+    async run(id, ctx) {
+      const out = await ChatServices.of(ctx.app).press(`cf:${id}:${yes ? "ok" : "no"}`, ctx.user, ctx.where ?? ctx.user.platform, executeConfirmed);
+      return out.alert ? { text: out.final ? `${out.toast}\n\n${out.final}` : out.toast, error: true } : { text: out.final ?? out.toast };
+    },
+  });
+
+// /model belongs to the model layer's owner; what the chat layer needs of it is added here.
+const modelCommand: Command = {
+  ...model,
+  mutates: (args) => (args as { kind: string }).kind !== "list",
+  options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
+};
+
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 
@@ -34,24 +70,114 @@ export function parseCommandLine(text: string): { name: string; args: string[] }
   return { name: head.slice(1).split("@")[0]!.toLowerCase(), args: words.slice(1) };
 }
 
+export const findCommand = (name: string): Command | undefined => byName.get(name);
+
+const mutates = (c: Command, args: unknown): boolean => (typeof c.mutates === "function" ? c.mutates(args) : c.mutates === true);
+
+function auditEntry(ctx: CommandContext, line: string, result: "ok" | "failed" | "refused" | "asked", detail: string) {
+  return ChatServices.of(ctx.app).audit.record({
+    platform: ctx.user.platform,
+    userId: ctx.user.id,
+    user: ctx.user.name,
+    role: ctx.user.role,
+    where: ctx.where ?? ctx.user.platform,
+    command: line,
+    result,
+    detail,
+  });
+}
+
+export type Prepared = { ok: true; command: Command; args: unknown; line: string } | { ok: false; reply: CommandReply };
+
+/**
+ * Reads a command line and checks the user may run it, without running it: quick, so a platform
+ * can answer a refusal at once (and privately) and only then start slow work.
+ */
+export async function prepareCommand(text: string, ctx: CommandContext): Promise<Prepared> {
+  const line = parseCommandLine(text);
+  const refuse = (t: string): Prepared => ({ ok: false, reply: { text: t, error: true, ephemeral: true } });
+  if (!line) return refuse("Commands start with /. Type /help for the list.");
+  const command = byName.get(line.name);
+  if (!command) return refuse(`Unknown command /${line.name.slice(0, 30)}. Type /help for the list.`);
+  const shown = `/${command.name}${line.args.length ? " " + line.args.join(" ") : ""}`.slice(0, 200);
+  if (ROLE_RANK[ctx.user.role] < ROLE_RANK[command.minRole]) {
+    const text = `Sorry, /${command.name} needs the ${command.minRole} role; you are a ${ctx.user.role}. Nothing was changed.`;
+    if (command.mutates) await auditEntry(ctx, shown, "refused", `needs ${command.minRole}`);
+    return refuse(text);
+  }
+  const parsed = command.parse(line.args, ctx);
+  if (!parsed.ok) return refuse(parsed.error);
+  return { ok: true, command, args: parsed.value, line: shown };
+}
+
+/** Runs a prepared command: asks for a confirmation first when it wants one, and audits what changes state. */
+export async function executeCommand(p: Extract<Prepared, { ok: true }>, ctx: CommandContext, redact: (s: string) => string = (s) => s): Promise<CommandReply> {
+  const { command, args, line } = p;
+  const audited = mutates(command, args);
+  try {
+    if (command.confirm && !ctx.confirmationId) {
+      const question = await command.confirm(args, ctx);
+      if (question) {
+        const services = ChatServices.of(ctx.app);
+        const ttl = ctx.app.config.chat.confirmTimeoutMs;
+        const action = await services.confirmations.create(
+          { kind: "command", line, command: command.name, args, requester: { platform: ctx.user.platform, id: ctx.user.id, name: ctx.user.name }, pressRole: "admin", prompt: question, ...(ctx.where ? { where: ctx.where } : {}) },
+          ttl,
+        );
+        await auditEntry(ctx, line, "asked", `confirmation ${action.id}`);
+        return {
+          text: `${question}\nConfirm within ${Math.round(ttl / 1000)} s (only ${ctx.user.name} or an admin can).`,
+          buttons: confirmButtons(action.id),
+          confirmationId: action.id,
+        };
+      }
+    }
+    const reply = await attachReplyExtras(command.name, await command.run(args, ctx), ctx);
+    if (audited) await auditEntry(ctx, line, reply.error ? "failed" : "ok", redact(reply.text));
+    return command.personal ? { ...reply, ephemeral: true } : reply;
+  } catch (err) {
+    ctx.app.log.error(`/${command.name} failed`, err);
+    const text = `/${command.name} failed: ${redact((err as Error).message).slice(0, 300)}`;
+    if (audited) await auditEntry(ctx, line, "failed", text).catch(() => {});
+    return { text, error: true };
+  }
+}
+
 /**
  * Runs one line of chat input for one user. Never throws: bad input, a refused role or a failure
  * inside a command all come back as a short reply, and bad input changes nothing.
  */
 export async function handleCommand(text: string, ctx: CommandContext, redact: (s: string) => string = (s) => s): Promise<CommandReply> {
-  const line = parseCommandLine(text);
-  if (!line) return { text: "Commands start with /. Type /help for the list.", error: true };
-  const command = byName.get(line.name);
-  if (!command) return { text: `Unknown command /${line.name.slice(0, 30)}. Type /help for the list.`, error: true };
-  if (ROLE_RANK[ctx.user.role] < ROLE_RANK[command.minRole]) {
-    return { text: `Sorry, /${command.name} needs the ${command.minRole} role; you are a ${ctx.user.role}.`, error: true };
-  }
-  const parsed = command.parse(line.args, ctx);
-  if (!parsed.ok) return { text: parsed.error, error: true };
   try {
-    return await command.run(parsed.value, ctx);
+    const p = await prepareCommand(text, ctx);
+    return p.ok ? await executeCommand(p, ctx, redact) : p.reply;
+  } catch (err) {
+    ctx.app.log.error("command failed", err);
+    return { text: `That failed: ${redact((err as Error).message).slice(0, 300)}`, error: true };
+  }
+}
+
+/** Runs a command whose confirmation was just pressed, as the person who pressed it. */
+export async function executeConfirmed(action: PendingAction, ctx: CommandContext): Promise<CommandReply> {
+  const command = action.command ? byName.get(action.command) : undefined;
+  if (!command) return { text: `Unknown command ${action.command ?? "(none)"}: nothing was done.`, error: true };
+  if (ROLE_RANK[ctx.user.role] < ROLE_RANK[command.minRole]) {
+    return { text: `/${command.name} needs the ${command.minRole} role; ${ctx.user.name} is a ${ctx.user.role}. Nothing was done.`, error: true };
+  }
+  try {
+    return await command.run(action.args, ctx);
   } catch (err) {
     ctx.app.log.error(`/${command.name} failed`, err);
-    return { text: `/${command.name} failed: ${redact((err as Error).message).slice(0, 300)}`, error: true };
+    return { text: `/${command.name} failed: ${ctx.app.redact((err as Error).message).slice(0, 300)}`, error: true };
+  }
+}
+
+/** A pressed button, from any platform. `user` is undefined for someone not on the allow-list. */
+export async function handleButton(action: string, ctx: { user: ChatUser | undefined; app: CommandContext["app"]; where: string }): Promise<PressOutcome> {
+  try {
+    return await ChatServices.of(ctx.app).press(action, ctx.user, ctx.where, executeConfirmed);
+  } catch (err) {
+    ctx.app.log.error("button failed", err);
+    return { toast: `That failed: ${ctx.app.redact((err as Error).message).slice(0, 150)}`, alert: true };
   }
 }

@@ -21,7 +21,8 @@ import { createCcxtExchange } from "./exchange/ccxtClient.js";
 import type { MarketData } from "./market/types.js";
 import { dreamsRouterModels, type RouterAuth } from "./models/dreamsRouter.js";
 import { ModelLayer } from "./models/modelLayer.js";
-import { runDecision, type DecideRequest, type DecisionServices } from "./pipeline/decide.js";
+import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
+import { approvalGate } from "./chat/approvals.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
 import { AgentQueues, type ScheduleSpec } from "./queue/scheduler.js";
@@ -43,6 +44,8 @@ export interface App {
   startedAt: number;
   /** Makes one decision now (from chat, or from a scheduled job). */
   decide(req: DecideRequest, user?: ChatUser): Promise<DecisionRecord>;
+  /** Asked before the order of every scheduled decision (approval mode), when set. */
+  decisionGate?: DecisionGate;
   /** The schedules and when each runs next. */
   schedule(): Promise<{ name: string; every: string; next?: number }[]>;
   costReport(now?: number): Promise<string>;
@@ -189,7 +192,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       model: models.chain()[0]!.id,
       research: services.research.name,
     },
-    decide: (req) => track(runDecision(services, req)),
+    decide: (req) => track(runDecision(services, { ...req, gate: req.gate ?? (req.trigger === "schedule" ? app.decisionGate : undefined) })),
     async schedule() {
       const next = queues ? new Map((await queues.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
       return specs.map((s) => {
@@ -231,5 +234,6 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       await redis.quit();
     },
   };
+  if (config.chat.approval.above !== undefined) app.decisionGate = approvalGate(app, config.chat.approval.above, config.chat.approval.timeoutMs);
   return app;
 }

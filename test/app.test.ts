@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
+import { snapshot, stateSnapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
 
 let t: TestApp | undefined;
 afterEach(async () => {
@@ -53,7 +53,8 @@ describe("every command", () => {
       ["/help", /\/decide SYMBOL[\s\S]*\/refill AMOUNT[\s\S]*\/report/],
       ["/decide BTC", /BTC\/USDT: (BUY|SELL|HOLD|CLOSE)[\s\S]*Model: offline-engine · cost \$0\.0000[\s\S]*Indicators: price/],
       ["/balance", /USDC for model calls: \$10\.00 — OK[\s\S]*Trading account \[PAPER\]: cash/],
-      ["/refill 10", /Refilled \$10\.00\. USDC balance now \$20\.00/],
+      ["/refill 10", /Refill: add \$10\.00 to the paper USDC wallet[\s\S]*Confirm within 60 s/],
+      ["/confirm LAST", /Confirmed by tester-admin[\s\S]*Refilled \$10\.00\. USDC balance now \$20\.00/],
       ["/model", /1\. offline-engine — offline engine/],
       ["/model offline-engine", /Decisions now use offline-engine first/],
       ["/model auto", /Model choice reset/],
@@ -65,8 +66,10 @@ describe("every command", () => {
       ["/positions", /(No open positions|Open positions) \[PAPER\]/],
       ["/report", /Cost report \(today[\s\S]*Decisions: 1 [\s\S]*Success rate: 100\.0%/],
     ];
+    let last: string | undefined;
     for (const [command, pattern] of expectations) {
-      const reply = await t.run(command);
+      const reply = await t.run(command.replace("LAST", last ?? ""));
+      last = reply.confirmationId ?? last;
       expect(reply.text, command).toMatch(pattern);
       expect(reply.error, command).toBeFalsy();
     }
@@ -100,12 +103,13 @@ describe("every command", () => {
 
   it("refuses commands above the user's role", async () => {
     t = await startTestApp(testConfig());
-    const before = await snapshot(t.url);
+    // Refusals are written to the audit log, and change nothing else.
+    const before = await stateSnapshot(t.url);
     expect((await t.run("/refill 10", "trader")).text).toMatch(/needs the admin role/);
     expect((await t.run("/decide BTC", "viewer")).text).toMatch(/needs the trader role/);
     expect((await t.run("/pause", "viewer")).text).toMatch(/needs the trader role/);
     expect((await t.run("/model offline-engine", "trader")).text).toMatch(/Only an admin/);
-    expect(await snapshot(t.url)).toEqual(before);
+    expect(await stateSnapshot(t.url)).toEqual(before);
     expect((await t.run("/help", "viewer")).text).not.toContain("/refill");
   });
 });

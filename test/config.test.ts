@@ -56,9 +56,13 @@ describe("loadConfig defaults", () => {
         monthlyBudget: 100,
       },
       chat: {
-        telegram: { token: undefined, allowedUsers: [], chatId: undefined },
-        discord: { token: undefined, appId: undefined, guildIds: [], channelId: undefined, allowedUsers: [] },
+        telegram: { token: undefined, allowedUsers: [], chatId: undefined, threadId: undefined, apiUrl: undefined, webhook: undefined },
+        discord: { token: undefined, appId: undefined, guildIds: [], channelId: undefined, allowedUsers: [], roleMap: [], apiUrl: undefined },
         console: true,
+        confirmTimeoutMs: 60_000,
+        tradeConfirmAbove: 100,
+        approval: { above: undefined, timeoutMs: 300_000 },
+        notify: { trade: "on", decision: "silent", alert: "on", critical: "on", report: "on", error: "on", info: "silent" },
       },
       redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data" },
       market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h" },
@@ -131,7 +135,7 @@ describe("loadConfig defaults", () => {
     expect(c.redis.autostart).toBe(false);
     expect(c.chat.console).toBe(false);
     expect(c.market.symbols).toEqual(["SOL/USDT", "BTC/USDT"]);
-    expect(c.chat.telegram).toEqual({ token: TELEGRAM_TOKEN, allowedUsers: ["111", "222"], chatId: "-100123" });
+    expect(c.chat.telegram).toMatchObject({ token: TELEGRAM_TOKEN, allowedUsers: [{ id: "111", role: "viewer" }, { id: "222", role: "viewer" }], chatId: "-100123" });
     expect(c.schedule.decisionIntervalMs).toBe(60_000);
     expect(c.schedule.reportTime).toEqual({ hour: 7, minute: 5 });
     expect(c.risk.minOrderNotional).toBe(5.5);

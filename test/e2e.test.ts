@@ -47,13 +47,14 @@ describe("npm start, as a new user runs it", () => {
     const env = { REDIS_URL: url, REDIS_AUTOSTART: "false" };
     const { child, io, exited } = startProduct(env);
     child.stdin.write("/pause\n");
-    for (let i = 0; i < 300 && !io.out.includes("Trading paused"); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 900 && !io.out.includes("Trading paused"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(io.out).toContain("Trading paused");
     child.kill("SIGTERM");
     expect(await exited, io.err).toBe(0);
     expect(io.err).toContain("Stopping (SIGTERM)");
     const again = await runProduct("/status\n", env);
     expect(again.out).toMatch(/Trading: PAUSED \(manual/);
-  }, 60_000);
+  }, 120_000);
 
   it("refuses a bad configuration with one message listing every bad key, and no secret", async () => {
     const secret = "0x" + "ab".repeat(31) + "zz"; // not valid hex: rejected, must not be echoed

@@ -39,7 +39,10 @@ describe("balance monitor", () => {
     expect((await t.run("/resume")).text).toMatch(/stays paused[\s\S]*\/refill first/);
     expect(await t.app.services.ledger.recent(10)).toEqual([]);
 
-    expect((await t.run("/refill 5")).text).toMatch(/USDC balance now \$5\.30\.\nTrading was paused for a critical balance: it is resumed\./);
+    const ask = await t.run("/refill 5");
+    expect(ask.text).toMatch(/Refill: add \$5\.00/);
+    expect(await t.app.services.state.isPaused()).toBe(true); // nothing happens before the confirmation
+    expect((await t.run(`/confirm ${ask.confirmationId}`)).text).toMatch(/USDC balance now \$5\.30\.\nTrading was paused for a critical balance: it is resumed\./);
     expect(await t.app.services.state.isPaused()).toBe(false);
     expect(await runBalanceMonitor(t.app)).toBe("ok");
   });

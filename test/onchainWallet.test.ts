@@ -5,7 +5,7 @@ import { decodeFunctionData, encodeFunctionResult, erc20Abi } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { USDC_ADDRESS, OnchainUsdcWallet } from "../src/wallet/onchainWallet.js";
-import { snapshot, startTestApp, testConfig, type TestApp } from "./support/app.js";
+import { stateSnapshot, startTestApp, testConfig, type TestApp } from "./support/app.js";
 
 const agentKey = generatePrivateKey();
 const agent = privateKeyToAccount(agentKey);
@@ -67,10 +67,10 @@ describe("USDC balance on Base Sepolia, read with viem", () => {
       }),
     );
     expect((await t.run("/balance")).text).toMatch(/USDC for model calls: \$1\.23 — OK\n {2}USDC on base-sepolia at 0x/);
-    const before = await snapshot(t.url);
+    const before = await stateSnapshot(t.url);
     const refill = await t.run("/refill 10");
     expect(refill.error).toBe(true);
     expect(refill.text).toMatch(/Refill refused: Refills of a real wallet are not built yet\. Send USDC on base-sepolia to 0x/);
-    expect(await snapshot(t.url)).toEqual(before);
+    expect(await stateSnapshot(t.url)).toEqual(before);
   });
 });

@@ -1,7 +1,9 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { handleCommand } from "../../commands/registry.js";
-import type { ChatUser } from "../../commands/types.js";
+import type { ChatUser, CommandReply, ReplyImage } from "../../commands/types.js";
 import type { App } from "../app.js";
 import type { Notice, NoticeSink } from "./notifier.js";
 
@@ -18,7 +20,8 @@ const LABEL: Record<Notice["kind"], string> = {
 /**
  * The console chat: commands typed on stdin, replies and notices on stdout. The person at the
  * console owns the process, so they are an admin. Input that ends (Ctrl-D, or a pipe that runs
- * dry) calls `onEnd` only after every reply in flight has been written.
+ * dry) calls `onEnd` only after every reply in flight has been written. A terminal has no buttons
+ * or pictures: a confirmation says which command answers it, and a chart is saved to a file.
  */
 export class ConsoleChat implements NoticeSink {
   readonly name = "console";
@@ -29,6 +32,7 @@ export class ConsoleChat implements NoticeSink {
     private readonly input: Readable,
     private readonly output: Writable,
     userName = process.env.USER ?? "console",
+    private readonly chartDir = join(app.config.redis.dataDir, "charts"),
   ) {
     this.user = { id: "console", name: userName, platform: "console", role: "admin" };
   }
@@ -37,10 +41,33 @@ export class ConsoleChat implements NoticeSink {
     this.output.write(text.endsWith("\n") ? text : text + "\n");
   }
 
+  private async saveImage(image: ReplyImage): Promise<string> {
+    await mkdir(this.chartDir, { recursive: true });
+    const stamp = new Date(this.app.services.clock()).toISOString().replace(/[-:]/g, "").slice(0, 15);
+    const path = join(this.chartDir, `${stamp}-${image.name}`);
+    await writeFile(path, image.png);
+    return path;
+  }
+
+  /** The text, then how to answer its buttons, then where its chart was saved. */
+  private async render(reply: Pick<CommandReply, "text" | "image" | "confirmationId">, yes = "confirm", no = "cancel"): Promise<string> {
+    const lines = [reply.text];
+    if (reply.confirmationId) lines.push(`  → ${yes} with /confirm ${reply.confirmationId}, or ${no} with /cancel ${reply.confirmationId}`);
+    if (reply.image) {
+      try {
+        lines.push(`  Chart: ${await this.saveImage(reply.image)} (${reply.image.alt})`);
+      } catch (err) {
+        lines.push(`  (chart not saved: ${this.app.redact((err as Error).message)})`);
+      }
+    }
+    return lines.join("\n");
+  }
+
   async deliver(notice: Notice, origin?: ChatUser): Promise<void> {
     // The console already shows its own command's reply; do not print it twice.
     if (origin?.platform === "console") return;
-    this.write(`[${LABEL[notice.kind]}] ${notice.text.replace(/\n/g, "\n  ")}`);
+    const body = await this.render(notice, "approve", "reject");
+    this.write(`[${LABEL[notice.kind]}] ${body.replace(/\n/g, "\n  ")}`);
   }
 
   start(onEnd: () => void): void {
@@ -50,8 +77,8 @@ export class ConsoleChat implements NoticeSink {
     rl.on("line", (line) => {
       if (!line.trim()) return;
       queue = queue.then(() =>
-        handleCommand(line, { user: this.user, app: this.app }, this.app.redact)
-          .then((reply) => this.write(reply.text))
+        handleCommand(line, { user: this.user, app: this.app, where: "console", progress: async (t) => this.write(t) }, this.app.redact)
+          .then(async (reply) => this.write(await this.render(reply)))
           .catch((err: unknown) => this.write(`Error: ${this.app.redact(String(err))}`)),
       );
     });

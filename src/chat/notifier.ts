@@ -1,10 +1,14 @@
-import type { ChatUser } from "../../commands/types.js";
+import type { ChatUser, ReplyButton, ReplyImage } from "../../commands/types.js";
 
 export type NoticeKind = "trade" | "decision" | "alert" | "critical" | "report" | "error" | "info";
 
 export interface Notice {
   kind: NoticeKind;
   text: string;
+  buttons?: ReplyButton[][];
+  image?: ReplyImage;
+  /** The pending action the buttons answer: each sink records where it posted them. */
+  confirmationId?: string;
 }
 
 /** Where notices go: the console, a Telegram chat, a Discord channel. */
@@ -18,9 +22,13 @@ export interface Notifier {
   notify(notice: Notice, origin?: ChatUser): Promise<void>;
 }
 
+/** Adds to a notice before it goes out (a chart for the daily report), once for every sink. */
+export type NoticeDecorator = (notice: Notice) => Promise<Notice>;
+
 /** Fans a notice out to every chat platform. One failing platform never blocks the others. */
 export class NotifierHub implements Notifier {
   private readonly sinks: NoticeSink[] = [];
+  private readonly decorators: NoticeDecorator[] = [];
 
   constructor(private readonly onError: (sink: string, err: unknown) => void = () => {}) {}
 
@@ -28,9 +36,25 @@ export class NotifierHub implements Notifier {
     this.sinks.push(sink);
   }
 
+  remove(sink: NoticeSink): void {
+    const i = this.sinks.indexOf(sink);
+    if (i >= 0) this.sinks.splice(i, 1);
+  }
+
+  decorate(d: NoticeDecorator): void {
+    this.decorators.push(d);
+  }
+
   async notify(notice: Notice, origin?: ChatUser): Promise<void> {
-    await Promise.all(
-      this.sinks.map((s) => s.deliver(notice, origin).catch((err: unknown) => this.onError(s.name, err))),
-    );
+    let n = notice;
+    for (const d of this.decorators) {
+      try {
+        n = await d(n);
+      } catch (err) {
+        // A chart that fails to render must not cost the team the notice itself.
+        this.onError("decorator", err);
+      }
+    }
+    await Promise.all(this.sinks.map((s) => s.deliver(n, origin).catch((err: unknown) => this.onError(s.name, err))));
   }
 }

@@ -7,6 +7,9 @@ import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
+export type ChatRole = "viewer" | "trader" | "admin";
+export const NOTICE_KINDS = ["trade", "decision", "alert", "critical", "report", "error", "info"] as const;
+export type NoticeDelivery = "on" | "silent" | "off";
 
 export interface Config {
   router: {
@@ -36,15 +39,32 @@ export interface Config {
     monthlyBudget: number;
   };
   chat: {
-    telegram: { token: string | undefined; allowedUsers: string[]; chatId: string | undefined };
+    telegram: {
+      token: string | undefined;
+      allowedUsers: { id: string; role: ChatRole }[];
+      chatId: string | undefined;
+      threadId: number | undefined;
+      apiUrl: string | undefined;
+      /** Set: updates arrive by webhook at `url`, served on host:port. Unset: long polling. */
+      webhook: { url: string; host: string; port: number } | undefined;
+    };
     discord: {
       token: string | undefined;
       appId: string | undefined;
       guildIds: string[];
       channelId: string | undefined;
-      allowedUsers: string[];
+      allowedUsers: { id: string; role: ChatRole }[];
+      /** Discord server roles that grant one of ours. */
+      roleMap: { roleId: string; role: ChatRole }[];
+      apiUrl: string | undefined;
     };
     console: boolean;
+    confirmTimeoutMs: number;
+    /** A manual /trade above this many USDT asks for a confirmation. */
+    tradeConfirmAbove: number;
+    /** Scheduled decisions above `above` USDT wait for a trader's approval; undefined: approval mode off. */
+    approval: { above: number | undefined; timeoutMs: number };
+    notify: Record<(typeof NOTICE_KINDS)[number], NoticeDelivery>;
   };
   redis: { url: string; autostart: boolean; dataDir: string };
   market: { symbols: string[]; source: "replay" | "live"; replayStepSeconds: number; timeframe: string };
@@ -157,6 +177,61 @@ function list(item: RegExp, expected: string): Rule<string[]> {
   };
 }
 
+/** "111:admin,222" -> [{ id: "111", role: "admin" }, { id: "222", role: "viewer" }]; a bare id is a viewer. */
+function idsWithRoles(what: string, example: string): Rule<{ id: string; role: ChatRole }[]> {
+  return {
+    expected: `a comma-separated list of numeric ${what}, each optionally with :viewer, :trader or :admin (a bare id is a viewer), e.g. ${example}`,
+    schema: z
+      .string()
+      .transform((s) => s.split(",").map((p) => p.trim()).filter((p) => p !== ""))
+      .pipe(z.array(z.string().regex(/^\d+(:(viewer|trader|admin))?$/)).min(1))
+      .transform((parts) =>
+        parts.map((p) => {
+          const [id, role] = p.split(":");
+          return { id: id!, role: (role ?? "viewer") as ChatRole };
+        }),
+      ),
+  };
+}
+
+function roleMap(): Rule<{ roleId: string; role: ChatRole }[]> {
+  const { schema } = list(/^\d+:(viewer|trader|admin)$/, "");
+  return {
+    expected: "a comma-separated list of numeric Discord role ids, each with :viewer, :trader or :admin, e.g. 123:trader",
+    schema: schema.transform((parts) => parts.map((p) => ({ roleId: p.split(":")[0]!, role: p.split(":")[1] as ChatRole }))),
+  };
+}
+
+function notifyPolicy(): Rule<Record<(typeof NOTICE_KINDS)[number], NoticeDelivery>> {
+  const kinds = NOTICE_KINDS.join(", ");
+  return {
+    expected: `a comma-separated list of KIND:on|silent|off, where KIND is one of ${kinds}; unlisted kinds are on`,
+    schema: z
+      .string()
+      .transform((s) => s.split(",").map((p) => p.trim()).filter((p) => p !== ""))
+      .pipe(z.array(z.string().regex(new RegExp(`^(${NOTICE_KINDS.join("|")}):(on|silent|off)$`))))
+      .transform((parts) => {
+        const out = Object.fromEntries(NOTICE_KINDS.map((k) => [k, "on"])) as Record<(typeof NOTICE_KINDS)[number], NoticeDelivery>;
+        for (const p of parts) {
+          const [kind, how] = p.split(":") as [(typeof NOTICE_KINDS)[number], NoticeDelivery];
+          out[kind] = how;
+        }
+        return out;
+      }),
+  };
+}
+
+function hostPort(): Rule<{ host: string; port: number }> {
+  return {
+    expected: "HOST:PORT, e.g. 0.0.0.0:8080 (port 0 to 65535)",
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9.\-]+:\d{1,5}$/)
+      .transform((s) => ({ host: s.slice(0, s.lastIndexOf(":")), port: Number(s.slice(s.lastIndexOf(":") + 1)) }))
+      .refine((v) => v.port <= 65535),
+  };
+}
+
 function url(protocols: string[], expected: string): Rule<string> {
   return {
     expected,
@@ -242,14 +317,29 @@ const BALANCE = {
 section("Chat");
 const CHAT = {
   TELEGRAM_BOT_TOKEN: secret("Telegram bot token from @BotFather; leave empty to disable Telegram", matching(/^\d+:[A-Za-z0-9_-]{20,}$/, "a Telegram bot token like 123456:ABC... (from @BotFather)")),
-  TELEGRAM_ALLOWED_USERS: optional("Telegram user ids allowed to use the bot (comma-separated)", list(ID, "a comma-separated list of numeric Telegram user ids")),
+  TELEGRAM_ALLOWED_USERS: optional("Telegram user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Telegram user ids", "111:admin,222:trader")),
   TELEGRAM_CHAT_ID: optional("Telegram chat that receives alerts and daily reports", matching(/^(-?\d+|@\w+)$/, "a numeric Telegram chat id (groups are negative) or @channelname")),
+  TELEGRAM_THREAD_ID: optional("Forum topic (message_thread_id) of TELEGRAM_CHAT_ID that receives the alerts; empty for the main chat", num({ min: 1, whole: true })),
+  TELEGRAM_API_URL: optional("Bot API server address; empty for Telegram's own (set it for a self-hosted Bot API server)", url(["http:", "https:"], "an http(s) URL without a trailing slash")),
+  TELEGRAM_WEBHOOK_URL: optional("Public https URL Telegram posts updates to; empty means long polling", url(["https:", "http:"], "an http(s) URL")),
+  TELEGRAM_WEBHOOK_LISTEN: setting("0.0.0.0:8080", "Where the webhook server listens (only with TELEGRAM_WEBHOOK_URL)", hostPort()),
   DISCORD_BOT_TOKEN: secret("Discord bot token; leave empty to disable Discord", matching(/^[\w-]+\.[\w-]+\.[\w-]+$/, "a Discord bot token (three dot-separated parts)")),
   DISCORD_APP_ID: optional("Discord application id (for registering slash commands)", matching(ID, "a numeric Discord application id")),
   DISCORD_GUILD_IDS: optional("Discord servers to register slash commands in (comma-separated)", list(ID, "a comma-separated list of numeric Discord server ids")),
   DISCORD_CHANNEL_ID: optional("Discord channel that receives alerts and daily reports", matching(ID, "a numeric Discord channel id")),
-  DISCORD_ALLOWED_USERS: optional("Discord user ids allowed to use the bot (comma-separated)", list(ID, "a comma-separated list of numeric Discord user ids")),
+  DISCORD_ALLOWED_USERS: optional("Discord user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Discord user ids", "111:admin,222:trader")),
+  DISCORD_ROLE_MAP: optional("Discord server roles that grant a role here: ROLE_ID:trader,ROLE_ID:admin", roleMap()),
+  DISCORD_API_URL: optional("Discord REST API base; empty for Discord's own (https://discord.com/api)", url(["http:", "https:"], "an http(s) URL")),
   CONSOLE: setting("on", "Accept commands typed in the terminal", onOff()),
+  NOTIFY: setting("decision:silent,info:silent", "How each kind of notice reaches the chats: KIND:on|silent|off for trade, decision, alert, critical, report, error, info (unlisted kinds are on)", notifyPolicy()),
+};
+
+section("Confirmations and approvals");
+const SAFETY = {
+  CONFIRM_TIMEOUT_SECONDS: setting("60", "Confirmation buttons (/refill, large /trade, /pause all) expire after this many seconds", num({ min: 5, max: 3600, whole: true })),
+  TRADE_CONFIRM_ABOVE_USDT: setting("100", "A manual /trade above this many USDT asks for a confirmation first", num({ min: 0 })),
+  APPROVAL_ABOVE_USDT: optional("Approval mode: a scheduled decision trading more than this many USDT waits for a trader's Approve; empty turns approval mode off", num({ min: 0 })),
+  APPROVAL_TIMEOUT_SECONDS: setting("300", "An approval request not answered within this many seconds is dropped (no order)", num({ min: 10, max: 86400, whole: true })),
 };
 
 section("Redis");
@@ -303,7 +393,7 @@ const LOGGING = {
   LOG_LEVEL: setting("info", "Least severe log level printed", oneOf("debug", "info", "warn", "error")),
 };
 
-const SETTINGS = { ...ROUTER, ...BALANCE, ...CHAT, ...REDIS, ...MARKET, ...SCHEDULE, ...RISK, ...LOGGING };
+const SETTINGS = { ...ROUTER, ...BALANCE, ...CHAT, ...SAFETY, ...REDIS, ...MARKET, ...SCHEDULE, ...RISK, ...LOGGING };
 type Key = keyof typeof SETTINGS;
 type Values = { [K in Key]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
 
@@ -461,6 +551,9 @@ function build(v: Values): Config {
         token: v.TELEGRAM_BOT_TOKEN,
         allowedUsers: v.TELEGRAM_ALLOWED_USERS ?? [],
         chatId: v.TELEGRAM_CHAT_ID,
+        threadId: v.TELEGRAM_THREAD_ID,
+        apiUrl: v.TELEGRAM_API_URL?.replace(/\/+$/, ""),
+        webhook: v.TELEGRAM_WEBHOOK_URL ? { url: v.TELEGRAM_WEBHOOK_URL, ...v.TELEGRAM_WEBHOOK_LISTEN } : undefined,
       },
       discord: {
         token: v.DISCORD_BOT_TOKEN,
@@ -468,8 +561,14 @@ function build(v: Values): Config {
         guildIds: v.DISCORD_GUILD_IDS ?? [],
         channelId: v.DISCORD_CHANNEL_ID,
         allowedUsers: v.DISCORD_ALLOWED_USERS ?? [],
+        roleMap: v.DISCORD_ROLE_MAP ?? [],
+        apiUrl: v.DISCORD_API_URL?.replace(/\/+$/, ""),
       },
       console: v.CONSOLE,
+      confirmTimeoutMs: v.CONFIRM_TIMEOUT_SECONDS * 1000,
+      tradeConfirmAbove: v.TRADE_CONFIRM_ABOVE_USDT,
+      approval: { above: v.APPROVAL_ABOVE_USDT, timeoutMs: v.APPROVAL_TIMEOUT_SECONDS * 1000 },
+      notify: v.NOTIFY,
     },
     redis: { url: v.REDIS_URL, autostart: v.REDIS_AUTOSTART, dataDir: v.DATA_DIR },
     market: {

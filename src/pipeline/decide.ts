@@ -35,7 +35,15 @@ export interface DecideRequest {
   decisionId: string;
   symbol: MarketSymbol;
   trigger: DecisionTrigger;
+  /** Asked after the model decided and before any order (approval mode). */
+  gate?: DecisionGate;
 }
+
+/**
+ * Returns a record to stop with (saved as the decision's outcome, no order), or undefined to go on
+ * to the risk check and the order. Asked again on every retry of the same decision.
+ */
+export type DecisionGate = (decision: Decision, record: DecisionRecord) => Promise<DecisionRecord | undefined>;
 
 /** Cash, positions and prices as the risk rules and the agent see them. */
 export async function loadPortfolio(svc: Pick<DecisionServices, "exchange" | "portfolio" | "market" | "quote" | "clock">): Promise<Portfolio> {
@@ -161,6 +169,14 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
     };
     // Saved before any order, so a retry after a crash reuses this answer instead of paying again.
     await svc.ledger.put(record);
+  }
+
+  if (req.gate) {
+    const stop = await req.gate(decision, record);
+    if (stop) {
+      await svc.ledger.put(stop);
+      return stop;
+    }
   }
 
   // Risk check, order and fill under one lock shared by every worker, so two decisions can never

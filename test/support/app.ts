@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { buildApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig, type Config } from "../../src/config/config.js";
-import type { ChatUser, Role } from "../../commands/types.js";
+import type { ChatUser, CommandReply, Role } from "../../commands/types.js";
 import { handleCommand } from "../../commands/registry.js";
 import type { Notice, NoticeSink } from "../../src/chat/notifier.js";
 import { scriptedModel } from "../../src/agent/scriptedModel.js";
@@ -56,7 +56,7 @@ export interface TestApp {
   notices: CapturedNotices;
   url: string;
   clock: { now: number; advance(ms: number): void };
-  run(text: string, role?: Role): Promise<{ text: string; error?: boolean }>;
+  run(text: string, role?: Role): Promise<CommandReply>;
 }
 
 export async function startTestApp(config: Config, opts: AppOptions & { url?: string } = {}): Promise<TestApp> {
@@ -87,6 +87,11 @@ export async function snapshot(url: string): Promise<Record<string, string>> {
   }
   await r.quit();
   return out;
+}
+
+/** Like snapshot, less the audit log: a refused or failed command is audited and changes nothing else. */
+export async function stateSnapshot(url: string): Promise<Record<string, string>> {
+  return Object.fromEntries(Object.entries(await snapshot(url)).filter(([key]) => !key.startsWith("audit:")));
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {

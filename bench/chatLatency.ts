@@ -1,0 +1,112 @@
+// Chat latency: the time from an incoming command to its reply leaving the process, for /balance
+// and /status, on Telegram (grammy) and Discord (discord.js), against the stand-ins on 127.0.0.1.
+//   Telegram: from the stand-in handing the update out (its getUpdates answer) to the reply's
+//             sendMessage request reaching the stand-in.
+//   Discord:  from INTERACTION_CREATE leaving the stand-in's gateway to the deferral (the 3-second
+//             deadline) and to the final edit of the reply reaching its REST API.
+// Both ends are timed by the stand-in, so the figures include grammy, discord.js, the command,
+// Redis and the loopback hops. Flood pacing is set wide open: it only adds waiting when a chat
+// goes over the platform's limits, which one command at a time never does.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { buildApp } from "../src/app.js";
+import { DiscordChat } from "../src/chat/discord/discordChat.js";
+import { RateLimiter } from "../src/chat/outbox.js";
+import { TelegramChat } from "../src/chat/telegram/telegramChat.js";
+import { loadConfig } from "../src/config/config.js";
+import { ensureRedis } from "../src/redis/ensureRedis.js";
+import { DiscordStandIn } from "../test/support/discordStandIn.js";
+import { TelegramStandIn } from "../test/support/telegramStandIn.js";
+import { freePort, percentile, saveResults } from "./results.js";
+
+const ROUNDS = Number(process.env.BENCH_CHAT_ROUNDS ?? 200);
+const WARMUP = 10;
+
+async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { p50: Number(percentile(s, 50).toFixed(2)), p95: Number(percentile(s, 95).toFixed(2)) };
+};
+
+export async function benchChatLatency(): Promise<Record<string, number>> {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-chat-redis-"));
+  const redis = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
+  const flush = new Redis(redis.url);
+  await flush.flushdb();
+  await flush.quit();
+
+  const tg = await new TelegramStandIn().start();
+  const dc = await new DiscordStandIn().start();
+  const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer", DISCORD_ALLOWED_USERS: "111:viewer" });
+  if (!loaded.ok) throw new Error(loaded.message);
+  const app = await buildApp(loaded.config, redis.url);
+  const open = () => new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
+  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, limiter: open() });
+  const discord = new DiscordChat(app, { token: dc.token, guildIds: [dc.guildId], apiUrl: dc.apiBase, limiter: open() });
+  await telegram.start();
+  await discord.start();
+
+  const figures: Record<string, number> = { rounds: ROUNDS };
+  const user = { id: 101, is_bot: false, first_name: "Bench" };
+  for (const command of ["balance", "status"]) {
+    // Telegram
+    const tgTimes: number[] = [];
+    for (let i = 0; i < ROUNDS + WARMUP; i++) {
+      const { updateId, messageId } = tg.userSends(user, { id: 101, type: "private" }, `/${command}`);
+      await until(`the Telegram reply to /${command}`, () => tg.sent(101).some((m) => m.reply_to === messageId));
+      const reply = tg.calls.find((c) => c.method === "sendMessage" && (c.params.reply_parameters as { message_id?: number } | undefined)?.message_id === messageId)!;
+      if (i >= WARMUP) tgTimes.push(reply.at - tg.deliveredAt.get(updateId)!);
+    }
+    await telegram.idle();
+    const t = stats(tgTimes);
+    figures[`telegram_${command}_p50_ms`] = t.p50;
+    figures[`telegram_${command}_p95_ms`] = t.p95;
+
+    // Discord
+    const ackTimes: number[] = [];
+    const replyTimes: number[] = [];
+    for (let i = 0; i < ROUNDS + WARMUP; i++) {
+      const r = dc.slash({ id: "111", username: "bench" }, command);
+      await until(`the Discord reply to /${command}`, () => dc.calls.some((c) => c.method === "PATCH" && c.path.includes(r.token)));
+      const edit = dc.calls.find((c) => c.method === "PATCH" && c.path.includes(r.token))!;
+      if (i >= WARMUP) {
+        ackTimes.push(r.ackAt! - r.sentAt);
+        replyTimes.push(edit.at - r.sentAt);
+      }
+    }
+    await discord.idle();
+    const a = stats(ackTimes);
+    const d = stats(replyTimes);
+    figures[`discord_${command}_ack_p50_ms`] = a.p50;
+    figures[`discord_${command}_ack_p95_ms`] = a.p95;
+    figures[`discord_${command}_p50_ms`] = d.p50;
+    figures[`discord_${command}_p95_ms`] = d.p95;
+  }
+
+  await telegram.stop();
+  await discord.stop();
+  await app.stop();
+  await tg.stop();
+  await dc.stop();
+  await redis.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+
+  console.log(`chat latency, command in to reply out (${ROUNDS} of each, one at a time, against the stand-ins):`);
+  for (const command of ["balance", "status"]) {
+    console.log(`  /${command}: Telegram p50 ${figures[`telegram_${command}_p50_ms`]} ms, p95 ${figures[`telegram_${command}_p95_ms`]} ms`);
+    console.log(
+      `  /${command}: Discord  p50 ${figures[`discord_${command}_p50_ms`]} ms, p95 ${figures[`discord_${command}_p95_ms`]} ms (deferred after p50 ${figures[`discord_${command}_ack_p50_ms`]} ms, p95 ${figures[`discord_${command}_ack_p95_ms`]} ms; Discord allows 3000)`,
+    );
+  }
+  saveResults("chatLatency", figures);
+  return figures;
+}

@@ -1,0 +1,92 @@
+import type { App } from "../src/app.js";
+import type { RiskLimits } from "../src/domain/types.js";
+import { describeLimits } from "../src/risk/rules.js";
+import { defineCommand } from "./types.js";
+
+interface LimitSpec {
+  key: keyof RiskLimits;
+  what: string;
+  min: number;
+  max: number;
+  /** The minimum itself is not allowed (a 0% stop loss makes no sense). */
+  above?: boolean;
+  whole?: boolean;
+}
+
+const SPECS: Record<string, LimitSpec> = {
+  max_position: { key: "maxPositionPct", what: "largest position, % of equity", min: 0, max: 100 },
+  max_exposure: { key: "maxExposurePct", what: "largest total exposure, % of equity", min: 0, max: 1000 },
+  max_leverage: { key: "maxLeverage", what: "largest exposure / equity", min: 1, max: 10 },
+  max_positions: { key: "maxOpenPositions", what: "most positions open at once", min: 1, max: 100, whole: true },
+  daily_loss: { key: "dailyLossLimitPct", what: "daily loss that stops buying, %", min: 0, max: 100, above: true },
+  stop_loss: { key: "defaultStopLossPct", what: "default stop loss, % below entry", min: 0, max: 100, above: true },
+  max_stop_loss: { key: "maxStopLossPct", what: "widest stop loss, %", min: 0, max: 100, above: true },
+  take_profit: { key: "defaultTakeProfitPct", what: "default take profit, % above entry", min: 0, max: 1000, above: true },
+  min_order: { key: "minOrderNotional", what: "smallest order, USDT", min: 0, max: 1_000_000 },
+};
+
+const usage = "/limits [NAME VALUE]";
+const REDIS_KEY = "agent:limits";
+
+/** Problems with a set of limits taken together, as the configuration checks them. */
+function crossCheck(l: RiskLimits): string | undefined {
+  if (l.defaultStopLossPct > l.maxStopLossPct) return `stop_loss (${l.defaultStopLossPct}) must be at most max_stop_loss (${l.maxStopLossPct})`;
+  if (l.maxPositionPct > l.maxExposurePct) return `max_position (${l.maxPositionPct}) must be at most max_exposure (${l.maxExposurePct})`;
+  if (l.maxExposurePct > 100 * l.maxLeverage) return `max_exposure (${l.maxExposurePct}) must be at most 100 x max_leverage (${100 * l.maxLeverage})`;
+  return undefined;
+}
+
+/** Puts the limits changed from chat back in force after a restart. */
+export async function applyStoredLimits(app: App): Promise<void> {
+  const stored = await app.redis.hgetall(REDIS_KEY);
+  const next = { ...app.services.limits };
+  for (const [key, value] of Object.entries(stored)) {
+    if (key in next && Number.isFinite(Number(value))) (next as Record<string, number>)[key] = Number(value);
+  }
+  if (crossCheck(next) === undefined) Object.assign(app.services.limits, next);
+  else app.log.warn("limits stored in Redis contradict each other; keeping the configured ones");
+}
+
+export const limits = defineCommand<{ name: string; value: number } | undefined>({
+  name: "limits",
+  summary: "Show the risk limits, or change one (kept across restarts)",
+  usage,
+  example: "/limits max_position 5",
+  minRole: "admin",
+  mutates: (args) => args !== undefined,
+  options: [
+    { name: "name", description: "The limit to change", kind: "choice", choices: Object.keys(SPECS), required: false },
+    { name: "value", description: "Its new value", kind: "number", required: false },
+  ],
+  parse(args) {
+    const names = Object.keys(SPECS).join(", ");
+    if (args.length === 0) return { ok: true, value: undefined };
+    if (args.length !== 2) return { ok: false, error: `Usage: ${usage}, e.g. /limits max_position 5. Names: ${names}.` };
+    const name = args[0]!.toLowerCase();
+    const spec = SPECS[name];
+    if (!spec) return { ok: false, error: `Unknown limit "${args[0]!.slice(0, 30)}". Names: ${names}.` };
+    const raw = args[1]!;
+    const n = Number(raw);
+    const range = `${spec.above ? "above" : "from"} ${spec.min} ${spec.above ? "and at most" : "to"} ${spec.max}${spec.whole ? ", a whole number" : ""}`;
+    if (!/^\d+(\.\d+)?$/.test(raw) || (spec.whole && !Number.isInteger(n)) || n < spec.min || (spec.above && n === spec.min) || n > spec.max) {
+      return { ok: false, error: `${name} (${spec.what}) must be ${range}, got "${raw.slice(0, 20)}". Example: /limits ${name} ${spec.whole ? 3 : 5}` };
+    }
+    return { ok: true, value: { name, value: n } };
+  },
+  async run(args, { app }) {
+    const current = app.services.limits;
+    if (!args) {
+      return {
+        text: ["Risk limits:", ...describeLimits(current).map((l) => `  ${l}`), `Change one with ${usage}; names: ${Object.keys(SPECS).join(", ")}.`].join("\n"),
+      };
+    }
+    const spec = SPECS[args.name]!;
+    const next: RiskLimits = { ...current, [spec.key]: args.value };
+    const problem = crossCheck(next);
+    if (problem) return { text: `Not changed: ${problem}.`, error: true };
+    const before = current[spec.key];
+    await app.redis.hset(REDIS_KEY, spec.key, String(args.value));
+    Object.assign(current, next);
+    return { text: `${args.name} (${spec.what}): ${before} → ${args.value}. In force for the next decision.` };
+  },
+});

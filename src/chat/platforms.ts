@@ -1,0 +1,77 @@
+import { applyStoredLimits } from "../../commands/limits.js";
+import type { App } from "../app.js";
+import { installNoticeCharts } from "./charts/hooks.js";
+import { DiscordChat } from "./discord/discordChat.js";
+import { ChatServices } from "./services.js";
+import { TelegramChat } from "./telegram/telegramChat.js";
+
+export interface ChatPlatforms {
+  telegram?: TelegramChat;
+  discord?: DiscordChat;
+  /** Resolves when every configured platform has started or failed (each failure is logged). */
+  started: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Telegram and Discord beside the console, each only when its token is set. They start in
+ * the background: a platform that cannot be reached is logged and retried by its library, and
+ * never holds up the console or the trading loop.
+ */
+export async function startChatPlatforms(app: App): Promise<ChatPlatforms> {
+  const c = app.config.chat;
+  const chat = ChatServices.of(app);
+  // Limits an admin changed from chat are back in force before the first decision.
+  await applyStoredLimits(app);
+  installNoticeCharts(app);
+  chat.startSweeper();
+  const out: ChatPlatforms = { started: Promise.resolve(), stop: async () => {} };
+  const starting: Promise<void>[] = [];
+
+  if (c.telegram.token) {
+    const telegram = new TelegramChat(app, {
+      token: c.telegram.token,
+      ...(c.telegram.apiUrl ? { apiRoot: c.telegram.apiUrl } : {}),
+      ...(c.telegram.chatId ? { chatId: c.telegram.chatId } : {}),
+      ...(c.telegram.threadId ? { threadId: c.telegram.threadId } : {}),
+      ...(c.telegram.webhook ? { webhook: c.telegram.webhook } : {}),
+    });
+    out.telegram = telegram;
+    app.notifier.add(telegram);
+    starting.push(
+      telegram.start().then(
+        () => app.log.info(`Telegram: @${telegram.bot.botInfo.username} ready (${c.telegram.webhook ? "webhook" : "long polling"})`),
+        (err: unknown) => {
+          app.notifier.remove(telegram);
+          app.log.error("Telegram did not start", app.redact(String(err)));
+        },
+      ),
+    );
+  }
+  if (c.discord.token) {
+    const discord = new DiscordChat(app, {
+      token: c.discord.token,
+      guildIds: c.discord.guildIds,
+      ...(c.discord.appId ? { appId: c.discord.appId } : {}),
+      ...(c.discord.channelId ? { channelId: c.discord.channelId } : {}),
+      ...(c.discord.apiUrl ? { apiUrl: c.discord.apiUrl } : {}),
+    });
+    out.discord = discord;
+    app.notifier.add(discord);
+    starting.push(
+      discord.start().then(
+        () => app.log.info(`Discord: ${discord.client.user?.tag ?? "bot"} ready, slash commands in ${c.discord.guildIds.length ? `${c.discord.guildIds.length} server(s)` : "every server (global)"}`),
+        (err: unknown) => {
+          app.notifier.remove(discord);
+          app.log.error("Discord did not start", app.redact(String(err)));
+        },
+      ),
+    );
+  }
+  out.started = Promise.all(starting).then(() => {});
+  out.stop = async () => {
+    await chat.stop();
+    await Promise.allSettled([out.telegram?.stop(), out.discord?.stop()]);
+  };
+  return out;
+}

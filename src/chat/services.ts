@@ -1,0 +1,167 @@
+import { ROLE_RANK, type ChatUser, type CommandContext, type CommandReply, type Platform } from "../../commands/types.js";
+import type { App } from "../app.js";
+import { AccessControl } from "./access.js";
+import { AuditLog, type AuditResult } from "./audit.js";
+import { ConfirmationStore, parseButtonAction, type MessageRef, type PendingAction } from "./confirmations.js";
+
+/** How a platform edits a message it posted (to show a confirmation's outcome, without buttons). */
+export type MessageEditor = (ref: MessageRef, text: string) => Promise<void>;
+
+/** What an approval does when it is answered or runs out; returns the outcome in words. */
+export type ApprovalHandler = (action: PendingAction, answer: "approved" | "rejected" | "expired", by?: ChatUser) => Promise<string>;
+
+/** Runs a confirmed command (the registry does, so roles and the audit log apply). */
+export type ConfirmedRunner = (action: PendingAction, ctx: CommandContext) => Promise<CommandReply>;
+
+export interface PressOutcome {
+  /** A short answer to the person who pressed (a toast, or an ephemeral reply). */
+  toast: string;
+  /** True when the press did not do what was asked (refused, too late): show it prominently. */
+  alert: boolean;
+  /** The message's new text, when this press settled it; it was already edited everywhere it was posted. */
+  final?: string;
+}
+
+const clockTime = (t: number) => new Date(t).toISOString().slice(11, 19) + " UTC";
+const firstLine = (s: string) => s.split("\n")[0]!;
+
+/**
+ * The chat layer's shared parts for one app: who may do what, the audit log, and the pending
+ * confirmations with the platforms that can edit their messages. One per app, whatever the
+ * number of platforms, so a button pressed on Telegram also updates its copy on Discord.
+ */
+export class ChatServices {
+  private static readonly byApp = new WeakMap<App, ChatServices>();
+
+  static of(app: App): ChatServices {
+    let s = ChatServices.byApp.get(app);
+    if (!s) {
+      s = new ChatServices(app);
+      ChatServices.byApp.set(app, s);
+    }
+    return s;
+  }
+
+  readonly access: AccessControl;
+  readonly audit: AuditLog;
+  readonly confirmations: ConfirmationStore;
+  approvalHandler: ApprovalHandler | undefined;
+  private readonly editors = new Map<Platform, MessageEditor>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly app: App) {
+    this.access = new AccessControl(app.redis, app.config.chat);
+    this.audit = new AuditLog(app.redis, app.services.clock);
+    this.confirmations = new ConfirmationStore(app.redis, app.services.clock);
+  }
+
+  addEditor(platform: Platform, editor: MessageEditor): void {
+    this.editors.set(platform, editor);
+  }
+
+  /** Edits every message that carried this action's buttons; one platform failing does not stop the others. */
+  async finish(action: PendingAction, text: string): Promise<void> {
+    const refs = await this.confirmations.refs(action.id);
+    await Promise.all(
+      refs.map(async (ref) => {
+        try {
+          await this.editors.get(ref.platform)?.(ref, text);
+        } catch (err) {
+          this.app.log.warn(`could not edit the ${ref.platform} message of confirmation ${action.id}`, err);
+        }
+      }),
+    );
+  }
+
+  private async auditAction(action: PendingAction, result: AuditResult, detail: string, by?: ChatUser, where?: string): Promise<void> {
+    await this.audit.record({
+      platform: by?.platform ?? action.requester?.platform ?? "console",
+      userId: by?.id ?? action.requester?.id ?? "agent",
+      user: by?.name ?? action.requester?.name ?? "the agent",
+      role: by?.role ?? "none",
+      where: where ?? action.where ?? "",
+      command: action.line,
+      result,
+      detail,
+    });
+  }
+
+  /**
+   * A button press (or /confirm, /cancel). Only the person who asked, or someone with the action's
+   * role, may answer; the first answer wins, even against a press racing it on another platform.
+   */
+  async press(buttonAction: string, presser: ChatUser | undefined, where: string, run: ConfirmedRunner): Promise<PressOutcome> {
+    const parsed = parseButtonAction(buttonAction);
+    if (!parsed) return { toast: "This button is not one of mine.", alert: true };
+    const found = await this.confirmations.get(parsed.id);
+    if (!found) return { toast: "Nothing is waiting under that id: it is unknown or too old.", alert: true };
+    const { action } = found;
+    if (!presser) return { toast: "Sorry, you are not on this bot's allow-list, so you cannot answer this. Nothing was changed.", alert: true };
+    const isRequester = action.requester?.platform === presser.platform && action.requester.id === presser.id;
+    if (!isRequester && ROLE_RANK[presser.role] < ROLE_RANK[action.pressRole]) {
+      const who = action.requester ? `${action.requester.name} (who asked) or an ${action.pressRole}` : `a ${action.pressRole} or above`;
+      return { toast: `Only ${who} can answer this. Nothing was changed.`, alert: true };
+    }
+
+    const r = await this.confirmations.resolve(action.id, parsed.yes ? "confirmed" : "cancelled", presser.name);
+    if (r.result === "missing") return { toast: "Nothing is waiting under that id: it is unknown or too old.", alert: true };
+    if (r.result === "already") {
+      const how = r.state === "expired" ? "expired" : `already ${r.state === "confirmed" ? (action.kind === "approval" ? "approved" : "confirmed") : action.kind === "approval" ? "rejected" : "cancelled"}${r.by ? ` by ${r.by}` : ""}`;
+      return { toast: `Too late: this was ${how}. Nothing more was done.`, alert: true };
+    }
+    if (r.result === "expired") {
+      const final = await this.expire(action);
+      return { toast: `Too late: this expired at ${clockTime(action.expiresAt)}. Nothing was done.`, alert: true, final };
+    }
+
+    let outcome: string;
+    if (action.kind === "approval") {
+      outcome = this.approvalHandler ? await this.approvalHandler(action, parsed.yes ? "approved" : "rejected", presser) : "Approval mode is off in this process: nothing was done.";
+      outcome = `${parsed.yes ? "✅ Approved" : "✖ Rejected"} by ${presser.name}.\n${outcome}`;
+    } else if (parsed.yes) {
+      const reply = await run(action, { user: presser, app: this.app, where, confirmationId: action.id });
+      outcome = `${reply.error ? "⚠ Confirmed" : "✅ Confirmed"} by ${presser.name}.\n${reply.text}`;
+    } else {
+      outcome = `✖ Cancelled by ${presser.name}. Nothing was done.`;
+    }
+    await this.auditAction(action, parsed.yes ? "confirmed" : "cancelled", firstLine(outcome.split("\n")[1] ?? outcome), presser, where);
+    const final = `${action.prompt}\n\n${outcome}`;
+    await this.finish(action, final);
+    return { toast: firstLine(outcome), alert: false, final };
+  }
+
+  private async expire(action: PendingAction): Promise<string> {
+    let outcome = action.kind === "approval" ? "Not approved in time: no order." : "Nobody confirmed in time: nothing was done.";
+    if (action.kind === "approval" && this.approvalHandler) outcome = await this.approvalHandler(action, "expired");
+    await this.auditAction(action, "expired", outcome);
+    const final = `${action.prompt}\n\n⌛ Expired at ${clockTime(action.expiresAt)}. ${outcome}`;
+    await this.finish(action, final);
+    return final;
+  }
+
+  /** Expires whatever ran out unanswered, and edits its messages. */
+  async sweep(): Promise<number> {
+    const run = this.sweeping.then(async () => {
+      const due = await this.confirmations.expireDue();
+      for (const action of due) await this.expire(action);
+      return due.length;
+    });
+    this.sweeping = run.catch(() => 0);
+    return run;
+  }
+
+  startSweeper(everyMs = 1000): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.app.log.error("confirmation sweep", err));
+    }, everyMs);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    await this.sweeping;
+  }
+}

@@ -1,0 +1,294 @@
+import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { Bot, GrammyError, InputFile, webhookCallback } from "grammy";
+import type { CallbackQuery, InlineKeyboardMarkup, Message } from "grammy/types";
+import { COMMANDS, executeCommand, findCommand, handleButton, parseCommandLine, prepareCommand } from "../../../commands/registry.js";
+import type { ChatUser, CommandContext, CommandReply } from "../../../commands/types.js";
+import type { App } from "../../app.js";
+import type { MessageRef } from "../confirmations.js";
+import type { Notice, NoticeSink } from "../notifier.js";
+import { telegramLimiter, type RateLimiter } from "../outbox.js";
+import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
+import { ChatServices } from "../services.js";
+import { floodControl } from "./flood.js";
+
+export interface TelegramOptions {
+  token: string;
+  /** Bot API server; Telegram's own when unset. */
+  apiRoot?: string;
+  /** The oversight chat (and forum topic) that receives notices. */
+  chatId?: string;
+  threadId?: number;
+  /** Webhook mode instead of long polling. */
+  webhook?: { url: string; host: string; port: number };
+  limiter?: RateLimiter;
+  /** Seconds a getUpdates call waits for news (Telegram allows up to 50). */
+  pollTimeoutS?: number;
+}
+
+/** What goes out: a reply or a notice, whichever platform-neutral shape it came in. */
+interface Outgoing {
+  text: string;
+  buttons?: CommandReply["buttons"];
+  image?: CommandReply["image"];
+  confirmationId?: string;
+  /** Bold, before the text (a notice's kind). */
+  label?: string;
+}
+
+interface Target {
+  chatId: number | string;
+  threadId?: number;
+  replyTo?: number;
+  silent?: boolean;
+}
+
+const LABEL: Record<Notice["kind"], string> = {
+  trade: "Trade",
+  decision: "Decision",
+  alert: "⚠️ Alert",
+  critical: "🚨 CRITICAL",
+  report: "Report",
+  error: "Error",
+  info: "Info",
+};
+
+// Telegram sends messages from anonymous group admins as this user: nobody can be identified by it.
+const GROUP_ANONYMOUS_BOT = 1087968824;
+
+const nameOf = (u: { username?: string; first_name: string; last_name?: string }) => (u.username ? `@${u.username}` : [u.first_name, u.last_name].filter(Boolean).join(" "));
+
+/** The label, then the text, escaped for Telegram's HTML mode. */
+const html = (chunk: string, label?: string) => (label ? `<b>${escapeHtml(label)}</b>\n` : "") + escapeHtml(chunk);
+
+function keyboard(buttons: CommandReply["buttons"]): InlineKeyboardMarkup | undefined {
+  if (!buttons?.length) return undefined;
+  return { inline_keyboard: buttons.map((row) => row.map((b) => ({ text: b.label, callback_data: b.action }))) };
+}
+
+/**
+ * Telegram, through grammy: long polling by default, a webhook when configured. Commands come in
+ * private chats, groups and forum topics, and each reply goes back to the chat and topic it came
+ * from. Every command is the registry's; this class only turns Telegram updates into command
+ * lines and replies into messages (split at 4096 characters, HTML-escaped, paced, 429-safe).
+ */
+export class TelegramChat implements NoticeSink {
+  readonly name = "telegram";
+  readonly bot: Bot;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private server: Server | undefined;
+  private polling: Promise<void> | undefined;
+  private readonly chat: ChatServices;
+
+  constructor(
+    private readonly app: App,
+    private readonly opts: TelegramOptions,
+  ) {
+    this.bot = new Bot(opts.token, { client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot } : {}) } });
+    this.bot.api.config.use(floodControl(opts.limiter ?? telegramLimiter(), (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`)));
+    this.chat = ChatServices.of(app);
+    this.bot.on("message", (ctx) => {
+      this.track(this.onMessage(ctx.message));
+    });
+    this.bot.on("callback_query:data", (ctx) => {
+      this.track(this.onButton(ctx.callbackQuery));
+    });
+    this.bot.catch((err) => app.log.error("telegram update failed", app.redact(String(err.error))));
+  }
+
+  /** Handlers run beside the polling loop, so a slow /decide never holds up the next update. */
+  private track(p: Promise<unknown>): void {
+    const done = p.catch((err: unknown) => this.app.log.error("telegram handler failed", this.app.redact(String(err))));
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+
+  async start(): Promise<void> {
+    await this.bot.init();
+    this.chat.addEditor("telegram", (ref, text) => this.edit(ref, text));
+    await this.bot.api.setMyCommands(COMMANDS.map((c) => ({ command: c.name, description: c.summary.slice(0, 256) })));
+    const allowed_updates = ["message", "callback_query"] as const;
+    if (this.opts.webhook) {
+      const { url, host, port } = this.opts.webhook;
+      // Derived from the token, so it needs no setting of its own and never leaves this process.
+      const secret = createHash("sha256").update(`webhook:${this.opts.token}`).digest("hex").slice(0, 48);
+      this.server = createServer(webhookCallback(this.bot, "http", { secretToken: secret }));
+      await new Promise<void>((resolve, reject) => {
+        this.server!.once("error", reject);
+        this.server!.listen(port, host, () => resolve());
+      });
+      await this.bot.api.setWebhook(url, { secret_token: secret, allowed_updates: [...allowed_updates] });
+      this.app.log.info(`Telegram: webhook at ${url}`);
+    } else {
+      let started!: () => void;
+      const ready = new Promise<void>((r) => (started = r));
+      this.polling = this.bot.start({ allowed_updates: [...allowed_updates], timeout: this.opts.pollTimeoutS ?? 30, onStart: () => started() }).catch((err: unknown) => {
+        this.app.log.error("Telegram polling stopped", this.app.redact(String(err)));
+      });
+      await Promise.race([ready, this.polling]);
+    }
+  }
+
+  /** The address the webhook server listens on (port 0 picks a free one). */
+  webhookAddress(): { host: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** Resolves when no update is being handled. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  async stop(): Promise<void> {
+    if (this.bot.isRunning()) await this.bot.stop().catch(() => {});
+    await this.polling;
+    if (this.server) await new Promise<void>((r) => this.server!.close(() => r()));
+    await this.idle();
+  }
+
+  private async userOf(from: { id: number; is_bot: boolean; username?: string; first_name: string; last_name?: string }): Promise<ChatUser | undefined> {
+    const role = await this.chat.access.roleOf("telegram", String(from.id));
+    return role ? { id: String(from.id), name: nameOf(from), platform: "telegram", role } : undefined;
+  }
+
+  private where(chat: Message["chat"], threadId?: number): string {
+    const kind = chat.type === "private" ? "private chat" : `${chat.type} "${"title" in chat ? chat.title : ""}"`;
+    return `telegram ${kind} (${chat.id})${threadId ? ` topic ${threadId}` : ""}`;
+  }
+
+  private async onMessage(msg: Message): Promise<void> {
+    // Telegram's "Start" button sends /start: answer it with the command list.
+    const text = msg.text?.replace(/^\/start(@\S+)?(\s|$)/, "/help$1$2");
+    if (!text || !msg.from || msg.from.is_bot) return;
+    const threadId = msg.is_topic_message ? msg.message_thread_id : undefined;
+    const target: Target = { chatId: msg.chat.id, ...(threadId ? { threadId } : {}), replyTo: msg.message_id };
+    const isPrivate = msg.chat.type === "private";
+    if (!text.startsWith("/")) {
+      if (isPrivate) await this.send(target, { text: "Commands start with /. Type /help for the list." });
+      return;
+    }
+    // In a group, "/status@other_bot" is for another bot.
+    const addressed = /^\/[^\s@]+@(\S+)/.exec(text)?.[1];
+    if (addressed && addressed.toLowerCase() !== this.bot.botInfo.username.toLowerCase()) return;
+
+    const where = this.where(msg.chat, threadId);
+    if (msg.from.id === GROUP_ANONYMOUS_BOT || msg.sender_chat) {
+      await this.send(target, { text: "Sorry, I cannot tell who an anonymous admin (or a channel) is, so I take no commands from them. Nothing was changed." });
+      return;
+    }
+    const user = await this.userOf(msg.from);
+    if (!user) {
+      const name = parseCommandLine(text)?.name;
+      const command = name ? findCommand(name) : undefined;
+      if (command?.mutates) {
+        await this.chat.audit.record({ platform: "telegram", userId: String(msg.from.id), user: nameOf(msg.from), role: "none", where, command: text, result: "refused", detail: "not on the allow-list" });
+      }
+      await this.send(target, {
+        text: `Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant telegram ${msg.from.id} viewer`,
+      });
+      return;
+    }
+
+    let progressId: number | undefined;
+    const ctx: CommandContext = {
+      user,
+      app: this.app,
+      where,
+      // Progress is a courtesy: failing to show it must not fail the command.
+      progress: async (t) => {
+        try {
+          const sent = await this.send(target, { text: t });
+          progressId = sent[0]?.message_id;
+        } catch (err) {
+          this.app.log.warn("telegram progress", this.app.redact(String(err)));
+        }
+      },
+    };
+    const prepared = await prepareCommand(text, ctx);
+    if (!prepared.ok) {
+      await this.send(target, prepared.reply);
+      return;
+    }
+    const reply = await executeCommand(prepared, ctx, this.app.redact);
+    await this.send(target, reply, progressId);
+  }
+
+  private async onButton(q: CallbackQuery): Promise<void> {
+    const msg = q.message;
+    const user = await this.userOf(q.from);
+    const where = msg ? this.where(msg.chat, "message_thread_id" in msg && msg.is_topic_message ? msg.message_thread_id : undefined) : "telegram";
+    const out = await handleButton(q.data ?? "", { user, app: this.app, where });
+    // Settled: the message now says how it ended. Refused or late: only the presser is told why.
+    await this.bot.api.answerCallbackQuery(q.id, { text: truncate(out.toast, 200), show_alert: out.alert }).catch((err: unknown) => {
+      this.app.log.warn("answerCallbackQuery failed", this.app.redact(String(err)));
+    });
+  }
+
+  /**
+   * Posts a reply: split on line boundaries, buttons under the last part, the picture after it.
+   * With `editId`, the first part replaces that message (the "working on it" one).
+   */
+  private async send(target: Target, out: Outgoing, editId?: number): Promise<Message[]> {
+    const room = TELEGRAM_MAX - (out.label ? escapeHtml(out.label).length + 8 : 0);
+    const chunks = splitMessage(out.text, room, (s) => escapeHtml(s).length);
+    const markup = keyboard(out.buttons);
+    const sent: Message[] = [];
+    for (const [i, chunk] of chunks.entries()) {
+      const last = i === chunks.length - 1;
+      const body = html(chunk, i === 0 ? out.label : undefined);
+      const common = { parse_mode: "HTML" as const, link_preview_options: { is_disabled: true }, ...(last && markup ? { reply_markup: markup } : {}) };
+      if (i === 0 && editId !== undefined) {
+        const edited = await this.bot.api.editMessageText(target.chatId, editId, body, common).catch((err: unknown) => {
+          if (err instanceof GrammyError && /not modified/.test(err.description)) return true;
+          throw err;
+        });
+        if (typeof edited === "object") sent.push(edited);
+        continue;
+      }
+      sent.push(
+        await this.bot.api.sendMessage(target.chatId, body, {
+          ...common,
+          ...(target.threadId ? { message_thread_id: target.threadId } : {}),
+          ...(target.silent ? { disable_notification: true } : {}),
+          ...(i === 0 && target.replyTo ? { reply_parameters: { message_id: target.replyTo, allow_sending_without_reply: true } } : {}),
+        }),
+      );
+    }
+    const withButtons = sent.at(-1);
+    if (out.confirmationId && withButtons) {
+      await this.chat.confirmations.addRef(out.confirmationId, { platform: "telegram", chatId: withButtons.chat.id, messageId: withButtons.message_id });
+    }
+    if (out.image) {
+      await this.bot.api.sendPhoto(target.chatId, new InputFile(Buffer.from(out.image.png), out.image.name), {
+        caption: truncate(out.image.alt, TELEGRAM_CAPTION_MAX),
+        ...(target.threadId ? { message_thread_id: target.threadId } : {}),
+        ...(target.silent ? { disable_notification: true } : {}),
+      });
+    }
+    return sent;
+  }
+
+  /** Shows how a confirmation ended, in place of its question; the buttons go. */
+  private async edit(ref: MessageRef, text: string): Promise<void> {
+    if (ref.platform !== "telegram") return;
+    const body = escapeHtml(truncate(text, TELEGRAM_MAX, (s) => escapeHtml(s).length));
+    await this.bot.api
+      .editMessageText(ref.chatId, ref.messageId, body, { parse_mode: "HTML", link_preview_options: { is_disabled: true }, reply_markup: { inline_keyboard: [] } })
+      .catch((err: unknown) => {
+        if (!(err instanceof GrammyError && /not modified/.test(err.description))) throw err;
+      });
+  }
+
+  /** A notice for the oversight chat: on, silent (no sound) or off by kind; trades say when they are simulated. */
+  async deliver(notice: Notice): Promise<void> {
+    if (!this.opts.chatId) return;
+    const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
+    if (how === "off") return;
+    const paper = this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
+    await this.send(
+      { chatId: this.opts.chatId, ...(this.opts.threadId ? { threadId: this.opts.threadId } : {}), silent: how === "silent" },
+      { ...notice, label: `${LABEL[notice.kind]}${paper ? " [PAPER]" : ""}` },
+    );
+  }
+}

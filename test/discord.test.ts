@@ -1,0 +1,284 @@
+// discord.js itself, over loopback, against a Discord stand-in (REST + gateway) in test/support.
+import { loadImage } from "@napi-rs/canvas";
+import { afterEach, describe, expect, it } from "vitest";
+import { COMMANDS, handleCommand } from "../commands/registry.js";
+import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
+import { installNoticeCharts } from "../src/chat/charts/hooks.js";
+import { isPng } from "../src/chat/charts/render.js";
+import { DiscordChat } from "../src/chat/discord/discordChat.js";
+import { RateLimiter } from "../src/chat/outbox.js";
+import { ChatServices } from "../src/chat/services.js";
+import type { Config } from "../src/config/config.js";
+import { USDC } from "../src/domain/types.js";
+import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
+import { DiscordStandIn, type DMessage, type DUser, type InteractionRecord } from "./support/discordStandIn.js";
+
+const alice: DUser = { id: "111", username: "alice" }; // admin
+const bob: DUser = { id: "222", username: "bob" }; // trader
+const vera: DUser = { id: "333", username: "vera" }; // viewer
+const dana: DUser = { id: "444", username: "dana" }; // not listed: gets her role from a server role
+const mallory: DUser = { id: "666", username: "mallory" }; // not allowed
+const TRADER_ROLE = "4000000000000000001";
+
+let t: TestApp | undefined;
+let dc: DiscordStandIn | undefined;
+let chat: DiscordChat | undefined;
+
+afterEach(async () => {
+  await chat?.stop();
+  await t?.app.stop();
+  await dc?.stop();
+  chat = undefined;
+  t = undefined;
+  dc = undefined;
+});
+
+async function start(edit: (c: Config) => void = () => {}): Promise<{ t: TestApp; dc: DiscordStandIn; chat: DiscordChat }> {
+  dc = await new DiscordStandIn().start();
+  t = await startTestApp(
+    testConfig((c) => {
+      c.chat.discord = {
+        ...c.chat.discord,
+        token: dc!.token,
+        guildIds: [dc!.guildId],
+        channelId: dc!.channelId,
+        apiUrl: dc!.apiBase,
+        allowedUsers: [
+          { id: "111", role: "admin" },
+          { id: "222", role: "trader" },
+          { id: "333", role: "viewer" },
+        ],
+        roleMap: [{ roleId: TRADER_ROLE, role: "trader" }],
+      };
+      edit(c);
+    }),
+  );
+  const limiter = new RateLimiter(() => ({ burst: 1000, perSecond: 1000 }), { burst: 1000, perSecond: 1000 });
+  chat = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase, limiter });
+  t.app.notifier.add(chat);
+  await chat.start();
+  return { t, dc, chat };
+}
+
+/** What Discord shows: the markdown escapes removed. */
+const shown = (m: DMessage | string | undefined) => (typeof m === "string" ? m : (m?.content ?? "")).replace(/\\([\\*_~`|>[\]#.\-+])/g, "$1");
+
+/** Runs a slash command and waits until its answer is complete. */
+async function slash(user: DUser, name: string, options: Record<string, string | number> = {}, opts: { roles?: string[]; dm?: boolean } = {}): Promise<InteractionRecord> {
+  const r = dc!.slash(user, name, options, opts);
+  await waitFor(`the answer to /${name}`, async () => r.ackType !== undefined && r.original && !(r.original.flags & 128) && r.original.content !== "");
+  await chat!.idle();
+  return structuredClone(r);
+}
+
+const answerText = (r: InteractionRecord) => [r.original, ...r.followUps].map(shown).join("\n");
+const customIdOf = (m: DMessage | undefined, yes = true) => m?.components[0]?.components.find((c) => c.custom_id?.endsWith(yes ? ":ok" : ":no"))?.custom_id;
+
+async function press(user: DUser, message: DMessage, customId: string, roles: string[] = []): Promise<InteractionRecord> {
+  const r = dc!.press(user, message, customId, { roles });
+  await waitFor("the press to be acknowledged", async () => r.ackType !== undefined);
+  await chat!.idle();
+  return structuredClone(r);
+}
+
+const paperBalance = async () => (await t!.app.services.balance.getBalance()) / 1_000_000;
+const withoutAudit = async () => Object.fromEntries(Object.entries(await snapshot(t!.url)).filter(([k]) => !k.startsWith("audit:")));
+
+/** Example options for each command, as a person would fill in the slash command. */
+const EXAMPLES: Record<string, Record<string, string | number>> = {
+  decide: { symbol: "BTC" },
+  refill: { amount: 10 },
+  trade: { side: "buy", symbol: "BTC", amount: "50" },
+  grant: { platform: "discord", id: "555", role: "trader" },
+  revoke: { platform: "discord", id: "555" },
+  confirm: { id: "abcdefgh" },
+  cancel: { id: "abcdefgh" },
+};
+
+describe("Discord: startup", () => {
+  it("registers every command as a slash command with typed options in the configured server", async () => {
+    const { dc } = await start();
+    const registered = dc.commands.get(`guild:${dc.guildId}`)!;
+    expect(registered.map((c) => c.name).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
+    const option = (command: string, name: string) => ((registered.find((c) => c.name === command)!.options ?? []) as Record<string, unknown>[]).find((o) => o.name === name)!;
+    expect(option("decide", "symbol")).toMatchObject({ type: 3, required: true, choices: [{ name: "BTC", value: "BTC" }, { name: "ETH", value: "ETH" }, { name: "DOGE", value: "DOGE" }] });
+    expect(option("refill", "amount")).toMatchObject({ type: 10, required: true, min_value: 0.01, max_value: 1000 });
+    expect(option("trade", "side")).toMatchObject({ choices: [{ name: "buy", value: "buy" }, { name: "sell", value: "sell" }] });
+    expect(option("pause", "scope")).toMatchObject({ required: false, choices: [{ name: "all", value: "all" }] });
+    expect(dc.identified).toBe(true);
+  });
+});
+
+describe("Discord: every command", () => {
+  it("answers every command for an allowed user, deferred within 3 s and then edited", async () => {
+    const { dc } = await start();
+    const expected: Record<string, RegExp> = {
+      help: /Commands:[\s\S]*\/decide SYMBOL/,
+      decide: /BTC\/USDT: (BUY|SELL|HOLD|CLOSE)[\s\S]*Model: offline-engine/,
+      balance: /USDC for model calls: \$10\.00 — OK/,
+      refill: /Refill: add \$10\.00 to the paper USDC wallet[\s\S]*Confirm within 60 s/,
+      pause: /Trading paused/,
+      resume: /Trading resumed/,
+      model: /1\. offline-engine/,
+      status: /Trading: running · PAPER/,
+      positions: /No open positions \[PAPER\]/,
+      report: /Cost report \(today/,
+      trade: /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT/,
+      limits: /Risk limits:/,
+      users: /discord 111: admin \(configuration\)[\s\S]*discord role 4000000000000000001: trader/,
+      grant: /discord user 555 is now a trader/,
+      revoke: /discord user 555 has no access any more/,
+      audit: /Audit log, last \d+[\s\S]*@alice \(discord 111, admin\) in discord #trading \(3000000000000000001\) in server "Trading desk" \(2000000000000000001\): \/trade buy BTC 50 → ok/,
+      whoami: /You are @alice \(discord user 111\), an admin\.\nHere: discord #trading \(3000000000000000001\) in server "Trading desk" \(2000000000000000001\)\./,
+      confirm: /Nothing is waiting under that id/,
+      cancel: /Nothing is waiting under that id/,
+    };
+    expect(Object.keys(expected).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
+    for (const c of COMMANDS) {
+      const r = await slash(alice, c.name, EXAMPLES[c.name] ?? {});
+      expect(answerText(r), c.name).toMatch(expected[c.name]!);
+      expect(r.ackType, c.name).toBe(5);
+      expect(r.ackAt! - r.sentAt, c.name).toBeLessThan(3000);
+      // Personal output (the help for your role, the user list, the audit log) goes to the asker alone.
+      expect(dc.isEphemeral(r.original), c.name).toBe(Boolean(c.personal));
+    }
+    expect(COMMANDS.filter((c) => c.personal).map((c) => c.name).sort()).toEqual(["audit", "help", "users", "whoami"]);
+    expect(dc.callsTo("POST /interactions")).toHaveLength(COMMANDS.length);
+  });
+
+  it("refuses every command, privately and changing nothing, from someone not allowed", async () => {
+    const { t } = await start();
+    await slash(alice, "balance");
+    const before = await withoutAudit();
+    for (const c of COMMANDS) {
+      const r = await slash(mallory, c.name, EXAMPLES[c.name] ?? {});
+      expect(r.ackType, c.name).toBe(4);
+      expect(dc!.isEphemeral(r.original), c.name).toBe(true);
+      expect(shown(r.original), c.name).toBe("Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant discord 666 viewer");
+    }
+    expect(await withoutAudit()).toEqual(before);
+    const refused = (await ChatServices.of(t.app).audit.recent(50)).filter((e) => e.userId === "666");
+    expect(refused.map((e) => e.command)).toEqual(expect.arrayContaining(["/refill 10", "/decide BTC", "/trade buy BTC 50"]));
+  });
+
+  it("maps a Discord server role onto a role here, and refuses above it", async () => {
+    await start();
+    const withRole = await slash(dana, "decide", { symbol: "ETH" }, { roles: [TRADER_ROLE] });
+    expect(answerText(withRole)).toMatch(/^ETH\/USDT: /);
+    const without = await slash(dana, "status", {}, { roles: [] });
+    expect(shown(without.original)).toMatch(/not on this bot's allow-list/);
+    const before = await withoutAudit();
+    const above = await slash(dana, "refill", { amount: 5 }, { roles: [TRADER_ROLE] });
+    expect(dc!.isEphemeral(above.original)).toBe(true);
+    expect(shown(above.original)).toBe("Sorry, /refill needs the admin role; you are a trader. Nothing was changed.");
+    const viewer = await slash(vera, "pause");
+    expect(shown(viewer.original)).toMatch(/needs the trader role; you are a viewer/);
+    expect(await withoutAudit()).toEqual(before);
+  });
+
+  it("answers in a direct message too", async () => {
+    await start();
+    const r = await slash(bob, "balance", {}, { dm: true });
+    expect(answerText(r)).toMatch(/USDC for model calls/);
+  });
+
+  it("shows /decide's progress at once, then the result with its chart as a PNG", async () => {
+    const { dc } = await start();
+    const r = await slash(bob, "decide", { symbol: "DOGE" });
+    const edits = dc.calls.filter((c) => c.method === "PATCH" && c.path.includes(r.token));
+    expect(shown(edits[0]!.body!.content as string)).toBe("Deciding on DOGE with offline-engine…");
+    expect(shown(edits.at(-1)!.body!.content as string)).toMatch(/^DOGE\/USDT: (BUY|SELL|HOLD|CLOSE)/);
+    const png = edits.at(-1)!.files[0]!;
+    expect(png.filename).toBe("doge-decision.png");
+    expect(isPng(png.data)).toBe(true);
+    const image = await loadImage(png.data);
+    expect([image.width, image.height]).toEqual([900, 450]);
+    expect(r.original!.attachments[0]!.filename).toBe("doge-decision.png");
+  });
+});
+
+describe("Discord: confirmation buttons", () => {
+  it("confirms in time for the requester, once; refuses others and late presses", async () => {
+    const { dc, t } = await start();
+    const asked = await slash(bob, "trade", { side: "buy", symbol: "ETH", amount: "300" });
+    const question = asked.original!;
+    expect(question.components[0]!.components.map((c) => c.label)).toEqual(["Confirm", "Cancel"]);
+
+    const stranger = await press(vera, question, customIdOf(question)!);
+    expect(stranger.ackType).toBe(6);
+    expect(shown(stranger.followUps[0])).toBe("Only @bob (who asked) or an admin can answer this. Nothing was changed.");
+    expect(dc.isEphemeral(stranger.followUps[0])).toBe(true);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(0);
+
+    const ok = await press(bob, question, customIdOf(question)!);
+    expect(ok.followUps).toHaveLength(0);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(1);
+    const edited = dc.interactions.get(asked.id)!.original!;
+    expect(shown(edited)).toMatch(/Buy 300\.00 USDT of ETH\/USDT[\s\S]*✅ Confirmed by @bob\.\nManual BUY/);
+    expect(edited.components).toEqual([]);
+
+    const twice = await press(alice, question, customIdOf(question)!);
+    expect(shown(twice.followUps[0])).toMatch(/^Too late: this was already confirmed by @bob/);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(1);
+
+    const late = await slash(alice, "refill", { amount: 10 });
+    t.clock.advance(60_001);
+    const tooLate = await press(alice, late.original!, customIdOf(late.original)!);
+    expect(shown(tooLate.followUps[0])).toMatch(/^Too late: this expired at/);
+    expect(shown(dc.interactions.get(late.id)!.original)).toMatch(/⌛ Expired at .* Nobody confirmed in time/);
+    expect(await paperBalance()).toBe(10);
+
+    const cancelled = await slash(alice, "refill", { amount: 10 });
+    await press(alice, cancelled.original!, customIdOf(cancelled.original, false)!);
+    expect(shown(dc.interactions.get(cancelled.id)!.original)).toMatch(/✖ Cancelled by @alice\. Nothing was done\./);
+    expect(await paperBalance()).toBe(10);
+  });
+});
+
+describe("Discord: platform limits and notifications", () => {
+  it("splits a reply of over 5,000 characters into messages of at most 2000, on line boundaries", async () => {
+    const { t } = await start();
+    const audit = ChatServices.of(t.app).audit;
+    for (let i = 0; i < 24; i++) {
+      await audit.record({ platform: "discord", userId: "111", user: "@alice", role: "admin", where: "discord #trading", command: `/decide ${"BTC".repeat(20)}-${i}`, result: "failed", detail: `Unknown symbol *${"x".repeat(40)}* _and_ \`more\`` });
+    }
+    const full = (await handleCommand("/audit 24", { user: { id: "111", name: "@alice", platform: "discord", role: "admin" }, app: t.app })).text;
+    expect(full.length).toBeGreaterThan(5000);
+    const r = await slash(alice, "audit", { count: 24 });
+    const parts = [r.original!, ...r.followUps];
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    for (const p of parts) expect(p.content.length).toBeLessThanOrEqual(2000);
+    for (const p of parts) expect(dc!.isEphemeral(p)).toBe(true);
+    expect(parts.map(shown).join("\n")).toBe(full);
+    // Markdown characters are escaped, so Discord shows them as typed.
+    expect(parts[0]!.content).toContain("\\*xxxx");
+  });
+
+  it("obeys a 429 and its Retry-After, then delivers the alert to the oversight channel", async () => {
+    const { t, dc } = await start();
+    dc.flood("POST /channels/", 1);
+    await t.app.services.balance.trackCost("drain", "test/model", USDC(9.7), t.clock.now);
+    await runBalanceMonitor(t.app);
+    const posts = dc.calls.filter((c) => c.method === "POST" && c.path.startsWith("/channels/"));
+    expect(posts.map((c) => c.status)).toEqual([429, 200]);
+    expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(990);
+    const alert = dc.messagesIn()[0]!;
+    expect(alert.content).toMatch(/^\*\*🚨 CRITICAL\*\*\nCRITICAL: USDC balance \$0\.30 is under \$0\.50/);
+    expect(alert.flags & 4096).toBe(0);
+    expect(posts[1]!.body!.allowed_mentions).toEqual({ parse: [] });
+  });
+
+  it("posts silent kinds without a notification, marks paper trades, and attaches the report chart", async () => {
+    const { t, dc } = await start();
+    installNoticeCharts(t.app);
+    await slash(bob, "pause");
+    await t.app.notifier.notify({ kind: "trade", text: "Take profit hit on BTC/USDT: sold 0.01" });
+    await t.app.notifier.notify({ kind: "report", text: await t.app.costReport() });
+    const info = dc.messagesIn().find((m) => m.content.includes("Trading paused by @bob"))!;
+    expect(info.flags & 4096).toBe(4096);
+    expect(dc.messagesIn().find((m) => m.content.includes("Take profit"))!.content).toMatch(/^\*\*Trade \\\[PAPER\\\]\*\*\n/);
+    const report = dc.messagesIn().find((m) => m.content.includes("Cost report"))!;
+    expect(report.attachments[0]!.filename).toMatch(/^cost-\d{4}-\d\d-\d\d\.png$/);
+    expect(isPng(report.files[0]!)).toBe(true);
+  });
+});

@@ -1,0 +1,393 @@
+// grammy itself, over loopback, against a Bot API stand-in (test/support/telegramStandIn.ts).
+import { loadImage } from "@napi-rs/canvas";
+import { afterEach, describe, expect, it } from "vitest";
+import { COMMANDS, handleCommand } from "../commands/registry.js";
+import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
+import { isPng } from "../src/chat/charts/render.js";
+import { installNoticeCharts } from "../src/chat/charts/hooks.js";
+import { ChatServices } from "../src/chat/services.js";
+import { RateLimiter } from "../src/chat/outbox.js";
+import { TelegramChat, type TelegramOptions } from "../src/chat/telegram/telegramChat.js";
+import { USDC } from "../src/domain/types.js";
+import type { Config } from "../src/config/config.js";
+import { freePort } from "../bench/results.js";
+import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
+import { parsedLength, TelegramStandIn, type TgChat, type TgMessage, type TgUser } from "./support/telegramStandIn.js";
+
+const alice: TgUser = { id: 101, is_bot: false, first_name: "Alice", username: "alice" }; // admin
+const bob: TgUser = { id: 102, is_bot: false, first_name: "Bob", username: "bob" }; // trader
+const vera: TgUser = { id: 103, is_bot: false, first_name: "Vera" }; // viewer
+const carol: TgUser = { id: 104, is_bot: false, first_name: "Carol", username: "carol" }; // admin
+const mallory: TgUser = { id: 666, is_bot: false, first_name: "Mallory", username: "mallory" }; // not allowed
+
+const OVERSIGHT = -1001234567890;
+const team: TgChat = { id: OVERSIGHT, type: "supergroup", title: "Trading team", is_forum: true };
+const dm = (u: TgUser): TgChat => ({ id: u.id, type: "private", first_name: u.first_name });
+
+let t: TestApp | undefined;
+let tg: TelegramStandIn | undefined;
+let chat: TelegramChat | undefined;
+
+afterEach(async () => {
+  await chat?.stop();
+  await t?.app.stop();
+  await tg?.stop();
+  chat = undefined;
+  t = undefined;
+  tg = undefined;
+});
+
+async function start(edit: (c: Config) => void = () => {}, opts: Partial<TelegramOptions> = {}): Promise<{ t: TestApp; tg: TelegramStandIn; chat: TelegramChat }> {
+  tg = await new TelegramStandIn().start();
+  t = await startTestApp(
+    testConfig((c) => {
+      c.chat.telegram.token = tg!.token;
+      c.chat.telegram.apiUrl = tg!.apiRoot;
+      c.chat.telegram.chatId = String(OVERSIGHT);
+      c.chat.telegram.allowedUsers = [
+        { id: "101", role: "admin" },
+        { id: "102", role: "trader" },
+        { id: "103", role: "viewer" },
+        { id: "104", role: "admin" },
+      ];
+      edit(c);
+    }),
+  );
+  // Pacing is tested on its own; here it would only slow the tests down.
+  const limiter = new RateLimiter(() => ({ burst: 1000, perSecond: 1000 }), { burst: 1000, perSecond: 1000 });
+  chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OVERSIGHT), limiter, ...opts });
+  t.app.notifier.add(chat);
+  await chat.start();
+  return { t, tg, chat };
+}
+
+/** Visible text of a message sent in HTML mode. */
+const plain = (m: TgMessage | undefined) =>
+  (m?.text ?? m?.caption ?? "").replace(/<[^>]+>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+
+/** A user sends a command; resolves when the bot has answered it (and finished any edits and photos). */
+async function ask(from: TgUser, where: TgChat, text: string, thread?: number): Promise<TgMessage[]> {
+  const before = new Set(tg!.sent(where.id).map((m) => m.message_id));
+  const { messageId } = tg!.userSends(from, where, text, thread);
+  await waitFor(`the answer to ${text}`, async () => tg!.sent(where.id).some((m) => m.reply_to === messageId));
+  await chat!.idle();
+  // Copies, so a later edit does not change what the test saw; notices (which start with their
+  // bold label) are not answers, even when they land in the same chat.
+  return structuredClone(tg!.sent(where.id).filter((m) => !before.has(m.message_id) && !isNotice(m)));
+}
+
+const isNotice = (m: TgMessage) => (m.text ?? "").startsWith("<b>");
+
+const confirmationIdOf = (m: TgMessage | undefined) => /^cf:([^:]+):ok$/.exec(m?.reply_markup?.inline_keyboard[0]?.[0]?.callback_data ?? "")?.[1];
+
+async function press(from: TgUser, message: TgMessage, yes = true): Promise<{ text?: string; show_alert?: boolean }> {
+  const id = tg!.userPresses(from, message, `cf:${confirmationIdOf(message)}:${yes ? "ok" : "no"}`);
+  await waitFor("the button's answer", async () => tg!.answers.get(id));
+  await chat!.idle();
+  return tg!.answers.get(id)!;
+}
+
+const paperBalance = async () => (await t!.app.services.balance.getBalance()) / 1_000_000;
+const withoutAudit = async () => Object.fromEntries(Object.entries(await snapshot(t!.url)).filter(([k]) => !k.startsWith("audit:")));
+
+describe("Telegram: startup", () => {
+  it("sets the command menu and long-polls", async () => {
+    const { tg } = await start();
+    expect(tg.commands.map((c) => c.command).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
+    for (const c of tg.commands) expect(c.description.length).toBeGreaterThan(3);
+    expect(tg.callsOf("deleteWebhook")).toHaveLength(1);
+    await waitFor("a long poll", async () => tg.callsOf("getUpdates").some((c) => Number(c.params.timeout) > 0));
+  });
+
+  it("takes updates by webhook when configured, and refuses a post without the secret", async () => {
+    const port = await freePort();
+    const webhook = { url: `http://127.0.0.1:${port}/telegram`, host: "127.0.0.1", port };
+    const { tg } = await start(() => {}, { webhook });
+    expect(tg.webhook?.url).toBe(webhook.url);
+    expect(tg.webhook?.secret).toMatch(/^[0-9a-f]{48}$/);
+    expect(tg.webhook?.secret).not.toContain(tg.token);
+    expect(tg.callsOf("getUpdates")).toHaveLength(0);
+    const replies = await ask(alice, dm(alice), "/balance");
+    expect(plain(replies[0])).toContain("USDC for model calls: $10.00");
+    expect(await tg.postWithWrongSecret()).toBe(401);
+  });
+});
+
+describe("Telegram: every command", () => {
+  it("answers every command for an allowed user, in a forum topic, in the topic", async () => {
+    const { t } = await start();
+    const expected: Record<string, [string, RegExp][]> = {
+      help: [["/help", /Commands:[\s\S]*\/decide SYMBOL[\s\S]*\/audit/]],
+      decide: [["/decide BTC", /BTC\/USDT: (BUY|SELL|HOLD|CLOSE)[\s\S]*Model: offline-engine/]],
+      balance: [["/balance", /USDC for model calls: \$10\.00 — OK/]],
+      refill: [["/refill 5", /Refill: add \$5\.00 to the paper USDC wallet[\s\S]*Confirm within 60 s/]],
+      confirm: [["/confirm REFILL", /Confirmed by @alice[\s\S]*Refilled \$5\.00\. USDC balance now \$15\.00/]],
+      cancel: [["/refill 7", /Refill: add \$7\.00/], ["/cancel REFILL", /Cancelled by @alice\. Nothing was done/]],
+      pause: [["/pause", /Trading paused/]],
+      resume: [["/resume", /Trading resumed/]],
+      model: [["/model", /1\. offline-engine/]],
+      status: [["/status", /Trading: running · PAPER/]],
+      positions: [["/positions", /No open positions \[PAPER\]/]],
+      report: [["/report", /Cost report \(today/]],
+      trade: [["/trade buy BTC 50", /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT[\s\S]*\[PAPER\][\s\S]*Stop loss/]],
+      limits: [["/limits", /Risk limits:[\s\S]*position ≤ 10%/], ["/limits max_position 8", /max_position \(largest position, % of equity\): 10 → 8/]],
+      users: [["/users", /telegram 101: admin \(configuration\)/]],
+      grant: [["/grant telegram 555 trader", /telegram user 555 is now a trader/]],
+      revoke: [["/revoke telegram 555", /telegram user 555 has no access any more/]],
+      whoami: [["/whoami", /You are @alice \(telegram user 101\), an admin\.\nHere: telegram supergroup "Trading team" \(-1001234567890\) topic 9\./]],
+      audit: [["/audit 50", /Audit log, last \d+[\s\S]*@alice \(telegram 101, admin\) in telegram supergroup "Trading team" \(-1001234567890\) topic 9: \/limits max_position 8 → ok/]],
+    };
+    expect(Object.keys(expected).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
+    let refillId: string | undefined;
+    for (const name of COMMANDS.map((c) => c.name)) {
+      for (const [line, pattern] of expected[name]!) {
+        const replies = await ask(alice, team, line.replace("REFILL", refillId ?? ""), 9);
+        const text = replies.map(plain).join("\n");
+        expect(text, line).toMatch(pattern);
+        // Every part of the answer went to the topic it was asked in.
+        for (const m of replies) expect(m.message_thread_id, line).toBe(9);
+        refillId = confirmationIdOf(replies.at(-1)) ?? refillId;
+      }
+    }
+    expect(await paperBalance()).toBe(15);
+    expect(t.app.services.limits.maxPositionPct).toBe(8);
+  });
+
+  it("refuses every command, politely and changing nothing, from someone not on the allow-list", async () => {
+    const { t } = await start();
+    await ask(alice, dm(alice), "/balance"); // seeds the paper wallet and the day's starting equity
+    const before = await withoutAudit();
+    for (const c of COMMANDS) {
+      const line = `/${c.name}${c.example ? c.example.slice(c.name.length + 1) : ""}`;
+      const replies = await ask(mallory, team, line);
+      expect(replies, line).toHaveLength(1);
+      expect(plain(replies[0]), line).toBe(`Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant telegram 666 viewer`);
+    }
+    expect(await withoutAudit()).toEqual(before);
+    // The attempts at state-changing commands are in the audit log, with who and where.
+    const audit = await ChatServices.of(t.app).audit.recent(50);
+    expect(audit.filter((e) => e.userId === "666").map((e) => e.command)).toEqual(expect.arrayContaining(["/refill 10", "/decide BTC", "/pause", "/trade buy BTC 50"]));
+    for (const e of audit.filter((e) => e.userId === "666")) expect(e.result).toBe("refused");
+  });
+
+  it("refuses commands above a user's role, and a revoked user, changing nothing", async () => {
+    await start();
+    await ask(alice, dm(alice), "/balance");
+    const before = await withoutAudit();
+    for (const [user, line, role] of [
+      [vera, "/decide BTC", "trader"],
+      [vera, "/pause", "trader"],
+      [vera, "/trade buy BTC 50", "trader"],
+      [bob, "/refill 10", "admin"],
+      [bob, "/limits max_position 50", "admin"],
+      [bob, "/grant telegram 102 admin", "admin"],
+      [bob, "/audit", "admin"],
+    ] as const) {
+      const [reply] = await ask(user, team, line);
+      expect(plain(reply), line).toMatch(new RegExp(`needs the ${role} role; you are a (viewer|trader)\\. Nothing was changed\\.`));
+    }
+    expect(await withoutAudit()).toEqual(before);
+    expect(plain((await ask(alice, team, "/revoke telegram 102"))[0])).toMatch(/no access any more/);
+    expect(plain((await ask(bob, team, "/status"))[0])).toMatch(/not on this bot's allow-list/);
+    expect(plain((await ask(alice, team, "/revoke telegram 101"))[0])).toMatch(/cannot revoke yourself/);
+  });
+
+  it("answers Telegram's /start with the command list", async () => {
+    await start();
+    const [reply] = await ask(vera, dm(vera), "/start");
+    expect(plain(reply)).toMatch(/^Commands:\n {2}\/decide SYMBOL|^Commands:/);
+    expect(plain(reply)).not.toContain("/refill");
+  });
+
+  it("ignores commands for another bot in a group, and answers its own by name", async () => {
+    const { tg } = await start();
+    tg.userSends(alice, team, "/status@some_other_bot");
+    const mine = await ask(alice, team, "/status@trading_agent_test_bot");
+    expect(plain(mine[0])).toMatch(/^Trading: running/);
+    expect(tg.sent(OVERSIGHT).filter((m) => plain(m).startsWith("Trading: running"))).toHaveLength(1);
+  });
+});
+
+describe("Telegram: confirmation buttons", () => {
+  it("runs /refill when the requester presses in time, and only once", async () => {
+    const { tg } = await start();
+    const [question] = await ask(alice, team, "/refill 10");
+    expect(question!.reply_markup?.inline_keyboard[0]!.map((b) => b.text)).toEqual(["Confirm", "Cancel"]);
+    expect(await paperBalance()).toBe(10);
+
+    const answer = await press(alice, question!);
+    expect(answer.show_alert).toBeFalsy();
+    expect(answer.text).toMatch(/Confirmed by @alice/);
+    expect(await paperBalance()).toBe(20);
+    const edited = tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id)!;
+    expect(plain(edited)).toMatch(/^Refill: add \$10\.00[\s\S]*✅ Confirmed by @alice\.\nRefilled \$10\.00\. USDC balance now \$20\.00\./);
+    expect(edited.reply_markup).toBeUndefined();
+
+    const again = await press(alice, question!);
+    expect(again.show_alert).toBe(true);
+    expect(again.text).toMatch(/Too late: this was already confirmed by @alice/);
+    expect(await paperBalance()).toBe(20);
+  });
+
+  it("refuses a press by someone else, then lets an admin confirm", async () => {
+    const { tg } = await start();
+    const [question] = await ask(bob, team, "/trade buy BTC 500");
+    expect(plain(question)).toMatch(/Buy 500\.00 USDT of BTC\/USDT at about [\d,.]+ \[PAPER\]\? It is above the 100\.00 USDT/);
+    const vote = await press(vera, question!);
+    expect(vote.show_alert).toBe(true);
+    expect(vote.text).toBe("Only @bob (who asked) or an admin can answer this. Nothing was changed.");
+    const stranger = await press(mallory, question!);
+    expect(stranger.text).toMatch(/not on this bot's allow-list/);
+    expect(await t!.app.services.portfolio.positions()).toHaveLength(0);
+    expect(tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id)!.reply_markup).toBeDefined();
+
+    const admin = await press(carol, question!);
+    expect(admin.text).toMatch(/Confirmed by @carol/);
+    const positions = await t!.app.services.portfolio.positions();
+    expect(positions).toHaveLength(1);
+    expect(positions[0]!.qty * positions[0]!.entryPrice).toBeCloseTo(500, -1);
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id))).toMatch(/Confirmed by @carol\.\nManual BUY/);
+  });
+
+  it("refuses a press after the deadline, and the sweep marks an unanswered one expired", async () => {
+    const { t, tg } = await start();
+    const [late] = await ask(alice, team, "/refill 10");
+    t.clock.advance(61_000);
+    const answer = await press(alice, late!);
+    expect(answer.show_alert).toBe(true);
+    expect(answer.text).toMatch(/^Too late: this expired at \d\d:\d\d:\d\d UTC\. Nothing was done\.$/);
+    expect(await paperBalance()).toBe(10);
+    const edited = tg.sent(OVERSIGHT).find((m) => m.message_id === late!.message_id)!;
+    expect(plain(edited)).toMatch(/⌛ Expired at \d\d:\d\d:\d\d UTC\. Nobody confirmed in time: nothing was done\./);
+    expect(edited.reply_markup).toBeUndefined();
+
+    const [unanswered] = await ask(alice, team, "/pause all");
+    // No positions: nothing to close, so /pause all needs no confirmation.
+    expect(plain(unanswered)).toMatch(/Full stop: trading paused; there were no open positions/);
+    await ask(alice, team, "/resume");
+    await ask(alice, team, "/trade buy ETH 50");
+    const [stop] = await ask(alice, team, "/pause all");
+    expect(plain(stop)).toMatch(/Full stop \[PAPER\]: pause trading AND close 1 open position\(s\) at market\?\n {2}ETH\/USDT/);
+    t.clock.advance(60_000);
+    expect(await ChatServices.of(t.app).sweep()).toBe(1);
+    await chat!.idle();
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.message_id === stop!.message_id))).toMatch(/⌛ Expired/);
+    expect(await t.app.services.state.isPaused()).toBe(false);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(1);
+    const audit = (await ChatServices.of(t.app).audit.recent(20)).map((e) => `${e.command} ${e.result}`);
+    expect(audit).toContain("/pause all expired");
+  });
+
+  it("confirms a full stop that closes positions", async () => {
+    const { t, tg } = await start();
+    await ask(bob, team, "/trade buy BTC 50");
+    const [stop] = await ask(bob, team, "/pause all");
+    const answer = await press(bob, stop!);
+    expect(answer.text).toMatch(/Confirmed by @bob/);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(0);
+    expect(await t.app.services.state.isPaused()).toBe(true);
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.message_id === stop!.message_id))).toMatch(/Full stop: trading paused, and positions closed:\n {2}BTC\/USDT: sold/);
+  });
+
+  it("lets exactly one of two racing presses win", async () => {
+    const { tg } = await start();
+    for (let round = 0; round < 5; round++) {
+      const [question] = await ask(alice, team, "/refill 1");
+      const id = confirmationIdOf(question);
+      const a = tg.userPresses(alice, question!, `cf:${id}:ok`);
+      const c = tg.userPresses(carol, question!, `cf:${id}:ok`);
+      await waitFor("both answers", async () => tg.answers.has(a) && tg.answers.has(c));
+      await chat!.idle();
+      const texts = [tg.answers.get(a)!.text!, tg.answers.get(c)!.text!];
+      expect(texts.filter((x) => /^✅ Confirmed by/.test(x)), texts.join(" | ")).toHaveLength(1);
+      expect(texts.filter((x) => /^Too late: this was already confirmed/.test(x))).toHaveLength(1);
+    }
+    expect(await paperBalance()).toBe(15);
+  });
+});
+
+describe("Telegram: platform limits", () => {
+  it("splits a reply of over 5,000 characters on line boundaries, each part within 4096", async () => {
+    const { t, tg } = await start();
+    const audit = ChatServices.of(t.app).audit;
+    for (let i = 0; i < 24; i++) {
+      await audit.record({ platform: "telegram", userId: "101", user: "@alice", role: "admin", where: "telegram <b>group</b> & friends", command: `/decide ${"BTC".repeat(20)}-${i}`, result: "failed", detail: `Unknown symbol <${"x".repeat(40)}> & more` });
+    }
+    const full = (await handleCommand("/audit 24", { user: { id: "101", name: "@alice", platform: "telegram", role: "admin" }, app: t.app })).text;
+    expect(full.length).toBeGreaterThan(5000);
+    expect(full.length).toBeLessThan(6000);
+    const parts = await ask(alice, dm(alice), "/audit 24");
+    expect(parts.length).toBe(2);
+    for (const p of parts) expect(parsedLength(p.text!, "HTML")).toBeLessThanOrEqual(4096);
+    // Nothing lost, nothing cut mid-line, and the <, > and & came through as typed.
+    expect(parts.map(plain).join("\n")).toBe(full);
+    expect(plain(parts[0]).split("\n").every((line) => full.split("\n").includes(line))).toBe(true);
+    expect(tg.callsOf("sendMessage").every((c) => c.params.parse_mode === "HTML")).toBe(true);
+  });
+
+  it("waits out a 429 for as long as retry_after says, then sends", async () => {
+    const { tg } = await start();
+    tg.flood("sendMessage", 1);
+    const [reply] = await ask(alice, dm(alice), "/status");
+    expect(plain(reply)).toMatch(/^Trading: running/);
+    const sends = tg.calls.filter((c) => c.method === "sendMessage");
+    expect(sends.map((c) => c.status)).toEqual([429, 200]);
+    expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(990);
+  });
+});
+
+describe("Telegram: notifications", () => {
+  it("delivers a critical alert to the oversight chat, with sound", async () => {
+    const { t, tg } = await start();
+    await t.app.services.balance.trackCost("drain", "test/model", USDC(9.7), t.clock.now);
+    await runBalanceMonitor(t.app);
+    await waitFor("the alert", async () => tg.sent(OVERSIGHT).find((m) => plain(m).includes("CRITICAL")));
+    const alert = tg.sent(OVERSIGHT).find((m) => plain(m).includes("CRITICAL"))!;
+    expect(plain(alert)).toMatch(/^🚨 CRITICAL\nCRITICAL: USDC balance \$0\.30 is under \$0\.50\. Trading is paused/);
+    expect(alert.text).toMatch(/^<b>🚨 CRITICAL<\/b>\n/);
+    expect(alert.silent).toBeUndefined();
+  });
+
+  it("marks trades as paper, sends silent kinds silently and leaves out the ones turned off", async () => {
+    const { tg } = await start((c) => {
+      c.chat.notify = { ...c.chat.notify, info: "silent", alert: "off" };
+    });
+    await ask(bob, dm(bob), "/trade buy BTC 50");
+    await ask(bob, dm(bob), "/pause");
+    await t!.app.notifier.notify({ kind: "alert", text: "Low balance: this kind is off" });
+    await chat!.idle();
+    const trade = tg.sent(OVERSIGHT).find((m) => plain(m).startsWith("Trade"));
+    expect(plain(trade)).toMatch(/^Trade\nManual BUY .*\[PAPER\] by @bob/);
+    const info = tg.sent(OVERSIGHT).find((m) => plain(m).includes("Trading paused by @bob"));
+    expect(info?.silent).toBe(true);
+    expect(tg.sent(OVERSIGHT).some((m) => plain(m).includes("this kind is off"))).toBe(false);
+  });
+
+  it("posts /decide at once, edits it with the result, and sends the chart as a PNG photo", async () => {
+    const { tg } = await start();
+    const replies = await ask(bob, dm(bob), "/decide ETH");
+    const first = tg.callsOf("sendMessage").find((c) => c.params.chat_id === bob.id)!;
+    expect(first.params.text).toBe("Deciding on ETH with offline-engine…");
+    const decision = replies.find((m) => m.text)!;
+    expect(decision.edit_date).toBeDefined();
+    expect(plain(decision)).toMatch(/^ETH\/USDT: (BUY|SELL|HOLD|CLOSE)/);
+    const photo = tg.callsOf("sendPhoto").at(-1)!;
+    expect(photo.params.caption).toMatch(/^ETH\/USDT: price, SMA20\/50, Bollinger bands, and the decision/);
+    expect(isPng(photo.file!)).toBe(true);
+    const image = await loadImage(Buffer.from(photo.file!));
+    expect([image.width, image.height]).toEqual([900, 450]);
+  });
+
+  it("sends the daily report with its cost chart", async () => {
+    const { t, tg } = await start();
+    installNoticeCharts(t.app);
+    await t.app.services.balance.trackCost("d1", "openai/gpt-4o", USDC(0.1), t.clock.now - 86_400_000);
+    await t.app.notifier.notify({ kind: "report", text: await t.app.costReport() });
+    await chat!.idle();
+    await waitFor("the report chart", async () => tg.callsOf("sendPhoto").length > 0);
+    const photo = tg.callsOf("sendPhoto")[0]!;
+    expect(Number(photo.params.chat_id)).toBe(OVERSIGHT);
+    expect(isPng(photo.file!)).toBe(true);
+    expect(photo.params.caption).toMatch(/Model spend per day and per model/);
+  });
+});
