@@ -1,8 +1,10 @@
 // npm run bench: every benchmark suite; each prints its figures and writes them to bench/results.json.
 import { benchDecisionPipeline } from "./decisionPipeline.js";
+import { benchIndicators } from "./indicators.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
+  indicators: benchIndicators,
 };
 
 const only = process.argv[2];
