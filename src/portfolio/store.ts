@@ -148,6 +148,11 @@ export class PortfolioStore {
     return Object.fromEntries(Object.entries(raw).map(([s, t]) => [s, Number(t)]));
   }
 
+  /** True the first time a limit is reported broken on a day (so it is announced once). */
+  async markBreach(rule: string, day: string): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}breach:${rule}:${day}`, "1", "EX", 3 * 86_400, "NX")) === "OK";
+  }
+
   /** One point of the equity curve; a point at the same time replaces the earlier one. */
   async recordEquity(time: number, equity: number): Promise<void> {
     const key = `${this.prefix}equity`;

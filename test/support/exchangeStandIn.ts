@@ -162,6 +162,11 @@ export class BinanceStandIn {
     o.status = o.executedQty >= o.origQty - 1e-12 ? "FILLED" : "PARTIALLY_FILLED";
   }
 
+  /** An order placed by someone else (the web UI, another bot): a resting limit order. */
+  placeForeignOrder(id: string, side: "BUY" | "SELL", qty: number, price: number): StandInOrder {
+    return this.create({ symbol: id, side, type: "LIMIT", quantity: String(qty), price: String(price), newClientOrderId: `web_${this.nextOrderId}` });
+  }
+
   posts(): LoggedRequest[] {
     return this.requests.filter((r) => r.method === "POST" && r.path === "/api/v3/order");
   }
