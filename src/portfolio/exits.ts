@@ -26,10 +26,15 @@ export interface ExitOptions {
   breaches?: boolean;
   /** Record a point of the equity curve, at most once per this many ms (0: every run). */
   equityEveryMs?: number;
+  /**
+   * The books as the caller already holds them (cash, positions, prices now, the day's starting
+   * equity): saves reading them again. Read afresh anyway after an exit or a stop moved.
+   */
+  books?: Portfolio;
 }
 
 export type ExitEvent =
-  | { kind: "exit"; symbol: string; hit: StopHit["hit"]; level: number; expected: number; fill: number; qty: number; pnl: number; gapped: boolean; trade?: ClosedTrade }
+  | { kind: "exit"; symbol: string; hit: StopHit["hit"]; level: number; expected: number; fill: number; qty: number; fee: number; pnl: number; gapped: boolean; trade?: ClosedTrade }
   | { kind: "exit-rejected"; symbol: string; hit: StopHit["hit"]; reason: string }
   | { kind: "trail"; symbol: string; from: number; to: number }
   | { kind: "breach"; breach: Breach };
@@ -39,7 +44,7 @@ const GAP_TOLERANCE = 0.005;
 
 export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Promise<ExitEvent[]> {
   const events: ExitEvent[] = [];
-  const positions = await s.portfolio.positions();
+  const positions = opts.books?.positions ?? (await s.portfolio.positions());
   for (const position of positions) {
     const candle = await candleSinceEntry(s.market, position);
     const hit = checkStops(position, candle);
@@ -61,12 +66,12 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     const { realizedPnl, closed } = await s.portfolio.applyFill(order, { closing: order.status === "filled" });
     const level = hit.hit === "stop-loss" ? position.stopLoss : position.takeProfit;
     const gapped = hit.hit === "stop-loss" && (hit.price < level || order.avgPrice < level * (1 - GAP_TOLERANCE));
-    events.push({ kind: "exit", symbol: position.symbol, hit: hit.hit, level, expected: hit.price, fill: order.avgPrice, qty: order.filledQty, pnl: realizedPnl, gapped, ...(closed ? { trade: closed } : {}) });
+    events.push({ kind: "exit", symbol: position.symbol, hit: hit.hit, level, expected: hit.price, fill: order.avgPrice, qty: order.filledQty, fee: order.fee, pnl: realizedPnl, gapped, ...(closed ? { trade: closed } : {}) });
   }
 
   const needPortfolio = opts.breaches || opts.equityEveryMs !== undefined;
   if (!needPortfolio) return events;
-  const portfolio = await portfolioNow(s);
+  const portfolio = opts.books && events.length === 0 ? opts.books : await portfolioNow(s);
   if (opts.equityEveryMs !== undefined) {
     const now = s.clock();
     const [last] = (await s.portfolio.equityCurve(now - (opts.equityEveryMs || 0), now)).slice(-1);
