@@ -137,6 +137,27 @@ describe("live trading through ccxt against the Binance stand-in", () => {
     expect(standIn.posts()).toHaveLength(2);
   });
 
+  it("tries an exit again after the exchange refused it or filled it only in part", async () => {
+    const { app, run, notices } = await liveApp();
+    await run("/decide BTC");
+    const [position] = await app.services.portfolio.positions();
+    const now = Date.now();
+    const low = position!.stopLoss * 0.999;
+    standIn.setCandles("BTCUSDT", [...standIn.candles("BTCUSDT"), { time: now, open: position!.entryPrice, high: position!.entryPrice, low, close: low, volume: 3 }]);
+    standIn.rejectNext = { code: -1013, msg: "Filter failure: LOT_SIZE" };
+    expect(await runPositionMonitor(app)).toBe(0);
+    expect(notices.of("error").at(-1)!.text).toMatch(/Could not close BTC\/USDT at its stop-loss: Filter failure: LOT_SIZE/);
+    standIn.liquidity.BTCUSDT = 0.001;
+    expect(await runPositionMonitor(app)).toBe(1);
+    expect((await app.services.portfolio.positions())[0]!.qty).toBeCloseTo(position!.qty - 0.001, 9);
+    standIn.liquidity = {};
+    expect(await runPositionMonitor(app)).toBe(1);
+    expect(await app.services.portfolio.positions()).toEqual([]);
+    const sells = standIn.orders.filter((o) => o.side === "SELL");
+    expect(sells.map((o) => o.status)).toEqual(["EXPIRED", "FILLED"]);
+    expect(new Set(standIn.posts().map((p) => p.params.newClientOrderId)).size).toBe(standIn.posts().length);
+  });
+
   it("reconciles at startup and reports drift without trading", async () => {
     const { app, run, notices } = await liveApp();
     await run("/pause");

@@ -57,8 +57,12 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
       continue;
     }
     opts.onExitPrice?.(position.symbol, hit.price);
-    // One exit per position: a retried job finds this order instead of selling twice.
-    const order = await s.exchange.placeOrder({ clientOrderId: `exit:${position.symbol}:${position.openedAt}`, symbol: position.symbol, side: "sell", qty: position.qty });
+    // One exit order per attempt: a retried job finds this order instead of selling twice.
+    const attempt = await s.portfolio.exitAttempt(position);
+    const clientOrderId = `exit:${position.symbol}:${position.openedAt}${attempt ? `:${attempt}` : ""}`;
+    const order = await s.exchange.placeOrder({ clientOrderId, symbol: position.symbol, side: "sell", qty: position.qty });
+    // Refused, or only partly filled: the next run tries again with a new order for what is left.
+    if (order.status === "rejected" || order.status === "partial") await s.portfolio.nextExitAttempt(position);
     if (order.status === "rejected" || order.filledQty <= 0) {
       events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: order.reason ?? order.status });
       continue;

@@ -148,6 +148,19 @@ export class PortfolioStore {
     return Object.fromEntries(Object.entries(raw).map(([s, t]) => [s, Number(t)]));
   }
 
+  /**
+   * Which exit attempt a position is on. An exit order keeps its client id across retries of the
+   * monitor (so a lost reply never sells twice); after a rejection or a partial fill the next
+   * attempt gets a new id, or the position could never be closed.
+   */
+  async exitAttempt(position: Pick<Position, "symbol" | "openedAt">): Promise<number> {
+    return Number((await this.redis.hget(`${this.prefix}exit-attempts`, `${position.symbol}:${position.openedAt}`)) ?? 0);
+  }
+
+  async nextExitAttempt(position: Pick<Position, "symbol" | "openedAt">): Promise<void> {
+    await this.redis.hincrby(`${this.prefix}exit-attempts`, `${position.symbol}:${position.openedAt}`, 1);
+  }
+
   /** True the first time a limit is reported broken on a day (so it is announced once). */
   async markBreach(rule: string, day: string): Promise<boolean> {
     return (await this.redis.set(`${this.prefix}breach:${rule}:${day}`, "1", "EX", 3 * 86_400, "NX")) === "OK";
