@@ -2,6 +2,8 @@
 // candles (the offline engine called directly against the same engine through
 // @daydreamsai/core, the AI bill and its cap), a full-history run, and the command line.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -151,7 +153,7 @@ describe("the backtest engine on real BTC candles", () => {
     try {
       const paid = await runBacktest(base({ ...window, model: viaCore }));
       expect(paid.curves.strategy).toEqual(direct.curves.strategy);
-      expect(paid.report.model.paidCalls).toBe(paid.report.candles);
+      expect(paid.report.model.modelCalls).toBe(paid.report.candles);
       expect(paid.report.strategy.aiSpend).toBeCloseTo(0.1 * paid.report.candles, 9);
       expect(paid.report.strategy.netPnlAfterAi).toBeCloseTo(direct.report.strategy.netPnl - 0.1 * paid.report.candles, 6);
       expect(paid.curves.strategyAfterAi.at(-1)!.equity).toBeCloseTo(direct.report.strategy.endEquity - 0.1 * paid.report.candles, 6);
@@ -163,10 +165,10 @@ describe("the backtest engine on real BTC candles", () => {
   it("never crosses the AI spending cap", async () => {
     const priced = { ...offlineDirect(), id: "test/paid", pricePerCallUsdc: 0.1, route: "stand-in" as const };
     const calls = { n: 0 };
-    const counting = { ...priced, decide: async (i: Parameters<typeof priced.decide>[0]) => (calls.n++, { ...(await offlineDirect().decide(i)), paidCalls: 1 }) };
+    const counting = { ...priced, decide: async (i: Parameters<typeof priced.decide>[0]) => (calls.n++, { ...(await offlineDirect().decide(i)), modelCalls: 1 }) };
     const { report } = await runBacktest(base({ model: counting, maxAiSpendUsdc: 1.05, to: Date.UTC(2022, 5, 3) - 1 }));
     expect(calls.n).toBe(10);
-    expect(report.model.paidCalls).toBe(10);
+    expect(report.model.modelCalls).toBe(10);
     expect(report.model.skippedForBudget).toBe(report.candles - 10);
     expect(report.strategy.aiSpend).toBeLessThanOrEqual(1.05);
   });
@@ -195,6 +197,7 @@ describe("npm run backtest", () => {
     expect(a.to).toBe(Date.UTC(2023, 0, 1) - 1);
     expect(a.every).toBe(4);
     expect(() => parseArgs(["--from", "2022-02-30"])).toThrow(/not a date: use YYYY-MM-DD/);
+    expect(() => parseArgs(["--from", "2022-13-01"])).toThrow(/not a date/);
     expect(() => parseArgs(["--every", "0"])).toThrow(/--every "0" must be a whole number above 0/);
     expect(() => parseArgs(["--from", "2022-02-01", "--to", "2022-01-01"])).toThrow(/--to is before --from/);
     expect(() => parseArgs(["--frobnicate", "1"])).toThrow(/Unknown option --frobnicate/);
@@ -227,6 +230,44 @@ describe("npm run backtest", () => {
     expect(saved.report.strategy.aiSpend).toBeCloseTo(0.72, 9);
     expect(saved.report.model.route).toBe("stand-in");
     expect(readFileSync(png).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    rmSync(out, { recursive: true, force: true });
+  }, 120_000);
+
+  it("sends a paid model's calls to a router stand-in on this machine with --router-url", async () => {
+    // The smallest OpenAI-style streaming endpoint, as the Dreams Router serves: every call holds.
+    const calls: { auth?: string; model?: string }[] = [];
+    const hold = `<response><reasoning>stand-in</reasoning><action_call name="RiskManagement">${JSON.stringify({ stance: "hold", confidence: 0.5, reasons: ["router stand-in"] })}</action_call></response>`;
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        calls.push({ auth: req.headers.authorization, model: (JSON.parse(body) as { model?: string }).model });
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "openai/gpt-4o", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        res.end(chunk({ role: "assistant", content: hold }, null) + chunk({}, "stop") + "data: [DONE]\n\n");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    const out = mkdtempSync(join(tmpdir(), "backtest-router-"));
+    const stdout: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (stdout.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (stdout.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(["--from", "2022-06-01", "--to", "2022-06-01", "--model", "openai/gpt-4o", "--router-url", url, "--every", "3", "--out", out])).toBe(0);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+      server.close();
+    }
+    expect(calls).toHaveLength(4); // 12 candles, every 3rd
+    expect(calls.every((c) => c.model === "openai/gpt-4o" && c.auth?.startsWith("Bearer "))).toBe(true);
+    const text = stdout.join("");
+    expect(text).toMatch(/router stand-in at http:\/\/127\.0\.0\.1:\d+\/v1 \(no money moves\); \$0\.1 per decision, 4 decisions, 4 model calls/);
+    expect(text).toMatch(/AI spend \(USDC\)\s+0\.4000/);
+    expect(text).toMatch(/trades \(round trips\)\s+0/); // it only ever held
     rmSync(out, { recursive: true, force: true });
   }, 120_000);
 

@@ -57,7 +57,7 @@ const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 function parseDay(flag: string, v: string, endOfDay: boolean): number {
   const m = DAY.exec(v);
   const t = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : NaN;
-  if (!m || !Number.isFinite(t) || new Date(t).getUTCDate() !== Number(m[3])) throw new UsageError(`${flag} "${v}" is not a date: use YYYY-MM-DD, e.g. 2022-01-01`);
+  if (!m || !Number.isFinite(t) || new Date(t).getUTCMonth() !== Number(m[2]) - 1 || new Date(t).getUTCDate() !== Number(m[3])) throw new UsageError(`${flag} "${v}" is not a date: use YYYY-MM-DD, e.g. 2022-01-01`);
   return endOfDay ? t + 86_400_000 - 1 : t;
 }
 
@@ -176,7 +176,7 @@ export function summary(result: BacktestResult, files: { json: string; png: stri
   const row = (label: string, f: (m: Metrics) => string) => `  ${label.padEnd(22)}${cols.map(([, m]) => f(m).padStart(14)).join("")}`;
   return [
     `Backtest ${r.symbol} ${r.timeframe}, ${r.from} → ${r.to} UTC: ${r.candles.toLocaleString("en-US")} candles, ${r.gaps.length} gap(s) in the data (reported, not filled)`,
-    `Model ${r.model.id}: ${r.model.path}; $${r.model.pricePerCallUsdc} per decision, ${r.model.decisions.toLocaleString("en-US")} decisions, ${r.model.paidCalls.toLocaleString("en-US")} paid calls${r.model.failed ? `, ${r.model.failed} failed` : ""}${r.model.skippedForBudget ? `, ${r.model.skippedForBudget} skipped (spending cap)` : ""}`,
+    `Model ${r.model.id}: ${r.model.path}; $${r.model.pricePerCallUsdc} per decision, ${r.model.decisions.toLocaleString("en-US")} decisions, ${r.model.modelCalls.toLocaleString("en-US")} model calls${r.model.failed ? `, ${r.model.failed} failed` : ""}${r.model.skippedForBudget ? `, ${r.model.skippedForBudget} skipped (spending cap)` : ""}`,
     `  ${"".padEnd(22)}${cols.map(([n]) => n.padStart(14)).join("")}`,
     row("total return", (m) => pct(m.totalReturnPct)),
     row("annualized return", (m) => pct(m.annualizedReturnPct)),

@@ -18,7 +18,7 @@ import { AgentState } from "../state/agentState.js";
 import { buyAndHold, smaCrossover, type BaselineRun } from "./baselines.js";
 import { BacktestMarket } from "./market.js";
 import { computeMetrics, drawdownSeries, periodsPerYear, type Metrics } from "./metrics.js";
-import type { PricedModel } from "./models.js";
+import { offlineDirect, type DeciderOutcome, type PricedModel } from "./models.js";
 
 export interface BacktestOptions {
   symbol: string;
@@ -56,7 +56,8 @@ export interface BacktestReport {
   candles: number;
   /** Holes in the recorded data inside the period: reported, not filled. */
   gaps: { after: string; missing: number }[];
-  model: { id: string; route: PricedModel["route"]; path: string; pricePerCallUsdc: number; decisions: number; paidCalls: number; failed: number; skippedForBudget: number };
+  /** failed: no valid decision from the model (the offline engine decided instead, as live). */
+  model: { id: string; route: PricedModel["route"]; path: string; pricePerCallUsdc: number; decisions: number; modelCalls: number; failed: number; skippedForBudget: number };
   settings: { startingCash: number; feeRate: number; slippageBps: number; decideEvery: number; limits: RiskLimits };
   strategy: Metrics;
   buyAndHold: Metrics;
@@ -123,6 +124,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     clock: () => clock.now,
   };
   const research = await new NoResearch().research();
+  const fallback = offlineDirect();
   const every = Math.max(1, Math.floor(o.decideEvery ?? 1));
 
   const stream = new SnapshotStream(o.symbol);
@@ -135,7 +137,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
   const eqAfterAi: number[] = [o.startingCash];
   let aiSpend = 0;
   let decisions = 0;
-  let paidCalls = 0;
+  let modelCalls = 0;
   let failed = 0;
   let skippedForBudget = 0;
   let orders = 0;
@@ -197,27 +199,34 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
       };
       decisions++;
       const price = o.model.pricePerCallUsdc;
+      let out: DeciderOutcome;
       if (price > 0 && o.maxAiSpendUsdc !== undefined && aiSpend + price > o.maxAiSpendUsdc + 1e-12) {
+        // The cap is never crossed: as live when the budget is spent, the offline engine decides.
         skippedForBudget++;
+        out = await fallback.decide(inputs);
       } else {
-        const out = await o.model.decide(inputs);
+        out = await o.model.decide(inputs);
         // A call that reached the model is paid for whether or not its reply was usable.
-        if (out.paidCalls > 0) {
-          paidCalls += out.paidCalls;
-          aiSpend += price * out.paidCalls;
+        if (out.modelCalls > 0) {
+          modelCalls += out.modelCalls;
+          aiSpend += price * out.modelCalls;
         }
-        if (!out.ok) failed++;
-        else if (out.decision.action !== "hold") {
-          const record: DecisionRecord = { id: inputs.decisionId, time: clock.now, symbol: o.symbol, trigger: "schedule", model: o.model.id, costMicro: 0, latencyMs: 0, outcome: "decided" };
-          const done = await placeForDecision(svc, { decisionId: inputs.decisionId, symbol: o.symbol, trigger: "schedule" }, out.decision, record);
-          if (done.risk) {
-            if (done.risk.outcome === "refused") for (const r of done.risk.rules) bump(risk.refusedByRule, r);
-            if (done.risk.outcome === "resized") for (const r of done.risk.rules) bump(risk.resizedByRule, r);
-          }
-          if (done.order) {
-            countOrder({ status: done.order.status, fee: done.order.fee, filledQty: done.order.qty });
-            traded = true;
-          }
+        if (!out.ok) {
+          // As live: when the model gives no valid decision, the offline engine (free) decides.
+          failed++;
+          out = await fallback.decide(inputs);
+        }
+      }
+      if (out.ok && out.decision.action !== "hold") {
+        const record: DecisionRecord = { id: inputs.decisionId, time: clock.now, symbol: o.symbol, trigger: "schedule", model: o.model.id, costMicro: 0, latencyMs: 0, outcome: "decided" };
+        const done = await placeForDecision(svc, { decisionId: inputs.decisionId, symbol: o.symbol, trigger: "schedule" }, out.decision, record);
+        if (done.risk) {
+          if (done.risk.outcome === "refused") for (const r of done.risk.rules) bump(risk.refusedByRule, r);
+          if (done.risk.outcome === "resized") for (const r of done.risk.rules) bump(risk.resizedByRule, r);
+        }
+        if (done.order) {
+          countOrder({ status: done.order.status, fee: done.order.fee, filledQty: done.order.qty });
+          traded = true;
         }
       }
     }
@@ -274,7 +283,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     to: iso(window[window.length - 1]!.time),
     candles: window.length,
     gaps: findGaps(window, tfMs).map((g) => ({ after: iso(g.after), missing: g.missing })),
-    model: { id: o.model.id, route: o.model.route, path: o.model.path, pricePerCallUsdc: o.model.pricePerCallUsdc, decisions, paidCalls, failed, skippedForBudget },
+    model: { id: o.model.id, route: o.model.route, path: o.model.path, pricePerCallUsdc: o.model.pricePerCallUsdc, decisions, modelCalls, failed, skippedForBudget },
     settings: { startingCash: o.startingCash, feeRate: o.feeRate, slippageBps: o.slippageBps, decideEvery: every, limits: o.limits },
     strategy,
     buyAndHold: baseline(bh),

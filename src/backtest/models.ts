@@ -9,7 +9,7 @@ import { validateDecision } from "../decision/schema.js";
 import type { Decision } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 
-export type DeciderOutcome = { ok: true; decision: Decision; paidCalls: number } | { ok: false; error: string; paidCalls: number };
+export type DeciderOutcome = { ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number };
 
 export interface PricedModel {
   id: string;
@@ -50,7 +50,7 @@ export function offlineDirect(): PricedModel {
     async decide(inputs) {
       const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
       const result = validateDecision(decideOffline(inputs.snapshot, position, inputs.limits));
-      return result.ok ? { ok: true, decision: result.decision, paidCalls: 0 } : { ok: false, error: result.error, paidCalls: 0 };
+      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0 } : { ok: false, error: result.error, modelCalls: 0 };
     },
     async close() {},
   };
@@ -87,7 +87,7 @@ export async function throughAgent(o: {
     path: o.path,
     async decide(inputs) {
       const out = await agent.decide(inputs, o.model(inputs), o.deadlineMs);
-      return out.ok ? { ok: true, decision: out.decision, paidCalls: out.modelCalls } : { ok: false, error: out.error, paidCalls: out.modelCalls };
+      return out.ok ? { ok: true, decision: out.decision, modelCalls: out.modelCalls } : { ok: false, error: out.error, modelCalls: out.modelCalls };
     },
     async close() {
       await agent.stop();
