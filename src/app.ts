@@ -90,7 +90,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           // Reported, never filled in: indicators over a hole are computed across it.
           onGap: (gap) =>
             void notifier.notify({ kind: "alert", text: `Market data gap: ${gap.symbol} has no ${gap.missing} candle(s) after ${new Date(gap.after).toISOString().slice(0, 16)} UTC (the exchange produced none). Indicators run across the gap; nothing was filled in.` }),
-          stream: { mode: config.market.stream === "auto" ? "auto" : config.market.stream, onError: (err, retryInMs, how) => log.warn(`market ${how} stream: ${redact((err as Error).message)}; retrying in ${Math.round(retryInMs / 1000)} s`) },
+          stream: { mode: config.market.stream, onError: (err, retryInMs, how) => log.warn(`market ${how} stream: ${redact((err as Error).message)}; retrying in ${Math.round(retryInMs / 1000)} s`) },
         })
       : new ReplayMarketData({
           dir: new URL("../data/ohlcv/", import.meta.url).pathname,

@@ -144,7 +144,8 @@ async function pickModel(args: Args, config: Config): Promise<PricedModel> {
   if (args.routerUrl) {
     const host = new URL(args.routerUrl).hostname;
     if (!LOOPBACK.has(host)) throw new UsageError(`--router-url ${args.routerUrl} is not on this machine: a router elsewhere means real calls, which need --real-calls`);
-    const factory = dreamsRouterModels({ baseURL: args.routerUrl, auth: { kind: "api-key", apiKey: config.router.apiKey ?? "backtest-stand-in" } });
+    // A stand-in never gets the real key.
+    const factory = dreamsRouterModels({ baseURL: args.routerUrl, auth: { kind: "api-key", apiKey: "backtest-stand-in" } });
     return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "stand-in", path: `@daydreamsai/core agent, router stand-in at ${args.routerUrl} (no money moves)`, model: () => factory(args.model), deadlineMs: config.router.timeoutMs });
   }
   return throughAgent({
@@ -204,7 +205,8 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `env` defaults to .env overridden by the environment, as npm start reads it. */
+export async function main(argv: string[], env: Record<string, string | undefined> = { ...readDotEnv(".env"), ...process.env }): Promise<number> {
   let args: Args;
   try {
     args = parseArgs(argv);
@@ -213,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${err.message ? `${err.message}\n` : ""}${USAGE}\n`);
     return err.message ? 2 : 0;
   }
-  const loaded = loadConfig({ ...readDotEnv(".env"), ...process.env });
+  const loaded = loadConfig(env);
   if (!loaded.ok) {
     process.stderr.write(loaded.message + "\n");
     return 2;

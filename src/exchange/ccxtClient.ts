@@ -2,8 +2,6 @@ import { Agent } from "node:http";
 import ccxt, { type Exchange as CcxtExchange } from "ccxt";
 
 export interface CcxtClientOptions {
-  /** A ccxt.pro instance (REST plus websocket streams), where ccxt.pro has the exchange. */
-  pro?: boolean;
   id: string;
   apiKey?: string | undefined;
   secret?: string | undefined;
@@ -11,6 +9,8 @@ export interface CcxtClientOptions {
   sandbox: boolean;
   /** Replaces the origin of every API address (a stand-in on 127.0.0.1, or a proxy). */
   apiUrl?: string | undefined;
+  /** A ccxt.pro instance (REST plus websocket streams), where ccxt.pro has the exchange. */
+  pro?: boolean;
 }
 
 /** A ccxt exchange instance from configuration. Throws a short message for an unknown id. */
