@@ -266,6 +266,19 @@ export async function main(argv: string[], env: Record<string, string | undefine
   // A private Redis on a free port, started the way npm start does: the run never touches the agent's data.
   const server = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  // Stopped, or its output cut short (| head): the private Redis must not outlive the run.
+  const abandon = () => {
+    void server.stop().finally(() => {
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once("SIGINT", abandon);
+  process.once("SIGTERM", abandon);
+  const quietPipe = (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  };
+  process.stdout.on("error", quietPipe);
   try {
     const progress = process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r  ${Math.floor((done / total) * 100)}% of ${total.toLocaleString("en-US")} candles`) : undefined;
     const result = await runBacktest({
@@ -296,6 +309,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
     process.stdout.write(redactSecrets(summary(result, shown), config) + "\n");
     return 0;
   } finally {
+    process.off("SIGINT", abandon);
+    process.off("SIGTERM", abandon);
+    process.stdout.off("error", quietPipe);
     await model.close();
     await redis.quit();
     await server.stop();
