@@ -1,10 +1,14 @@
 // npm run bench: every benchmark suite; each prints its figures and writes them to bench/results.json.
+import { benchBacktest } from "./backtest.js";
 import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
+import { benchIndicators } from "./indicators.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
   chatLatency: benchChatLatency,
+  indicators: benchIndicators,
+  backtest: benchBacktest,
 };
 
 const only = process.argv[2];

@@ -1,8 +1,10 @@
 import { money, price, usdc } from "../src/chat/format.js";
 import { levelOf } from "../src/balance/balanceManager.js";
 import { loadPortfolio } from "../src/pipeline/decide.js";
-import { equity, exposure, unrealizedPnl } from "../src/portfolio/valuation.js";
+import { equity, exposure, exposureBySymbol, maxDrawdown, totalUnrealizedPnl, unrealizedPnl } from "../src/portfolio/valuation.js";
 import { describeLimits } from "../src/risk/rules.js";
+import { portfolioVar, returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../src/risk/var.js";
+import { lastReconciliation } from "../jobs/reconcile.js";
 import { defineCommand, noArgs } from "./types.js";
 
 const ago = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
@@ -16,12 +18,13 @@ export const status = defineCommand<undefined>({
   async run(_, { app }) {
     const s = app.services;
     const now = s.clock();
-    const [pause, chosen, bal, portfolio, schedule] = await Promise.all([
+    const [pause, chosen, bal, portfolio, schedule, reconciled] = await Promise.all([
       s.state.pauseState(),
       s.state.chosenModel(),
       s.balance.getBalance(),
       loadPortfolio(s),
       app.schedule(),
+      lastReconciliation(app),
     ]);
     const eq = equity(portfolio);
     const lines = [
@@ -29,6 +32,7 @@ export const status = defineCommand<undefined>({
       `Market: ${s.market.describe()}`,
       `Model: ${chosen ?? s.models.chain()[0]!.id}${chosen ? " (chosen)" : ""} · research: ${s.research.name}`,
       `USDC: ${usdc(bal, 2)} (${levelOf(bal, s.balance.rules)}) · equity ${money(eq, s.quote)} · exposure ${eq > 0 ? ((exposure(portfolio) / eq) * 100).toFixed(1) : "0"}% · ${portfolio.positions.length} position(s)`,
+      `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}` : "not run yet"}`,
       `Uptime: ${ago(now - app.startedAt)}`,
       "Schedule:",
       ...schedule.map((j) => `  ${j.name}: ${j.every}${j.next ? `, next in ${ago(Math.max(0, j.next - now))}` : ""}`),
@@ -53,16 +57,28 @@ export const positions = defineCommand<undefined>({
     if (portfolio.positions.length === 0) {
       return { text: `No open positions${tag}. Realized P&L so far: ${money(realized, s.quote)}.` };
     }
+    const eq = equity(portfolio);
+    const bySymbol = exposureBySymbol(portfolio);
     const lines = [`Open positions${tag}:`];
     for (const p of portfolio.positions) {
       const last = portfolio.prices[p.symbol] ?? p.entryPrice;
       const pnl = unrealizedPnl(p, last);
       const pnlPct = ((last - p.entryPrice) / p.entryPrice) * 100;
+      const share = eq > 0 ? ((bySymbol[p.symbol] ?? 0) / eq) * 100 : 0;
+      const trailing = p.trailingStopPct ? ` (trailing ${p.trailingStopPct}%)` : "";
       lines.push(
-        `  ${p.symbol}: ${p.qty.toFixed(6)} @ ${price(p.entryPrice)} → ${price(last)} · P&L ${money(pnl, s.quote)} (${pnlPct >= 0 ? "+" : ""}${pnlPct.toFixed(2)}%) · stop ${price(p.stopLoss)} · target ${price(p.takeProfit)}`,
+        `  ${p.symbol}: ${p.qty.toFixed(6)} @ ${price(p.entryPrice)} → ${price(last)} · P&L ${money(pnl, s.quote)} (${pnlPct >= 0 ? "+" : ""}${pnlPct.toFixed(2)}%) · ${share.toFixed(1)}% of equity · stop ${price(p.stopLoss)}${trailing} · target ${price(p.takeProfit)}`,
       );
     }
-    lines.push(`Realized P&L: ${money(realized, s.quote)}`);
+    const returns: Record<string, ReturnSeries> = {};
+    for (const p of portfolio.positions) returns[p.symbol] = returnSeries(await s.market.closedCandles(p.symbol, VAR_LOOKBACK + 1));
+    const var95 = portfolioVar(bySymbol, returns);
+    const curve = (await s.portfolio.equityCurve()).map((pt) => pt.equity);
+    lines.push(
+      `Unrealized P&L: ${money(totalUnrealizedPnl(portfolio), s.quote)} · realized: ${money(realized, s.quote)} · equity ${money(eq, s.quote)}`,
+      `Exposure: ${money(exposure(portfolio), s.quote)} (${eq > 0 ? ((exposure(portfolio) / eq) * 100).toFixed(1) : "0"}% of equity) · VaR 95% (one candle, historical): ${money(var95, s.quote)} (${eq > 0 ? ((var95 / eq) * 100).toFixed(2) : "0"}%)`,
+    );
+    if (curve.length > 1) lines.push(`Equity curve: ${curve.length} points, max drawdown ${(maxDrawdown(curve) * 100).toFixed(2)}%`);
     return { text: lines.join("\n") };
   },
 });

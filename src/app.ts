@@ -5,6 +5,7 @@ import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
+import { runReconciliation } from "../jobs/reconcile.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./balance/balanceManager.js";
@@ -17,7 +18,8 @@ import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
 import { buildReport, formatReport } from "./ledger/report.js";
 import { CcxtMarketData } from "./market/ccxtMarket.js";
 import { ReplayMarketData } from "./market/replay.js";
-import { createCcxtExchange } from "./exchange/ccxtClient.js";
+import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClient.js";
+import { CcxtLiveExchange } from "./exchange/ccxtExchange.js";
 import type { MarketData } from "./market/types.js";
 import { dreamsRouterModels, type RouterAuth } from "./models/dreamsRouter.js";
 import { ModelLayer } from "./models/modelLayer.js";
@@ -85,10 +87,14 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     opts.market ??
     (config.market.source === "live"
       ? new CcxtMarketData({
-          exchange: createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
+          exchange: createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl, pro: true }),
           symbols: config.market.symbols,
           timeframe: config.market.timeframe,
           now: clock,
+          // Reported, never filled in: indicators over a hole are computed across it.
+          onGap: (gap) =>
+            void notifier.notify({ kind: "alert", text: `Market data gap: ${gap.symbol} has no ${gap.missing} candle(s) after ${new Date(gap.after).toISOString().slice(0, 16)} UTC (the exchange produced none). Indicators run across the gap; nothing was filled in.` }),
+          stream: { mode: config.market.stream, onError: (err, retryInMs, how) => log.warn(`market ${how} stream: ${redact((err as Error).message)}; retrying in ${Math.round(retryInMs / 1000)} s`) },
         })
       : new ReplayMarketData({
           dir: new URL("../data/ohlcv/", import.meta.url).pathname,
@@ -101,8 +107,19 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     throw new Error(`None of SYMBOLS (${config.market.symbols.join(", ")}) is served by the market: it has ${market.symbols().join(", ")}`);
   }
 
+  // Real orders only when the configuration asked for them (TRADING_MODE=live passed its checks).
   const exchange =
     opts.exchange ??
+    (config.exchange.mode === "live"
+      ? new CcxtLiveExchange({
+          exchange: createLiveCcxtExchange({ id: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.secret, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
+          redis,
+          symbols,
+          sandbox: config.exchange.sandbox,
+          clock,
+          log: (m) => log.info(redact(m)),
+        })
+      : undefined) ??
     new PaperExchange({
       redis,
       prices: (symbol) => market.lastPrice(symbol),
@@ -166,6 +183,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     ...symbols.map((symbol): ScheduleSpec => ({ id: `decide:${symbol}`, job: "decide", data: { symbol }, every: config.schedule.decisionIntervalMs, label: `decision ${symbol}` })),
     { id: "balance", job: "balance", every: config.schedule.balanceCheckMs, label: "balance monitor" },
     { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
+    { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
     { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
   ];
   let queues: AgentQueues | undefined;
@@ -210,6 +228,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     },
     redact,
     async startJobs() {
+      if (market instanceof CcxtMarketData) market.startStreams();
+      // Drift between the books and the exchange is reported before the first decision.
+      await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
       queues = new AgentQueues({ url: redisUrl, maxRetriesPerRequest: null }, log, opts.queuePrefix ?? "bull");
       await queues.schedule(specs);
       queues.startWorkers(async (job) => {
@@ -220,6 +241,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
             return runBalanceMonitor(app);
           case "positions":
             return runPositionMonitor(app);
+          case "reconcile":
+            return runReconciliation(app);
           case "report":
             return runDailyReport(app);
           default:
@@ -229,6 +252,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     },
     async stop() {
       await queues?.close();
+      if (market instanceof CcxtMarketData) await market.stopStreams();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await agent.stop();
       await redis.quit();

@@ -1,127 +1,47 @@
-// CcxtMarketData against a stand-in for Binance's public REST API on 127.0.0.1, serving real
-// recorded ETH candles in Binance's own response formats. Nothing leaves the machine.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+// CcxtMarketData and CandleStream against the Binance stand-in on 127.0.0.1 (REST and
+// websocket), serving real recorded ETH and BTC candles in Binance's own formats. Nothing leaves
+// the machine.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ccxt from "ccxt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Candle } from "../src/domain/types.js";
+import { createCcxtExchange } from "../src/exchange/ccxtClient.js";
 import { loadCandles } from "../src/market/candles.js";
 import { CcxtMarketData } from "../src/market/ccxtMarket.js";
+import { CandleStream, type Gap } from "../src/market/stream.js";
 import { UnknownSymbolError } from "../src/market/types.js";
+import { BinanceStandIn, candlesEndingNow } from "./support/exchangeStandIn.js";
+import { waitFor } from "./support/app.js";
 
 const H2 = 2 * 60 * 60 * 1000;
-const recorded = loadCandles(join(fileURLToPath(new URL("../data/ohlcv/", import.meta.url)), "ETH_USDT_2h.csv"));
+const DATA = fileURLToPath(new URL("../data/ohlcv/", import.meta.url));
+const eth = loadCandles(join(DATA, "ETH_USDT_2h.csv"));
+const btc = loadCandles(join(DATA, "BTC_USDT_2h.csv"));
 
 // Real prices moved up to now: the newest candle opened a minute ago, so it is forming for the
 // whole run (a grid-aligned open could close mid-test at a 2-hour boundary).
-const formingOpen = Date.now() - 60_000;
-const candles: Candle[] = recorded.slice(-300).map((c, i, all) => ({ ...c, time: formingOpen - (all.length - 1 - i) * H2 }));
-
-const exchangeInfo = {
-  timezone: "UTC",
-  serverTime: Date.now(),
-  rateLimits: [],
-  exchangeFilters: [],
-  symbols: [
-    {
-      symbol: "ETHUSDT",
-      status: "TRADING",
-      baseAsset: "ETH",
-      baseAssetPrecision: 8,
-      quoteAsset: "USDT",
-      quotePrecision: 8,
-      quoteAssetPrecision: 8,
-      baseCommissionPrecision: 8,
-      quoteCommissionPrecision: 8,
-      orderTypes: ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-      icebergAllowed: true,
-      ocoAllowed: true,
-      quoteOrderQtyMarketAllowed: true,
-      allowTrailingStop: true,
-      cancelReplaceAllowed: true,
-      isSpotTradingAllowed: true,
-      isMarginTradingAllowed: true,
-      filters: [
-        { filterType: "PRICE_FILTER", minPrice: "0.01000000", maxPrice: "1000000.00000000", tickSize: "0.01000000" },
-        { filterType: "LOT_SIZE", minQty: "0.00010000", maxQty: "9000.00000000", stepSize: "0.00010000" },
-        { filterType: "NOTIONAL", minNotional: "5.00000000", applyMinToMarket: true, maxNotional: "9000000.00000000", applyMaxToMarket: false, avgPriceMins: 5 },
-      ],
-      permissions: [],
-      permissionSets: [["SPOT", "MARGIN"]],
-      defaultSelfTradePreventionMode: "EXPIRE_MAKER",
-      allowedSelfTradePreventionModes: ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-    },
-  ],
-};
-
-function kline(c: Candle): unknown[] {
-  return [c.time, String(c.open), String(c.high), String(c.low), String(c.close), String(c.volume), c.time + H2 - 1, String(c.volume * c.close), 1000, "0", "0", "0"];
-}
-
+const candles: Candle[] = candlesEndingNow(eth, 300);
 const forming = candles.at(-1)!;
-const requests: string[] = [];
-let server: Server;
-let base = "";
+let standIn: BinanceStandIn;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    requests.push(url.pathname + url.search);
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
-    };
-    if (url.pathname === "/api/v3/exchangeInfo") return json(200, exchangeInfo);
-    if (url.pathname === "/api/v3/klines" && url.searchParams.get("symbol") === "ETHUSDT") {
-      const limit = Number(url.searchParams.get("limit") ?? 500);
-      return json(200, candles.slice(-limit).map(kline));
-    }
-    if (url.pathname === "/api/v3/ticker/24hr" && url.searchParams.get("symbol") === "ETHUSDT") {
-      return json(200, {
-        symbol: "ETHUSDT",
-        priceChange: "0",
-        priceChangePercent: "0",
-        weightedAvgPrice: String(forming.close),
-        prevClosePrice: String(forming.open),
-        lastPrice: String(forming.close),
-        lastQty: "0.1",
-        bidPrice: String(forming.close - 0.01),
-        bidQty: "1",
-        askPrice: String(forming.close + 0.01),
-        askQty: "1",
-        openPrice: String(forming.open),
-        highPrice: String(forming.high),
-        lowPrice: String(forming.low),
-        volume: String(forming.volume),
-        quoteVolume: "0",
-        openTime: forming.time,
-        closeTime: Date.now(),
-        firstId: 1,
-        lastId: 2,
-        count: 2,
-      });
-    }
-    json(404, { code: -1, msg: `stand-in does not serve ${url.pathname}` });
+  standIn = await BinanceStandIn.start({
+    apiKey: "unused",
+    secret: "unused",
+    symbols: [
+      { id: "ETHUSDT", base: "ETH", quote: "USDT", candles },
+      { id: "BTCUSDT", base: "BTC", quote: "USDT", candles: candlesEndingNow(btc, 300) },
+    ],
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
+afterAll(() => standIn.stop());
 
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-
-function localBinance() {
-  const exchange = new ccxt.binance({ options: { fetchMarkets: { types: ["spot"] } } });
-  // Every API base keeps its path but points at the stand-in, so a stray call fails here, not on the internet.
-  const api = exchange.urls.api as Record<string, string>;
-  for (const [key, value] of Object.entries(api)) api[key] = base + new URL(value).pathname;
-  return exchange;
-}
+const publicBinance = (pro = false) => createCcxtExchange({ id: "binance", sandbox: false, apiUrl: standIn.url, pro });
 
 describe("CcxtMarketData over ccxt's binance", () => {
-  it("returns closed candles only, dropping the forming one", async () => {
-    const market = new CcxtMarketData({ exchange: localBinance(), symbols: ["ETH/USDT"], timeframe: "2h" });
+  it("returns closed candles only, and the forming candle apart", async () => {
+    const market = new CcxtMarketData({ exchange: publicBinance(), symbols: ["ETH/USDT"], timeframe: "2h" });
     expect(market.kind).toBe("live");
     const closed = await market.closedCandles("ETH/USDT", 50);
     expect(closed).toHaveLength(50);
@@ -129,32 +49,134 @@ describe("CcxtMarketData over ccxt's binance", () => {
     expect(closed.some((c) => c.time === forming.time)).toBe(false);
     expect(closed.at(-1)!.time + H2).toBeLessThanOrEqual(Date.now());
     // one extra requested to make up for the forming candle
-    expect(requests.some((r) => r.startsWith("/api/v3/klines") && r.includes("limit=51"))).toBe(true);
+    expect(standIn.requests.some((r) => r.path === "/api/v3/klines" && r.params.limit === "51")).toBe(true);
+    const both = await market.candles("ETH/USDT", 10);
+    expect(both.closed).toEqual(candles.slice(-11, -1));
+    expect(both.forming).toEqual(forming);
+    expect(await market.currentCandle("ETH/USDT")).toEqual(forming);
   });
 
   it("keeps a candle whose period has just ended (injected clock)", async () => {
-    const justAfter = new CcxtMarketData({ exchange: localBinance(), symbols: ["ETH/USDT"], timeframe: "2h", now: () => forming.time + H2 });
+    const justAfter = new CcxtMarketData({ exchange: publicBinance(), symbols: ["ETH/USDT"], timeframe: "2h", now: () => forming.time + H2 });
     expect((await justAfter.closedCandles("ETH/USDT", 3)).at(-1)).toEqual(forming);
-    const justBefore = new CcxtMarketData({ exchange: localBinance(), symbols: ["ETH/USDT"], timeframe: "2h", now: () => forming.time + H2 - 1 });
+    const justBefore = new CcxtMarketData({ exchange: publicBinance(), symbols: ["ETH/USDT"], timeframe: "2h", now: () => forming.time + H2 - 1 });
     expect((await justBefore.closedCandles("ETH/USDT", 3)).at(-1)).toEqual(candles.at(-2));
   });
 
-  it("reads the last price from the ticker", async () => {
-    const market = new CcxtMarketData({ exchange: localBinance(), symbols: ["ETH/USDT"], timeframe: "2h" });
+  it("reads the ticker and an order book snapshot", async () => {
+    const market = new CcxtMarketData({ exchange: publicBinance(), symbols: ["ETH/USDT"], timeframe: "2h" });
     expect(await market.lastPrice("ETH/USDT")).toBe(forming.close);
+    const t = await market.ticker("ETH/USDT");
+    expect(t.bid).toBeCloseTo(forming.close - 0.01, 6);
+    expect(t.ask).toBeCloseTo(forming.close + 0.01, 6);
+    const book = await market.orderBook("ETH/USDT", 5);
+    expect(book.bids).toHaveLength(5);
+    expect(book.asks).toHaveLength(5);
+    expect(book.bids[0]![0]).toBeLessThan(book.asks[0]![0]);
+    expect(book.bids[0]![0]).toBeGreaterThan(book.bids[1]![0]); // best first
+    expect(book.spreadPct).toBeGreaterThan(0);
     expect(market.describe()).toMatch(/live Binance 2h candles for ETH\/USDT/);
   });
 
-  it("refuses symbols it was not configured for, without a request", async () => {
-    const market = new CcxtMarketData({ exchange: localBinance(), symbols: ["ETH/USDT"], timeframe: "2h" });
-    const before = requests.length;
-    await expect(market.closedCandles("BTC/USDT", 5)).rejects.toThrow(UnknownSymbolError);
-    await expect(market.lastPrice("BTC/USDT")).rejects.toThrow(/ETH\/USDT/);
-    expect(requests.length).toBe(before);
+  it("reports a gap in the candles once, and never fills it", async () => {
+    const gaps: Gap[] = [];
+    const holed = [...candles.slice(0, 250), ...candles.slice(253)];
+    standIn.setCandles("ETHUSDT", holed);
+    try {
+      const market = new CcxtMarketData({ exchange: publicBinance(), symbols: ["ETH/USDT"], timeframe: "2h", onGap: (g) => gaps.push(g) });
+      const closed = await market.closedCandles("ETH/USDT", 100);
+      expect(closed).toHaveLength(100);
+      expect(closed.some((c) => c.time === candles[251]!.time)).toBe(false); // not filled
+      await market.closedCandles("ETH/USDT", 100);
+      expect(gaps).toEqual([{ symbol: "ETH/USDT", after: candles[249]!.time, missing: 3 }]);
+    } finally {
+      standIn.setCandles("ETHUSDT", candles);
+    }
   });
 
-  it("only used the public spot endpoints", () => {
-    const paths = new Set(requests.map((r) => r.split("?")[0]));
-    expect([...paths].sort()).toEqual(["/api/v3/exchangeInfo", "/api/v3/klines", "/api/v3/ticker/24hr"]);
+  it("refuses symbols it was not configured for, without a request", async () => {
+    const market = new CcxtMarketData({ exchange: publicBinance(), symbols: ["ETH/USDT"], timeframe: "2h" });
+    const before = standIn.requests.length;
+    await expect(market.closedCandles("BTC/USDT", 5)).rejects.toThrow(UnknownSymbolError);
+    await expect(market.lastPrice("BTC/USDT")).rejects.toThrow(/ETH\/USDT/);
+    expect(standIn.requests.length).toBe(before);
+  });
+
+  it("only used public endpoints, unsigned", () => {
+    expect(standIn.requests.every((r) => !r.signed)).toBe(true);
+    const paths = new Set(standIn.requests.map((r) => r.path));
+    expect([...paths].sort()).toEqual(["/api/v3/depth", "/api/v3/exchangeInfo", "/api/v3/klines", "/api/v3/ticker/24hr"]);
+  });
+});
+
+describe("CandleStream", () => {
+  it("follows Binance's websocket kline stream through ccxt.pro", async () => {
+    const exchange = publicBinance(true);
+    const closed: Candle[] = [];
+    const formingSeen: Candle[] = [];
+    const gaps: Gap[] = [];
+    const base = candlesEndingNow(btc, 10);
+    const stream = new CandleStream({ exchange, symbol: "BTC/USDT", timeframe: "2h", onClosed: (c) => closed.push(c), onForming: (c) => formingSeen.push(c), onGap: (g) => gaps.push(g) });
+    expect(stream.mode).toBe("websocket");
+    stream.start();
+    try {
+      await waitFor("the subscription", async () => standIn.subscriptions.includes("btcusdt@kline_2h"));
+      const [a, b, c, d] = base.slice(-8, -4).map((x) => ({ ...x }));
+      standIn.pushKline("BTCUSDT", { ...a!, close: a!.open }, false);
+      standIn.pushKline("BTCUSDT", a!, true);
+      standIn.pushKline("BTCUSDT", b!, true);
+      // c is lost (the exchange was down for it): d arrives next
+      standIn.pushKline("BTCUSDT", d!, true);
+      const now = base.at(-1)!;
+      standIn.pushKline("BTCUSDT", { ...now, close: now.open + 1 }, false);
+      await waitFor("the closed candles", async () => closed.length >= 3 && formingSeen.some((f) => f.time === now.time));
+      expect(closed.map((x) => x.time)).toEqual([a!.time, b!.time, d!.time]);
+      expect(closed[0]).toEqual(a); // its final state, not the first tick
+      expect(gaps).toEqual([{ symbol: "BTC/USDT", after: b!.time, missing: 1 }]);
+      expect(c).toBeDefined();
+      expect(stream.latest().forming!.close).toBe(now.open + 1);
+      expect(standIn.requests.some((r) => r.method === "WS" && r.path === "/ws/0")).toBe(true);
+    } finally {
+      await stream.stop();
+    }
+  });
+
+  it("polls over REST with backoff when the exchange fails, then recovers", async () => {
+    const waits: number[] = [];
+    const errors: number[] = [];
+    const closed: Candle[] = [];
+    standIn.failKlines = 3;
+    const stream = new CandleStream({
+      exchange: publicBinance(),
+      symbol: "ETH/USDT",
+      timeframe: "2h",
+      mode: "poll",
+      pollMs: 20,
+      backoffMs: 10,
+      maxBackoffMs: 25,
+      sleep: async (ms) => {
+        waits.push(ms);
+        await new Promise((r) => setTimeout(r, 1));
+      },
+      onError: (err, retryInMs) => {
+        expect(err).toBeInstanceOf(ccxt.BaseError);
+        errors.push(retryInMs);
+      },
+      onClosed: (c) => closed.push(c),
+    });
+    expect(stream.mode).toBe("poll");
+    stream.start();
+    try {
+      await waitFor("candles after the outage", async () => closed.length > 0);
+      expect(errors).toEqual([10, 20, 25]); // doubling, capped
+      expect(waits.slice(0, 3)).toEqual([10, 20, 25]);
+      await waitFor("a steady poll", async () => waits.length >= 5);
+      expect(waits[3]).toBe(20); // back to the normal interval
+      expect(stream.nextBackoffMs).toBe(10); // and the backoff reset
+      expect(closed.at(-1)).toEqual(candles.at(-2));
+      expect(stream.latest().forming).toEqual(forming);
+    } finally {
+      await stream.stop();
+    }
   });
 });

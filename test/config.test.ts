@@ -65,7 +65,7 @@ describe("loadConfig defaults", () => {
         notify: { trade: "on", decision: "silent", alert: "on", critical: "on", report: "on", error: "on", info: "silent" },
       },
       redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data" },
-      market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h" },
+      market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h", stream: "auto" },
       exchange: {
         id: "binance",
         apiUrl: undefined,
@@ -81,6 +81,7 @@ describe("loadConfig defaults", () => {
         decisionIntervalMs: 300_000,
         balanceCheckMs: 60_000,
         positionCheckMs: 30_000,
+        reconcileMs: 300_000,
         reportTime: { hour: 20, minute: 0 },
       },
       risk: {
@@ -93,6 +94,9 @@ describe("loadConfig defaults", () => {
         maxStopLossPct: 10,
         defaultTakeProfitPct: 6,
         minOrderNotional: 10,
+        trailingStopPct: 0,
+        cooldownAfterLossMinutes: 120,
+        maxVar95Pct: 3,
       },
       logLevel: "info",
     } satisfies Config);

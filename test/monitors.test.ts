@@ -83,8 +83,9 @@ describe("position monitor", () => {
     expect(exit).toMatchObject({ side: "sell", status: "filled" });
     expect(exit!.avgPrice).toBeLessThan(47_000); // filled at the gap open less slippage, not at the stop
     expect(await t.app.services.exchange.trades(10)).toHaveLength(2);
-    const notice = t.notices.of("trade").at(-1)!;
-    expect(notice.text).toMatch(/Stop loss hit on BTC\/USDT \(the price gapped through the level\)[\s\S]*P&L -\d/);
+    // A gap through a stop is the market breaking a limit: an alert, not a routine trade notice.
+    const notice = t.notices.of("alert").at(-1)!;
+    expect(notice.text).toMatch(/Stop loss hit on BTC\/USDT \(the price gapped through the level\)[\s\S]*P&L -\d[\s\S]*broke through the stop/);
     expect(notice.text).toContain("[PAPER]");
     expect(await t.app.services.portfolio.realizedPnl()).toBeLessThan(0);
   });

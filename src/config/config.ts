@@ -67,7 +67,7 @@ export interface Config {
     notify: Record<(typeof NOTICE_KINDS)[number], NoticeDelivery>;
   };
   redis: { url: string; autostart: boolean; dataDir: string };
-  market: { symbols: string[]; source: "replay" | "live"; replayStepSeconds: number; timeframe: string };
+  market: { symbols: string[]; source: "replay" | "live"; replayStepSeconds: number; timeframe: string; stream: "auto" | "websocket" | "poll" };
   exchange: {
     id: string;
     apiUrl: string | undefined;
@@ -84,6 +84,7 @@ export interface Config {
     decisionIntervalMs: number;
     balanceCheckMs: number;
     positionCheckMs: number;
+    reconcileMs: number;
     /** UTC. */
     reportTime: { hour: number; minute: number };
   };
@@ -355,6 +356,7 @@ const MARKET = {
   MARKET_DATA: setting("replay", "replay: recorded candles played back (no network); live: fetch from the exchange", oneOf("replay", "live")),
   REPLAY_STEP_SECONDS: setting("30", "Wall-clock seconds per replayed candle", num({ above: 0 })),
   TIMEFRAME: setting("2h", "Candle timeframe, in ccxt form", matching(/^\d+[smhdwMy]$/, "a ccxt timeframe like 15m, 2h or 1d")),
+  MARKET_STREAM: setting("auto", "With MARKET_DATA=live, how candles are followed: auto (the exchange's websocket when ccxt.pro has one, else polling), websocket or poll", oneOf("auto", "websocket", "poll")),
   EXCHANGE: setting("binance", "ccxt exchange id", matching(/^[a-z][a-z0-9_]*$/, "a lowercase ccxt exchange id like binance")),
   TRADING_MODE: setting("paper", "paper: simulated fills; live: real orders (needs LIVE_TRADING_CONFIRM and exchange keys)", oneOf("paper", "live")),
   LIVE_TRADING_CONFIRM: optional("Must be yes-i-understand for TRADING_MODE=live", oneOf("yes-i-understand")),
@@ -372,6 +374,7 @@ const SCHEDULE = {
   DECISION_INTERVAL_SECONDS: setting("300", "Seconds between trading decisions", num({ min: 5, whole: true })),
   BALANCE_CHECK_SECONDS: setting("60", "Seconds between payment-balance checks", num({ min: 1, whole: true })),
   POSITION_CHECK_SECONDS: setting("30", "Seconds between stop-loss / take-profit checks", num({ min: 1, whole: true })),
+  RECONCILE_SECONDS: setting("300", "Seconds between checks of positions against the exchange's balances and open orders (also run at startup)", num({ min: 10, whole: true })),
   REPORT_TIME: setting("20:00", "Daily report time, HH:MM UTC", clockTime()),
 };
 
@@ -386,6 +389,9 @@ const RISK = {
   MAX_STOP_LOSS_PCT: setting("10", "Widest stop loss allowed, percent below entry", num({ above: 0, max: 100 })),
   DEFAULT_TAKE_PROFIT_PCT: setting("6", "Take profit above entry when the decision gives none, percent", num({ above: 0 })),
   MIN_ORDER_USDT: setting("10", "Smallest order notional (exchanges reject dust)", num({ min: 0 })),
+  TRAILING_STOP_PCT: setting("0", "Trailing stop for new positions, percent below the highest price since entry (0 = off)", num({ min: 0, max: 100 })),
+  LOSS_COOLDOWN_MINUTES: setting("120", "No new buy in a symbol for this many minutes after it closed at a loss (0 = off)", num({ min: 0, whole: true })),
+  MAX_VAR_PCT: setting("3", "Largest one-candle historical VaR (95%) of all positions together, percent of equity", num({ above: 0, max: 100 })),
 };
 
 section("Logging");
@@ -576,6 +582,7 @@ function build(v: Values): Config {
       source: v.MARKET_DATA,
       replayStepSeconds: v.REPLAY_STEP_SECONDS,
       timeframe: v.TIMEFRAME,
+      stream: v.MARKET_STREAM,
     },
     exchange: {
       id: v.EXCHANGE,
@@ -592,6 +599,7 @@ function build(v: Values): Config {
       decisionIntervalMs: v.DECISION_INTERVAL_SECONDS * 1000,
       balanceCheckMs: v.BALANCE_CHECK_SECONDS * 1000,
       positionCheckMs: v.POSITION_CHECK_SECONDS * 1000,
+      reconcileMs: v.RECONCILE_SECONDS * 1000,
       reportTime: v.REPORT_TIME,
     },
     risk: {
@@ -604,6 +612,9 @@ function build(v: Values): Config {
       maxStopLossPct: v.MAX_STOP_LOSS_PCT,
       defaultTakeProfitPct: v.DEFAULT_TAKE_PROFIT_PCT,
       minOrderNotional: v.MIN_ORDER_USDT,
+      trailingStopPct: v.TRAILING_STOP_PCT,
+      cooldownAfterLossMinutes: v.LOSS_COOLDOWN_MINUTES,
+      maxVar95Pct: v.MAX_VAR_PCT,
     },
     logLevel: v.LOG_LEVEL,
   };

@@ -59,6 +59,10 @@ export interface Position {
   stopLoss: number;
   takeProfit: number;
   openedAt: number;
+  /** Trailing stop distance below the highest price since entry, percent; absent means off. */
+  trailingStopPct?: number;
+  /** Highest price seen since entry (for the trailing stop). */
+  highWater?: number;
 }
 
 export interface RiskLimits {
@@ -77,6 +81,12 @@ export interface RiskLimits {
   defaultTakeProfitPct: number;
   /** Smallest order notional in quote currency (exchanges reject dust). */
   minOrderNotional: number;
+  /** No new buy in a symbol for this long after a losing exit in it, minutes; 0 or absent: off. */
+  cooldownAfterLossMinutes?: number;
+  /** Largest one-candle historical VaR (95%) of all positions together, percent of equity; absent: off. */
+  maxVar95Pct?: number;
+  /** Trailing stop for new positions, percent below the highest price since entry; 0 or absent: off. */
+  trailingStopPct?: number;
 }
 
 export interface Portfolio {

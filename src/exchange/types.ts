@@ -1,5 +1,12 @@
 import type { Order, OrderRequest } from "../domain/types.js";
 
+/** An order as the agent asks for it: a market order unless a limit price is given. */
+export interface PlaceOrderRequest extends OrderRequest {
+  type?: "market" | "limit";
+  /** Limit price (quote per base); required for a limit order. */
+  price?: number;
+}
+
 /**
  * What the agent needs from an exchange. The paper exchange implements it in Redis; a live ccxt
  * exchange implements the same calls, so nothing above this line knows which one it talks to.
@@ -11,15 +18,22 @@ export interface Exchange {
   /** Free balances by asset, e.g. { USDT: 9500, BTC: 0.01 }. */
   balances(): Promise<Record<string, number>>;
   /**
-   * Places a market order. Idempotent on `clientOrderId`: a second call with the same id returns
-   * the first order instead of placing another. A refusal comes back as status "rejected" with the
-   * exchange's reason, not as an exception.
+   * Places an order (market unless a limit price is given). Idempotent on `clientOrderId`: a
+   * second call with the same id returns the first order instead of placing another. A refusal
+   * comes back as status "rejected" with the exchange's reason, not as an exception; an exception
+   * means the outcome is unknown, and a retry with the same id looks the order up first.
    */
-  placeOrder(req: OrderRequest): Promise<Order>;
-  /** The order placed under this client id, if any. */
-  findOrder(clientOrderId: string): Promise<Order | undefined>;
+  placeOrder(req: PlaceOrderRequest): Promise<Order>;
+  /** The order placed under this client id, if any (its latest state: a partial fill can grow). */
+  findOrder(clientOrderId: string, symbol?: string): Promise<Order | undefined>;
   /** The most recent orders, newest first. */
   trades(limit: number): Promise<Order[]>;
+  /** Balances including what open orders lock (free + locked), for reconciliation. */
+  holdings?(): Promise<Record<string, number>>;
+  /** Orders still open on the exchange. */
+  openOrders?(): Promise<Order[]>;
+  /** Cancels an open order; returns its final state (it may have filled in part). */
+  cancelOrder?(clientOrderId: string, symbol?: string): Promise<Order | undefined>;
 }
 
 /** "BTC/USDT" -> ["BTC", "USDT"] */

@@ -10,8 +10,29 @@ export interface MarketData {
   lastPrice(symbol: MarketSymbol): Promise<number>;
   /** The candle forming now, where the source has it (the replay does): lets the position monitor see a stop touched within the candle. */
   currentCandle?(symbol: MarketSymbol): Candle | Promise<Candle>;
+  /** Last trade, best bid and ask, where the source has them. */
+  ticker?(symbol: MarketSymbol): Promise<TickerSnapshot>;
+  /** The top of the order book, where the source has one. */
+  orderBook?(symbol: MarketSymbol, depth?: number): Promise<OrderBookSnapshot>;
   /** One line for the startup banner and /status, e.g. "replay of real Binance 2h candles (data/ohlcv), candle 120/3000 of BTC/USDT". */
   describe(): string;
+}
+
+export interface TickerSnapshot {
+  symbol: MarketSymbol;
+  last: number;
+  bid?: number;
+  ask?: number;
+  time: number;
+}
+
+export interface OrderBookSnapshot {
+  symbol: MarketSymbol;
+  /** [price, quantity], best first. */
+  bids: [number, number][];
+  asks: [number, number][];
+  time: number;
+  spreadPct?: number;
 }
 
 export class UnknownSymbolError extends Error {

@@ -10,6 +10,7 @@ import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
 import type { ResearchProvider } from "../research/types.js";
 import { checkRisk } from "../risk/rules.js";
+import { riskContext } from "../risk/context.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
 
@@ -187,15 +188,21 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
   return record;
 }
 
-async function placeForDecision(svc: DecisionServices, req: DecideRequest, decision: Decision, record: DecisionRecord): Promise<DecisionRecord> {
+/** What the order half of a decision needs; the backtest supplies the same parts. */
+export type OrderServices = Pick<DecisionServices, "exchange" | "portfolio" | "market" | "state" | "limits" | "quote" | "clock">;
+
+export async function placeForDecision(svc: OrderServices, req: DecideRequest, decision: Decision, record: DecisionRecord): Promise<DecisionRecord> {
   // A retried job whose order already went out reports that order; it never places a second one.
-  const placed = await svc.exchange.findOrder(req.decisionId);
+  const placed = await svc.exchange.findOrder(req.decisionId, req.symbol);
   if (!placed && (await svc.state.isPaused())) {
     return { ...record, outcome: "no-order", risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] } };
   }
   const portfolio = await loadPortfolio(svc);
   const price = await svc.market.lastPrice(req.symbol);
-  const verdict = checkRisk(decision, { ...portfolio, prices: { ...portfolio.prices, [req.symbol]: price } }, svc.limits, price);
+  const priced = { ...portfolio, prices: { ...portfolio.prices, [req.symbol]: price } };
+  // Cool-down and VaR only bear on buys: a hold, sell or close needs no market history.
+  const context = decision.action === "buy" && !placed ? await riskContext(svc, req.symbol, priced.positions) : {};
+  const verdict = checkRisk(decision, priced, svc.limits, price, context);
   const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
   if (!placed && !((verdict.outcome === "approved" || verdict.outcome === "resized") && verdict.side && verdict.qty > 0)) {
     return { ...record, risk, outcome: verdict.outcome === "refused" ? "refused" : "no-order" };
@@ -203,9 +210,9 @@ async function placeForDecision(svc: DecisionServices, req: DecideRequest, decis
   const order = placed ?? (await svc.exchange.placeOrder({ clientOrderId: req.decisionId, symbol: req.symbol, side: verdict.side!, qty: verdict.qty }));
   if (order.status === "filled" || order.status === "partial") {
     const exits = order.side === "buy" && verdict.stopLoss !== undefined && verdict.takeProfit !== undefined
-      ? { stopLoss: verdict.stopLoss, takeProfit: verdict.takeProfit }
+      ? { stopLoss: verdict.stopLoss, takeProfit: verdict.takeProfit, ...(svc.limits.trailingStopPct ? { trailingStopPct: svc.limits.trailingStopPct } : {}) }
       : undefined;
-    await svc.portfolio.applyFill(order, exits);
+    await svc.portfolio.applyFill(order, { ...(exits ? { exits } : {}), closing: decision.action === "close" });
   }
   return {
     ...record,

@@ -2,6 +2,7 @@
 // deterministic limits decide whether an order is placed and how big it is.
 import type { Candle, Decision, OrderSide, Portfolio, Position, RiskLimits } from "../domain/types.js";
 import { equity, exposure } from "../portfolio/valuation.js";
+import { portfolioVar, type ReturnSeries } from "./var.js";
 
 export type RiskRule =
   | "max-position"
@@ -12,7 +13,19 @@ export type RiskRule =
   | "stop-loss"
   | "min-order"
   | "cash"
-  | "no-position";
+  | "no-position"
+  | "cooldown"
+  | "max-var";
+
+/** What the rules need beyond the portfolio: the time, recent losses and the market's history. */
+export interface RiskContext {
+  /** Now (epoch ms), for the cool-down. */
+  now?: number;
+  /** When the decision's symbol last closed at a loss (epoch ms). */
+  lastLossAt?: number;
+  /** Recent candle-to-candle returns per symbol, for the historical VaR limit. */
+  returns?: Record<string, ReturnSeries>;
+}
 
 export interface RiskVerdict {
   /** approved: as asked; resized: smaller than asked; refused: no order; no-trade: hold, nothing to do. */
@@ -37,7 +50,7 @@ const fmt = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 2 
  * stop wider than allowed, and when what is left is under the minimum order. Sells and closes
  * reduce risk and are never blocked by the loss or exposure limits.
  */
-export function checkRisk(decision: Decision, portfolio: Portfolio, limits: RiskLimits, price: number): RiskVerdict {
+export function checkRisk(decision: Decision, portfolio: Portfolio, limits: RiskLimits, price: number, context: RiskContext = {}): RiskVerdict {
   const symbol = decision.symbol;
   const held = portfolio.positions.find((p) => p.symbol === symbol);
   const eq = equity(portfolio);
@@ -75,6 +88,11 @@ export function checkRisk(decision: Decision, portfolio: Portfolio, limits: Risk
   if (!held && portfolio.positions.length >= limits.maxOpenPositions) {
     return refuse("max-open-positions", `${portfolio.positions.length} positions are open, the most allowed is ${limits.maxOpenPositions} (max-open-positions rule): no order.`);
   }
+  const cooldownMs = (limits.cooldownAfterLossMinutes ?? 0) * 60_000;
+  if (cooldownMs > 0 && context.lastLossAt !== undefined && context.now !== undefined && context.now - context.lastLossAt < cooldownMs) {
+    const left = Math.ceil((cooldownMs - (context.now - context.lastLossAt)) / 60_000);
+    return refuse("cooldown", `${symbol} closed at a loss ${Math.floor((context.now - context.lastLossAt) / 60_000)} min ago; no new buy in it for ${fmt(limits.cooldownAfterLossMinutes!)} min after a loss (cooldown rule, ${left} min left): no order.`);
+  }
   const floor = portfolio.dayStartEquity * (1 - limits.dailyLossLimitPct / 100);
   if (portfolio.dayStartEquity > 0 && eq <= floor) {
     const lossPct = ((portfolio.dayStartEquity - eq) / portfolio.dayStartEquity) * 100;
@@ -106,6 +124,26 @@ export function checkRisk(decision: Decision, portfolio: Portfolio, limits: Risk
         ? `exposure may not exceed ${fmt(limits.maxLeverage)}x equity (max-leverage rule)`
         : `total exposure may not exceed ${fmt(limits.maxExposurePct)}% of equity (max-exposure rule)`,
     );
+  }
+
+  if (limits.maxVar95Pct !== undefined && context.returns) {
+    const cap = (limits.maxVar95Pct / 100) * eq;
+    const notionals: Record<string, number> = {};
+    for (const p of portfolio.positions) notionals[p.symbol] = p.qty * (portfolio.prices[p.symbol] ?? p.entryPrice);
+    const varWith = (extra: number) => portfolioVar({ ...notionals, [symbol]: (notionals[symbol] ?? 0) + extra }, context.returns!);
+    if (varWith(notional) > cap) {
+      // The largest order that keeps the portfolio's VaR under the cap (VaR grows with the order).
+      let lo = 0;
+      let hi = notional;
+      for (let i = 0; i < 40; i++) {
+        const mid = (lo + hi) / 2;
+        if (varWith(mid) <= cap) lo = mid;
+        else hi = mid;
+      }
+      notional = lo;
+      rules.push("max-var");
+      why.push(`the one-candle 95% VaR of all positions may not exceed ${fmt(limits.maxVar95Pct)}% of equity (max-var rule)`);
+    }
   }
 
   if (notional > portfolio.cash) {
@@ -156,10 +194,61 @@ export function checkStops(position: Position, candle: Pick<Candle, "open" | "hi
   return undefined;
 }
 
+/**
+ * Moves a trailing stop up after a candle: the stop follows the highest price since entry at the
+ * position's distance, and never moves down. Ratcheted after the candle's own stop check, so a
+ * candle is never judged against a stop its own high produced (the order inside it is unknown).
+ */
+export function trailStop(position: Position, candle: Pick<Candle, "high">): { stopLoss: number; highWater: number } | undefined {
+  const pct = position.trailingStopPct;
+  if (!pct || pct <= 0) return undefined;
+  const highWater = Math.max(position.highWater ?? position.entryPrice, candle.high);
+  const stopLoss = Math.max(position.stopLoss, highWater * (1 - pct / 100));
+  if (stopLoss === position.stopLoss && highWater === position.highWater) return undefined;
+  return { stopLoss, highWater };
+}
+
+export interface Breach {
+  rule: "daily-loss" | "max-exposure" | "max-var";
+  message: string;
+}
+
+/**
+ * Limits broken by the market itself, not by an order: a fall through the daily loss limit,
+ * exposure grown past its cap by rising prices, VaR grown past its cap by volatility. New buys
+ * are refused by checkRisk while they last; the caller alerts.
+ */
+export function marketBreaches(portfolio: Portfolio, limits: RiskLimits, returns?: Record<string, ReturnSeries>): Breach[] {
+  const out: Breach[] = [];
+  const eq = equity(portfolio);
+  if (eq <= 0) return out;
+  if (portfolio.dayStartEquity > 0) {
+    const lossPct = ((portfolio.dayStartEquity - eq) / portfolio.dayStartEquity) * 100;
+    if (lossPct >= limits.dailyLossLimitPct) {
+      out.push({ rule: "daily-loss", message: `Today's loss is ${lossPct.toFixed(2)}% of the day's starting equity, over the ${fmt(limits.dailyLossLimitPct)}% limit: no new buys until tomorrow (UTC).` });
+    }
+  }
+  const exposurePct = (exposure(portfolio) / eq) * 100;
+  const cap = Math.min(limits.maxExposurePct, limits.maxLeverage * 100);
+  if (exposurePct > cap + 1e-9) {
+    out.push({ rule: "max-exposure", message: `Exposure has grown to ${exposurePct.toFixed(1)}% of equity, over the ${fmt(cap)}% cap: no new buys until it is back under.` });
+  }
+  if (limits.maxVar95Pct !== undefined && returns) {
+    const notionals: Record<string, number> = {};
+    for (const p of portfolio.positions) notionals[p.symbol] = p.qty * (portfolio.prices[p.symbol] ?? p.entryPrice);
+    const varPct = (portfolioVar(notionals, returns) / eq) * 100;
+    if (varPct > limits.maxVar95Pct) {
+      out.push({ rule: "max-var", message: `The one-candle 95% VaR of the positions is ${varPct.toFixed(2)}% of equity, over the ${fmt(limits.maxVar95Pct)}% cap: no new buys until it is back under.` });
+    }
+  }
+  return out;
+}
+
 /** The limits in words, for /status. */
 export function describeLimits(l: RiskLimits): string[] {
   return [
     `position ≤ ${fmt(l.maxPositionPct)}% of equity · exposure ≤ ${fmt(l.maxExposurePct)}% · leverage ≤ ${fmt(l.maxLeverage)}x · ≤ ${l.maxOpenPositions} open positions`,
     `daily loss limit ${fmt(l.dailyLossLimitPct)}% · stop loss ${fmt(l.defaultStopLossPct)}% (widest ${fmt(l.maxStopLossPct)}%) · take profit ${fmt(l.defaultTakeProfitPct)}% · minimum order ${fmt(l.minOrderNotional)}`,
+    `trailing stop ${l.trailingStopPct ? `${fmt(l.trailingStopPct)}%` : "off"} · cool-down after a loss ${l.cooldownAfterLossMinutes ? `${fmt(l.cooldownAfterLossMinutes)} min` : "off"} · VaR(95%, one candle) ≤ ${l.maxVar95Pct !== undefined ? `${fmt(l.maxVar95Pct)}% of equity` : "off"}`,
   ];
 }

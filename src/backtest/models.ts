@@ -1,0 +1,96 @@
+// A backtest's model is a price plus a way to decide. The offline engine is free and can be
+// asked directly; a paid model is asked through the trading agent (@daydreamsai/core: the same
+// contexts, actions and validation as live), over whatever model the route gives: the in-process
+// stand-in, a router stand-in on 127.0.0.1, or (only when asked for) the real Dreams Router.
+import { InMemoryKeyValueProvider } from "@daydreamsai/core";
+import { decisionToAgentReply, scriptedModel, type ModelV2 } from "../agent/scriptedModel.js";
+import { TradingAgent, type DecisionInputs } from "../agent/tradingAgent.js";
+import { validateDecision } from "../decision/schema.js";
+import type { Decision } from "../domain/types.js";
+import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
+
+export type DeciderOutcome = { ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number };
+
+export interface PricedModel {
+  id: string;
+  /** What one decision costs (USDC), charged whenever the model was called. */
+  pricePerCallUsdc: number;
+  /** offline: no model call; stand-in: no money moves; router: real calls, real USDC. */
+  route: "offline" | "stand-in" | "router";
+  /** How decisions are made, for the report. */
+  path: string;
+  decide(inputs: DecisionInputs): Promise<DeciderOutcome>;
+  close(): Promise<void>;
+}
+
+/**
+ * Per-decision prices from the product's design figures (USDC): gpt-4o 0.10, claude-3.5-sonnet
+ * 0.05, gemini-2.5-flash 0.02, llama-3.1 on groq 0.01. Other models: COST_PER_DECISION_USDC or
+ * --price.
+ */
+const PRICES: [RegExp, number][] = [
+  [/gpt-4o(?!-mini)/i, 0.1],
+  [/claude-3[.-]5-sonnet/i, 0.05],
+  [/gemini-2\.5-flash/i, 0.02],
+  [/llama-3\.1/i, 0.01],
+];
+
+export function priceOf(modelId: string, fallbackUsdc: number): number {
+  if (modelId === OFFLINE_MODEL_ID || modelId === "offline") return 0;
+  return PRICES.find(([re]) => re.test(modelId))?.[1] ?? fallbackUsdc;
+}
+
+/** The offline engine asked directly, without @daydreamsai/core; its reply still goes through the decision schema. */
+export function offlineDirect(): PricedModel {
+  return {
+    id: OFFLINE_MODEL_ID,
+    pricePerCallUsdc: 0,
+    route: "offline",
+    path: "offline engine called directly (bypasses @daydreamsai/core); decisions validated by the same zod schema",
+    async decide(inputs) {
+      const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
+      const result = validateDecision(decideOffline(inputs.snapshot, position, inputs.limits));
+      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0 } : { ok: false, error: result.error, modelCalls: 0 };
+    },
+    async close() {},
+  };
+}
+
+/**
+ * The stand-in for a paid model when no router stand-in runs: it answers, in core's XML protocol,
+ * what the offline engine would decide. The run then shows what the same decisions earn once each
+ * one is billed at the paid model's price.
+ */
+export function standInModel(modelId: string): (inputs: DecisionInputs) => ModelV2 {
+  return (inputs) => {
+    const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
+    return scriptedModel(modelId, () => decisionToAgentReply(decideOffline(inputs.snapshot, position, inputs.limits)));
+  };
+}
+
+/** A decision through the trading agent on @daydreamsai/core, as live trading makes it. */
+export async function throughAgent(o: {
+  id: string;
+  pricePerCallUsdc: number;
+  route: PricedModel["route"];
+  path: string;
+  model: (inputs: DecisionInputs) => ModelV2;
+  deadlineMs?: number;
+}): Promise<PricedModel> {
+  // Working memory stays in the process: a backtest's audit trail is its report.
+  const agent = new TradingAgent(new InMemoryKeyValueProvider());
+  await agent.start();
+  return {
+    id: o.id,
+    pricePerCallUsdc: o.pricePerCallUsdc,
+    route: o.route,
+    path: o.path,
+    async decide(inputs) {
+      const out = await agent.decide(inputs, o.model(inputs), o.deadlineMs);
+      return out.ok ? { ok: true, decision: out.decision, modelCalls: out.modelCalls } : { ok: false, error: out.error, modelCalls: out.modelCalls };
+    },
+    async close() {
+      await agent.stop();
+    },
+  };
+}

@@ -1,0 +1,334 @@
+// Real orders through ccxt. Off unless the user turns live trading on (TRADING_MODE=live with
+// LIVE_TRADING_CONFIRM, keys, and the exchange's testnet by default): see src/app.ts.
+import { createHash } from "node:crypto";
+import ccxt, { type Exchange as CcxtExchange, type Order as CcxtOrder, type Trade as CcxtTrade } from "ccxt";
+import type { Redis } from "ioredis";
+import type { Order } from "../domain/types.js";
+import { splitSymbol, type Exchange, type PlaceOrderRequest } from "./types.js";
+
+export interface LiveExchangeOptions {
+  /** A ccxt exchange with API keys (createCcxtExchange). */
+  exchange: CcxtExchange;
+  /** Where the order intents and the orders seen are kept (survives restarts). */
+  redis: Redis;
+  /** Symbols traded: open orders and reconciliation look at these. */
+  symbols: string[];
+  sandbox: boolean;
+  prefix?: string;
+  clock?: () => number;
+  log?: (message: string) => void;
+}
+
+/** Binance accepts `^[a-zA-Z0-9-_]{1,36}$`; most exchanges accept at least 32 such characters. */
+const CLIENT_ID = /^[a-zA-Z0-9_-]{1,32}$/;
+
+/**
+ * The exchange-side client order id for a decision id: the same decision always gets the same
+ * id, whatever characters the decision id holds (a job id like "sched:BTC/USDT:42" is not legal
+ * on Binance). A hash, so two decisions cannot collide by truncation.
+ */
+export function exchangeClientOrderId(clientOrderId: string): string {
+  return "ag" + createHash("sha256").update(clientOrderId).digest("hex").slice(0, 30);
+}
+
+/** The exchange's own words from a ccxt error: `binance {"code":-2010,"msg":"..."}` -> `... (code -2010)`. */
+export function exchangeReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const json = /\{.*\}/s.exec(message)?.[0];
+  if (json) {
+    try {
+      const body = JSON.parse(json) as { code?: unknown; msg?: unknown; message?: unknown };
+      const text = typeof body.msg === "string" ? body.msg : typeof body.message === "string" ? body.message : undefined;
+      if (text) return body.code !== undefined ? `${text} (code ${String(body.code)})` : text;
+    } catch {
+      // not JSON after all: fall through to the raw message
+    }
+  }
+  return message.replace(/^\w+\s+/, "").slice(0, 300);
+}
+
+interface Intent {
+  symbol: string;
+  exchangeId: string;
+  side: "buy" | "sell";
+  qty: number;
+  time: number;
+}
+
+/**
+ * Whether an error leaves it unknown if the order was placed: a network failure, or Binance's own
+ * "execution status unknown" answers (-1000 unknown, -1001 disconnected, -1006/-1007 backend
+ * timeouts, -1008 overloaded) which ccxt files as plain exchange errors.
+ */
+export function outcomeUnknown(err: unknown): boolean {
+  if (err instanceof ccxt.NetworkError) return true;
+  const message = err instanceof Error ? err.message : String(err);
+  return /"code"\s*:\s*-10(00|01|06|07|08)\b/.test(message);
+}
+
+/**
+ * An Exchange on a real venue through ccxt: market and limit orders, a client order id derived
+ * from the decision (looked up before anything is sent, because Binance only rejects a duplicate
+ * id while the first order is still open), partial fills, fees taken from the fills, the market's
+ * minimum size and precision applied before sending, and the exchange's reason on a rejection.
+ */
+export class CcxtLiveExchange implements Exchange {
+  readonly kind = "live" as const;
+  readonly name: string;
+  private readonly ex: CcxtExchange;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly clock: () => number;
+  private readonly log: (message: string) => void;
+  private marketsLoaded: Promise<unknown> | undefined;
+
+  constructor(private readonly opts: LiveExchangeOptions) {
+    this.ex = opts.exchange;
+    this.redis = opts.redis;
+    this.prefix = opts.prefix ?? "live:";
+    this.clock = opts.clock ?? Date.now;
+    this.log = opts.log ?? (() => {});
+    this.name = `${this.ex.name ?? this.ex.id}${opts.sandbox ? " (sandbox)" : ""}`;
+  }
+
+  private markets(): Promise<unknown> {
+    // A failed load is not cached, so the next call tries again.
+    this.marketsLoaded ??= this.ex.loadMarkets().catch((err: unknown) => {
+      this.marketsLoaded = undefined;
+      throw err;
+    });
+    return this.marketsLoaded;
+  }
+
+  async balances(): Promise<Record<string, number>> {
+    const b = await this.ex.fetchBalance();
+    return numbers(b.free as unknown as Record<string, unknown>);
+  }
+
+  async holdings(): Promise<Record<string, number>> {
+    const b = await this.ex.fetchBalance();
+    return numbers(b.total as unknown as Record<string, unknown>);
+  }
+
+  async placeOrder(req: PlaceOrderRequest): Promise<Order> {
+    const existing = await this.findOrder(req.clientOrderId, req.symbol);
+    if (existing) return existing;
+    await this.markets();
+    const type = req.type ?? (req.price !== undefined ? "limit" : "market");
+    const exchangeId = exchangeClientOrderId(req.clientOrderId);
+    if (!CLIENT_ID.test(exchangeId)) throw new Error(`derived client order id "${exchangeId}" is not valid`);
+
+    const checked = await this.applyMarketRules(req, type);
+    if ("reason" in checked) return this.remember(req.clientOrderId, this.rejected(req, checked.reason));
+    const { amount, price } = checked;
+
+    // Written before sending, so a lookup after a crash knows which market to ask.
+    const intent: Intent = { symbol: req.symbol, exchangeId, side: req.side, qty: amount, time: this.clock() };
+    await this.redis.set(this.intentKey(req.clientOrderId), JSON.stringify(intent), "EX", 90 * 86_400);
+
+    let placed: CcxtOrder;
+    try {
+      placed = await this.ex.createOrder(req.symbol, type, req.side, amount, type === "limit" ? price : undefined, { clientOrderId: exchangeId });
+    } catch (err) {
+      if (outcomeUnknown(err)) {
+        // The order may have reached the exchange before the connection failed: ask it.
+        this.log(`order ${exchangeId} on ${req.symbol}: ${(err as Error).name} while placing; looking it up`);
+        const found = await this.findOrder(req.clientOrderId, req.symbol).catch(() => undefined);
+        if (found) return found;
+        throw new Error(`Order for ${req.symbol} not confirmed (${exchangeReason(err)}); a retry looks it up before sending again`, { cause: err });
+      }
+      const reason = exchangeReason(err);
+      if (/duplicate order/i.test(reason)) {
+        // An open order already holds this id: it is ours.
+        const found = await this.findOrder(req.clientOrderId, req.symbol);
+        if (found) return found;
+      }
+      return this.remember(req.clientOrderId, this.rejected(req, reason));
+    }
+    const order = await this.toOrder(req.clientOrderId, placed, req.symbol);
+    return this.remember(req.clientOrderId, order);
+  }
+
+  async findOrder(clientOrderId: string, symbol?: string): Promise<Order | undefined> {
+    const [intent, saved] = await Promise.all([this.intent(clientOrderId), this.saved(clientOrderId)]);
+    // The intent is written before anything is sent: without it this agent never sent the order.
+    if (!intent) return saved;
+    const market = symbol ?? intent.symbol;
+    await this.markets();
+    let raw: CcxtOrder;
+    try {
+      raw = await this.ex.fetchOrder("", market, { clientOrderId: exchangeClientOrderId(clientOrderId) });
+    } catch (err) {
+      if (err instanceof ccxt.OrderNotFound) return saved?.status === "rejected" ? saved : undefined;
+      throw err;
+    }
+    return this.remember(clientOrderId, await this.toOrder(clientOrderId, raw, market));
+  }
+
+  async cancelOrder(clientOrderId: string, symbol?: string): Promise<Order | undefined> {
+    const intent = await this.intent(clientOrderId);
+    const market = symbol ?? intent?.symbol;
+    if (!market) return undefined;
+    await this.markets();
+    try {
+      await this.ex.cancelOrder("", market, { clientOrderId: exchangeClientOrderId(clientOrderId) });
+    } catch (err) {
+      if (!(err instanceof ccxt.OrderNotFound || err instanceof ccxt.InvalidOrder)) throw err;
+      // Already filled or gone: its final state is what findOrder reports.
+    }
+    return this.findOrder(clientOrderId, market);
+  }
+
+  async openOrders(): Promise<Order[]> {
+    await this.markets();
+    const out: Order[] = [];
+    for (const symbol of this.opts.symbols) {
+      for (const raw of await this.ex.fetchOpenOrders(symbol)) {
+        const ours = await this.redis.get(this.byExchangeIdKey(raw.clientOrderId ?? ""));
+        out.push(await this.toOrder(ours ?? raw.clientOrderId ?? String(raw.id), raw, symbol, false));
+      }
+    }
+    return out;
+  }
+
+  async trades(limit: number): Promise<Order[]> {
+    const ids = await this.redis.lrange(`${this.prefix}orders`, 0, Math.max(0, limit - 1));
+    const raws = ids.length ? await this.redis.mget(ids.map((id) => this.orderKey(id))) : [];
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as Order);
+  }
+
+  /** Amount and price rounded to the market's precision, and its minimums checked, before sending. */
+  private async applyMarketRules(req: PlaceOrderRequest, type: "market" | "limit"): Promise<{ amount: number; price: number } | { reason: string }> {
+    const market = this.ex.markets?.[req.symbol];
+    if (!market) return { reason: `${this.ex.id} has no market ${req.symbol}` };
+    if (!(req.qty > 0) || !Number.isFinite(req.qty)) return { reason: `quantity must be positive, got ${req.qty}` };
+    if (type === "limit" && !(req.price !== undefined && req.price > 0)) return { reason: "a limit order needs a positive price" };
+    // Precision truncates (never rounds up): an order is never bigger than the risk rules allowed.
+    let amount = 0;
+    try {
+      amount = Number(this.ex.amountToPrecision(req.symbol, req.qty));
+    } catch {
+      // ccxt throws when the amount truncates to nothing: that is under the minimum.
+    }
+    const minAmount = market.limits?.amount?.min;
+    if (!(amount > 0) || (minAmount !== undefined && amount < minAmount)) {
+      return { reason: `${req.qty} ${market.base} is under ${this.ex.id}'s minimum order size of ${minAmount ?? "one step"} ${market.base} for ${req.symbol}` };
+    }
+    const price = type === "limit" ? Number(this.ex.priceToPrecision(req.symbol, req.price!)) : await this.lastPrice(req.symbol);
+    const minCost = market.limits?.cost?.min;
+    if (minCost !== undefined && price > 0 && amount * price < minCost) {
+      return { reason: `${(amount * price).toFixed(2)} ${market.quote} is under ${this.ex.id}'s minimum order value of ${minCost} ${market.quote} for ${req.symbol}` };
+    }
+    return { amount, price };
+  }
+
+  private async lastPrice(symbol: string): Promise<number> {
+    const t = await this.ex.fetchTicker(symbol);
+    return t.last ?? t.close ?? 0;
+  }
+
+  /** The ccxt order as ours: status from the fill, fee in quote from the fills, net base received. */
+  private async toOrder(clientOrderId: string, o: CcxtOrder, symbol: string, fetchFees = true): Promise<Order> {
+    const [base, quote] = splitSymbol(symbol);
+    const amount = o.amount ?? 0;
+    const filled = o.filled ?? 0;
+    const avgPrice = o.average ?? (filled > 0 && o.cost ? o.cost / filled : 0);
+    let fees = feesOf(o);
+    if (fees.length === 0 && filled > 0 && fetchFees && this.ex.has.fetchOrderTrades) {
+      // A looked-up order carries no fills on Binance: the trades have the commissions.
+      const trades: CcxtTrade[] = await this.ex.fetchOrderTrades(String(o.id), symbol);
+      fees = trades.flatMap(feesOf);
+    }
+    let feeQuote = 0;
+    let feeBase = 0;
+    const other: string[] = [];
+    for (const f of fees) {
+      const cost = Number(f.cost ?? 0);
+      if (f.currency === quote) feeQuote += cost;
+      else if (f.currency === base) feeBase += cost;
+      else if (cost > 0) other.push(`${cost} ${f.currency}`);
+    }
+    if (other.length) this.log(`order ${o.id} on ${symbol} paid fees in ${other.join(", ")}: not counted in the quote fee`);
+    const complete = filled > 0 && filled >= amount * (1 - 1e-9);
+    let status: Order["status"];
+    let reason: string | undefined;
+    if (o.status === "open") status = filled > 0 ? "partial" : "open";
+    else if (o.status === "closed") status = complete ? "filled" : "partial";
+    else if (filled > 0) {
+      status = "partial";
+      reason = `${o.status} after filling ${filled} of ${amount}`;
+    } else {
+      status = "rejected";
+      reason = o.status === "expired" ? "expired unfilled (no liquidity at the price)" : `${o.status ?? "not accepted"} by the exchange`;
+    }
+    return {
+      id: String(o.id),
+      clientOrderId,
+      symbol,
+      side: o.side === "sell" ? "sell" : "buy",
+      qty: amount,
+      // What reached the account: a buy's fee taken in the base asset is not ours to sell later.
+      filledQty: o.side === "buy" ? Math.max(0, filled - feeBase) : filled,
+      avgPrice,
+      fee: feeQuote + feeBase * avgPrice,
+      status,
+      ...(reason ? { reason } : {}),
+      time: o.timestamp ?? this.clock(),
+    };
+  }
+
+  private rejected(req: PlaceOrderRequest, reason: string): Order {
+    return { id: `rejected-${exchangeClientOrderId(req.clientOrderId)}`, clientOrderId: req.clientOrderId, symbol: req.symbol, side: req.side, qty: req.qty, filledQty: 0, avgPrice: 0, fee: 0, status: "rejected", reason, time: this.clock() };
+  }
+
+  private async remember(clientOrderId: string, order: Order): Promise<Order> {
+    const key = this.orderKey(clientOrderId);
+    const fresh = (await this.redis.exists(key)) === 0;
+    const tx = this.redis.multi().set(key, JSON.stringify(order), "EX", 90 * 86_400);
+    tx.set(this.byExchangeIdKey(exchangeClientOrderId(clientOrderId)), clientOrderId, "EX", 90 * 86_400);
+    if (fresh) tx.lpush(`${this.prefix}orders`, clientOrderId).ltrim(`${this.prefix}orders`, 0, 999);
+    await tx.exec();
+    return order;
+  }
+
+  private async intent(clientOrderId: string): Promise<Intent | undefined> {
+    const raw = await this.redis.get(this.intentKey(clientOrderId));
+    return raw ? (JSON.parse(raw) as Intent) : undefined;
+  }
+
+  private async saved(clientOrderId: string): Promise<Order | undefined> {
+    const raw = await this.redis.get(this.orderKey(clientOrderId));
+    return raw ? (JSON.parse(raw) as Order) : undefined;
+  }
+
+  private intentKey(id: string) {
+    return `${this.prefix}intent:${id}`;
+  }
+  private orderKey(id: string) {
+    return `${this.prefix}order:${id}`;
+  }
+  private byExchangeIdKey(exchangeId: string) {
+    return `${this.prefix}by-exchange-id:${exchangeId}`;
+  }
+}
+
+interface FeeLike {
+  cost?: number | undefined;
+  currency?: string | undefined;
+}
+
+/** ccxt puts every fee of a multi-fill order in `fees` (not in its typings) and one in `fee`. */
+function feesOf(x: { fee?: unknown }): FeeLike[] {
+  const all = (x as { fees?: FeeLike[] }).fees;
+  const list = all?.length ? all : x.fee ? [x.fee as FeeLike] : [];
+  return list.filter((f) => f && f.cost !== undefined);
+}
+
+function numbers(raw: Record<string, unknown> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [asset, v] of Object.entries(raw ?? {})) {
+    const n = Number(v);
+    if (Number.isFinite(n) && n !== 0) out[asset] = n;
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+// Protection of open positions, shared by the position monitor job and the backtest: stop loss,
+// take profit and trailing stop against the candle forming now (gap-aware), then the limits the
+// market itself may have broken. Returns what happened; the caller tells the chat.
+import type { Candle, Portfolio, Position, RiskLimits } from "../domain/types.js";
+import type { Exchange } from "../exchange/types.js";
+import { dayKey } from "../ledger/ledger.js";
+import type { MarketData } from "../market/types.js";
+import { checkStops, marketBreaches, trailStop, type Breach, type StopHit } from "../risk/rules.js";
+import { returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../risk/var.js";
+import type { ClosedTrade, PortfolioStore } from "./store.js";
+import { equity } from "./valuation.js";
+
+export interface ExitServices {
+  market: MarketData;
+  exchange: Exchange;
+  portfolio: PortfolioStore;
+  limits: RiskLimits;
+  quote: string;
+  clock: () => number;
+}
+
+export interface ExitOptions {
+  /** Where an exit is expected to fill (the level, or the open after a gap): the backtest fills there. */
+  onExitPrice?: (symbol: string, price: number) => void;
+  /** Check the daily loss, exposure and VaR limits against the market after the exits. */
+  breaches?: boolean;
+  /** Record a point of the equity curve, at most once per this many ms (0: every run). */
+  equityEveryMs?: number;
+  /**
+   * The books as the caller already holds them (cash, positions, prices now, the day's starting
+   * equity): saves reading them again. Read afresh anyway after an exit or a stop moved.
+   */
+  books?: Portfolio;
+}
+
+export type ExitEvent =
+  | { kind: "exit"; symbol: string; hit: StopHit["hit"]; level: number; expected: number; fill: number; qty: number; fee: number; pnl: number; gapped: boolean; trade?: ClosedTrade }
+  | { kind: "exit-rejected"; symbol: string; hit: StopHit["hit"]; reason: string }
+  | { kind: "trail"; symbol: string; from: number; to: number }
+  | { kind: "breach"; breach: Breach };
+
+/** A fill this much worse than the level is the market breaking through it, not slippage. */
+const GAP_TOLERANCE = 0.005;
+
+export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Promise<ExitEvent[]> {
+  const events: ExitEvent[] = [];
+  const positions = opts.books?.positions ?? (await s.portfolio.positions());
+  for (const position of positions) {
+    const candle = await candleSinceEntry(s.market, position);
+    const hit = checkStops(position, candle);
+    if (!hit) {
+      const moved = trailStop(position, candle);
+      if (moved) {
+        await s.portfolio.updateExits(position.symbol, moved);
+        if (moved.stopLoss !== position.stopLoss) events.push({ kind: "trail", symbol: position.symbol, from: position.stopLoss, to: moved.stopLoss });
+      }
+      continue;
+    }
+    opts.onExitPrice?.(position.symbol, hit.price);
+    // One exit order per attempt: a retried job finds this order instead of selling twice.
+    const attempt = await s.portfolio.exitAttempt(position);
+    const clientOrderId = `exit:${position.symbol}:${position.openedAt}${attempt ? `:${attempt}` : ""}`;
+    const order = await s.exchange.placeOrder({ clientOrderId, symbol: position.symbol, side: "sell", qty: position.qty });
+    // Refused, or only partly filled: the next run tries again with a new order for what is left.
+    if (order.status === "rejected" || order.status === "partial") await s.portfolio.nextExitAttempt(position);
+    if (order.status === "rejected" || order.filledQty <= 0) {
+      events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: order.reason ?? order.status });
+      continue;
+    }
+    const { realizedPnl, closed } = await s.portfolio.applyFill(order, { closing: order.status === "filled" });
+    const level = hit.hit === "stop-loss" ? position.stopLoss : position.takeProfit;
+    const gapped = hit.hit === "stop-loss" && (hit.price < level || order.avgPrice < level * (1 - GAP_TOLERANCE));
+    events.push({ kind: "exit", symbol: position.symbol, hit: hit.hit, level, expected: hit.price, fill: order.avgPrice, qty: order.filledQty, fee: order.fee, pnl: realizedPnl, gapped, ...(closed ? { trade: closed } : {}) });
+  }
+
+  const needPortfolio = opts.breaches || opts.equityEveryMs !== undefined;
+  if (!needPortfolio) return events;
+  const portfolio = opts.books && events.length === 0 ? opts.books : await portfolioNow(s);
+  if (opts.equityEveryMs !== undefined) {
+    const now = s.clock();
+    const [last] = (await s.portfolio.equityCurve(now - (opts.equityEveryMs || 0), now)).slice(-1);
+    if (!last || opts.equityEveryMs === 0) await s.portfolio.recordEquity(now, equity(portfolio));
+  }
+  if (opts.breaches && portfolio.positions.length > 0) {
+    const returns: Record<string, ReturnSeries> = {};
+    if (s.limits.maxVar95Pct !== undefined) {
+      for (const p of portfolio.positions) returns[p.symbol] = returnSeries(await s.market.closedCandles(p.symbol, VAR_LOOKBACK + 1));
+    }
+    for (const breach of marketBreaches(portfolio, s.limits, returns)) {
+      // Once per rule per day: the chat hears of it when it happens, not every 30 seconds.
+      if (await s.portfolio.markBreach(breach.rule, dayKey(s.clock()))) events.push({ kind: "breach", breach });
+    }
+  }
+  return events;
+}
+
+/**
+ * The price action a position has lived through in the forming candle. A live position opened
+ * during the candle did not live through its open, high or low before the entry: only the last
+ * trade is its own. A replay buys at the candle's open, so the whole candle counts.
+ */
+async function candleSinceEntry(market: MarketData, position: Position): Promise<Pick<Candle, "open" | "high" | "low">> {
+  if (!market.currentCandle) {
+    const p = await market.lastPrice(position.symbol);
+    return { open: p, high: p, low: p };
+  }
+  const c = await market.currentCandle(position.symbol);
+  if (market.kind === "live" && position.openedAt > c.time) return { open: c.close, high: c.close, low: c.close };
+  return c;
+}
+
+async function portfolioNow(s: ExitServices): Promise<Portfolio> {
+  const [balances, positions] = await Promise.all([s.exchange.balances(), s.portfolio.positions()]);
+  const prices: Record<string, number> = {};
+  for (const p of positions) prices[p.symbol] = await s.market.lastPrice(p.symbol);
+  const portfolio: Portfolio = { cash: balances[s.quote] ?? 0, positions, prices, dayStartEquity: 0 };
+  portfolio.dayStartEquity = await s.portfolio.dayStartEquity(dayKey(s.clock()), equity(portfolio));
+  return portfolio;
+}
