@@ -17,7 +17,13 @@ export interface Reservation {
 
 export type ReserveResult =
   | { ok: true; reservation: Reservation }
-  | { ok: false; cap: "per-call" | "daily" | "monthly"; reason: string };
+  | {
+      ok: false;
+      cap: "per-call" | "daily" | "monthly";
+      reason: string;
+      /** Spent alone leaves room: only calls in flight are in the way, and they settle soon. */
+      inFlightOnly?: boolean;
+    };
 
 export interface BudgetStatus {
   caps: BudgetCaps;
@@ -70,6 +76,29 @@ export class BudgetGuard {
     private readonly prefix = "budget:",
   ) {}
 
+  /**
+   * Reserves, waiting up to `waitMs` while only calls in flight stand in the way (a burst near the
+   * cap queues instead of failing). A caller never waits while holding: no two can block each other.
+   */
+  async reserveWaiting(id: string, micro: MicroUsdc, now: number, leaseMs: number, waitMs: number): Promise<ReserveResult> {
+    const deadline = Date.now() + waitMs;
+    for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
+      const r = await this.reserve(id, micro, now, leaseMs);
+      if (r.ok || !r.inFlightOnly || Date.now() + pause > deadline) return r;
+      await new Promise((res) => setTimeout(res, pause));
+    }
+  }
+
+  /** Changes a live reservation to the exact price; if only calls in flight are in the way, lets go and queues for it. */
+  async resizeWaiting(r: Reservation, micro: MicroUsdc, now: number, leaseMs: number, waitMs: number): Promise<ReserveResult> {
+    const first = await this.resize(r, micro, now, leaseMs);
+    if (first.ok || !first.inFlightOnly) return first;
+    await this.release(r);
+    const again = await this.reserveWaiting(r.id, micro, now, leaseMs, waitMs);
+    if (again.ok) r.micro = micro;
+    return again;
+  }
+
   async reserve(id: string, micro: MicroUsdc, now: number, leaseMs: number): Promise<ReserveResult> {
     if (micro > this.caps.maxPerCallMicro) {
       return { ok: false, cap: "per-call", reason: `the price ${usd(micro)} is above the maximum of ${usd(this.caps.maxPerCallMicro)} per call (MAX_PRICE_PER_CALL_USDC)` };
@@ -98,6 +127,7 @@ export class BudgetGuard {
       ok: false,
       cap: which,
       reason: `the ${which} budget ${usd(limit, 2)} has ${usd(Number(spent))} spent and ${usd(Number(reserved))} held by calls in flight: no room for ${usd(micro)}`,
+      inFlightOnly: Number(spent) + micro <= limit,
     };
   }
 

@@ -267,16 +267,17 @@ class RouterDecision {
         const advice = adviseAfter(cls!, call.facts, attempt);
         const detail = call.facts.guard ? call.guardReason : call.result.error;
         walked.errors.push(`${m.id}: ${cls}${detail ? `, ${detail.slice(0, 160)}` : ""}`);
+        let opened = false;
         if (advice.breaker !== "none") {
           await rt.stats.record(m.id, { time: svc.clock(), ok: false, latencyMs: call.latencyMs, costMicro: call.costMicro, failure: cls! });
-          await rt.breaker.failure(m.id, svc.clock(), advice.breaker === "cool-down" ? { coolDownMs: advice.coolDownMs!, immediate: true } : {});
+          opened = await rt.breaker.failure(m.id, svc.clock(), advice.breaker === "cool-down" ? { coolDownMs: advice.coolDownMs!, immediate: true } : {});
         }
         if (cls === "over-budget" || cls === "over-price") await this.alertGuard(cls, m, call.guardReason ?? "");
         if (advice.stopPaidCalls) {
           walked.stop = cls === "over-budget" ? "budget" : cls === "low-balance" ? "balance" : "auth";
           return this.merge(walked);
         }
-        if (!advice.retrySameModel) break;
+        if (!advice.retrySameModel || opened) break;
         await sleep(advice.delayMs);
       }
     }
@@ -316,7 +317,9 @@ class RouterDecision {
     }
     const balance = await svc.balance.canMakeDecision(hold);
     if (!balance.ok) return refused("balance", balance.reason);
-    const reserved = await rt.budget.reserve(chargeId, hold, svc.clock(), leaseMs);
+    // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
+    const budgetWaitMs = Math.min(m.timeoutMs / 3, 10_000);
+    const reserved = await rt.budget.reserveWaiting(chargeId, hold, svc.clock(), leaseMs, budgetWaitMs);
     if (!reserved.ok) return refused(reserved.cap === "per-call" ? "price" : "budget", reserved.reason);
     const reservation = reserved.reservation;
 
@@ -329,7 +332,7 @@ class RouterDecision {
           }
           const bal = await svc.balance.canMakeDecision(micro);
           if (!bal.ok) return { ok: false, guard: "balance", reason: bal.reason };
-          const resized = await rt.budget.resize(reservation, micro, svc.clock(), leaseMs);
+          const resized = await rt.budget.resizeWaiting(reservation, micro, svc.clock(), leaseMs, budgetWaitMs);
           if (!resized.ok) return { ok: false, guard: resized.cap === "per-call" ? "price" : "budget", reason: resized.reason };
           return { ok: true };
         },
@@ -399,20 +402,20 @@ class RouterDecision {
 
   /**
    * Batched decisions: this symbol and every other watched symbol due on the same tier, in one
-   * paid call. Each symbol is claimed in Redis first, so concurrent jobs wait for the batch's answer
-   * instead of paying for their own; answers reach them through the decision cache.
+   * paid call. One decision per tier leads the batch (a lock in Redis); the jobs that start with it
+   * wait for its answers, which reach them through the decision cache, instead of paying their own.
    */
   private async batch(order: CatalogueModel[], key: CacheKey, tier: Tier): Promise<ModelOutcome | undefined> {
     const { svc, rt, inputs } = this;
-    const leaseMs = Math.max(...order.map((m) => m.timeoutMs)) + 5_000;
-    if (!(await rt.cache.claim(key, leaseMs))) {
+    const leaseMs = Math.max(...order.map((m) => m.timeoutMs)) * 2 + 5_000;
+    if (!(await rt.cache.lead(tier, leaseMs))) {
       const deadline = Date.now() + leaseMs;
-      while (Date.now() < deadline && (await rt.cache.claimed(key))) await sleep(50);
+      while (Date.now() < deadline && (await rt.cache.leading(tier))) await sleep(25);
       const hit = await rt.cache.get(key, svc.clock());
       return hit ? this.served(hit, key, tier) : undefined;
     }
-    const claimed: CacheKey[] = [key];
     try {
+      const keys: CacheKey[] = [key];
       const items: BatchItem[] = [{ symbol: inputs.symbol, snapshot: inputs.snapshot, ...this.positionOf(inputs.symbol) }];
       for (const symbol of rt.policy.batch.symbols) {
         if (items.length >= rt.policy.batch.maxSymbols) break;
@@ -420,15 +423,15 @@ class RouterDecision {
         const item = await this.batchItem(symbol, tier);
         if (!item) continue;
         const k: CacheKey = { symbol, candleTime: item.snapshot.candleTime, tier, holding: item.position !== undefined };
-        if ((await rt.cache.get(k, svc.clock())) || !(await rt.cache.claim(k, leaseMs))) continue;
-        claimed.push(k);
+        if (await rt.cache.get(k, svc.clock())) continue;
+        keys.push(k);
         items.push(item);
       }
       if (items.length < 2) return undefined;
 
       const ctx: BatchContext = { equity: inputs.portfolio.equity, cash: inputs.portfolio.cash, exposurePct: inputs.portfolio.exposurePct, limits: inputs.limits };
       const walked = await this.walk(order, (model, timeoutMs) => runBatchCall(model, items, ctx, timeoutMs), `${this.req.decisionId}:batch`, items.length);
-      // The batch's payments belong to this decision's ledger entry; its cost is shared out below.
+      // The batch's payments are booked under this decision; its cost is shared out below.
       if (!walked.winner || !walked.result?.verdicts) {
         this.costMicro += walked.costMicro;
         return walked.stop ? { ...(await this.free(walked.stop === "auth" ? "all-failed" : walked.stop, `paid calls stopped (${walked.stop})`)), tier } : undefined;
@@ -439,7 +442,7 @@ class RouterDecision {
       for (const [i, item] of items.entries()) {
         const verdict = walked.result.verdicts.get(item.symbol);
         if (!verdict?.ok) continue;
-        await rt.cache.put(claimed[i]!, { decision: verdict.decision, model: walked.winner.id, costMicro: share, singleCallMicro: singleCall, origin: "batch" }, rt.policy.cacheTtlMs, now);
+        await rt.cache.put(keys[i]!, { decision: verdict.decision, model: walked.winner.id, costMicro: share, singleCallMicro: singleCall, origin: "batch" }, rt.policy.cacheTtlMs, now);
       }
       const mine = walked.result.verdicts.get(inputs.symbol);
       if (!mine?.ok) {
@@ -453,7 +456,7 @@ class RouterDecision {
       this.costMicro += share;
       return this.outcome({ decision: mine.decision, model: walked.winner.id, latencyMs: walked.latencyMs, tier, saver: { kind: "batch", savedMicro: Math.max(0, singleCall - share) } });
     } finally {
-      for (const k of claimed) await rt.cache.unclaim(k);
+      await rt.cache.unlead(tier);
     }
   }
 

@@ -33,6 +33,18 @@ export interface RouterModels {
   payer?: string;
 }
 
+/**
+ * The AI SDK would retry a retryable gateway error itself, after a backoff of seconds, inside one
+ * model call: the router's own policy (src/router/failures.ts) decides retries instead, by error
+ * class and never after a payment. So the error goes up as a plain one, which the SDK does not retry.
+ */
+function ownRetries(err: unknown): never {
+  if (err instanceof Error && (err as { isRetryable?: boolean }).isRetryable === true) {
+    throw Object.assign(new Error(err.message), { name: "RouterCallError", cause: err });
+  }
+  throw err;
+}
+
 type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
 
 /**
@@ -108,12 +120,12 @@ export class ModelLayer {
   routerModel(id: string, meter?: CallMeter): ModelV2 {
     if (!this.router) throw new Error(`model ${id} needs the Dreams Router, which is not configured`);
     const model = this.router.factory(id, meter);
-    if (!meter) return model;
     return {
       ...model,
-      doGenerate: (o) => model.doGenerate(o),
+      doGenerate: (o) => Promise.resolve(model.doGenerate(o)).catch(ownRetries),
       doStream: async (o) => {
-        const result = await model.doStream(o);
+        const result = await Promise.resolve(model.doStream(o)).catch(ownRetries);
+        if (!meter) return result;
         const watch = new TransformStream<StreamPart, StreamPart>({
           transform(part, controller) {
             if (part.type === "finish") {

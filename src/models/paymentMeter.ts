@@ -154,6 +154,9 @@ export function meteredFetch(meter: CallMeter, base: typeof fetch = fetch, onUna
   const metered = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const payment = new Headers(init?.headers).get("x-payment");
     if (payment) await meter.beforeSend(payment);
+    // The status is this request's: a paid request that never answers must not keep the 402's.
+    meter.status = undefined;
+    meter.retryAfterMs = undefined;
     const signal = init?.signal ? AbortSignal.any([init.signal, meter.signal]) : meter.signal;
     const res = await base(input, { ...init, signal });
     meter.status = res.status;

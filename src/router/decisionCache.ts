@@ -55,16 +55,19 @@ export class DecisionCache {
     return (await this.redis.set(`${this.key(k)}:served`, "1", "PX", 24 * 3600_000, "NX")) === "OK";
   }
 
-  /** Claims a symbol for a batched call, so concurrent jobs wait for its answer instead of paying again. */
-  async claim(k: CacheKey, leaseMs: number): Promise<boolean> {
-    return (await this.redis.set(`${this.key(k)}:claim`, "1", "PX", leaseMs, "NX")) === "OK";
+  /**
+   * Leads the batched call of a tier, so the scheduled jobs of one tick (which start together) make
+   * one paid call between them: the others wait for its answers instead of paying for their own.
+   */
+  async lead(tier: Tier, leaseMs: number): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}batch-lead:${tier}`, "1", "PX", leaseMs, "NX")) === "OK";
   }
 
-  async claimed(k: CacheKey): Promise<boolean> {
-    return (await this.redis.exists(`${this.key(k)}:claim`)) === 1;
+  async leading(tier: Tier): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}batch-lead:${tier}`)) === 1;
   }
 
-  async unclaim(k: CacheKey): Promise<void> {
-    await this.redis.del(`${this.key(k)}:claim`);
+  async unlead(tier: Tier): Promise<void> {
+    await this.redis.del(`${this.prefix}batch-lead:${tier}`);
   }
 }

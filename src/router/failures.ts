@@ -37,8 +37,8 @@ export function classify(f: CallFacts): FailureClass | undefined {
   if (f.paymentRefused || f.status === 402) return "payment";
   if (f.status === 401 || f.status === 403) return "auth";
   if (f.status === 429) return "rate-limited";
-  if (f.timedOut) return "timeout";
   if (f.status !== undefined && f.status >= 500) return "server";
+  if (f.timedOut) return "timeout";
   if (f.status === 404) return "unavailable";
   if (f.status === 200) return "invalid-reply";
   // No answer at all: the connection failed.

@@ -9,8 +9,6 @@ export interface DecisionTraits {
   holding: boolean;
   /** The confidence of the last decision on this symbol, if there was one. */
   lastConfidence?: number;
-  /** Return of the last closed candle, as a fraction. */
-  lastMove?: number;
 }
 
 export interface Assessment {
@@ -24,8 +22,8 @@ export interface Assessment {
 /**
  * One point for each reason to pay for a better model, capped at the top tier:
  *  - a person asked (/decide from chat): they wait for it and will act on it;
- *  - urgency: the last candle moved more than twice the usual volatility, or an open position
- *    faces a bearish signal;
+ *  - urgency: the price is stretched more than 2.5 ATR from its SMA20 (a sharp move), or an open
+ *    position faces a bearish signal;
  *  - complexity: the indicators disagree (weak score, or RSI at an extreme against the trend),
  *    and again for a very volatile market (over 4% per candle);
  *  - the last decision on the symbol was unsure (confidence under 0.55).
@@ -39,12 +37,12 @@ export function assess(t: DecisionTraits): Assessment {
     need++;
     why.push("asked from chat");
   }
-  const bigMove = t.lastMove !== undefined && s.volatility > 0 && Math.abs(t.lastMove) > 2 * s.volatility;
+  const bigMove = s.atr14 > 0 && Math.abs(s.price - s.sma20) > 2.5 * s.atr14;
   const threatened = t.holding && s.signal === "bearish";
   const urgency = bigMove || threatened ? "high" : "normal";
   if (urgency === "high") {
     need++;
-    why.push(bigMove ? "the last candle moved over twice the usual volatility" : "an open position faces a bearish signal");
+    why.push(bigMove ? "the price is stretched over 2.5 ATR from its SMA20" : "an open position faces a bearish signal");
   }
   const rsiAgainst = (s.rsi14 > 70 && s.signal === "bearish") || (s.rsi14 < 30 && s.signal === "bullish");
   const mixed = Math.abs(s.signalScore) < 0.25 || rsiAgainst;
