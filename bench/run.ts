@@ -1,8 +1,12 @@
 // npm run bench: every benchmark suite; each prints its figures and writes them to bench/results.json.
 import { benchDecisionPipeline } from "./decisionPipeline.js";
+import { benchRouterCost } from "./routerCost.js";
+import { benchRouterResilience } from "./routerResilience.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
+  routerCost: benchRouterCost,
+  routerResilience: benchRouterResilience,
 };
 
 const only = process.argv[2];

@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { buyReply } from "./support/app.js";
 import { CLAUDE, GPT, STANDIN_PRICES, TEST_API_KEY, TEST_WALLET_KEY, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
-import { STANDIN_PAYEE } from "./support/routerStandIn.js";
+import { STANDIN_PAYEE, holdReply } from "./support/routerStandIn.js";
+import { CallMeter } from "../src/models/paymentMeter.js";
+import { runDailyReport } from "../jobs/dailyReport.js";
 
 let t: RouterTestApp | undefined;
 afterEach(async () => {
@@ -40,6 +42,9 @@ describe("a paid decision, end to end", () => {
     expect(charges.map((c) => [c.model, c.costMicro])).toEqual([[GPT, 31_337]]);
     expect(await t.app.services.balance.getBalance()).toBe(walletBefore - 31_337);
     expect((await t.run("/report")).text).toMatch(/Spend: \$0\.0313 total[\s\S]*openai\/gpt-4o: 1 decisions, 1 calls, \$0\.0313, 100\.0% ok, p50 \d+ ms/);
+    // The daily report carries the same router monitoring, to every chat.
+    await runDailyReport(t.app);
+    expect(t.notices.of("report")[0]!.text).toMatch(/^Daily cost report[\s\S]*Today: \$0\.0313 of \$5\.00 \(0\.6%\)[\s\S]*openai\/gpt-4o: 1 decisions, 1 calls, \$0\.0313, 100\.0% ok, p50 \d+ ms, p95 \d+ ms/);
   });
 
   it("reserves the estimate, then pays what the gateway quotes (remembered as the next estimate)", async () => {
@@ -67,6 +72,22 @@ describe("a paid decision, end to end", () => {
     const alerts = t.notices.of("alert");
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.text).toMatch(/asked \$0\.0313, above MAX_PRICE_PER_CALL_USDC \$0\.0300/);
+  });
+});
+
+describe("non-streamed completions", () => {
+  it("pay and report their cost through doGenerate as well", async () => {
+    t = await startRouterApp((c) => {
+      c.router.auth = "api-key";
+      c.router.apiKey = TEST_API_KEY;
+    });
+    const meter = new CallMeter({ approve: async () => ({ ok: true }), beforeSend: async () => {} });
+    const model = t.app.services.models.routerModel(GPT, meter);
+    const prompt = [{ role: "user" as const, content: [{ type: "text" as const, text: "Decide now on BTC/USDT." }] }];
+    const out = await model.doGenerate({ prompt } as Parameters<typeof model.doGenerate>[0]);
+    expect(out.content).toEqual([{ type: "text", text: holdReply() }]);
+    expect(t.standIn.callsTo(GPT)).toEqual([expect.objectContaining({ stream: false, status: 200, auth: "api-key" })]);
+    expect(meter.reportedMicro).toBe(31_337);
   });
 });
 

@@ -353,7 +353,10 @@ class RouterDecision {
       // cost, else (an account-billed answer with no cost reported) the estimate.
       cost = meter.sentMicro;
       if (cost === 0 && meter.reportedMicro !== undefined) cost = meter.reportedMicro;
-      else if (cost === 0 && !router.paysPerCall && meter.answered) cost = estimate;
+      else if (cost === 0 && !router.paysPerCall && meter.answered) {
+        cost = estimate;
+        this.errors.push(`${m.id}: the gateway reported no cost; booked the estimate ${usd(estimate)}`);
+      }
       if (cost > 0) {
         if (meter.sentMicro === 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
         await svc.balance.trackCost(chargeId, m.id, cost, svc.clock());

@@ -38,7 +38,9 @@ export function routerAuthFromConfig(r: Config["router"]): RouterAuth | undefine
   }
 }
 
-type Provider = (modelId: string) => ModelV2;
+type Provider = (modelId: string, settings?: Record<string, unknown>) => ModelV2;
+// Asks the gateway to report usage (and its cost) in the reply, streamed or not.
+const WITH_USAGE = { usage: { include: true } };
 interface ProviderModule {
   createDreamsRouter: ((o: Record<string, unknown>) => Provider) & {
     evm: (account: unknown, o: Record<string, unknown>) => Provider;
@@ -92,9 +94,9 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
     const { createDreamsRouter } = loadProvider();
     switch (auth.kind) {
       case "api-key":
-        return createDreamsRouter({ apiKey: auth.apiKey, baseURL, fetch: f })(modelId);
+        return createDreamsRouter({ apiKey: auth.apiKey, baseURL, fetch: f })(modelId, WITH_USAGE);
       case "x402":
-        return createDreamsRouter.evm(account, { baseURL, network: auth.network, fetch: f })(modelId);
+        return createDreamsRouter.evm(account, { baseURL, network: auth.network, fetch: f })(modelId, WITH_USAGE);
       case "wallet-login": {
         const token = await login();
         return createDreamsRouter({
@@ -103,7 +105,7 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
           fetch: f,
           signer: account,
           payment: { network: auth.network, validityDuration: 600, mode: "lazy" },
-        })(modelId);
+        })(modelId, WITH_USAGE);
       }
     }
   };

@@ -45,6 +45,11 @@ function ownRetries(err: unknown): never {
   throw err;
 }
 
+/** The cost an OpenRouter-style gateway reports with a reply (`usage.cost`, in USD). */
+function reportedCost(metadata: unknown): unknown {
+  return (metadata as { openrouter?: { usage?: { cost?: unknown } } } | undefined)?.openrouter?.usage?.cost;
+}
+
 type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
 
 /**
@@ -122,16 +127,17 @@ export class ModelLayer {
     const model = this.router.factory(id, meter);
     return {
       ...model,
-      doGenerate: (o) => Promise.resolve(model.doGenerate(o)).catch(ownRetries),
+      doGenerate: async (o) => {
+        const result = await Promise.resolve(model.doGenerate(o)).catch(ownRetries);
+        meter?.observeReportedCost(reportedCost(result.providerMetadata));
+        return result;
+      },
       doStream: async (o) => {
         const result = await Promise.resolve(model.doStream(o)).catch(ownRetries);
         if (!meter) return result;
         const watch = new TransformStream<StreamPart, StreamPart>({
           transform(part, controller) {
-            if (part.type === "finish") {
-              const meta = part.providerMetadata as { openrouter?: { usage?: { cost?: unknown } } } | undefined;
-              meter.observeReportedCost(meta?.openrouter?.usage?.cost);
-            }
+            if (part.type === "finish") meter.observeReportedCost(reportedCost(part.providerMetadata));
             controller.enqueue(part);
           },
         });
