@@ -30,7 +30,8 @@ describe("a primary that fails, and the next model answering", () => {
 
   it("falls back on each injected failure, retries only an unpaid server error, and never trades a bad reply", async () => {
     t = await startRouterApp((c) => {
-      c.routing.modelTimeouts = { [GPT]: 1000 };
+      // Generous for a loaded machine; the hang case waits it out.
+      c.routing.modelTimeouts = { [GPT]: 2500 };
       c.routing.breakerFailures = 100;
     });
     await t.run(`/model ${GPT}`);

@@ -131,6 +131,7 @@ describe("failure classes and the retry policy", () => {
       expect(adviseAfter(cls, facts({ paymentSent: true }), 1).retrySameModel, cls).toBe(false);
     }
     expect(adviseAfter("rate-limited", facts({ status: 429, retryAfterMs: 30_000 }), 1)).toMatchObject({ breaker: "cool-down", coolDownMs: 30_000 });
+    expect(adviseAfter("rate-limited", facts({ status: 429 }), 1).coolDownMs).toBeUndefined();
     expect(adviseAfter("over-budget", facts({ guard: "budget" }), 1)).toMatchObject({ stopPaidCalls: true, breaker: "none" });
     expect(adviseAfter("auth", facts({ status: 401 }), 1).stopPaidCalls).toBe(true);
     expect(adviseAfter("over-price", facts({ guard: "price" }), 1)).toMatchObject({ stopPaidCalls: false, breaker: "none" });

@@ -117,10 +117,9 @@ class RouterDecision {
       for (const p of journal.unsettled) {
         await svc.balance.trackCost(p.chargeId, p.model, p.micro, p.time);
         await rt.journal.settled(req.decisionId, p.chargeId);
+        this.costMicro += p.micro;
       }
-      if (journal.answer) {
-        return { decision: journal.answer.decision, model: journal.answer.model, costMicro: 0, latencyMs: 0, attempts: [], errors: [] };
-      }
+      if (journal.answer) return this.outcome({ decision: journal.answer.decision, model: journal.answer.model, latencyMs: 0 });
       if (journal.calls > 0) {
         return this.free("interrupted", "this decision was interrupted while a model was being asked; it is not asked (or paid) again");
       }
@@ -270,7 +269,7 @@ class RouterDecision {
         let opened = false;
         if (advice.breaker !== "none") {
           await rt.stats.record(m.id, { time: svc.clock(), ok: false, latencyMs: call.latencyMs, costMicro: call.costMicro, failure: cls! });
-          opened = await rt.breaker.failure(m.id, svc.clock(), advice.breaker === "cool-down" ? { coolDownMs: advice.coolDownMs!, immediate: true } : {});
+          opened = await rt.breaker.failure(m.id, svc.clock(), advice.breaker === "cool-down" ? { immediate: true, ...(advice.coolDownMs ? { coolDownMs: advice.coolDownMs } : {}) } : {});
         }
         if (cls === "over-budget" || cls === "over-price") await this.alertGuard(cls, m, call.guardReason ?? "");
         if (advice.stopPaidCalls) {

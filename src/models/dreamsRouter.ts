@@ -49,7 +49,7 @@ interface ProviderModule {
 }
 
 // The provider's ESM build fails on Node 20 ("Dynamic require of events"), its CommonJS build
-// works: load it through require. Loaded lazily so the offline default never pays for it.
+// works: load it through require. Loaded only when the router is configured.
 let provider: ProviderModule | undefined;
 function loadProvider(): ProviderModule {
   provider ??= createRequire(import.meta.url)("@daydreamsai/ai-sdk-provider") as ProviderModule;
@@ -74,6 +74,8 @@ export interface RouterClient {
  */
 export function createRouterClient(settings: RouterSettings): RouterClient {
   const { baseURL, auth } = settings;
+  // Loaded now (a 2.7 MB bundle) rather than inside the first decision's timeout.
+  loadProvider();
   const account = auth.kind === "api-key" ? undefined : privateKeyToAccount(auth.privateKey);
   let session: Promise<string> | undefined;
 

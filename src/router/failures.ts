@@ -51,7 +51,7 @@ export interface RetryAdvice {
   delayMs: number;
   /** What the model's circuit breaker should learn. */
   breaker: "failure" | "cool-down" | "none";
-  /** For "cool-down": how long to leave the model alone. */
+  /** For "cool-down": how long to leave the model alone (else the breaker's cool-down). */
   coolDownMs?: number;
   /** Stop asking router models for this decision (budget, balance, or the gateway refuses us). */
   stopPaidCalls: boolean;
@@ -74,7 +74,8 @@ export function adviseAfter(cls: FailureClass, f: CallFacts, attempt: number): R
     case "server":
       return next("failure", { retrySameModel: !f.paymentSent && attempt === 1, delayMs: 250 });
     case "rate-limited":
-      return next("cool-down", { coolDownMs: Math.max(1000, f.retryAfterMs ?? 0) });
+      // Without a Retry-After the breaker's own cool-down applies.
+      return next("cool-down", f.retryAfterMs !== undefined ? { coolDownMs: Math.max(1000, f.retryAfterMs) } : {});
     case "timeout":
     case "unavailable":
     case "payment":

@@ -28,7 +28,7 @@ export async function startRouterApp(edit: (c: Config) => void = () => {}, stand
     c.router.privateKey = TEST_WALLET_KEY;
     c.router.auth = "x402";
     c.router.network = "base-sepolia";
-    c.router.timeoutMs = 2000;
+    c.router.timeoutMs = 10_000;
     c.market.symbols = ["BTC/USDT"];
     c.routing.cacheTtlMs = 0;
     edit(c);
