@@ -3,9 +3,13 @@ import { benchBacktest } from "./backtest.js";
 import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
 import { benchIndicators } from "./indicators.js";
+import { benchRouterCost } from "./routerCost.js";
+import { benchRouterResilience } from "./routerResilience.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
+  routerCost: benchRouterCost,
+  routerResilience: benchRouterResilience,
   chatLatency: benchChatLatency,
   indicators: benchIndicators,
   backtest: benchBacktest,

@@ -1,17 +1,20 @@
 import { usdc } from "../src/chat/format.js";
+import { summarize } from "../src/router/modelStats.js";
 import { defineCommand } from "./types.js";
 
 type ModelArgs = { kind: "list" } | { kind: "auto" } | { kind: "set"; id: string };
 
+const secondsLeft = (until: number, now: number) => `${Math.max(1, Math.ceil((until - now) / 1000))} s left`;
+
 export const model = defineCommand<ModelArgs>({
   name: "model",
-  summary: "List the models, or choose the one that decides (/model auto for the default order)",
+  summary: "List the models with price, state, success rate and latency; choose one, or /model auto for selection by policy",
   usage: "/model [NAME|auto]",
   example: "/model offline-engine",
   minRole: "viewer",
   parse(args, { app }) {
     if (args.length === 0) return { ok: true, value: { kind: "list" } };
-    if (args.length > 1) return { ok: false, error: "Usage: /model to list, /model NAME to choose, /model auto for the default order." };
+    if (args.length > 1) return { ok: false, error: "Usage: /model to list, /model NAME to choose, /model auto for selection by policy." };
     if (args[0]!.toLowerCase() === "auto") return { ok: true, value: { kind: "auto" } };
     const found = app.services.models.find(args[0]!);
     if (!found) {
@@ -21,26 +24,55 @@ export const model = defineCommand<ModelArgs>({
     return { ok: true, value: { kind: "set", id: found.id } };
   },
   async run(args, { app, user }) {
-    const state = app.services.state;
+    const { state, models, clock } = app.services;
     if (args.kind !== "list" && user.role !== "admin") {
       return { text: "Only an admin can change the model. /model alone lists them.", error: true };
     }
     if (args.kind === "auto") {
       await state.chooseModel(undefined);
-      return { text: `Model choice reset: models are tried in the configured order (${app.services.models.chain()[0]!.id} first).` };
+      return {
+        text: models.routerEnabled
+          ? "Model choice reset: each decision picks its model by policy (decision type, urgency, complexity, last confidence); the others follow as fallbacks."
+          : `Model choice reset: models are tried in the configured order (${models.chain()[0]!.id} first).`,
+      };
     }
     if (args.kind === "set") {
       await state.chooseModel(args.id);
-      return { text: `Decisions now use ${args.id} first (fallbacks follow). /model auto restores the default order.` };
+      return { text: `Decisions now use ${args.id} first (fallbacks follow). /model auto restores selection by policy.` };
     }
+
     const chosen = await state.chosenModel();
-    const chain = app.services.models.chain(chosen);
-    const lines = [`Models, in the order they are tried${chosen ? ` (chosen: ${chosen})` : " (default order)"}:`];
-    chain.forEach((m, i) => {
-      const price = m.estimateMicro === 0 ? "free" : `~${usdc(m.estimateMicro)} per call`;
-      lines.push(`  ${i + 1}. ${m.id} — ${m.kind === "offline" ? "offline engine, deterministic" : "Dreams Router"}, ${price}`);
-    });
-    if (!app.services.models.routerEnabled) {
+    const now = clock();
+    const rt = models.runtime;
+    const lastPrices = rt ? await rt.stats.lastPrices() : {};
+    const header = !models.routerEnabled
+      ? `Models, in the order they are tried${chosen ? ` (chosen: ${chosen})` : " (default order)"}:`
+      : chosen
+        ? `Models (chosen: ${chosen}, tried first; /model auto for selection by policy):`
+        : "Models (selection by policy: routine scheduled decisions take the cheaper tiers; chat, urgent, complex or unsure decisions the better ones):";
+    const lines = [header];
+    const listed = models.routerEnabled ? models.catalogue() : models.chain(chosen);
+    for (const [i, m] of listed.entries()) {
+      if (m.kind === "offline") {
+        lines.push(`  ${i + 1}. ${m.id} — offline engine, deterministic, free${models.routerEnabled ? " (last resort)" : ""}`);
+        continue;
+      }
+      const paid = lastPrices[m.id];
+      const price = `~${usdc(m.estimateMicro)} per call${paid !== undefined && paid !== m.estimateMicro ? ` (last asked ${usdc(paid)})` : ""}`;
+      let health = "healthy";
+      let recent = "no calls yet";
+      if (rt) {
+        const b = await rt.breaker.state(m.id, now);
+        if (b.state === "open") health = `cooling down (${secondsLeft(b.until, now)}, after ${b.failures} failures)`;
+        else if (b.state === "half-open") health = b.probing ? "being probed" : "cool-down over, next call probes it";
+        else if (b.failures > 0) health = `healthy (${b.failures} failure${b.failures > 1 ? "s" : ""} in a row)`;
+        const s = summarize(await rt.stats.recent(m.id));
+        if (s.calls > 0) recent = `last ${s.calls} calls ${(s.successRate * 100).toFixed(0)}% ok, p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms`;
+      }
+      const mark = chosen === m.id ? " [chosen]" : "";
+      lines.push(`  ${i + 1}. ${m.id}${mark} — ${m.tier}, ${price}, ${health}; ${recent}`);
+    }
+    if (!models.routerEnabled) {
       lines.push("The Dreams Router is not configured: set DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY and DECISION_MODEL=router to use LLMs.");
     }
     return { text: lines.join("\n") };

@@ -1,12 +1,18 @@
+import { usdc } from "../src/chat/format.js";
 import { defineCommand, noArgs } from "./types.js";
 
 export const report = defineCommand<undefined>({
   name: "report",
-  summary: "Today's cost report: decisions, spend, models, success rate, projection",
+  summary: "Today's cost report: decisions, spend against the caps, models (success, latency), fallbacks, savers, projection",
   usage: "/report",
   minRole: "viewer",
   parse: noArgs("/report"),
   async run(_, { app }) {
-    return { text: await app.costReport() };
+    const text = await app.costReport();
+    const rt = app.services.models.runtime;
+    if (!rt || !app.services.models.routerEnabled) return { text };
+    const b = await rt.budget.status(app.services.clock());
+    const held = b.reservedTodayMicro > 0 ? `\nIn flight now: ${usdc(b.reservedTodayMicro)} held by calls not yet settled.` : "";
+    return { text: `${text}\nMax price per call: ${usdc(b.caps.maxPerCallMicro)}.${held}` };
   },
 });

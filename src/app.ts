@@ -21,7 +21,8 @@ import { ReplayMarketData } from "./market/replay.js";
 import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClient.js";
 import { CcxtLiveExchange } from "./exchange/ccxtExchange.js";
 import type { MarketData } from "./market/types.js";
-import { dreamsRouterModels, type RouterAuth } from "./models/dreamsRouter.js";
+import { createRouterClient, routerAuthFromConfig } from "./models/dreamsRouter.js";
+import { createRouterRuntime } from "./models/routerRuntime.js";
 import { ModelLayer } from "./models/modelLayer.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
@@ -69,6 +70,11 @@ export interface AppOptions {
   /** Key prefix of BullMQ's queues, so tests can run apart. */
   queuePrefix?: string;
   log?: Log;
+  /**
+   * Keeps the paper wallet even when an x402 key is set. A router stand-in verifies payments but
+   * no chain moves the USDC, so a test that pays one watches a simulated balance.
+   */
+  paperWallet?: boolean;
 }
 
 const every = (ms: number) => (ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h` : ms % 60_000 === 0 ? `every ${ms / 60_000} min` : `every ${ms / 1000} s`);
@@ -132,25 +138,30 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   // The wallet that pays x402 is the key's own address; X402_WALLET_ADDRESS names it when no key is set here.
   const payingAddress = config.router.privateKey ? privateKeyToAccount(config.router.privateKey).address : config.router.walletAddress;
   const wallet: UsdcWallet =
-    payingAddress && config.router.decisionModel === "router"
+    payingAddress && config.router.decisionModel === "router" && !opts.paperWallet
       ? new OnchainUsdcWallet(payingAddress, config.router.network, config.router.rpcUrl)
       : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
 
-  let routerAuth: RouterAuth | undefined;
-  if (config.router.decisionModel === "router") {
-    if (config.router.apiKey && config.router.auth !== "x402") routerAuth = { kind: "api-key", apiKey: config.router.apiKey };
-    else if (config.router.privateKey) routerAuth = { kind: "x402", privateKey: config.router.privateKey as `0x${string}`, network: config.router.network };
-  }
+  const routerAuth = routerAuthFromConfig(config.router);
+  const router = routerAuth ? createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
   const models = opts.models ?? new ModelLayer(
-    routerAuth
+    router
       ? {
-          factory: dreamsRouterModels({ baseURL: config.router.url, auth: routerAuth }),
+          factory: (id, meter) => router.model(id, meter),
           primary: config.router.primaryModel,
           fallbacks: config.router.fallbackModels,
           estimateUsdc: config.router.costPerDecision,
+          prices: config.routing.modelPrices,
+          timeouts: config.routing.modelTimeouts,
+          timeoutMs: config.router.timeoutMs,
+          paysPerCall: router.paysPerCall,
+          ...(router.network ? { network: router.network } : {}),
+          ...(router.payer ? { payer: router.payer } : {}),
         }
       : undefined,
   );
+  // The breaker, budget, cache and stats live in Redis; their alerts go to every chat.
+  models.attach(createRouterRuntime(redis, config, (text) => notifier.notify({ kind: "alert", text })));
 
   const agent = new TradingAgent(new RedisKeyValueProvider(redis));
   await agent.start();
@@ -224,7 +235,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       const monthStart = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
       const [decisions, monthCharges] = await Promise.all([ledger.decisions(dayStart, now), ledger.charges(monthStart, now)]);
       const todayCharges = monthCharges.filter((c) => c.time >= dayStart);
-      return formatReport(buildReport(decisions, todayCharges, monthCharges, now, `today, ${d.toISOString().slice(0, 10)} UTC`));
+      const caps = { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget) };
+      return formatReport(buildReport(decisions, todayCharges, monthCharges, now, `today, ${d.toISOString().slice(0, 10)} UTC`, caps));
     },
     redact,
     async startJobs() {

@@ -3,8 +3,7 @@ import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
-import { scriptedModel } from "../src/agent/scriptedModel.js";
-import { ModelLayer } from "../src/models/modelLayer.js";
+import type { ModelLayer } from "../src/models/modelLayer.js";
 import { SteeredMarket } from "./support/market.js";
 import { buyReply, scriptedModels, startTestApp, testConfig, type TestApp } from "./support/app.js";
 
@@ -108,10 +107,11 @@ describe("position monitor", () => {
   });
 });
 
-/** A paid scripted model that buys, and counts how often it is asked. */
+/** A paid scripted model ($0.05 a call) that buys, and counts how often it is asked. */
 function countingBuyer(): { models: ModelLayer; calls: () => number } {
   let calls = 0;
-  const models = new ModelLayer({ factory: (id) => scriptedModel(id, () => (calls++, buyReply(5))), primary: "test/paid", fallbacks: [], estimateUsdc: 0.05 });
+  // It reports its cost with the reply, as the gateway does: the ledger books only what was paid.
+  const models = scriptedModels(() => (calls++, buyReply(5)), 0.05, "test/paid");
   return { models, calls: () => calls };
 }
 

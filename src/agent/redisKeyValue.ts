@@ -15,9 +15,16 @@ export class RedisKeyValueProvider implements KeyValueProvider {
 
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  /** Core saves memory in the background after a run resolves; shutdown waits for those writes. */
-  async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  /**
+   * Core saves memory in the background after a run resolves; shutdown waits for those writes, and
+   * for a quiet spell after them, since on a busy machine the last ones start late.
+   */
+  async drain(quietMs = 50): Promise<void> {
+    for (;;) {
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+      await new Promise((r) => setTimeout(r, quietMs));
+      if (this.inFlight.size === 0) return;
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

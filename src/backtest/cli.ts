@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { loadConfig, readDotEnv, redactSecrets, type Config } from "../config/config.js";
 import { loadCandles } from "../market/candles.js";
-import { dreamsRouterModels, type RouterAuth } from "../models/dreamsRouter.js";
+import { createRouterClient, routerAuthFromConfig } from "../models/dreamsRouter.js";
 import { ensureRedis } from "../redis/ensureRedis.js";
 import { renderChart } from "./chart.js";
 import { runBacktest, type BacktestResult } from "./engine.js";
@@ -133,20 +133,19 @@ async function pickModel(args: Args, config: Config): Promise<PricedModel> {
   }
   const price = args.price ?? priceOf(args.model, config.router.costPerDecision);
   if (args.realCalls) {
-    let auth: RouterAuth | undefined;
-    if (config.router.apiKey && config.router.auth !== "x402") auth = { kind: "api-key", apiKey: config.router.apiKey };
-    else if (config.router.privateKey) auth = { kind: "x402", privateKey: config.router.privateKey, network: config.router.network };
+    // The same authentication as live (ROUTER_AUTH and the keys that are set), whatever DECISION_MODEL says.
+    const auth = routerAuthFromConfig({ ...config.router, decisionModel: "router" });
     if (!auth) throw new UsageError("--real-calls needs DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY in .env or the environment");
     const baseURL = args.routerUrl ?? config.router.url;
-    const factory = dreamsRouterModels({ baseURL, auth });
-    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${baseURL}`, model: () => factory(args.model), deadlineMs: config.router.timeoutMs });
+    const client = createRouterClient({ baseURL, auth });
+    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${baseURL}`, model: () => client.model(args.model), deadlineMs: config.router.timeoutMs });
   }
   if (args.routerUrl) {
     const host = new URL(args.routerUrl).hostname;
     if (!LOOPBACK.has(host)) throw new UsageError(`--router-url ${args.routerUrl} is not on this machine: a router elsewhere means real calls, which need --real-calls`);
     // A stand-in never gets the real key.
-    const factory = dreamsRouterModels({ baseURL: args.routerUrl, auth: { kind: "api-key", apiKey: "backtest-stand-in" } });
-    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "stand-in", path: `@daydreamsai/core agent, router stand-in at ${args.routerUrl} (no money moves)`, model: () => factory(args.model), deadlineMs: config.router.timeoutMs });
+    const client = createRouterClient({ baseURL: args.routerUrl, auth: { kind: "api-key", apiKey: "backtest-stand-in" } });
+    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "stand-in", path: `@daydreamsai/core agent, router stand-in at ${args.routerUrl} (no money moves)`, model: () => client.model(args.model), deadlineMs: config.router.timeoutMs });
   }
   return throughAgent({
     id: args.model,

@@ -22,7 +22,7 @@ export interface Config {
     auth: "auto" | "x402" | "wallet-login" | "api-key";
     primaryModel: string;
     fallbackModels: string[];
-    /** Estimated USDC cost of one decision, charged against budgets before the call is made. */
+    /** Expected USDC per call of a model with no known price: reserved before a call, never booked. */
     costPerDecision: number;
     timeoutMs: number;
     decisionModel: "offline" | "router";
@@ -37,6 +37,23 @@ export interface Config {
     paperWalletStart: number;
     dailyBudget: number;
     monthlyBudget: number;
+  };
+  /** How decisions use the router: fallbacks, breakers, spending guardrails and cost savers. */
+  routing: {
+    /** What decides when no router model can or may: the offline engine, or hold. */
+    fallback: "offline" | "hold";
+    /** Milliseconds by model id; MODEL_TIMEOUT_MS for the rest. */
+    modelTimeouts: Record<string, number>;
+    /** Expected USDC per call by model id, before the gateway quotes a price. */
+    modelPrices: Record<string, number>;
+    maxPricePerCall: number;
+    breakerFailures: number;
+    breakerCooldownMs: number;
+    cacheTtlMs: number;
+    batch: boolean;
+    batchMaxSymbols: number;
+    signalGate: boolean;
+    signalGateMinScore: number;
   };
   chat: {
     telegram: {
@@ -256,6 +273,20 @@ function clockTime(): Rule<{ hour: number; minute: number }> {
   };
 }
 
+/** "model=value,model=value", each value checked by `value`. */
+function perModel(value: Rule<number>, example: string): Rule<Record<string, number>> {
+  return {
+    expected: `a comma-separated list of MODEL=VALUE pairs, each value ${value.expected}, e.g. ${example}`,
+    schema: z
+      .string()
+      .transform((s) => s.split(",").map((p) => p.trim()).filter((p) => p !== ""))
+      .pipe(z.array(z.string().regex(/^[^\s=]+=[^\s=]+$/)).min(1))
+      .transform((pairs) => pairs.map((p) => p.split("=") as [string, string]))
+      .pipe(z.array(z.tuple([z.string(), value.schema])))
+      .transform((pairs) => Object.fromEntries(pairs)),
+  };
+}
+
 const text: Rule<string> = { expected: "a non-empty value", schema: z.string().min(1) };
 const noSpaces = (what: string): Rule<string> => matching(/^\S+$/, `${what} without spaces`);
 const ID = /^\d+$/;
@@ -298,7 +329,7 @@ const ROUTER = {
     "Models tried in order when the primary fails (comma-separated)",
     list(/^\S+$/, "a comma-separated list of model names"),
   ),
-  COST_PER_DECISION_USDC: setting("0.04", "Estimated USDC cost of one decision, checked against budgets before a call", num({ min: 0 })),
+  COST_PER_DECISION_USDC: setting("0.04", "Expected USDC per call of a model with no known price: only an estimate reserved before a call; what is booked is what was paid", num({ min: 0 })),
   MODEL_TIMEOUT_MS: setting("20000", "Give up on a model call after this many milliseconds", num({ min: 1000, max: 600000, whole: true })),
   DECISION_MODEL: setting("offline", "offline: rule-based engine, no model calls; router: ask the Dreams Router", oneOf("offline", "router")),
 };
@@ -313,6 +344,21 @@ const BALANCE = {
   PAPER_WALLET_START_USDC: setting("10.00", "Starting balance of the simulated payment wallet", num({ min: 0 })),
   DAILY_BUDGET_USDC: setting("5", "Most USDC to spend on model calls per UTC day", num({ above: 0 })),
   MONTHLY_BUDGET_USDC: setting("100", "Most USDC to spend on model calls per calendar month", num({ above: 0 })),
+};
+
+section("Model routing, spending guardrails and cost savers");
+const ROUTING = {
+  ROUTER_FALLBACK: setting("offline", "What decides when no router model can or may answer (all failed, budget reached): offline engine, or hold", oneOf("offline", "hold")),
+  MODEL_TIMEOUTS: optional("Per-model timeouts in milliseconds, overriding MODEL_TIMEOUT_MS (e.g. openai/gpt-4o=15000)", perModel(num({ min: 1000, max: 600000, whole: true }), "openai/gpt-4o=15000")),
+  MODEL_PRICES: optional("Expected USDC per call by model, used before the gateway quotes a price (defaults: gpt-4o 0.10, claude-3.5-sonnet 0.05, gemini-2.5-flash 0.02, llama-3.1 0.01, else COST_PER_DECISION_USDC); also sets each model's tier", perModel(num({ min: 0 }), "openai/gpt-4o=0.10")),
+  MAX_PRICE_PER_CALL_USDC: setting("0.25", "Never pay more than this for one model call", num({ above: 0 })),
+  BREAKER_FAILURES: setting("3", "Consecutive failures after which a model is skipped for the cool-down", num({ min: 1, whole: true })),
+  BREAKER_COOLDOWN_SECONDS: setting("60", "How long a failing model is skipped before one call probes it again", num({ min: 1, whole: true })),
+  DECISION_CACHE_TTL_SECONDS: setting("300", "Reuse a paid decision on the same closed candle, model tier and position for this long (0 = off)", num({ min: 0, whole: true })),
+  BATCH_DECISIONS: setting("off", "Decide every due symbol in one paid call on scheduled runs (each answer validated on its own)", onOff()),
+  BATCH_MAX_SYMBOLS: setting("10", "Most symbols in one batched call", num({ min: 2, max: 50, whole: true })),
+  SIGNAL_GATE: setting("off", "Scheduled decisions pay for a model only when the signal is decisive, RSI is extreme or an open position faces a bearish signal", onOff()),
+  SIGNAL_GATE_MIN_SCORE: setting("0.3", "Signal score (absolute) from which the signal gate pays for a model", num({ min: 0, max: 1 })),
 };
 
 section("Chat");
@@ -399,7 +445,7 @@ const LOGGING = {
   LOG_LEVEL: setting("info", "Least severe log level printed", oneOf("debug", "info", "warn", "error")),
 };
 
-const SETTINGS = { ...ROUTER, ...BALANCE, ...CHAT, ...SAFETY, ...REDIS, ...MARKET, ...SCHEDULE, ...RISK, ...LOGGING };
+const SETTINGS = { ...ROUTER, ...BALANCE, ...ROUTING, ...CHAT, ...SAFETY, ...REDIS, ...MARKET, ...SCHEDULE, ...RISK, ...LOGGING };
 type Key = keyof typeof SETTINGS;
 type Values = { [K in Key]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
 
@@ -506,6 +552,15 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
     }
   }
 
+  const chain = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? [])];
+  for (const key of ["MODEL_TIMEOUTS", "MODEL_PRICES"] as const) {
+    const unknown = Object.keys(v[key] ?? {}).filter((m) => !chain.includes(m));
+    if (unknown.length > 0) problems.push(`${key}: ${unknown.join(", ")} is not PRIMARY_MODEL or in FALLBACK_MODELS (${chain.join(", ")})`);
+  }
+  if (v.BATCH_DECISIONS && v.DECISION_CACHE_TTL_SECONDS === 0) {
+    problems.push(`BATCH_DECISIONS: "on" hands each symbol its answer through the decision cache, so it needs DECISION_CACHE_TTL_SECONDS above 0`);
+  }
+
   if (v.TRADING_MODE === "live") {
     const missing: string[] = [];
     if (!given("LIVE_TRADING_CONFIRM")) missing.push("LIVE_TRADING_CONFIRM=yes-i-understand");
@@ -551,6 +606,19 @@ function build(v: Values): Config {
       paperWalletStart: v.PAPER_WALLET_START_USDC,
       dailyBudget: v.DAILY_BUDGET_USDC,
       monthlyBudget: v.MONTHLY_BUDGET_USDC,
+    },
+    routing: {
+      fallback: v.ROUTER_FALLBACK,
+      modelTimeouts: v.MODEL_TIMEOUTS ?? {},
+      modelPrices: v.MODEL_PRICES ?? {},
+      maxPricePerCall: v.MAX_PRICE_PER_CALL_USDC,
+      breakerFailures: v.BREAKER_FAILURES,
+      breakerCooldownMs: v.BREAKER_COOLDOWN_SECONDS * 1000,
+      cacheTtlMs: v.DECISION_CACHE_TTL_SECONDS * 1000,
+      batch: v.BATCH_DECISIONS,
+      batchMaxSymbols: v.BATCH_MAX_SYMBOLS,
+      signalGate: v.SIGNAL_GATE,
+      signalGateMinScore: v.SIGNAL_GATE_MIN_SCORE,
     },
     chat: {
       telegram: {

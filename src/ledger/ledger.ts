@@ -28,6 +28,27 @@ export interface DecisionRecord {
   risk?: { outcome: string; message: string; rules: string[] };
   order?: Pick<Order, "id" | "side" | "qty" | "avgPrice" | "fee" | "status" | "reason">;
   error?: string;
+  /** Each model asked (or skipped) for this decision, in order. */
+  attempts?: ModelAttempt[];
+  /** The model tier selection asked for. */
+  tier?: string;
+  /** A cost saver that answered instead of a paid call, and what it saved. */
+  saver?: "cache" | "batch" | "gate";
+  savedMicro?: MicroUsdc;
+  /** Why the free behaviour (offline engine or hold) decided instead of a router model. */
+  freeBecause?: "budget" | "balance" | "all-failed" | "interrupted";
+}
+
+export interface ModelAttempt {
+  model: string;
+  ok: boolean;
+  latencyMs: number;
+  costMicro: MicroUsdc;
+  /** Failure class (timeout, rate-limited, payment, invalid-reply, ...), or why it was skipped. */
+  failure?: string;
+  skipped?: boolean;
+  /** The call covered several symbols (a batched decision). */
+  batch?: number;
 }
 
 export interface ChargeRecord {
@@ -39,6 +60,12 @@ export interface ChargeRecord {
 
 export const dayKey = (t: number): string => new Date(t).toISOString().slice(0, 10);
 export const monthKey = (t: number): string => new Date(t).toISOString().slice(0, 7);
+
+/** Redis keys of the spend counters that Ledger.charge increments (the budget guard reads them). */
+export const spendKeys = (prefix = "ledger:") => ({
+  day: (day: string) => `${prefix}spend:day:${day}`,
+  month: (month: string) => `${prefix}spend:month:${month}`,
+});
 
 /**
  * Every decision and every charge, in Redis. A decision is written once per id: a retried job
@@ -68,8 +95,8 @@ export class Ledger {
     await this.redis
       .multi()
       .zadd(`${this.prefix}charges`, c.time, JSON.stringify(c))
-      .incrby(`${this.prefix}spend:day:${dayKey(c.time)}`, c.costMicro)
-      .incrby(`${this.prefix}spend:month:${monthKey(c.time)}`, c.costMicro)
+      .incrby(spendKeys(this.prefix).day(dayKey(c.time)), c.costMicro)
+      .incrby(spendKeys(this.prefix).month(monthKey(c.time)), c.costMicro)
       .exec();
     return true;
   }
@@ -94,10 +121,14 @@ export class Ledger {
   }
 
   async spentOn(day: string): Promise<MicroUsdc> {
-    return Number((await this.redis.get(`${this.prefix}spend:day:${day}`)) ?? 0);
+    return Number((await this.redis.get(spendKeys(this.prefix).day(day))) ?? 0);
   }
 
   async spentIn(month: string): Promise<MicroUsdc> {
-    return Number((await this.redis.get(`${this.prefix}spend:month:${month}`)) ?? 0);
+    return Number((await this.redis.get(spendKeys(this.prefix).month(month))) ?? 0);
+  }
+
+  get spendKeys() {
+    return spendKeys(this.prefix);
   }
 }

@@ -1,6 +1,24 @@
 import { fromMicro, type MicroUsdc } from "../domain/types.js";
 import { dayKey, monthKey, type ChargeRecord, type DecisionRecord } from "./ledger.js";
 
+export interface ModelUsage {
+  model: string;
+  /** Decisions this model made. */
+  decisions: number;
+  /** Calls made to it (failed ones included, skipped ones not). */
+  calls: number;
+  costMicro: MicroUsdc;
+  /** Share of its calls that gave a valid decision; of its decisions when it was never called. */
+  successRate: number;
+  p50Ms?: number;
+  p95Ms?: number;
+}
+
+export interface SaverFigures {
+  count: number;
+  savedMicro: MicroUsdc;
+}
+
 export interface CostReport {
   periodLabel: string;
   decisions: number;
@@ -12,10 +30,20 @@ export interface CostReport {
   refused: number;
   totalCostMicro: MicroUsdc;
   avgCostMicro: MicroUsdc;
-  perModel: { model: string; decisions: number; costMicro: MicroUsdc; successRate: number }[];
+  perModel: ModelUsage[];
   spentTodayMicro: MicroUsdc;
   spentMonthMicro: MicroUsdc;
   projectedMonthMicro: MicroUsdc;
+  /** Decisions where the first model tried did not answer (failed or cooling down). */
+  fallbacks: number;
+  /** Decisions made by the free behaviour (offline engine or hold), by reason. */
+  freeDecisions: Record<string, number>;
+  savers: { cache: SaverFigures; batch: SaverFigures; gate: SaverFigures };
+  caps?: { dailyMicro: MicroUsdc; monthlyMicro: MicroUsdc };
+}
+
+function nearestRank(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 /** Builds the cost report from ledger records. Pure: the same records give the same report. */
@@ -25,22 +53,40 @@ export function buildReport(
   monthCharges: ChargeRecord[],
   now: number,
   periodLabel: string,
+  caps?: { dailyMicro: MicroUsdc; monthlyMicro: MicroUsdc },
 ): CostReport {
   const asked = decisions.filter((d) => d.outcome !== "skipped");
   const succeeded = asked.filter((d) => d.outcome !== "failed");
   const totalCostMicro = charges.reduce((s, c) => s + c.costMicro, 0);
-  const byModel = new Map<string, { decisions: number; ok: number; costMicro: number }>();
+  const byModel = new Map<string, { decisions: number; calls: number; okCalls: number; okDecisions: number; costMicro: number; latencies: number[] }>();
+  const slot = (model: string) => {
+    let m = byModel.get(model);
+    if (!m) byModel.set(model, (m = { decisions: 0, calls: 0, okCalls: 0, okDecisions: 0, costMicro: 0, latencies: [] }));
+    return m;
+  };
+  const savers = { cache: { count: 0, savedMicro: 0 }, batch: { count: 0, savedMicro: 0 }, gate: { count: 0, savedMicro: 0 } };
+  const freeDecisions: Record<string, number> = {};
+  let fallbacks = 0;
   for (const d of asked) {
-    const m = byModel.get(d.model) ?? { decisions: 0, ok: 0, costMicro: 0 };
+    const m = slot(d.model);
     m.decisions++;
-    if (d.outcome !== "failed") m.ok++;
-    byModel.set(d.model, m);
+    if (d.outcome !== "failed") m.okDecisions++;
+    for (const a of d.attempts ?? []) {
+      if (a.skipped) continue;
+      const am = slot(a.model);
+      am.calls++;
+      if (a.ok) am.okCalls++;
+      am.latencies.push(a.latencyMs);
+    }
+    const first = d.attempts?.[0];
+    if ((first && !first.ok) || d.freeBecause) fallbacks++;
+    if (d.freeBecause) freeDecisions[d.freeBecause] = (freeDecisions[d.freeBecause] ?? 0) + 1;
+    if (d.saver) {
+      savers[d.saver].count++;
+      savers[d.saver].savedMicro += d.savedMicro ?? 0;
+    }
   }
-  for (const c of charges) {
-    const m = byModel.get(c.model) ?? { decisions: 0, ok: 0, costMicro: 0 };
-    m.costMicro += c.costMicro;
-    byModel.set(c.model, m);
-  }
+  for (const c of charges) slot(c.model).costMicro += c.costMicro;
   const today = dayKey(now);
   const month = monthKey(now);
   const spentTodayMicro = monthCharges.filter((c) => dayKey(c.time) === today).reduce((s, c) => s + c.costMicro, 0);
@@ -60,11 +106,25 @@ export function buildReport(
     totalCostMicro,
     avgCostMicro: asked.length ? Math.round(totalCostMicro / asked.length) : 0,
     perModel: [...byModel.entries()]
-      .map(([model, m]) => ({ model, decisions: m.decisions, costMicro: m.costMicro, successRate: m.decisions ? m.ok / m.decisions : 1 }))
-      .sort((a, b) => b.decisions - a.decisions),
+      .map(([model, m]): ModelUsage => {
+        const lat = [...m.latencies].sort((a, b) => a - b);
+        return {
+          model,
+          decisions: m.decisions,
+          calls: m.calls,
+          costMicro: m.costMicro,
+          successRate: m.calls ? m.okCalls / m.calls : m.decisions ? m.okDecisions / m.decisions : 1,
+          ...(lat.length ? { p50Ms: nearestRank(lat, 50), p95Ms: nearestRank(lat, 95) } : {}),
+        };
+      })
+      .sort((a, b) => b.decisions - a.decisions || b.calls - a.calls),
     spentTodayMicro,
     spentMonthMicro,
     projectedMonthMicro: Math.round((spentMonthMicro / daysElapsed) * daysInMonth),
+    fallbacks,
+    freeDecisions,
+    savers,
+    ...(caps ? { caps } : {}),
   };
 }
 
@@ -72,18 +132,37 @@ export const usd = (micro: MicroUsdc, digits = 4): string => `$${fromMicro(micro
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function formatReport(r: CostReport): string {
+  const ofCap = (spent: MicroUsdc, cap: MicroUsdc | undefined) => (cap ? `${usd(spent)} of ${usd(cap, 2)} (${pct(spent / cap)})` : usd(spent));
   const lines = [
     `Cost report (${r.periodLabel})`,
     `Decisions: ${r.decisions} (${r.asked} asked a model, ${r.orders} orders, ${r.refused} refused by risk rules)`,
     `Success rate: ${pct(r.successRate)}`,
     `Spend: ${usd(r.totalCostMicro)} total, ${usd(r.avgCostMicro)} per decision`,
-    `Today: ${usd(r.spentTodayMicro)} | This month: ${usd(r.spentMonthMicro)} | Projected month: ${usd(r.projectedMonthMicro, 2)}`,
+    `Today: ${ofCap(r.spentTodayMicro, r.caps?.dailyMicro)} | This month: ${ofCap(r.spentMonthMicro, r.caps?.monthlyMicro)} | Projected month: ${usd(r.projectedMonthMicro, 2)}`,
   ];
+  const free = Object.entries(r.freeDecisions).map(([why, n]) => `${n} ${FREE_REASON[why] ?? why}`);
+  if (r.fallbacks || free.length) lines.push(`Fallbacks taken: ${r.fallbacks}${free.length ? ` (free decisions: ${free.join(", ")})` : ""}`);
+  const s = r.savers;
+  const saved = s.cache.savedMicro + s.batch.savedMicro + s.gate.savedMicro;
+  if (s.cache.count || s.batch.count || s.gate.count) {
+    lines.push(
+      `Saved: ${usd(saved)} — cache ${s.cache.count} (${usd(s.cache.savedMicro)}), batch ${s.batch.count} (${usd(s.batch.savedMicro)}), signal gate ${s.gate.count} (${usd(s.gate.savedMicro)})`,
+    );
+  }
   if (r.perModel.length) {
     lines.push("By model:");
     for (const m of r.perModel) {
-      lines.push(`  ${m.model}: ${m.decisions} decisions, ${usd(m.costMicro)}, ${pct(m.successRate)} ok`);
+      const latency = m.p50Ms !== undefined ? `, p50 ${m.p50Ms} ms, p95 ${m.p95Ms} ms` : "";
+      const calls = m.calls ? `, ${m.calls} calls` : "";
+      lines.push(`  ${m.model}: ${m.decisions} decisions${calls}, ${usd(m.costMicro)}, ${pct(m.successRate)} ok${latency}`);
     }
   }
   return lines.join("\n");
 }
+
+const FREE_REASON: Record<string, string> = {
+  budget: "budget reached",
+  balance: "balance too low",
+  "all-failed": "all models failed",
+  interrupted: "interrupted, not paid twice",
+};

@@ -1,38 +1,132 @@
 import { createRequire } from "node:module";
 import { privateKeyToAccount } from "viem/accounts";
 import type { ModelV2 } from "../agent/scriptedModel.js";
+import type { Config } from "../config/config.js";
+import { meteredModel, type CallMeter } from "./paymentMeter.js";
 
-/** How the agent pays the Dreams Router: an API key, or x402 micropayments from its own wallet. */
+/**
+ * How the agent pays the Dreams Router:
+ *  - api-key: an account with the gateway, billed there (DREAMS_ROUTER_API_KEY);
+ *  - x402: every call paid in USDC from the agent's own wallet, no login (X402_PRIVATE_KEY);
+ *  - wallet-login: the wallet signs in (POST /auth/wallet-login) for a session, and still pays
+ *    each call with x402.
+ */
 export type RouterAuth =
   | { kind: "api-key"; apiKey: string }
-  | { kind: "x402"; privateKey: `0x${string}`; network: "base" | "base-sepolia" };
+  | { kind: "x402"; privateKey: `0x${string}`; network: "base" | "base-sepolia" }
+  | { kind: "wallet-login"; privateKey: `0x${string}`; network: "base" | "base-sepolia" };
 
 export interface RouterSettings {
   baseURL: string;
   auth: RouterAuth;
 }
 
-type ModelFactory = (modelId: string) => ModelV2;
+/** The authentication ROUTER_AUTH and the keys that are set give; undefined when the router is off. */
+export function routerAuthFromConfig(r: Config["router"]): RouterAuth | undefined {
+  if (r.decisionModel !== "router") return undefined;
+  const wallet = r.privateKey ? { privateKey: r.privateKey, network: r.network } : undefined;
+  switch (r.auth) {
+    case "api-key":
+      return r.apiKey ? { kind: "api-key", apiKey: r.apiKey } : undefined;
+    case "x402":
+      return wallet && { kind: "x402", ...wallet };
+    case "wallet-login":
+      return wallet && { kind: "wallet-login", ...wallet };
+    default:
+      if (r.apiKey) return { kind: "api-key", apiKey: r.apiKey };
+      return wallet && { kind: "x402", ...wallet };
+  }
+}
+
+type Provider = (modelId: string, settings?: Record<string, unknown>) => ModelV2;
+// Asks the gateway to report usage (and its cost) in the reply, streamed or not.
+const WITH_USAGE = { usage: { include: true } };
 interface ProviderModule {
-  createDreamsRouter: ((o: { apiKey?: string; baseURL?: string }) => ModelFactory) & {
-    evm: (account: unknown, o: { baseURL?: string; network?: string }) => ModelFactory;
+  createDreamsRouter: ((o: Record<string, unknown>) => Provider) & {
+    evm: (account: unknown, o: Record<string, unknown>) => Provider;
   };
+  createEVMAuthFromPrivateKey: (pk: `0x${string}`, o: Record<string, unknown>) => Promise<{ sessionToken: string }>;
 }
 
 // The provider's ESM build fails on Node 20 ("Dynamic require of events"), its CommonJS build
-// works: load it through require. Loaded lazily so the offline default never pays for it.
+// works: load it through require. Loaded only when the router is configured.
 let provider: ProviderModule | undefined;
 function loadProvider(): ProviderModule {
   provider ??= createRequire(import.meta.url)("@daydreamsai/ai-sdk-provider") as ProviderModule;
   return provider;
 }
 
-/** A factory of Dreams Router models (e.g. "openai/gpt-4o") for the configured authentication. */
-export function dreamsRouterModels(settings: RouterSettings): ModelFactory {
-  const { createDreamsRouter } = loadProvider();
-  if (settings.auth.kind === "api-key") {
-    return createDreamsRouter({ apiKey: settings.auth.apiKey, baseURL: settings.baseURL });
-  }
-  const account = privateKeyToAccount(settings.auth.privateKey);
-  return createDreamsRouter.evm(account, { baseURL: settings.baseURL, network: settings.auth.network });
+export interface RouterClient {
+  readonly auth: RouterAuth["kind"];
+  /** Whether calls are paid per call with x402 (else the gateway bills an account and reports the cost). */
+  readonly paysPerCall: boolean;
+  readonly network?: string;
+  /** The wallet that signs payments. */
+  readonly payer?: string;
+  /** A model for one call; its cost and payment are reported to `meter`. */
+  model(modelId: string, meter?: CallMeter): ModelV2;
+}
+
+/**
+ * The Dreams Router through @daydreamsai/ai-sdk-provider. A provider is built per call around the
+ * call's metered fetch (it is cheap: closures and an x402 wrapper), so concurrent calls never mix
+ * up whose payment is whose.
+ */
+export function createRouterClient(settings: RouterSettings): RouterClient {
+  const { baseURL, auth } = settings;
+  // Loaded now (a 2.7 MB bundle) rather than inside the first decision's timeout.
+  loadProvider();
+  const account = auth.kind === "api-key" ? undefined : privateKeyToAccount(auth.privateKey);
+  let session: Promise<string> | undefined;
+
+  const login = (): Promise<string> => {
+    if (auth.kind !== "wallet-login") throw new Error("no wallet login for this authentication");
+    session ??= loadProvider()
+      .createEVMAuthFromPrivateKey(auth.privateKey, { baseURL, payments: { network: auth.network } })
+      .then((r) => r.sessionToken)
+      .catch((err: unknown) => {
+        session = undefined;
+        const status = (err as { status?: number }).status;
+        throw Object.assign(new Error(`wallet login at the router failed${status ? ` (HTTP ${status})` : ""}`), { status });
+      });
+    return session;
+  };
+
+  const build = async (modelId: string, f: typeof fetch): Promise<ModelV2> => {
+    const { createDreamsRouter } = loadProvider();
+    switch (auth.kind) {
+      case "api-key":
+        return createDreamsRouter({ apiKey: auth.apiKey, baseURL, fetch: f })(modelId, WITH_USAGE);
+      case "x402":
+        return createDreamsRouter.evm(account, { baseURL, network: auth.network, fetch: f })(modelId, WITH_USAGE);
+      case "wallet-login": {
+        const token = await login();
+        return createDreamsRouter({
+          apiKey: token,
+          baseURL,
+          fetch: f,
+          signer: account,
+          payment: { network: auth.network, validityDuration: 600, mode: "lazy" },
+        })(modelId, WITH_USAGE);
+      }
+    }
+  };
+
+  return {
+    auth: auth.kind,
+    paysPerCall: auth.kind !== "api-key",
+    ...(auth.kind !== "api-key" ? { network: auth.network, payer: account!.address } : {}),
+    model(modelId, meter) {
+      // A session the gateway no longer accepts is dropped; the next call signs in again.
+      return meteredModel(modelId, async (f) => {
+        try {
+          return await build(modelId, f);
+        } catch (err) {
+          const status = (err as { status?: number }).status;
+          if (meter && status) meter.status = status;
+          throw err;
+        }
+      }, meter, () => (session = undefined));
+    },
+  };
 }

@@ -1,41 +1,103 @@
 import { decisionToAgentReply, scriptedModel, type ModelV2 } from "../agent/scriptedModel.js";
 import type { DecisionInputs } from "../agent/tradingAgent.js";
-import { USDC, type MicroUsdc } from "../domain/types.js";
+import type { MicroUsdc } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
+import { buildCatalogue, type CatalogueModel, type Tier } from "../router/catalogue.js";
+import type { CallMeter } from "./paymentMeter.js";
+import type { RouterRuntime } from "./routerRuntime.js";
 
 export interface ModelEntry {
   id: string;
   kind: "offline" | "router";
-  /** Expected price of one call, checked against the balance before the call is made. */
+  /** Expected price of one call before the gateway quotes one (the list price). */
   estimateMicro: MicroUsdc;
+  tier?: Tier;
+  timeoutMs?: number;
 }
 
 export interface RouterModels {
-  /** Builds a Dreams Router model by id. */
-  factory: (modelId: string) => ModelV2;
+  /** Builds a Dreams Router model by id; `meter` sees its payment and its reported cost. */
+  factory: (modelId: string, meter?: CallMeter) => ModelV2;
   primary: string;
   fallbacks: string[];
+  /** COST_PER_DECISION_USDC: the estimate for a model with no known price. */
   estimateUsdc: number;
+  /** MODEL_PRICES: USDC per call by model. */
+  prices?: Record<string, number>;
+  /** MODEL_TIMEOUTS, and MODEL_TIMEOUT_MS for the rest. */
+  timeouts?: Record<string, number>;
+  timeoutMs?: number;
+  /** x402: each call paid from the wallet. Otherwise an account is billed and the gateway reports the cost. */
+  paysPerCall?: boolean;
+  network?: string;
+  payer?: string;
 }
 
 /**
- * Which models can decide, in what order. The offline engine is always last: when no model can
- * answer, a deterministic, free decision is still made.
+ * The AI SDK would retry a retryable gateway error itself, after a backoff of seconds, inside one
+ * model call: the router's own policy (src/router/failures.ts) decides retries instead, by error
+ * class and never after a payment. So the error goes up as a plain one, which the SDK does not retry.
+ */
+function ownRetries(err: unknown): never {
+  if (err instanceof Error && (err as { isRetryable?: boolean }).isRetryable === true) {
+    throw Object.assign(new Error(err.message), { name: "RouterCallError", cause: err });
+  }
+  throw err;
+}
+
+/** The cost an OpenRouter-style gateway reports with a reply (`usage.cost`, in USD). */
+function reportedCost(metadata: unknown): unknown {
+  return (metadata as { openrouter?: { usage?: { cost?: unknown } } } | undefined)?.openrouter?.usage?.cost;
+}
+
+type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
+
+/**
+ * Which models can decide, with their tier, list price and timeout. The offline engine is always
+ * last: when no model can answer, a deterministic, free decision is still made. The Redis-backed
+ * router services (breaker, budget, cache, stats) are attached by the app.
  */
 export class ModelLayer {
   private readonly offline: ModelEntry = { id: OFFLINE_MODEL_ID, kind: "offline", estimateMicro: 0 };
+  private readonly routerModels: CatalogueModel[];
+  runtime?: RouterRuntime;
 
-  constructor(private readonly router?: RouterModels) {}
+  constructor(readonly router?: RouterModels) {
+    this.routerModels = router
+      ? buildCatalogue({
+          primary: router.primary,
+          fallbacks: router.fallbacks,
+          prices: router.prices ?? {},
+          defaultPriceUsdc: router.estimateUsdc,
+          timeouts: router.timeouts ?? {},
+          defaultTimeoutMs: router.timeoutMs ?? 20_000,
+        })
+      : [];
+  }
+
+  attach(runtime: RouterRuntime): void {
+    this.runtime = runtime;
+  }
 
   get routerEnabled(): boolean {
     return this.router !== undefined;
   }
 
+  /** Router models in the configured order (primary first), with tier, list price and timeout. */
+  routerCatalogue(): CatalogueModel[] {
+    return this.routerModels;
+  }
+
   catalogue(): ModelEntry[] {
-    if (!this.router) return [this.offline];
-    const ids = [this.router.primary, ...this.router.fallbacks.filter((m) => m !== this.router!.primary)];
-    const estimate = USDC(this.router.estimateUsdc);
-    return [...ids.map((id) => ({ id, kind: "router" as const, estimateMicro: estimate })), this.offline];
+    return [...this.routerModels.map((m) => this.entry(m)), this.offline];
+  }
+
+  entry(m: CatalogueModel): ModelEntry {
+    return { id: m.id, kind: "router", estimateMicro: m.listPriceMicro, tier: m.tier, timeoutMs: m.timeoutMs };
+  }
+
+  get offlineEntry(): ModelEntry {
+    return this.offline;
   }
 
   find(id: string): ModelEntry | undefined {
@@ -43,7 +105,7 @@ export class ModelLayer {
     return this.catalogue().find((m) => m.id.toLowerCase() === wanted || m.id.toLowerCase().endsWith("/" + wanted));
   }
 
-  /** The order in which models are tried: the chosen one (or the primary) first. */
+  /** The configured order in which models are tried: the chosen one (or the primary) first. */
   chain(chosen?: string): ModelEntry[] {
     const all = this.catalogue();
     const first = chosen ? this.find(chosen) : undefined;
@@ -51,12 +113,36 @@ export class ModelLayer {
     return [first, ...all.filter((m) => m.id !== first.id)];
   }
 
-  languageModel(entry: ModelEntry, inputs: DecisionInputs): ModelV2 {
+  languageModel(entry: ModelEntry, inputs: DecisionInputs, meter?: CallMeter): ModelV2 {
     if (entry.kind === "offline") {
       const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
       return scriptedModel(OFFLINE_MODEL_ID, () => decisionToAgentReply(decideOffline(inputs.snapshot, position, inputs.limits)));
     }
-    if (!this.router) throw new Error(`model ${entry.id} needs the Dreams Router, which is not configured`);
-    return this.router.factory(entry.id);
+    return this.routerModel(entry.id, meter);
+  }
+
+  /** A router model for one call, whose reported cost (`usage.cost`) reaches `meter`. */
+  routerModel(id: string, meter?: CallMeter): ModelV2 {
+    if (!this.router) throw new Error(`model ${id} needs the Dreams Router, which is not configured`);
+    const model = this.router.factory(id, meter);
+    return {
+      ...model,
+      doGenerate: async (o) => {
+        const result = await Promise.resolve(model.doGenerate(o)).catch(ownRetries);
+        meter?.observeReportedCost(reportedCost(result.providerMetadata));
+        return result;
+      },
+      doStream: async (o) => {
+        const result = await Promise.resolve(model.doStream(o)).catch(ownRetries);
+        if (!meter) return result;
+        const watch = new TransformStream<StreamPart, StreamPart>({
+          transform(part, controller) {
+            if (part.type === "finish") meter.observeReportedCost(reportedCost(part.providerMetadata));
+            controller.enqueue(part);
+          },
+        });
+        return { ...result, stream: result.stream.pipeThrough(watch) };
+      },
+    };
   }
 }

@@ -6,6 +6,7 @@ import { computeSnapshot } from "../indicators/snapshot.js";
 import { dayKey, type DecisionRecord, type DecisionTrigger, type Ledger } from "../ledger/ledger.js";
 import type { MarketData } from "../market/types.js";
 import type { ModelLayer } from "../models/modelLayer.js";
+import { decideWithModels, modelFields } from "../models/decideWithModels.js";
 import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
 import type { ResearchProvider } from "../research/types.js";
@@ -133,25 +134,10 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       },
       limits: svc.limits,
     };
-    const errors: string[] = [];
-    for (const entry of svc.models.chain(await svc.state.chosenModel())) {
-      const affordable = await svc.balance.canMakeDecision(entry.estimateMicro);
-      if (!affordable.ok) {
-        errors.push(`${entry.id}: skipped, ${affordable.reason}`);
-        continue;
-      }
-      const t0 = svc.clock();
-      const out = await svc.agent.decide(inputs, svc.models.languageModel(entry, inputs));
-      // A call that reached the model is paid for whether or not its reply was usable.
-      const cost = out.modelCalls > 0 ? entry.estimateMicro : 0;
-      await svc.balance.trackCost(`${req.decisionId}:${entry.id}`, entry.id, cost, svc.clock());
-      record = { ...record, model: entry.id, costMicro: record.costMicro + cost, latencyMs: svc.clock() - t0 };
-      if (out.ok) {
-        decision = out.decision;
-        break;
-      }
-      errors.push(`${entry.id}: ${out.error}`);
-    }
+    const out = await decideWithModels(svc, req, inputs);
+    record = { ...record, model: out.model, costMicro: record.costMicro + out.costMicro, latencyMs: out.latencyMs, ...modelFields(out) };
+    decision = out.decision;
+    const errors = out.errors;
     if (!decision) {
       record = { ...record, outcome: "failed", error: errors.join(" | ") || "no model available" };
       await svc.ledger.put(record);

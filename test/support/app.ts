@@ -4,7 +4,7 @@ import { loadConfig, type Config } from "../../src/config/config.js";
 import type { ChatUser, CommandReply, Role } from "../../commands/types.js";
 import { handleCommand } from "../../commands/registry.js";
 import type { Notice, NoticeSink } from "../../src/chat/notifier.js";
-import { scriptedModel } from "../../src/agent/scriptedModel.js";
+import { scriptedModel, type ModelV2 } from "../../src/agent/scriptedModel.js";
 import { ModelLayer } from "../../src/models/modelLayer.js";
 
 /** A Redis URL with a database of its own for this test file, flushed. */
@@ -41,10 +41,27 @@ export class CapturedNotices implements NoticeSink {
   }
 }
 
-/** A model that always answers with the given reply, served through the router's code path. */
+/**
+ * A model that always answers with the given reply, served through the router's code path. Like a
+ * gateway billing an account, it reports what the call cost (`estimateUsdc`) in its reply.
+ */
 export function scriptedModels(reply: () => string, estimateUsdc = 0.05, id = "test/scripted"): ModelLayer {
-  return new ModelLayer({ factory: (modelId) => scriptedModel(modelId, reply), primary: id, fallbacks: [], estimateUsdc });
+  const factory = (modelId: string): ModelV2 => {
+    const model = scriptedModel(modelId, reply);
+    return {
+      ...model,
+      doStream: async (o) => {
+        const { stream, ...rest } = await model.doStream(o);
+        const cost = new TransformStream<StreamPart, StreamPart>({
+          transform: (part, c) => c.enqueue(part.type === "finish" ? { ...part, providerMetadata: { openrouter: { usage: { cost: estimateUsdc } } } } : part),
+        });
+        return { ...rest, stream: stream.pipeThrough(cost) };
+      },
+    };
+  };
+  return new ModelLayer({ factory, primary: id, fallbacks: [], estimateUsdc });
 }
+type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
 
 export const buyReply = (sizePct: number, extra: Record<string, unknown> = {}) =>
   `<response><reasoning>test</reasoning><action_call name="ExecuteTrade">${JSON.stringify({ side: "buy", sizePct, confidence: 0.8, reasons: ["scripted buy"], ...extra })}</action_call></response>`;

@@ -1,0 +1,52 @@
+import type { Redis } from "ioredis";
+import { BudgetGuard } from "../budget/budgetGuard.js";
+import type { Config } from "../config/config.js";
+import { USDC, type MarketSymbol } from "../domain/types.js";
+import { spendKeys } from "../ledger/ledger.js";
+import { CircuitBreaker } from "../router/breaker.js";
+import { DecisionCache } from "../router/decisionCache.js";
+import { DecisionJournal } from "../router/decisionJournal.js";
+import { ModelStats } from "../router/modelStats.js";
+
+export interface RouterPolicy {
+  /** What decides when no router model can (or may) answer. */
+  fallback: "offline" | "hold";
+  cacheTtlMs: number;
+  batch: { enabled: boolean; maxSymbols: number; symbols: MarketSymbol[] };
+  gate: { enabled: boolean; minScore: number };
+}
+
+/** The Redis-backed services of the model loop, shared by every worker and process. */
+export interface RouterRuntime {
+  policy: RouterPolicy;
+  breaker: CircuitBreaker;
+  budget: BudgetGuard;
+  stats: ModelStats;
+  cache: DecisionCache;
+  journal: DecisionJournal;
+  /** Posts one alert to the chat. */
+  alert(text: string): Promise<void>;
+}
+
+export function createRouterRuntime(redis: Redis, config: Config, alert: (text: string) => Promise<void>, ledgerPrefix = "ledger:"): RouterRuntime {
+  const r = config.routing;
+  const slowest = Math.max(config.router.timeoutMs, ...Object.values(r.modelTimeouts));
+  return {
+    policy: {
+      fallback: r.fallback,
+      cacheTtlMs: r.cacheTtlMs,
+      batch: { enabled: r.batch, maxSymbols: r.batchMaxSymbols, symbols: config.market.symbols },
+      gate: { enabled: r.signalGate, minScore: r.signalGateMinScore },
+    },
+    breaker: new CircuitBreaker(redis, { failures: r.breakerFailures, coolDownMs: r.breakerCooldownMs, probeLeaseMs: slowest + 5_000 }),
+    budget: new BudgetGuard(
+      redis,
+      { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall) },
+      spendKeys(ledgerPrefix),
+    ),
+    stats: new ModelStats(redis),
+    cache: new DecisionCache(redis),
+    journal: new DecisionJournal(redis),
+    alert,
+  };
+}

@@ -1,0 +1,100 @@
+// What went wrong with one model call, and what to do about it. Pure: the facts come from the
+// call's meter (what crossed the wire) and the agent's verdict on the reply.
+
+export type FailureClass =
+  | "timeout"
+  | "rate-limited"
+  | "server"
+  | "unavailable"
+  | "payment"
+  | "invalid-reply"
+  | "auth"
+  | "over-price"
+  | "over-budget"
+  | "low-balance";
+
+export interface CallFacts {
+  ok: boolean;
+  agentError?: string;
+  /** HTTP status of the last response the gateway sent, if any. */
+  status?: number;
+  retryAfterMs?: number;
+  /** The call ran into its deadline. */
+  timedOut: boolean;
+  /** An x402 payment left this process during the call. */
+  paymentSent: boolean;
+  /** The gateway answered a payment with 402 again. */
+  paymentRefused: boolean;
+  /** Our own guardrails refused to pay. */
+  guard?: "price" | "budget" | "balance";
+}
+
+export function classify(f: CallFacts): FailureClass | undefined {
+  if (f.ok) return undefined;
+  if (f.guard === "price") return "over-price";
+  if (f.guard === "budget") return "over-budget";
+  if (f.guard === "balance") return "low-balance";
+  if (f.paymentRefused || f.status === 402) return "payment";
+  if (f.status === 401 || f.status === 403) return "auth";
+  if (f.status === 429) return "rate-limited";
+  if (f.status !== undefined && f.status >= 500) return "server";
+  if (f.timedOut) return "timeout";
+  if (f.status === 404) return "unavailable";
+  if (f.status === 200) return "invalid-reply";
+  // No answer at all: the connection failed.
+  return "server";
+}
+
+export interface RetryAdvice {
+  /** Ask the same model again (once), after `delayMs`. */
+  retrySameModel: boolean;
+  delayMs: number;
+  /** What the model's circuit breaker should learn. */
+  breaker: "failure" | "cool-down" | "none";
+  /** For "cool-down": how long to leave the model alone (else the breaker's cool-down). */
+  coolDownMs?: number;
+  /** Stop asking router models for this decision (budget, balance, or the gateway refuses us). */
+  stopPaidCalls: boolean;
+}
+
+/**
+ * The retry policy, by class. A call that sent a payment is never repeated on the same model:
+ * the repeat would be a second payment for the same answer. Only a server error before any
+ * payment is worth one quick retry; for everything else the next model is the faster way out.
+ */
+export function adviseAfter(cls: FailureClass, f: CallFacts, attempt: number): RetryAdvice {
+  const next = (breaker: RetryAdvice["breaker"], extra: Partial<RetryAdvice> = {}): RetryAdvice => ({
+    retrySameModel: false,
+    delayMs: 0,
+    breaker,
+    stopPaidCalls: false,
+    ...extra,
+  });
+  switch (cls) {
+    case "server":
+      return next("failure", { retrySameModel: !f.paymentSent && attempt === 1, delayMs: 250 });
+    case "rate-limited":
+      // Without a Retry-After the breaker's own cool-down applies.
+      return next("cool-down", f.retryAfterMs !== undefined ? { coolDownMs: Math.max(1000, f.retryAfterMs) } : {});
+    case "timeout":
+    case "unavailable":
+    case "payment":
+    case "invalid-reply":
+      return next("failure");
+    case "over-price":
+      return next("none");
+    case "auth":
+    case "over-budget":
+    case "low-balance":
+      return next("none", { stopPaidCalls: true });
+  }
+}
+
+/** Retry-After in milliseconds, from seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}

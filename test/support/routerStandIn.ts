@@ -1,0 +1,416 @@
+// A stand-in for the Dreams Router on 127.0.0.1, for tests and benchmarks. The real provider
+// (@daydreamsai/ai-sdk-provider) talks to it over HTTP: OpenAI chat completions (streamed and not),
+// the x402 handshake exactly as the provider performs it (requirement in the `x-payment-required`
+// header, payment back in `x-payment`), wallet login, and API keys. Every payment is checked
+// offline: EIP-712 signature (viem), payee, amount, network, validity window, and a nonce that may
+// never be used twice. Per-model prices and per-model faults are set by the test.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { randomUUID } from "node:crypto";
+import { verifyMessage, verifyTypedData } from "viem";
+
+export type StandInFault =
+  | { kind: "http-500" }
+  | { kind: "http-429"; retryAfterSeconds: number }
+  /** Never answers (until the client gives up). Before payment by default: a dead model. */
+  | { kind: "hang"; afterPayment?: boolean }
+  /** Paid, then a reply that is not a valid chat-completions stream or body. */
+  | { kind: "malformed" }
+  /** Paid, then a well-formed reply whose action breaks the decision schema. */
+  | { kind: "schema" }
+  /** Answers 402 again to a valid payment: the gateway refuses to take it. */
+  | { kind: "402-repeat" };
+
+export interface StandInRequest {
+  model: string;
+  stream: boolean;
+  /** The whole prompt, flattened to text. */
+  prompt: string;
+  /** Symbols the prompt asks about ("Decide now on BTC/USDT", or a batch list). */
+  symbols: string[];
+}
+
+export type ReplyFn = (req: StandInRequest) => string;
+
+export interface AcceptedPayment {
+  model: string;
+  from: string;
+  to: string;
+  value: bigint;
+  nonce: string;
+  /** The raw x-payment header, so a test can try to replay it. */
+  header: string;
+  time: number;
+}
+
+export interface CallLog {
+  model: string;
+  paid: boolean;
+  auth?: string;
+  status: number;
+  stream: boolean;
+  fault?: StandInFault["kind"];
+}
+
+export interface StandInOptions {
+  /** USDC per call, by model id. */
+  prices: Record<string, number>;
+  network?: "base" | "base-sepolia";
+  payTo?: `0x${string}`;
+  /** Bearer tokens that pay by account instead of x402 (the gateway reports `usage.cost`). */
+  apiKeys?: string[];
+  /** Extra cost per extra symbol in one batched call, as a fraction of the model's price. */
+  batchSymbolFactor?: number;
+  reply?: ReplyFn;
+}
+
+const USDC_ASSET = {
+  base: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+  "base-sepolia": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+} as const;
+const CHAIN_ID = { base: 8453, "base-sepolia": 84532 } as const;
+const TOKEN_NAME = { base: "USD Coin", "base-sepolia": "USDC" } as const;
+
+export const STANDIN_PAYEE = "0x00000000000000000000000000000000000a11ce" as const;
+
+/** The reply a model gives when the test chose nothing: hold on every symbol asked about. */
+export const holdReply = (symbol?: string) =>
+  `<response><reasoning>stand-in</reasoning><action_call name="RiskManagement">${JSON.stringify({
+    ...(symbol ? { symbol } : {}),
+    stance: "hold",
+    confidence: 0.6,
+    reasons: ["stand-in hold"],
+  })}</action_call></response>`;
+
+const defaultReply: ReplyFn = (req) =>
+  req.symbols.length > 1 ? `<response>${req.symbols.map((s) => holdReply(s).replace(/<\/?response>/g, "")).join("")}</response>` : holdReply();
+
+export class RouterStandIn {
+  readonly payments: AcceptedPayment[] = [];
+  readonly refused: { model: string; reason: string }[] = [];
+  readonly calls: CallLog[] = [];
+  readonly sessions = new Map<string, string>();
+  private readonly faults = new Map<string, { fault: StandInFault; left: number }>();
+  private readonly usedNonces = new Set<string>();
+  private readonly sockets = new Set<Socket>();
+  private readonly hung = new Set<ServerResponse>();
+  private reply: ReplyFn;
+  readonly network: "base" | "base-sepolia";
+  readonly payTo: `0x${string}`;
+  url = "";
+
+  private constructor(
+    private readonly server: Server,
+    private readonly opts: StandInOptions,
+  ) {
+    this.reply = opts.reply ?? defaultReply;
+    this.network = opts.network ?? "base-sepolia";
+    this.payTo = opts.payTo ?? STANDIN_PAYEE;
+  }
+
+  static async start(opts: StandInOptions): Promise<RouterStandIn> {
+    const server = createServer();
+    const standIn = new RouterStandIn(server, opts);
+    server.on("request", (req, res) => {
+      standIn.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) standIn.json(res, 500, { error: { message: String((err as Error).message) } });
+        else res.destroy();
+      });
+    });
+    server.on("connection", (s) => {
+      standIn.sockets.add(s);
+      s.on("close", () => standIn.sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    standIn.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    return standIn;
+  }
+
+  /** Makes `model` fail in the given way for the next `times` calls (all calls by default). */
+  setFault(model: string, fault: StandInFault | undefined, times = Infinity): void {
+    if (fault) this.faults.set(model, { fault, left: times });
+    else this.faults.delete(model);
+  }
+
+  setReply(reply: ReplyFn): void {
+    this.reply = reply;
+  }
+
+  setPrice(model: string, usdc: number): void {
+    this.opts.prices[model] = usdc;
+  }
+
+  /** Atomic USDC units the stand-in charges for one call to `model` about `symbols` symbols. */
+  priceAtomic(model: string, symbols = 1): bigint {
+    const usdc = this.opts.prices[model] ?? 0;
+    const factor = 1 + (this.opts.batchSymbolFactor ?? 0.2) * Math.max(0, symbols - 1);
+    return BigInt(Math.round(usdc * factor * 1_000_000));
+  }
+
+  paidAtomic(): bigint {
+    return this.payments.reduce((s, p) => s + p.value, 0n);
+  }
+
+  callsTo(model: string): CallLog[] {
+    return this.calls.filter((c) => c.model === model);
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.hung) res.destroy();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- HTTP --------------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "").split("?")[0];
+    const body = await readBody(req);
+    if (req.method === "POST" && path === "/v1/auth/wallet-login") return this.walletLogin(body, res);
+    if (req.method === "GET" && path === "/v1/models/detailed") {
+      return this.json(res, 200, { success: true, models: Object.keys(this.opts.prices).map((id) => ({ id, name: id, pricing: { prompt: 0, completion: 0 } })) });
+    }
+    if (req.method === "POST" && path === "/v1/chat/completions") return this.chat(req, body, res);
+    return this.json(res, 404, { error: { message: `no route ${req.method} ${path}` } });
+  }
+
+  private async walletLogin(body: string, res: ServerResponse): Promise<void> {
+    const { walletAddress, signature, message } = JSON.parse(body) as { walletAddress: `0x${string}`; signature: `0x${string}`; message: string };
+    const ok = await verifyMessage({ address: walletAddress, message, signature }).catch(() => false);
+    if (!ok || !message.includes(walletAddress)) return this.json(res, 401, { success: false, error: "bad wallet signature" });
+    const token = `sess-${randomUUID()}`;
+    this.sessions.set(token, walletAddress);
+    this.json(res, 200, {
+      success: true,
+      sessionToken: token,
+      user: { id: walletAddress, walletAddress, balance: 0, authMethod: "wallet", createdAt: Date.now(), updatedAt: Date.now() },
+    });
+  }
+
+  private async chat(req: IncomingMessage, body: string, res: ServerResponse): Promise<void> {
+    let parsed: { model?: string; stream?: boolean; messages?: { role: string; content: unknown }[] };
+    try {
+      parsed = JSON.parse(body) as typeof parsed;
+    } catch {
+      return this.json(res, 400, { error: { message: "body is not JSON" } });
+    }
+    const model = String(parsed.model ?? "");
+    const stream = parsed.stream === true;
+    const log: CallLog = { model, paid: false, status: 0, stream };
+    this.calls.push(log);
+    const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      log.status = status;
+      this.json(res, status, payload, headers);
+    };
+
+    if (!(model in this.opts.prices)) return send(404, { error: { message: `model ${model} not found` } });
+    const prompt = flattenPrompt(parsed.messages ?? []);
+    const request: StandInRequest = { model, stream, prompt, symbols: symbolsIn(prompt) };
+
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    if (bearer) log.auth = this.sessions.has(bearer) ? "session" : "api-key";
+    if (bearer && !this.sessions.has(bearer) && !(this.opts.apiKeys ?? []).includes(bearer)) {
+      return send(401, { error: { message: "Invalid API key or session token" } });
+    }
+    const byAccount = bearer !== undefined && !this.sessions.has(bearer);
+
+    const slot = this.faults.get(model);
+    const fault = slot && slot.left > 0 ? slot.fault : undefined;
+    const useFault = () => {
+      if (slot) slot.left--;
+      log.fault = fault!.kind;
+    };
+    if (fault?.kind === "http-500") {
+      useFault();
+      return send(500, { error: { message: "upstream provider failed", code: 500 } });
+    }
+    if (fault?.kind === "http-429") {
+      useFault();
+      return send(429, { error: { message: "rate limited", code: 429 } }, { "retry-after": String(fault.retryAfterSeconds) });
+    }
+    if (fault?.kind === "hang" && !fault.afterPayment) {
+      useFault();
+      this.hung.add(res);
+      res.on("close", () => this.hung.delete(res));
+      return;
+    }
+
+    const price = this.priceAtomic(model, request.symbols.length);
+    const requirement = {
+      scheme: "exact",
+      network: this.network,
+      maxAmountRequired: price.toString(),
+      resource: `${this.url}/chat/completions`,
+      description: `chat completion with ${model}`,
+      mimeType: "application/json",
+      payTo: this.payTo,
+      maxTimeoutSeconds: 300,
+      asset: USDC_ASSET[this.network],
+      extra: { name: TOKEN_NAME[this.network], version: "2" },
+    };
+    const askToPay = (error: string) =>
+      send(402, { x402Version: 1, error, accepts: [requirement] }, { "x-payment-required": JSON.stringify(requirement) });
+
+    if (!byAccount) {
+      const header = req.headers["x-payment"];
+      if (typeof header !== "string") return askToPay("payment required");
+      const checked = await this.verifyPayment(header, price);
+      if (!checked.ok) {
+        this.refused.push({ model, reason: checked.reason });
+        return askToPay(checked.reason);
+      }
+      if (fault?.kind === "402-repeat") {
+        useFault();
+        this.refused.push({ model, reason: "gateway refused the payment (injected)" });
+        return askToPay("payment could not be settled");
+      }
+      this.usedNonces.add(checked.key);
+      log.paid = true;
+      this.payments.push({ model, from: checked.from, to: checked.to, value: checked.value, nonce: checked.nonce, header, time: Date.now() });
+    }
+
+    if (fault?.kind === "hang") {
+      useFault();
+      this.hung.add(res);
+      res.on("close", () => this.hung.delete(res));
+      return;
+    }
+
+    let content: string;
+    if (fault?.kind === "schema") {
+      useFault();
+      content = `<response><reasoning>all in</reasoning><action_call name="ExecuteTrade">${JSON.stringify({ side: "buy", sizePct: 500, confidence: 3, reasons: [] })}</action_call></response>`;
+    } else {
+      content = this.reply(request);
+    }
+    const costUsdc = Number(price) / 1_000_000;
+    const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4), total_tokens: 0, cost: costUsdc };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    const id = `chatcmpl-${randomUUID().slice(0, 8)}`;
+    const settled: Record<string, string> = byAccount ? {} : { "x-payment-response": Buffer.from(JSON.stringify({ success: true, network: this.network, payer: this.payments.at(-1)!.from })).toString("base64") };
+
+    if (fault?.kind === "malformed") {
+      useFault();
+      log.status = 200;
+      if (stream) {
+        res.writeHead(200, { "content-type": "text/event-stream", ...settled });
+        res.end(`data: {"id":"${id}","choices":[{"delta":{"content":"<response><action_call name=\\"Exec`);
+      } else {
+        res.writeHead(200, { "content-type": "application/json", ...settled });
+        res.end(`{"id":"${id}","choices":[{"message":{"role":"assist`);
+      }
+      return;
+    }
+
+    log.status = 200;
+    if (!stream) {
+      this.json(res, 200, {
+        id,
+        object: "chat.completion",
+        model,
+        provider: "stand-in",
+        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+        usage,
+      }, settled);
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...settled });
+    const chunk = (delta: object, extra: object = {}) =>
+      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", model, provider: "stand-in", choices: [{ index: 0, delta, ...extra }] })}\n\n`;
+    let out = chunk({ role: "assistant", content: "" });
+    for (let i = 0; i < content.length; i += 64) out += chunk({ content: content.slice(i, i + 64) });
+    out += `data: ${JSON.stringify({ id, object: "chat.completion.chunk", model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage })}\n\n`;
+    out += "data: [DONE]\n\n";
+    res.end(out);
+  }
+
+  /** Checks an x-payment header with no chain: signature, payee, amount, network, window, nonce. */
+  async verifyPayment(
+    header: string,
+    price: bigint,
+  ): Promise<{ ok: true; from: string; to: string; value: bigint; nonce: string; key: string } | { ok: false; reason: string }> {
+    let payment: {
+      x402Version?: number;
+      scheme?: string;
+      network?: string;
+      payload?: { signature?: `0x${string}`; authorization?: Record<string, string> };
+    };
+    try {
+      payment = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as typeof payment;
+    } catch {
+      return { ok: false, reason: "x-payment is not base64 JSON" };
+    }
+    const a = payment.payload?.authorization;
+    const signature = payment.payload?.signature;
+    if (payment.x402Version !== 1 || payment.scheme !== "exact" || !a || !signature) return { ok: false, reason: "not an x402 v1 exact payment" };
+    if (payment.network !== this.network) return { ok: false, reason: `wrong network ${payment.network}` };
+    const message = {
+      from: a.from as `0x${string}`,
+      to: a.to as `0x${string}`,
+      value: BigInt(a.value ?? "0"),
+      validAfter: BigInt(a.validAfter ?? "0"),
+      validBefore: BigInt(a.validBefore ?? "0"),
+      nonce: a.nonce as `0x${string}`,
+    };
+    const valid = await verifyTypedData({
+      address: message.from,
+      domain: { name: TOKEN_NAME[this.network], version: "2", chainId: CHAIN_ID[this.network], verifyingContract: USDC_ASSET[this.network] },
+      types: {
+        TransferWithAuthorization: [
+          { name: "from", type: "address" },
+          { name: "to", type: "address" },
+          { name: "value", type: "uint256" },
+          { name: "validAfter", type: "uint256" },
+          { name: "validBefore", type: "uint256" },
+          { name: "nonce", type: "bytes32" },
+        ],
+      },
+      primaryType: "TransferWithAuthorization",
+      message,
+      signature,
+    }).catch(() => false);
+    if (!valid) return { ok: false, reason: "bad signature" };
+    if (message.to.toLowerCase() !== this.payTo.toLowerCase()) return { ok: false, reason: `wrong payee ${message.to}` };
+    if (message.value !== price) return { ok: false, reason: `wrong amount ${message.value} (price ${price})` };
+    const now = BigInt(Math.floor(Date.now() / 1000));
+    if (now < message.validAfter || now >= message.validBefore) return { ok: false, reason: "outside its validity window" };
+    const key = `${message.from.toLowerCase()}:${message.nonce.toLowerCase()}`;
+    if (this.usedNonces.has(key)) return { ok: false, reason: "nonce already used" };
+    return { ok: true, from: message.from, to: message.to, value: message.value, nonce: message.nonce, key };
+  }
+
+  private json(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify(payload));
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => (data += c));
+    req.on("end", () => resolve(data));
+    req.on("error", reject);
+  });
+}
+
+function flattenPrompt(messages: { role: string; content: unknown }[]): string {
+  return messages
+    .map((m) =>
+      typeof m.content === "string"
+        ? m.content
+        : Array.isArray(m.content)
+          ? m.content.map((p: { text?: string }) => p.text ?? "").join("")
+          : "",
+    )
+    .join("\n");
+}
+
+/** The symbols a prompt asks about: a batch list, or the agent's "Decide now on X". */
+function symbolsIn(prompt: string): string[] {
+  const batch = /Symbols to decide: ([A-Z0-9/, ]+)/.exec(prompt);
+  if (batch) return batch[1]!.split(",").map((s) => s.trim()).filter(Boolean);
+  const one = /Decide now on ([A-Z0-9]+\/[A-Z0-9]+)/.exec(prompt);
+  return one ? [one[1]!] : [];
+}
