@@ -84,10 +84,19 @@ describe("trading agent on @daydreamsai/core", () => {
     expect(out.modelCalls).toBe(1);
   });
 
-  it("keeps its memory in Redis", async () => {
-    const keys = await redis.keys("t:mem:*");
-    expect(keys.some((k) => k.includes("trading:d1"))).toBe(true);
-    expect(await redis.ttl(keys[0]!)).toBeGreaterThan(0);
+  it("keeps each decision's working memory in Redis, and lets go of finished contexts", async () => {
+    const model = scriptedModel("test", () => decisionToAgentReply({ symbol: "BTC/USDT", action: "hold", sizePct: 0, confidence: 0.5, reasons: ["flat"] }));
+    for (let i = 0; i < 12; i++) expect((await agent.decide(inputs(`many${i}`), model)).ok).toBe(true);
+    await agent.stop(); // waits for the clean-up in flight
+    await agent.start();
+    // The audit of every decision is in Redis, with an expiry, and holds the model's reply.
+    const audit = await redis.get("t:mem:audit:many11");
+    expect(audit).toContain("RiskManagement");
+    expect(await redis.ttl("t:mem:audit:d1")).toBeGreaterThan(0);
+    // Core's index of contexts, which it rewrites on every save and loads at start, stays small.
+    const index = JSON.parse((await redis.get("t:mem:contexts")) ?? "[]") as string[];
+    expect(index.length).toBeLessThan(10);
+    expect(await redis.keys("t:mem:context:*many*")).toEqual([]);
   });
 });
 

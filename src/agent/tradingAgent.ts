@@ -220,6 +220,7 @@ export class TradingAgent {
     ];
 
     this.trading = trading;
+    this.contextDefs = [trading, market, research, portfolio, risk];
     this.agent = createDreams({
       // Core's console logger reports aborted runs (our normal stop after one action) as errors;
       // our outcomes carry what matters, so it gets no transport.
@@ -234,16 +235,39 @@ export class TradingAgent {
   }
 
   private readonly trading;
+  private readonly contextDefs: { type: string }[];
+  private readonly retiring = new Set<Promise<void>>();
 
   async start(): Promise<void> {
     await this.agent.start();
   }
 
   async stop(): Promise<void> {
+    while (this.retiring.size > 0) await Promise.allSettled([...this.retiring]);
     await this.agent.stop();
     // Let core's background memory writes land before the caller closes Redis.
     await new Promise((r) => setTimeout(r, 20));
     await this.kv.drain?.();
+  }
+
+  /**
+   * Core keeps every context it has run in process memory, and rewrites one index of all of them
+   * to the store on each save (and loads them all at start): with one context per decision, both
+   * grow without end. A finished decision's working memory (its prompt and the model's reply) is
+   * kept under audit:<decisionId>, with the store's expiry, and its contexts are dropped from core.
+   */
+  private retire(a: Args): void {
+    const job = (async () => {
+      await this.kv.drain?.();
+      const ids = this.contextDefs.map((context) => this.agent.getContextId({ context: context as never, args: a as never }));
+      const working = await this.kv.get(`working-memory:${ids[0]}`);
+      if (working !== null) await this.kv.set(`audit:${a.decisionId}`, working);
+      for (const id of ids) await this.agent.deleteContext(id);
+    })().catch(() => {
+      // Cleanup only: a failure leaves the contexts to expire from the store.
+    });
+    this.retiring.add(job);
+    void job.finally(() => this.retiring.delete(job));
   }
 
   /** Runs one decision with the given model. Never throws for a model failure: it reports it. */
@@ -311,6 +335,7 @@ export class TradingAgent {
       clearTimeout(timer);
       this.inputs.delete(inputs.decisionId);
       this.captured.delete(inputs.decisionId);
+      this.retire({ decisionId: inputs.decisionId, symbol: inputs.symbol });
     }
     if (slot.decision) return { ok: true, decision: slot.decision, modelCalls };
     return { ok: false, error: slot.error ?? "the model answered without a valid action", modelCalls };
