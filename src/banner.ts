@@ -7,6 +7,7 @@ export async function banner(app: App, redisNote: string): Promise<string> {
   const paper = app.mode.trading === "paper";
   const balance = await app.services.balance.getBalance();
   const schedule = await app.schedule();
+  const pinned = await app.services.state.chosenModel();
   const lines = [
     paper
       ? "Chat-ops trading agent — SIMULATED TRADING (paper exchange). No real money moves."
@@ -17,7 +18,13 @@ export async function banner(app: App, redisNote: string): Promise<string> {
     `  Market:    ${app.mode.market}`,
     `  Exchange:  ${paper ? `paper (fee ${(c.exchange.feeRate * 100).toFixed(2)}%, slippage ${c.exchange.slippageBps} bps)` : app.services.exchange.name}`,
     `  Wallet:    ${app.mode.wallet}, balance ${usdc(balance, 2)}`,
-    `  Decisions: ${app.services.models.routerEnabled ? `Dreams Router at ${c.router.url}, ${app.mode.model} first, offline engine last` : "offline engine (deterministic, free; set DECISION_MODEL=router with a key or wallet for LLMs)"}`,
+    `  Decisions: ${
+      app.services.models.routerEnabled
+        ? `Dreams Router at ${c.router.url} (${c.router.auth === "api-key" || (c.router.auth === "auto" && c.router.apiKey) ? "API key" : `x402 on ${c.router.network}`}), ` +
+          `${pinned ? `${pinned} first (pinned with /model)` : "model chosen per decision by policy (/model to see them)"}, ` +
+          `${c.routing.fallback === "hold" ? "hold" : "offline engine"} when no model can answer`
+        : "offline engine (deterministic, free; set DECISION_MODEL=router with a key or wallet for LLMs)"
+    }`,
     `  Research:  ${app.mode.research}`,
     `  Redis:     ${redisNote}`,
     `  Symbols:   ${app.symbols.join(", ")}`,

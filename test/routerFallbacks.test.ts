@@ -44,7 +44,7 @@ describe("a primary that fails, and the next model answering", () => {
       const name = c.fault.kind;
       expect(record.model, name).toBe(CLAUDE);
       expect(record.action, name).toBe("hold");
-      expect(reply.text, name).toMatch(new RegExp(`Model: ${CLAUDE}[\\s\\S]*Note: fallbacks: ${GPT}: ${c.failure}`));
+      expect(reply.text, name).toMatch(new RegExp(`Model: ${CLAUDE}[\\s\\S]*Note: model notes: ${GPT}: ${c.failure}`));
       const primary = record.attempts!.filter((a) => a.model === GPT);
       expect(primary.map((a) => a.failure), name).toEqual(c.fault.kind === "http-500" ? ["server", "server"] : [c.failure]);
       expect(t.standIn.callsTo(GPT), name).toHaveLength(c.calls);

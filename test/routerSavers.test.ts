@@ -2,6 +2,7 @@
 // must not pay twice, with the real provider paying the stand-in.
 import { afterEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
+import { formatDecision } from "../src/chat/format.js";
 import type { DecisionRecord } from "../src/ledger/ledger.js";
 import { CLAUDE, GEMINI, GPT, STANDIN_PRICES, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
 import { holdReply } from "./support/routerStandIn.js";
@@ -45,6 +46,7 @@ describe("the decision cache", () => {
     const again = await decide("BTC/USDT");
     expect(again).toMatchObject({ model: GEMINI, saver: "cache", savedMicro: micro(STANDIN_PRICES[GEMINI]), costMicro: 0, action: first.action });
     expect(t.standIn.payments).toHaveLength(1);
+    expect(formatDecision(again, { paper: true })).toContain("Saver: answered by the decision cache (same closed candle), saving $0.0110.");
 
     // The replay closes a new candle every 30 s: the cached decision is now on an older one.
     t.clock.advance(30_000);

@@ -48,6 +48,10 @@ export function formatDecision(r: DecisionRecord, opts: { paper: boolean }): str
   } else if (r.risk) {
     lines.push(`Order: none. ${r.risk.message}`);
   }
+  if (r.saver) {
+    const from = { cache: "the decision cache (same closed candle)", batch: "a batched call shared with other symbols", gate: "the signal gate (nothing to decide, no model asked)" }[r.saver];
+    lines.push(`Saver: answered by ${from}${r.savedMicro ? `, saving ${usdc(r.savedMicro)}` : ""}.`);
+  }
   if (r.error) lines.push(`Note: ${r.error}`);
   return lines.join("\n");
 }

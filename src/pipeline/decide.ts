@@ -152,7 +152,8 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       reasons: decision.reasons,
       ...(decision.stopLossPct !== undefined ? { stopLossPct: decision.stopLossPct } : {}),
       ...(decision.takeProfitPct !== undefined ? { takeProfitPct: decision.takeProfitPct } : {}),
-      ...(errors.length ? { error: `fallbacks: ${errors.join(" | ")}` } : {}),
+      // What happened on the way to this answer: models skipped or failed, billing notes.
+      ...(errors.length ? { error: `model notes: ${errors.join(" | ")}` } : {}),
     };
     // Saved before any order, so a retry after a crash reuses this answer instead of paying again.
     await svc.ledger.put(record);
