@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { privateKeyToAccount } from "viem/accounts";
+import { applyStoredLimits } from "../commands/limits.js";
 import type { ChatUser } from "../commands/types.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
@@ -86,6 +87,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
   redis.on("error", (err) => log.error("redis", err));
 
+  const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
   const state = new AgentState(redis);
   const ledger = new Ledger(redis);
 
@@ -182,13 +184,13 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       autoRefill: config.balance.autoRefill,
     }),
     state,
-    limits: config.risk,
+    // A copy: /limits changes it at run time, and the loaded configuration stays as it was.
+    limits: { ...config.risk },
     tradeLock: new RedisLock(redis, "lock:trading"),
     quote: "USDT",
     clock,
   };
 
-  const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
   const { hour, minute } = config.schedule.reportTime;
   const specs: ScheduleSpec[] = [
     ...symbols.map((symbol): ScheduleSpec => ({ id: `decide:${symbol}`, job: "decide", data: { symbol }, every: config.schedule.decisionIntervalMs, label: `decision ${symbol}` })),
@@ -270,6 +272,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       await redis.quit();
     },
   };
+  // Limits an admin changed from chat are back in force before the first decision.
+  await applyStoredLimits(app);
   if (config.chat.approval.above !== undefined) app.decisionGate = approvalGate(app, config.chat.approval.above, config.chat.approval.timeoutMs);
   return app;
 }

@@ -55,6 +55,7 @@ describe("a restart", () => {
     const decided = await first.run("/decide BTC");
     expect(decided.text).toMatch(/BUY 5\.0% of equity[\s\S]*Order: BUY/);
     await first.run("/model test/scripted");
+    await first.run("/limits max_position 8");
     await first.run("/pause");
     const before = {
       positions: await first.app.services.portfolio.positions(),
@@ -70,7 +71,7 @@ describe("a restart", () => {
     await redis.stop();
     await redis.start();
 
-    const second = await startTestApp(config, { url: redis.url, models });
+    const second = await startTestApp(testConfig((c) => (c.market.symbols = ["BTC/USDT"])), { url: redis.url, models });
     const s = second.app.services;
     expect(await s.portfolio.positions()).toEqual(before.positions);
     expect(await s.exchange.trades(10)).toEqual(before.trades);
@@ -78,6 +79,7 @@ describe("a restart", () => {
     expect(await s.balance.getBalance()).toBe(before.wallet);
     expect(await s.state.pauseState()).toMatchObject({ paused: true, reason: "manual" });
     expect(await s.state.chosenModel()).toBe("test/scripted");
+    expect(s.limits.maxPositionPct).toBe(8);
     expect(await second.app.costReport(first.clock.now)).toBe(before.report);
     expect((await second.run("/decide BTC")).text).toMatch(/paused/);
     await second.app.stop();

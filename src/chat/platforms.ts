@@ -1,4 +1,3 @@
-import { applyStoredLimits } from "../../commands/limits.js";
 import type { App } from "../app.js";
 import { installNoticeCharts } from "./charts/hooks.js";
 import { DiscordChat } from "./discord/discordChat.js";
@@ -21,8 +20,6 @@ export interface ChatPlatforms {
 export async function startChatPlatforms(app: App): Promise<ChatPlatforms> {
   const c = app.config.chat;
   const chat = ChatServices.of(app);
-  // Limits an admin changed from chat are back in force before the first decision.
-  await applyStoredLimits(app);
   installNoticeCharts(app);
   chat.startSweeper();
   const out: ChatPlatforms = { started: Promise.resolve(), stop: async () => {} };
