@@ -1,5 +1,4 @@
 import { Redis } from "ioredis";
-import { privateKeyToAccount } from "viem/accounts";
 import { applyStoredLimits } from "../commands/limits.js";
 import type { ChatUser } from "../commands/types.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
@@ -137,15 +136,15 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       clock,
     });
 
-  // The wallet that pays x402 is the key's own address; X402_WALLET_ADDRESS names it when no key is set here.
-  const payingAddress = config.router.privateKey ? privateKeyToAccount(config.router.privateKey).address : config.router.walletAddress;
-  const wallet: UsdcWallet =
-    payingAddress && config.router.decisionModel === "router" && !opts.paperWallet
-      ? new OnchainUsdcWallet(payingAddress, config.router.network, config.router.rpcUrl)
-      : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
-
   const routerAuth = routerAuthFromConfig(config.router);
   const router = routerAuth ? createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
+  // When calls are paid per call with x402, the USDC that pays them is the key's own wallet, read on
+  // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
+  const wallet: UsdcWallet =
+    router?.payer && !opts.paperWallet
+      ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl)
+      : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
+
   const models = opts.models ?? new ModelLayer(
     router
       ? {

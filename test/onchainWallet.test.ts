@@ -73,4 +73,16 @@ describe("USDC balance on Base Sepolia, read with viem", () => {
     expect(refill.text).toMatch(/Refill refused: Refills of a real wallet are not built yet\. Send USDC on base-sepolia to 0x/);
     expect(await stateSnapshot(t.url)).toEqual(before);
   });
+
+  it("is not used with an API key, which bills an account instead of the wallet", async () => {
+    t = await startTestApp(
+      testConfig((c) => {
+        c.router.decisionModel = "router";
+        c.router.apiKey = "test-router-key";
+        c.router.walletAddress = agent.address;
+        c.router.rpcUrl = rpcUrl;
+      }),
+    );
+    expect((await t.run("/balance")).text).toMatch(/USDC for model calls: \$10\.00 — OK\n {2}paper USDC wallet/);
+  });
 });
