@@ -14,14 +14,7 @@ import { z } from "zod";
 import { jsonSchema, type JSONSchema7 } from "ai";
 import type { Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
 import type { ResearchReport } from "../research/types.js";
-import {
-  ClosePositionArgs,
-  ExecuteTradeArgs,
-  RebalanceArgs,
-  RiskManagementArgs,
-  rebalanceToDecision,
-  validateDecision,
-} from "../decision/schema.js";
+import { ACTION_ARGS, actionToDecision, validateDecision, type ActionName } from "../decision/schema.js";
 import { scriptedModel, type ModelV2 } from "./scriptedModel.js";
 
 /** Everything one decision is made from; rendered into the agent's contexts. */
@@ -190,34 +183,15 @@ export class TradingAgent {
       return held && i.portfolio.equity > 0 ? ((held.qty * i.snapshot.price) / i.portfolio.equity) * 100 : 0;
     };
 
-    const actions = [
-      signalAction("ExecuteTrade", "Buy or sell the symbol, sized as a percent of equity.", ExecuteTradeArgs, (x, i) => ({
-        symbol: i.symbol,
-        action: x.side,
-        sizePct: x.sizePct,
-        confidence: x.confidence,
-        reasons: x.reasons,
-        ...(x.stopLossPct !== undefined ? { stopLossPct: x.stopLossPct } : {}),
-        ...(x.takeProfitPct !== undefined ? { takeProfitPct: x.takeProfitPct } : {}),
-      })),
-      signalAction("ClosePosition", "Close the whole open position in the symbol.", ClosePositionArgs, (x, i) => ({
-        symbol: i.symbol, action: "close", sizePct: 0, confidence: x.confidence, reasons: x.reasons,
-      })),
-      signalAction("Rebalance", "Move the symbol's weight in the portfolio to a target percent of equity.", RebalanceArgs, (x, i) =>
-        rebalanceToDecision(i.symbol, x.targetPct, heldPct(i), x.confidence, x.reasons),
-      ),
-      signalAction("RiskManagement", "Hold, or reduce exposure by selling half the position.", RiskManagementArgs, (x, i) => {
-        const half = heldPct(i) / 2;
-        const reduce = x.stance === "reduce-exposure" && half > 0;
-        return {
-          symbol: i.symbol,
-          action: reduce ? "sell" : "hold",
-          sizePct: reduce ? round(half, 4) : 0,
-          confidence: x.confidence,
-          reasons: x.reasons,
-        };
-      }),
-    ];
+    const described: Record<ActionName, string> = {
+      ExecuteTrade: "Buy or sell the symbol, sized as a percent of equity.",
+      ClosePosition: "Close the whole open position in the symbol.",
+      Rebalance: "Move the symbol's weight in the portfolio to a target percent of equity.",
+      RiskManagement: "Hold, or reduce exposure by selling half the position.",
+    };
+    const actions = (Object.keys(ACTION_ARGS) as ActionName[]).map((name) =>
+      signalAction(name, described[name], ACTION_ARGS[name], (x, i) => actionToDecision(name, x as never, i.symbol, heldPct(i))),
+    );
 
     this.trading = trading;
     this.contextDefs = [trading, market, research, portfolio, risk];

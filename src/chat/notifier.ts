@@ -2,6 +2,17 @@ import type { ChatUser, ReplyButton, ReplyImage } from "../../commands/types.js"
 
 export type NoticeKind = "trade" | "decision" | "alert" | "critical" | "report" | "error" | "info";
 
+/** How each kind of notice is headed in chat. */
+export const NOTICE_LABEL: Record<NoticeKind, string> = {
+  trade: "Trade",
+  decision: "Decision",
+  alert: "⚠️ Alert",
+  critical: "🚨 CRITICAL",
+  report: "Report",
+  error: "Error",
+  info: "Info",
+};
+
 export interface Notice {
   kind: NoticeKind;
   text: string;

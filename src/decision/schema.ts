@@ -38,6 +38,45 @@ export const RiskManagementArgs = z.object({
   reasons,
 });
 
+export const ACTION_ARGS = {
+  ExecuteTrade: ExecuteTradeArgs,
+  ClosePosition: ClosePositionArgs,
+  Rebalance: RebalanceArgs,
+  RiskManagement: RiskManagementArgs,
+} as const;
+export type ActionName = keyof typeof ACTION_ARGS;
+type ActionArgs = { [K in ActionName]: z.infer<(typeof ACTION_ARGS)[K]> };
+
+/**
+ * The decision an action's (validated) arguments stand for, on `symbol`, whose position weighs
+ * `heldPct` percent of equity now. RiskManagement's "reduce-exposure" sells half the position.
+ */
+export function actionToDecision<K extends ActionName>(name: K, args: ActionArgs[K], symbol: string, heldPct: number): Decision {
+  const { confidence, reasons } = args;
+  switch (name) {
+    case "ExecuteTrade": {
+      const x = args as ActionArgs["ExecuteTrade"];
+      return {
+        symbol,
+        action: x.side,
+        sizePct: x.sizePct,
+        confidence,
+        reasons,
+        ...(x.stopLossPct !== undefined ? { stopLossPct: x.stopLossPct } : {}),
+        ...(x.takeProfitPct !== undefined ? { takeProfitPct: x.takeProfitPct } : {}),
+      };
+    }
+    case "ClosePosition":
+      return { symbol, action: "close", sizePct: 0, confidence, reasons };
+    case "Rebalance":
+      return rebalanceToDecision(symbol, (args as ActionArgs["Rebalance"]).targetPct, heldPct, confidence, reasons);
+    default: {
+      const reduce = (args as ActionArgs["RiskManagement"]).stance === "reduce-exposure" && heldPct > 0;
+      return { symbol, action: reduce ? "sell" : "hold", sizePct: reduce ? Number((heldPct / 2).toFixed(4)) : 0, confidence, reasons };
+    }
+  }
+}
+
 export type ValidationResult = { ok: true; decision: Decision } | { ok: false; error: string };
 
 export function validateDecision(candidate: unknown): ValidationResult {

@@ -2,15 +2,7 @@
 // the prompt in, the per-symbol verdicts out. A bad answer for one symbol costs only that symbol.
 import { z } from "zod";
 import type { IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
-import {
-  ClosePositionArgs,
-  ExecuteTradeArgs,
-  RebalanceArgs,
-  RiskManagementArgs,
-  rebalanceToDecision,
-  validateDecision,
-  type ValidationResult,
-} from "../decision/schema.js";
+import { ACTION_ARGS, actionToDecision, validateDecision, type ActionName, type ValidationResult } from "../decision/schema.js";
 
 export interface BatchItem {
   symbol: MarketSymbol;
@@ -66,10 +58,10 @@ export function batchPrompt(items: BatchItem[], ctx: BatchContext): { role: "sys
 
 const withSymbol = <S extends z.ZodObject>(schema: S) => schema.extend({ symbol: z.string() });
 const SCHEMAS = {
-  ExecuteTrade: withSymbol(ExecuteTradeArgs),
-  ClosePosition: withSymbol(ClosePositionArgs),
-  Rebalance: withSymbol(RebalanceArgs),
-  RiskManagement: withSymbol(RiskManagementArgs),
+  ExecuteTrade: withSymbol(ACTION_ARGS.ExecuteTrade),
+  ClosePosition: withSymbol(ACTION_ARGS.ClosePosition),
+  Rebalance: withSymbol(ACTION_ARGS.Rebalance),
+  RiskManagement: withSymbol(ACTION_ARGS.RiskManagement),
 } as const;
 
 /** One verdict per symbol asked about: a validated decision, or why there is none. */
@@ -107,32 +99,5 @@ function toDecision(call: { name: string; body: unknown }, item: BatchItem, ctx:
     return { ok: false, error: `invalid reply for ${item.symbol}: ${call.name} ${issues.join("; ")}` };
   }
   const held = item.position && ctx.equity > 0 ? ((item.position.qty * item.snapshot.price) / ctx.equity) * 100 : 0;
-  const x = parsed.data as Record<string, unknown> & { confidence: number; reasons: string[] };
-  const symbol = item.symbol;
-  switch (call.name) {
-    case "ExecuteTrade":
-      return validateDecision({
-        symbol,
-        action: x.side,
-        sizePct: x.sizePct,
-        confidence: x.confidence,
-        reasons: x.reasons,
-        ...(x.stopLossPct !== undefined ? { stopLossPct: x.stopLossPct } : {}),
-        ...(x.takeProfitPct !== undefined ? { takeProfitPct: x.takeProfitPct } : {}),
-      });
-    case "ClosePosition":
-      return validateDecision({ symbol, action: "close", sizePct: 0, confidence: x.confidence, reasons: x.reasons });
-    case "Rebalance":
-      return validateDecision(rebalanceToDecision(symbol, x.targetPct as number, held, x.confidence, x.reasons));
-    default: {
-      const reduce = x.stance === "reduce-exposure" && held > 0;
-      return validateDecision({
-        symbol,
-        action: reduce ? "sell" : "hold",
-        sizePct: reduce ? Number((held / 2).toFixed(4)) : 0,
-        confidence: x.confidence,
-        reasons: x.reasons,
-      });
-    }
-  }
+  return validateDecision(actionToDecision(call.name as ActionName, parsed.data as never, item.symbol, held));
 }

@@ -4,7 +4,7 @@ import { COMMANDS, executeCommand, findCommand, handleButton, prepareCommand } f
 import type { ChatUser, CommandContext, CommandReply } from "../../../commands/types.js";
 import type { App } from "../../app.js";
 import type { MessageRef } from "../confirmations.js";
-import type { Notice, NoticeSink } from "../notifier.js";
+import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { discordLimiter, type RateLimiter } from "../outbox.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
 import { ChatServices } from "../services.js";
@@ -22,16 +22,6 @@ export interface DiscordOptions {
   apiUrl?: string;
   limiter?: RateLimiter;
 }
-
-const LABEL: Record<Notice["kind"], string> = {
-  trade: "Trade",
-  decision: "Decision",
-  alert: "⚠️ Alert",
-  critical: "🚨 CRITICAL",
-  report: "Report",
-  error: "Error",
-  info: "Info",
-};
 
 // Discord's message flag for "no push notification" (a silent message).
 const SUPPRESS_NOTIFICATIONS = 1 << 12;
@@ -207,7 +197,7 @@ export class DiscordChat implements NoticeSink {
     const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
     if (how === "off") return;
     const paper = this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
-    const label = `**${LABEL[notice.kind]}${paper ? " \\[PAPER\\]" : ""}**\n`;
+    const label = `**${NOTICE_LABEL[notice.kind]}${paper ? " \\[PAPER\\]" : ""}**\n`;
     const chunks = splitMessage(notice.text, DISCORD_MAX - label.length, measure).map(escapeDiscord);
     for (const [n, chunk] of chunks.entries()) {
       const last = n === chunks.length - 1;

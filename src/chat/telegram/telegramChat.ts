@@ -6,7 +6,7 @@ import { COMMANDS, executeCommand, findCommand, handleButton, parseCommandLine, 
 import type { ChatUser, CommandContext, CommandReply } from "../../../commands/types.js";
 import type { App } from "../../app.js";
 import type { MessageRef } from "../confirmations.js";
-import type { Notice, NoticeSink } from "../notifier.js";
+import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { telegramLimiter, type RateLimiter } from "../outbox.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
 import { ChatServices } from "../services.js";
@@ -42,16 +42,6 @@ interface Target {
   replyTo?: number;
   silent?: boolean;
 }
-
-const LABEL: Record<Notice["kind"], string> = {
-  trade: "Trade",
-  decision: "Decision",
-  alert: "⚠️ Alert",
-  critical: "🚨 CRITICAL",
-  report: "Report",
-  error: "Error",
-  info: "Info",
-};
 
 // Telegram sends messages from anonymous group admins as this user: nobody can be identified by it.
 const GROUP_ANONYMOUS_BOT = 1087968824;
@@ -288,7 +278,7 @@ export class TelegramChat implements NoticeSink {
     const paper = this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
     await this.send(
       { chatId: this.opts.chatId, ...(this.opts.threadId ? { threadId: this.opts.threadId } : {}), silent: how === "silent" },
-      { ...notice, label: `${LABEL[notice.kind]}${paper ? " [PAPER]" : ""}` },
+      { ...notice, label: `${NOTICE_LABEL[notice.kind]}${paper ? " [PAPER]" : ""}` },
     );
   }
 }
