@@ -9,10 +9,10 @@ import { PaperExchange } from "../exchange/paper.js";
 import { computeSnapshot, MIN_CANDLES, SnapshotStream } from "../indicators/snapshot.js";
 import { dayKey, type DecisionRecord } from "../ledger/ledger.js";
 import { findGaps } from "../market/candles.js";
-import { placeForDecision, type OrderServices } from "../pipeline/decide.js";
+import { placeForDecision, portfolioContext, type OrderServices } from "../pipeline/decide.js";
 import { enforceExits } from "../portfolio/exits.js";
 import { PortfolioStore } from "../portfolio/store.js";
-import { equity, exposure } from "../portfolio/valuation.js";
+import { equity } from "../portfolio/valuation.js";
 import { NoResearch } from "../research/types.js";
 import { AgentState } from "../state/agentState.js";
 import { buyAndHold, smaCrossover, type BaselineRun } from "./baselines.js";
@@ -178,23 +178,13 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
 
     if ((i - first) % every === 0) {
       const snapshot = stream.snapshot() ?? computeSnapshot(o.symbol, o.candles.slice(Math.max(0, i - 200), i));
-      const p = atOpen();
-      const e = equity(p);
       const inputs: DecisionInputs = {
         decisionId: `bt:${i}`,
         symbol: o.symbol,
         snapshot,
         research,
-        portfolio: {
-          cash: p.cash,
-          equity: e,
-          positions: p.positions,
-          dailyPnl: e - p.dayStartEquity,
-          exposurePct: e > 0 ? (exposure(p) / e) * 100 : 0,
-          // The offline engine reads none of this; a model sees what live trading would show it.
-          realizedPnl: o.model.route === "offline" ? 0 : await portfolio.realizedPnl(),
-          recent: [],
-        },
+        // The offline engine reads none of it; a model sees what live trading would show it.
+        portfolio: portfolioContext(atOpen(), o.model.route === "offline" ? 0 : await portfolio.realizedPnl(), []),
         limits: o.limits,
       };
       decisions++;

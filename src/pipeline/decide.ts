@@ -47,6 +47,20 @@ export interface DecideRequest {
  */
 export type DecisionGate = (decision: Decision, record: DecisionRecord) => Promise<DecisionRecord | undefined>;
 
+/** The portfolio as the agent's portfolio context shows it (live and in a backtest alike). */
+export function portfolioContext(p: Portfolio, realizedPnl: number, recent: DecisionInputs["portfolio"]["recent"]): DecisionInputs["portfolio"] {
+  const eq = equity(p);
+  return {
+    cash: p.cash,
+    equity: eq,
+    positions: p.positions,
+    dailyPnl: eq - p.dayStartEquity,
+    exposurePct: eq > 0 ? (exposure(p) / eq) * 100 : 0,
+    realizedPnl,
+    recent,
+  };
+}
+
 /** Cash, positions and prices as the risk rules and the agent see them. */
 export async function loadPortfolio(svc: Pick<DecisionServices, "exchange" | "portfolio" | "market" | "quote" | "clock">): Promise<Portfolio> {
   const [balances, positions] = await Promise.all([svc.exchange.balances(), svc.portfolio.positions()]);
@@ -88,7 +102,6 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
   const closed = await svc.market.closedCandles(req.symbol, 200);
   const snapshot = computeSnapshot(req.symbol, closed);
   const portfolio = await loadPortfolio(svc);
-  const eq = equity(portfolio);
   const indicators = {
     price: snapshot.price,
     sma20: snapshot.sma20,
@@ -123,15 +136,11 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       symbol: req.symbol,
       snapshot,
       research,
-      portfolio: {
-        cash: portfolio.cash,
-        equity: eq,
-        positions: portfolio.positions,
-        dailyPnl: eq - portfolio.dayStartEquity,
-        exposurePct: eq > 0 ? (exposure(portfolio) / eq) * 100 : 0,
-        realizedPnl: await svc.portfolio.realizedPnl(),
-        recent: recent.map((r) => ({ time: r.time, action: r.action ?? "none", outcome: r.outcome })),
-      },
+      portfolio: portfolioContext(
+        portfolio,
+        await svc.portfolio.realizedPnl(),
+        recent.map((r) => ({ time: r.time, action: r.action ?? "none", outcome: r.outcome })),
+      ),
       limits: svc.limits,
     };
     const out = await decideWithModels(svc, req, inputs);
