@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { buyReply } from "./support/app.js";
 import { CLAUDE, GPT, STANDIN_PRICES, TEST_API_KEY, TEST_WALLET_KEY, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
-import { STANDIN_PAYEE, holdReply } from "./support/routerStandIn.js";
+import { STANDIN_PAYEE, TRANSFER_WITH_AUTHORIZATION, holdReply } from "./support/routerStandIn.js";
 import { CallMeter } from "../src/models/paymentMeter.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 
@@ -124,16 +124,7 @@ describe("payments the stand-in must refuse", () => {
       };
       const signature = await account.signTypedData({
         domain: { name: "USDC", version: "2", chainId: 84532, verifyingContract: "0x036CbD53842c5426634e7929541eC2318f3dCF7e" },
-        types: {
-          TransferWithAuthorization: [
-            { name: "from", type: "address" },
-            { name: "to", type: "address" },
-            { name: "value", type: "uint256" },
-            { name: "validAfter", type: "uint256" },
-            { name: "validBefore", type: "uint256" },
-            { name: "nonce", type: "bytes32" },
-          ],
-        },
+        types: TRANSFER_WITH_AUTHORIZATION,
         primaryType: "TransferWithAuthorization",
         message,
       });

@@ -9,6 +9,18 @@ import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import { verifyMessage, verifyTypedData } from "viem";
 
+
+/** EIP-3009's typed data, as the provider signs it and the stand-in checks it. */
+export const TRANSFER_WITH_AUTHORIZATION = {
+  TransferWithAuthorization: [
+    { name: "from", type: "address" },
+    { name: "to", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+} as const;
 export type StandInFault =
   | { kind: "http-500" }
   | { kind: "http-429"; retryAfterSeconds: number }
@@ -355,16 +367,7 @@ export class RouterStandIn {
     const valid = await verifyTypedData({
       address: message.from,
       domain: { name: TOKEN_NAME[this.network], version: "2", chainId: CHAIN_ID[this.network], verifyingContract: USDC_ASSET[this.network] },
-      types: {
-        TransferWithAuthorization: [
-          { name: "from", type: "address" },
-          { name: "to", type: "address" },
-          { name: "value", type: "uint256" },
-          { name: "validAfter", type: "uint256" },
-          { name: "validBefore", type: "uint256" },
-          { name: "nonce", type: "bytes32" },
-        ],
-      },
+      types: TRANSFER_WITH_AUTHORIZATION,
       primaryType: "TransferWithAuthorization",
       message,
       signature,
