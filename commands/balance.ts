@@ -1,5 +1,5 @@
 import { USDC } from "../src/domain/types.js";
-import { levelOf } from "../src/balance/balanceManager.js";
+import { levelOf } from "../src/payments/balanceManager.js";
 import { money, usdc } from "../src/chat/format.js";
 import { equity } from "../src/portfolio/valuation.js";
 import { loadPortfolio } from "../src/pipeline/decide.js";

@@ -1,4 +1,4 @@
-import { levelOf } from "../src/balance/balanceManager.js";
+import { levelOf } from "../src/payments/balanceManager.js";
 import { money, price, usdc } from "../src/chat/format.js";
 import { loadPortfolio } from "../src/pipeline/decide.js";
 import type { App } from "../src/app.js";

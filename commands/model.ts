@@ -1,5 +1,5 @@
 import { usdc } from "../src/chat/format.js";
-import { summarize } from "../src/router/modelStats.js";
+import { summarize } from "../src/routing/modelStats.js";
 import { defineCommand } from "./types.js";
 
 type ModelArgs = { kind: "list" } | { kind: "auto" } | { kind: "set"; id: string };

@@ -1,5 +1,5 @@
 import { money, price, usdc } from "../src/chat/format.js";
-import { levelOf } from "../src/balance/balanceManager.js";
+import { levelOf } from "../src/payments/balanceManager.js";
 import { loadPortfolio } from "../src/pipeline/decide.js";
 import { equity, exposure, exposureBySymbol, maxDrawdown, totalUnrealizedPnl, unrealizedPnl } from "../src/portfolio/valuation.js";
 import { describeLimits } from "../src/risk/rules.js";

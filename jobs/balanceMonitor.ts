@@ -1,5 +1,5 @@
 import type { App } from "../src/app.js";
-import type { BalanceLevel } from "../src/balance/balanceManager.js";
+import type { BalanceLevel } from "../src/payments/balanceManager.js";
 import { usdc } from "../src/chat/format.js";
 
 /**

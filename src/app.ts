@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { applyStoredLimits } from "../commands/limits.js";
-import type { ChatUser } from "../commands/types.js";
+import type { ChatUser } from "./chat/types.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
@@ -8,7 +8,7 @@ import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
-import { BalanceManager } from "./balance/balanceManager.js";
+import { BalanceManager } from "./payments/balanceManager.js";
 import { NotifierHub } from "./chat/notifier.js";
 import { redactSecrets, type Config } from "./config/config.js";
 import { USDC, type MarketSymbol } from "./domain/types.js";
@@ -22,7 +22,7 @@ import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClien
 import { CcxtLiveExchange } from "./exchange/ccxtExchange.js";
 import type { MarketData } from "./market/types.js";
 import { createRouterClient, routerAuthFromConfig } from "./models/dreamsRouter.js";
-import { createRouterRuntime } from "./models/routerRuntime.js";
+import { createRouterRuntime } from "./routing/runtime.js";
 import { ModelLayer } from "./models/modelLayer.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
@@ -32,9 +32,9 @@ import { AgentQueues, type ScheduleSpec } from "./queue/scheduler.js";
 import { NoResearch } from "./research/types.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
-import { OnchainUsdcWallet } from "./wallet/onchainWallet.js";
-import { PaperWallet } from "./wallet/paperWallet.js";
-import type { UsdcWallet } from "./wallet/types.js";
+import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
+import { PaperWallet } from "./payments/paperWallet.js";
+import type { UsdcWallet } from "./payments/wallet.js";
 
 export interface App {
   config: Config;

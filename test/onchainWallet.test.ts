@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { decodeFunctionData, encodeFunctionResult, erc20Abi } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { USDC_ADDRESS, OnchainUsdcWallet } from "../src/wallet/onchainWallet.js";
+import { USDC_ADDRESS, OnchainUsdcWallet } from "../src/payments/onchainWallet.js";
 import { stateSnapshot, startTestApp, testConfig, type TestApp } from "./support/app.js";
 
 const agentKey = generatePrivateKey();

@@ -5,7 +5,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { buyReply } from "./support/app.js";
 import { CLAUDE, GPT, STANDIN_PRICES, TEST_API_KEY, TEST_WALLET_KEY, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
 import { STANDIN_PAYEE, TRANSFER_WITH_AUTHORIZATION, holdReply } from "./support/routerStandIn.js";
-import { CallMeter } from "../src/models/paymentMeter.js";
+import { CallMeter } from "../src/payments/paymentMeter.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 
 let t: RouterTestApp | undefined;

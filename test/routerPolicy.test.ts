@@ -3,11 +3,11 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
 import type { IndicatorSnapshot, Position } from "../src/domain/types.js";
-import { batchPrompt, parseBatchReply, type BatchItem } from "../src/router/batch.js";
-import { buildCatalogue } from "../src/router/catalogue.js";
-import { adviseAfter, classify, parseRetryAfter, type CallFacts } from "../src/router/failures.js";
-import { assess, orderForTier } from "../src/router/selection.js";
-import { signalGate } from "../src/router/signalGate.js";
+import { batchPrompt, parseBatchReply, type BatchItem } from "../src/routing/batch.js";
+import { buildCatalogue } from "../src/routing/catalogue.js";
+import { adviseAfter, classify, parseRetryAfter, type CallFacts } from "../src/routing/failures.js";
+import { assess, orderForTier } from "../src/routing/selection.js";
+import { signalGate } from "../src/routing/signalGate.js";
 
 const snap = (over: Partial<IndicatorSnapshot> = {}): IndicatorSnapshot => ({
   symbol: "BTC/USDT",

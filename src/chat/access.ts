@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { ROLE_RANK, type Platform, type Role } from "../../commands/types.js";
+import { ROLE_RANK, type Platform, type Role } from "./types.js";
 import type { Config } from "../config/config.js";
 
 export const ROLES: readonly Role[] = ["viewer", "trader", "admin"];

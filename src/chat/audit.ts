@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Platform, Role } from "../../commands/types.js";
+import type { Platform, Role } from "./types.js";
 
 export type AuditResult = "ok" | "failed" | "refused" | "asked" | "confirmed" | "cancelled" | "expired";
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { Platform, ReplyButton, Role } from "../../commands/types.js";
+import type { Platform, ReplyButton, Role } from "./types.js";
 
 /** Where a message asking for a confirmation was posted, so it can be edited when it resolves. */
 export type MessageRef =

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { handleCommand } from "../../commands/registry.js";
-import type { ChatUser, CommandReply, ReplyImage } from "../../commands/types.js";
+import type { ChatUser, CommandReply, ReplyImage } from "./types.js";
 import type { App } from "../app.js";
 import type { Notice, NoticeSink } from "./notifier.js";
 

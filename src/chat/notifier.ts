@@ -1,4 +1,4 @@
-import type { ChatUser, ReplyButton, ReplyImage } from "../../commands/types.js";
+import type { ChatUser, ReplyButton, ReplyImage } from "./types.js";
 
 export type NoticeKind = "trade" | "decision" | "alert" | "critical" | "report" | "error" | "info";
 

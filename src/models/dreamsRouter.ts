@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { privateKeyToAccount } from "viem/accounts";
 import type { ModelV2 } from "../agent/scriptedModel.js";
 import type { Config } from "../config/config.js";
-import { meteredModel, type CallMeter } from "./paymentMeter.js";
+import { meteredModel, type CallMeter } from "../payments/paymentMeter.js";
 
 /**
  * How the agent pays the Dreams Router:

@@ -1,11 +1,12 @@
 import type { TradingAgent, DecisionInputs } from "../agent/tradingAgent.js";
-import type { BalanceManager } from "../balance/balanceManager.js";
+import type { BalanceManager } from "../payments/balanceManager.js";
 import type { Decision, MarketSymbol, Portfolio, RiskLimits } from "../domain/types.js";
 import type { Exchange } from "../exchange/types.js";
 import { computeSnapshot } from "../indicators/snapshot.js";
 import { dayKey, type DecisionRecord, type DecisionTrigger, type Ledger } from "../ledger/ledger.js";
 import type { MarketData } from "../market/types.js";
 import type { ModelLayer } from "../models/modelLayer.js";
+import type { DecideRequest } from "../decision/request.js";
 import { decideWithModels, modelFields } from "../models/decideWithModels.js";
 import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
@@ -14,6 +15,8 @@ import { checkRisk } from "../risk/rules.js";
 import { riskContext } from "../risk/context.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
+
+export type { DecideRequest, DecisionGate } from "../decision/request.js";
 
 export interface DecisionServices {
   market: MarketData;
@@ -31,21 +34,6 @@ export interface DecisionServices {
   quote: string;
   clock: () => number;
 }
-
-export interface DecideRequest {
-  /** Stable across retries of the same job: the ledger and the exchange key on it. */
-  decisionId: string;
-  symbol: MarketSymbol;
-  trigger: DecisionTrigger;
-  /** Asked after the model decided and before any order (approval mode). */
-  gate?: DecisionGate;
-}
-
-/**
- * Returns a record to stop with (saved as the decision's outcome, no order), or undefined to go on
- * to the risk check and the order. Asked again on every retry of the same decision.
- */
-export type DecisionGate = (decision: Decision, record: DecisionRecord) => Promise<DecisionRecord | undefined>;
 
 /** The portfolio as the agent's portfolio context shows it (live and in a backtest alike). */
 export function portfolioContext(p: Portfolio, realizedPnl: number, recent: DecisionInputs["portfolio"]["recent"]): DecisionInputs["portfolio"] {

@@ -1,7 +1,7 @@
 import { createPublicClient, erc20Abi, http, type Address } from "viem";
 import { base, baseSepolia } from "viem/chains";
 import type { MicroUsdc } from "../domain/types.js";
-import type { UsdcWallet } from "./types.js";
+import type { UsdcWallet } from "./wallet.js";
 
 /** Circle's USDC contracts; the x402 payments of the router are made in this token. */
 export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {

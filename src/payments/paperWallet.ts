@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { MicroUsdc } from "../domain/types.js";
-import type { UsdcWallet } from "./types.js";
+import type { UsdcWallet } from "./wallet.js";
 
 // Debit never takes the balance below zero, even with many calls at once.
 const DEBIT = `

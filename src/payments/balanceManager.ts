@@ -1,6 +1,6 @@
 import { USDC, fromMicro, type MicroUsdc } from "../domain/types.js";
 import type { Ledger } from "../ledger/ledger.js";
-import type { UsdcWallet } from "../wallet/types.js";
+import type { UsdcWallet } from "./wallet.js";
 
 export interface BalanceRules {
   /** Warn below this. */

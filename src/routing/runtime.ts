@@ -1,12 +1,12 @@
 import type { Redis } from "ioredis";
-import { BudgetGuard } from "../budget/budgetGuard.js";
+import { BudgetGuard } from "../payments/budgetGuard.js";
 import type { Config } from "../config/config.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import { spendKeys } from "../ledger/ledger.js";
-import { CircuitBreaker } from "../router/breaker.js";
-import { DecisionCache } from "../router/decisionCache.js";
-import { DecisionJournal } from "../router/decisionJournal.js";
-import { ModelStats } from "../router/modelStats.js";
+import { CircuitBreaker } from "./breaker.js";
+import { DecisionCache } from "./decisionCache.js";
+import { DecisionJournal } from "./decisionJournal.js";
+import { ModelStats } from "./modelStats.js";
 
 export interface RouterPolicy {
   /** What decides when no router model can (or may) answer. */

@@ -4,7 +4,7 @@
 // signed payment (`x-payment`) before it leaves the process. API-key calls report their cost in
 // the reply (`usage.cost`), read from the stream's finish part.
 import { USDC, type MicroUsdc } from "../domain/types.js";
-import { parseRetryAfter } from "../router/failures.js";
+import { parseRetryAfter } from "../routing/failures.js";
 import type { ModelV2 } from "../agent/scriptedModel.js";
 
 export interface PaymentRequirement {

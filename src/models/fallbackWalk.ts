@@ -1,0 +1,84 @@
+// The fallback chain: the models in order, each skipped while its breaker is open, each failure
+// retried on the same model only when the policy allows it (never after a payment).
+import type { MicroUsdc } from "../domain/types.js";
+import type { ModelAttempt } from "../ledger/ledger.js";
+import type { CatalogueModel } from "../routing/catalogue.js";
+import { adviseAfter, classify } from "../routing/failures.js";
+import type { DecisionRun } from "./decisionRun.js";
+import { alertGuard } from "./guardAlerts.js";
+import { paidCall, type ExecResult, type Executor } from "./paidCall.js";
+
+export interface Walked {
+  winner?: CatalogueModel;
+  result?: ExecResult;
+  /** What the answering call cost. */
+  winnerCostMicro: MicroUsdc;
+  costMicro: MicroUsdc;
+  latencyMs: number;
+  attempts: ModelAttempt[];
+  errors: string[];
+  /** Paid calls must stop for this decision. */
+  stop?: "budget" | "balance" | "auth";
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Executor, chargeBase: string, symbols: number): Promise<Walked> {
+  const { svc, rt } = run;
+  const walked: Walked = { costMicro: 0, winnerCostMicro: 0, latencyMs: 0, attempts: [], errors: [] };
+  const merge = (w: Walked): Walked => {
+    run.attempts.push(...w.attempts);
+    run.errors.push(...w.errors);
+    return w;
+  };
+  for (const m of order) {
+    const gate = await rt.breaker.allow(m.id, svc.clock());
+    if (!gate.call) {
+      const until = gate.until ? ` until ${new Date(gate.until).toISOString().slice(11, 19)} UTC` : "";
+      const why = gate.as === "open" ? `cooling down${until}` : "being probed by another decision";
+      walked.attempts.push({ model: m.id, ok: false, latencyMs: 0, costMicro: 0, failure: why, skipped: true });
+      walked.errors.push(`${m.id}: skipped, ${why}`);
+      continue;
+    }
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const chargeId = `${chargeBase}:${m.id}${attempt > 1 ? `:${attempt}` : ""}`;
+      const call = await paidCall(run, m, exec, chargeId, symbols);
+      walked.costMicro += call.costMicro;
+      run.costMicro += symbols > 1 ? 0 : call.costMicro;
+      walked.latencyMs = call.latencyMs;
+      const cls = classify(call.facts);
+      walked.attempts.push({
+        model: m.id,
+        ok: call.result.ok,
+        latencyMs: call.latencyMs,
+        costMicro: call.costMicro,
+        ...(cls ? { failure: cls } : {}),
+        ...(symbols > 1 ? { batch: symbols } : {}),
+      });
+      if (call.result.ok) {
+        await rt.breaker.success(m.id);
+        await rt.stats.record(m.id, { time: svc.clock(), ok: true, latencyMs: call.latencyMs, costMicro: call.costMicro });
+        walked.winner = m;
+        walked.result = call.result;
+        walked.winnerCostMicro = call.costMicro;
+        return merge(walked);
+      }
+      const advice = adviseAfter(cls!, call.facts, attempt);
+      const detail = call.facts.guard ? call.guardReason : call.result.error;
+      walked.errors.push(`${m.id}: ${cls}${detail ? `, ${detail.slice(0, 160)}` : ""}`);
+      let opened = false;
+      if (advice.breaker !== "none") {
+        await rt.stats.record(m.id, { time: svc.clock(), ok: false, latencyMs: call.latencyMs, costMicro: call.costMicro, failure: cls! });
+        opened = await rt.breaker.failure(m.id, svc.clock(), advice.breaker === "cool-down" ? { immediate: true, ...(advice.coolDownMs ? { coolDownMs: advice.coolDownMs } : {}) } : {});
+      }
+      if (cls === "over-budget" || cls === "over-price") await alertGuard(run, cls, m, call.guardReason ?? "");
+      if (advice.stopPaidCalls) {
+        walked.stop = cls === "over-budget" ? "budget" : cls === "low-balance" ? "balance" : "auth";
+        return merge(walked);
+      }
+      if (!advice.retrySameModel || opened) break;
+      await sleep(advice.delayMs);
+    }
+  }
+  return merge(walked);
+}

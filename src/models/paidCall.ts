@@ -1,0 +1,113 @@
+// One call to one router model, with the money around it: the balance rule and the budget
+// reservation before, the payment metered at the provider's fetch, and the booking after.
+import type { ModelV2 } from "../agent/scriptedModel.js";
+import type { ValidationResult } from "../decision/schema.js";
+import type { Decision, MarketSymbol, MicroUsdc } from "../domain/types.js";
+import { CallMeter, type GuardVerdict } from "../payments/paymentMeter.js";
+import type { CatalogueModel } from "../routing/catalogue.js";
+import type { CallFacts } from "../routing/failures.js";
+import { estimate, type DecisionRun } from "./decisionRun.js";
+import { usd } from "./guardAlerts.js";
+
+export interface ExecResult {
+  ok: boolean;
+  decision?: Decision;
+  error?: string;
+  /** The model's reply arrived (so a failure is the reply's fault). */
+  replied: boolean;
+  verdicts?: Map<MarketSymbol, ValidationResult>;
+}
+export type Executor = (model: ModelV2, timeoutMs: number) => Promise<ExecResult>;
+
+export interface PaidCall {
+  result: ExecResult;
+  facts: CallFacts;
+  costMicro: MicroUsdc;
+  latencyMs: number;
+  guardReason?: string;
+}
+
+export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Executor, chargeId: string, symbols: number): Promise<PaidCall> {
+  const { svc, rt, layer, req } = run;
+  const router = layer.router!;
+  const expected = estimate(run, m);
+  const caps = rt.budget.caps;
+  const leaseMs = m.timeoutMs + 60_000;
+  const refused = (guard: "price" | "budget" | "balance", reason: string): PaidCall => ({
+    result: { ok: false, replied: false, error: reason },
+    facts: { ok: false, timedOut: false, paymentSent: false, paymentRefused: false, guard },
+    costMicro: 0,
+    latencyMs: 0,
+    guardReason: reason,
+  });
+
+  // An account-billed call names its cost only afterwards: hold the most one call may cost.
+  const hold = router.paysPerCall ? Math.min(expected, caps.maxPerCallMicro) : caps.maxPerCallMicro;
+  if (router.paysPerCall && expected > caps.maxPerCallMicro) {
+    return refused("price", `${m.id} costs about ${usd(expected)} per call, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}`);
+  }
+  const balance = await svc.balance.canMakeDecision(hold);
+  if (!balance.ok) return refused("balance", balance.reason);
+  // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
+  const budgetWaitMs = Math.min(m.timeoutMs / 3, 10_000);
+  const reserved = await rt.budget.reserveWaiting(chargeId, hold, svc.clock(), leaseMs, budgetWaitMs);
+  if (!reserved.ok) return refused(reserved.cap === "per-call" ? "price" : "budget", reserved.reason);
+  const reservation = reserved.reservation;
+
+  const meter = new CallMeter(
+    {
+      approve: async (micro): Promise<GuardVerdict> => {
+        if (symbols === 1) await rt.stats.rememberPrice(m.id, micro);
+        if (micro > caps.maxPerCallMicro) {
+          return { ok: false, guard: "price", reason: `${m.id} asked ${usd(micro)}, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}` };
+        }
+        const bal = await svc.balance.canMakeDecision(micro);
+        if (!bal.ok) return { ok: false, guard: "balance", reason: bal.reason };
+        const resized = await rt.budget.resizeWaiting(reservation, micro, svc.clock(), leaseMs, budgetWaitMs);
+        if (!resized.ok) return { ok: false, guard: resized.cap === "per-call" ? "price" : "budget", reason: resized.reason };
+        return { ok: true };
+      },
+      beforeSend: (micro) => rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro, time: svc.clock() }),
+    },
+    { ...(router.network ? { network: router.network } : {}), ...(router.payer ? { payer: router.payer } : {}) },
+  );
+
+  let result: ExecResult = { ok: false, replied: false };
+  let cost = 0;
+  const t0 = performance.now();
+  try {
+    await rt.journal.callStarted(req.decisionId);
+    result = await exec(layer.routerModel(m.id, meter), m.timeoutMs);
+  } finally {
+    meter.abort();
+    // What was paid: the signed x402 amount that left the process, else the gateway's reported
+    // cost, else (an account-billed answer with no cost reported) the estimate.
+    cost = meter.sentMicro;
+    if (cost === 0 && meter.reportedMicro !== undefined) cost = meter.reportedMicro;
+    else if (cost === 0 && !router.paysPerCall && meter.answered) {
+      cost = expected;
+      run.errors.push(`${m.id}: the gateway reported no cost; booked the estimate ${usd(expected)}`);
+    }
+    if (cost > 0) {
+      if (meter.sentMicro === 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
+      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock());
+      await rt.journal.settled(req.decisionId, chargeId);
+      if (!router.paysPerCall && symbols === 1 && meter.reportedMicro !== undefined) await rt.stats.rememberPrice(m.id, meter.reportedMicro);
+      if (cost > reservation.micro) run.errors.push(`${m.id}: the gateway billed ${usd(cost)}, more than the ${usd(reservation.micro)} held for the call`);
+    }
+    await rt.budget.release(reservation);
+  }
+  const latencyMs = Math.round(performance.now() - t0);
+  const facts: CallFacts = {
+    ok: result.ok,
+    ...(result.error ? { agentError: result.error } : {}),
+    ...(meter.status !== undefined ? { status: meter.status } : {}),
+    ...(meter.retryAfterMs !== undefined ? { retryAfterMs: meter.retryAfterMs } : {}),
+    timedOut: !result.ok && /no decision within/.test(result.error ?? ""),
+    paymentSent: meter.paymentSent,
+    paymentRefused: meter.paymentRefused,
+    ...(meter.guard ? { guard: meter.guard } : {}),
+  };
+  if (!result.ok && result.replied && facts.status === undefined) facts.status = 200;
+  return { result, facts, costMicro: cost, latencyMs, ...(meter.guardReason ? { guardReason: meter.guardReason } : {}) };
+}
