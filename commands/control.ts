@@ -1,6 +1,6 @@
 import { levelOf } from "../src/payments/balanceManager.js";
 import { money, price, usdc } from "../src/chat/format.js";
-import { loadPortfolio } from "../src/pipeline/decide.js";
+import { loadPortfolio, placeReduce } from "../src/orders/orderPath.js";
 import type { App } from "../src/app.js";
 import { defineCommand, noArgs, type ChatUser } from "./types.js";
 
@@ -14,12 +14,13 @@ async function closeEverything(app: App, user: ChatUser): Promise<string[]> {
     const lines: string[] = [];
     for (const p of await s.portfolio.positions()) {
       // Keyed on the position, so a repeated full stop finds this order instead of selling twice.
-      const order = await s.exchange.placeOrder({ clientOrderId: `stop:${p.symbol}:${p.openedAt}`, symbol: p.symbol, side: "sell", qty: p.qty });
-      if (order.status === "rejected") {
-        lines.push(`  ${p.symbol}: NOT closed, the exchange refused: ${order.reason ?? "no reason given"}`);
+      const out = await placeReduce(s, { clientOrderId: `stop:${p.symbol}:${p.openedAt}`, symbol: p.symbol, qty: p.qty, closing: true });
+      const order = out.order;
+      if (!order || order.status === "rejected") {
+        lines.push(`  ${p.symbol}: NOT closed, ${order ? `the exchange refused: ${order.reason ?? "no reason given"}` : out.risk.message}`);
         continue;
       }
-      const { realizedPnl } = await s.portfolio.applyFill(order);
+      const { realizedPnl } = out;
       lines.push(`  ${p.symbol}: sold ${order.filledQty.toFixed(6)} @ ${price(order.avgPrice)}, P&L ${money(realizedPnl, s.quote)}${tag}`);
     }
     if (lines.length) await app.notifier.notify({ kind: "trade", text: `Full stop by ${user.name}: positions closed${tag}\n${lines.join("\n")}` }, user);

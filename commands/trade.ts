@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { App } from "../src/app.js";
 import { money, price } from "../src/chat/format.js";
-import { loadPortfolio } from "../src/pipeline/decide.js";
+import { loadPortfolio, placeEntry } from "../src/orders/orderPath.js";
 import { normalizeSymbol } from "../src/market/replay.js";
 import { equity } from "../src/portfolio/valuation.js";
-import { checkRisk } from "../src/risk/rules.js";
 import { defineCommand } from "./types.js";
 
 interface TradeArgs {
@@ -77,26 +76,19 @@ export const trade = defineCommand<TradeArgs>({
       const eq = equity({ ...portfolio, prices: { ...portfolio.prices, [args.symbol]: last } });
       const action = args.amount === "all" ? "close" : args.side;
       const sizePct = args.amount === "all" ? 0 : (args.amount / eq) * 100;
-      const verdict = checkRisk(
-        { symbol: args.symbol, action, sizePct, confidence: 1, reasons: [`manual trade by ${user.name}`] },
-        { ...portfolio, prices: { ...portfolio.prices, [args.symbol]: last } },
-        s.limits,
-        last,
-      );
-      if (!((verdict.outcome === "approved" || verdict.outcome === "resized") && verdict.side && verdict.qty > 0)) {
-        return { text: `No order${tag}: ${verdict.message}`, error: true };
-      }
-      const order = await s.exchange.placeOrder({ clientOrderId, symbol: args.symbol, side: verdict.side, qty: verdict.qty });
+      // The same path as the agent's own decisions: every risk rule with its context (cool-down,
+      // VaR, daily loss, exposure), the same exits with the trailing stop, the same fill booking.
+      const out = await placeEntry(s, { clientOrderId, decision: { symbol: args.symbol, action, sizePct, confidence: 1, reasons: [`manual trade by ${user.name}`] } });
+      const order = out.order;
+      if (!order) return { text: `No order${tag}: ${out.risk.message}`, error: true };
       if (order.status === "rejected") return { text: `Order REJECTED by the exchange: ${order.reason ?? "no reason given"}`, error: true };
-      const exits = order.side === "buy" && verdict.stopLoss !== undefined && verdict.takeProfit !== undefined ? { stopLoss: verdict.stopLoss, takeProfit: verdict.takeProfit } : undefined;
-      const { realizedPnl } = await s.portfolio.applyFill(order, exits);
       const base = args.symbol.split("/")[0];
       const lines = [
         `Manual ${order.side.toUpperCase()} ${order.filledQty.toFixed(6)} ${base} @ ${price(order.avgPrice)} = ${money(order.filledQty * order.avgPrice, s.quote)}, fee ${order.fee.toFixed(4)} (${order.status})${tag}`,
       ];
-      if (verdict.outcome === "resized") lines.push(`Resized by the risk rules: ${verdict.message}`);
-      if (exits) lines.push(`Stop loss ${price(exits.stopLoss)} · take profit ${price(exits.takeProfit)}`);
-      if (order.side === "sell") lines.push(`Realized P&L ${money(realizedPnl, s.quote)}`);
+      if (out.risk.outcome === "resized") lines.push(`Resized by the risk rules: ${out.risk.message}`);
+      if (out.exits) lines.push(`Stop loss ${price(out.exits.stopLoss)} · take profit ${price(out.exits.takeProfit)}${out.exits.trailingStopPct ? ` · trailing ${out.exits.trailingStopPct}%` : ""}`);
+      if (order.side === "sell") lines.push(`Realized P&L ${money(out.realizedPnl, s.quote)}`);
       await app.notifier.notify({ kind: "trade", text: `${lines[0]} by ${user.name}` }, user);
       return { text: lines.join("\n") };
     });

@@ -1,7 +1,7 @@
 import type { App } from "../src/app.js";
 import { money, price } from "../src/chat/format.js";
 import type { Notice } from "../src/chat/notifier.js";
-import { enforceExits, type ExitEvent } from "../src/portfolio/exits.js";
+import { enforceExits, type ExitEvent } from "../src/orders/exits.js";
 
 /**
  * Enforces the stop loss, take profit and trailing stop of every open position, records the

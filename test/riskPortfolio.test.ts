@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { BacktestMarket } from "../src/backtest/market.js";
 import type { Candle, Decision, Order, Portfolio, Position } from "../src/domain/types.js";
 import { PaperExchange } from "../src/exchange/paper.js";
-import { enforceExits } from "../src/portfolio/exits.js";
+import { enforceExits } from "../src/orders/exits.js";
 import { reconcile } from "../src/portfolio/reconcile.js";
 import { PortfolioStore } from "../src/portfolio/store.js";
 import { exposureBySymbol, totalUnrealizedPnl } from "../src/portfolio/valuation.js";

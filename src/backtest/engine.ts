@@ -10,7 +10,7 @@ import { computeSnapshot, MIN_CANDLES, SnapshotStream } from "../indicators/snap
 import { dayKey, type DecisionRecord } from "../ledger/ledger.js";
 import { findGaps } from "../market/candles.js";
 import { placeForDecision, portfolioContext, type OrderServices } from "../pipeline/decide.js";
-import { enforceExits } from "../portfolio/exits.js";
+import { enforceExits } from "../orders/exits.js";
 import { PortfolioStore } from "../portfolio/store.js";
 import { equity } from "../portfolio/valuation.js";
 import { NoResearch } from "../research/types.js";

@@ -3,7 +3,7 @@ import type { BalanceManager } from "../payments/balanceManager.js";
 import type { Decision, MarketSymbol, Portfolio, RiskLimits } from "../domain/types.js";
 import type { Exchange } from "../exchange/types.js";
 import { computeSnapshot } from "../indicators/snapshot.js";
-import { dayKey, type DecisionRecord, type DecisionTrigger, type Ledger } from "../ledger/ledger.js";
+import { type DecisionRecord, type DecisionTrigger, type Ledger } from "../ledger/ledger.js";
 import type { MarketData } from "../market/types.js";
 import type { ModelLayer } from "../models/modelLayer.js";
 import type { DecideRequest } from "../decision/request.js";
@@ -11,8 +11,7 @@ import { decideWithModels, modelFields } from "../models/decideWithModels.js";
 import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
 import type { ResearchProvider } from "../research/types.js";
-import { checkRisk } from "../risk/rules.js";
-import { riskContext } from "../risk/context.js";
+import { loadPortfolio, placeEntry, type OrderServices } from "../orders/orderPath.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
 
@@ -49,15 +48,7 @@ export function portfolioContext(p: Portfolio, realizedPnl: number, recent: Deci
   };
 }
 
-/** Cash, positions and prices as the risk rules and the agent see them. */
-export async function loadPortfolio(svc: Pick<DecisionServices, "exchange" | "portfolio" | "market" | "quote" | "clock">): Promise<Portfolio> {
-  const [balances, positions] = await Promise.all([svc.exchange.balances(), svc.portfolio.positions()]);
-  const prices: Record<string, number> = {};
-  await Promise.all(positions.map(async (p) => (prices[p.symbol] = await svc.market.lastPrice(p.symbol))));
-  const portfolio: Portfolio = { cash: balances[svc.quote] ?? 0, positions, prices, dayStartEquity: 0 };
-  portfolio.dayStartEquity = await svc.portfolio.dayStartEquity(dayKey(svc.clock()), equity(portfolio));
-  return portfolio;
-}
+export { loadPortfolio } from "../orders/orderPath.js";
 
 /**
  * One decision, end to end: market data and indicators, research, portfolio and limits into the
@@ -173,34 +164,17 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
 }
 
 /** What the order half of a decision needs; the backtest supplies the same parts. */
-export type OrderServices = Pick<DecisionServices, "exchange" | "portfolio" | "market" | "state" | "limits" | "quote" | "clock">;
+export type { OrderServices } from "../orders/orderPath.js";
 
+/** The order half of a decision, through the one order path; its outcome as the decision's record. */
 export async function placeForDecision(svc: OrderServices, req: DecideRequest, decision: Decision, record: DecisionRecord): Promise<DecisionRecord> {
-  // A retried job whose order already went out reports that order; it never places a second one.
-  const placed = await svc.exchange.findOrder(req.decisionId, req.symbol);
-  if (!placed && (await svc.state.isPaused())) {
-    return { ...record, outcome: "no-order", risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] } };
-  }
-  const portfolio = await loadPortfolio(svc);
-  const price = await svc.market.lastPrice(req.symbol);
-  const priced = { ...portfolio, prices: { ...portfolio.prices, [req.symbol]: price } };
-  // Cool-down and VaR only bear on buys: a hold, sell or close needs no market history.
-  const context = decision.action === "buy" && !placed ? await riskContext(svc, req.symbol, priced.positions) : {};
-  const verdict = checkRisk(decision, priced, svc.limits, price, context);
-  const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
-  if (!placed && !((verdict.outcome === "approved" || verdict.outcome === "resized") && verdict.side && verdict.qty > 0)) {
-    return { ...record, risk, outcome: verdict.outcome === "refused" ? "refused" : "no-order" };
-  }
-  const order = placed ?? (await svc.exchange.placeOrder({ clientOrderId: req.decisionId, symbol: req.symbol, side: verdict.side!, qty: verdict.qty }));
-  if (order.status === "filled" || order.status === "partial") {
-    const exits = order.side === "buy" && verdict.stopLoss !== undefined && verdict.takeProfit !== undefined
-      ? { stopLoss: verdict.stopLoss, takeProfit: verdict.takeProfit, ...(svc.limits.trailingStopPct ? { trailingStopPct: svc.limits.trailingStopPct } : {}) }
-      : undefined;
-    await svc.portfolio.applyFill(order, { ...(exits ? { exits } : {}), closing: decision.action === "close" });
-  }
+  const out = await placeEntry(svc, { clientOrderId: req.decisionId, decision });
+  if (!out.order) return { ...record, risk: out.risk, outcome: out.risk.outcome === "refused" ? "refused" : "no-order" };
+  const order = out.order;
   return {
     ...record,
-    risk: placed ? (record.risk ?? risk) : risk,
+    // A retried job whose order already went out keeps the verdict it was placed under.
+    risk: out.found ? (record.risk ?? out.risk) : out.risk,
     outcome: order.status === "rejected" ? "refused" : "order",
     order: { id: order.id, side: order.side, qty: order.filledQty, avgPrice: order.avgPrice, fee: order.fee, status: order.status, ...(order.reason ? { reason: order.reason } : {}) },
   };

@@ -5,10 +5,11 @@ import type { Candle, Portfolio, Position, RiskLimits } from "../domain/types.js
 import type { Exchange } from "../exchange/types.js";
 import { dayKey } from "../ledger/ledger.js";
 import type { MarketData } from "../market/types.js";
+import { placeReduce } from "./orderPath.js";
 import { checkStops, marketBreaches, trailStop, type Breach, type StopHit } from "../risk/rules.js";
 import { returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../risk/var.js";
-import type { ClosedTrade, PortfolioStore } from "./store.js";
-import { equity } from "./valuation.js";
+import type { ClosedTrade, PortfolioStore } from "../portfolio/store.js";
+import { equity } from "../portfolio/valuation.js";
 
 export interface ExitServices {
   market: MarketData;
@@ -60,14 +61,19 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     // One exit order per attempt: a retried job finds this order instead of selling twice.
     const attempt = await s.portfolio.exitAttempt(position);
     const clientOrderId = `exit:${position.symbol}:${position.openedAt}${attempt ? `:${attempt}` : ""}`;
-    const order = await s.exchange.placeOrder({ clientOrderId, symbol: position.symbol, side: "sell", qty: position.qty });
+    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty: position.qty, closing: true });
+    const order = out.order;
+    if (!order) {
+      events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: out.risk.message });
+      continue;
+    }
     // Refused, or only partly filled: the next run tries again with a new order for what is left.
     if (order.status === "rejected" || order.status === "partial") await s.portfolio.nextExitAttempt(position);
     if (order.status === "rejected" || order.filledQty <= 0) {
       events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: order.reason ?? order.status });
       continue;
     }
-    const { realizedPnl, closed } = await s.portfolio.applyFill(order, { closing: order.status === "filled" });
+    const { realizedPnl, closed } = out;
     const level = hit.hit === "stop-loss" ? position.stopLoss : position.takeProfit;
     const gapped = hit.hit === "stop-loss" && (hit.price < level || order.avgPrice < level * (1 - GAP_TOLERANCE));
     events.push({ kind: "exit", symbol: position.symbol, hit: hit.hit, level, expected: hit.price, fill: order.avgPrice, qty: order.filledQty, fee: order.fee, pnl: realizedPnl, gapped, ...(closed ? { trade: closed } : {}) });

@@ -1,0 +1,127 @@
+// The one way an order reaches the exchange. Decisions, manual trades, the full stop of /pause all
+// and the exits of the position monitor all come through here, so they share one risk context,
+// one rule for client order ids (a retry finds its first order, never places a second), one way
+// of booking a fill with its exits, and one record of what happened.
+import type { Decision, Order, Portfolio } from "../domain/types.js";
+import type { Exchange } from "../exchange/types.js";
+import { splitSymbol } from "../exchange/types.js";
+import { dayKey } from "../ledger/ledger.js";
+import type { MarketData } from "../market/types.js";
+import type { ClosedTrade, PortfolioStore } from "../portfolio/store.js";
+import { equity } from "../portfolio/valuation.js";
+import { riskContext } from "../risk/context.js";
+import { checkRisk, type RiskVerdict } from "../risk/rules.js";
+import type { RiskLimits } from "../domain/types.js";
+import type { AgentState } from "../state/agentState.js";
+
+/** What placing an order needs; the live app and the backtest supply the same parts. */
+export interface OrderServices {
+  exchange: Exchange;
+  portfolio: PortfolioStore;
+  market: MarketData;
+  state: AgentState;
+  limits: RiskLimits;
+  quote: string;
+  clock: () => number;
+}
+
+/** Cash, positions and prices as the risk rules and the agent see them. */
+export async function loadPortfolio(svc: Pick<OrderServices, "exchange" | "portfolio" | "market" | "quote" | "clock">): Promise<Portfolio> {
+  const [balances, positions] = await Promise.all([svc.exchange.balances(), svc.portfolio.positions()]);
+  const prices: Record<string, number> = {};
+  await Promise.all(positions.map(async (p) => (prices[p.symbol] = await svc.market.lastPrice(p.symbol))));
+  const portfolio: Portfolio = { cash: balances[svc.quote] ?? 0, positions, prices, dayStartEquity: 0 };
+  portfolio.dayStartEquity = await svc.portfolio.dayStartEquity(dayKey(svc.clock()), equity(portfolio));
+  return portfolio;
+}
+
+/** An order that adds risk or changes a position by choice: it passes every risk rule first. */
+export interface EntryIntent {
+  /** The decision's id, or "manual:<id>": the exchange dedupes on it, so a retry finds its order. */
+  clientOrderId: string;
+  decision: Decision;
+}
+
+export interface OrderOutcome {
+  /** The risk rules' verdict; for a retried order, the verdict of the first try is not known again. */
+  risk: Pick<RiskVerdict, "outcome" | "message" | "rules">;
+  verdict?: RiskVerdict;
+  /** Undefined when nothing was placed (refused, nothing to do, paused). */
+  order?: Order;
+  /** This order was found at the exchange from an earlier try, not placed now. */
+  found: boolean;
+  realizedPnl: number;
+  closed?: ClosedTrade;
+  /** The exits the new position got (a buy). */
+  exits?: { stopLoss: number; takeProfit: number; trailingStopPct?: number };
+}
+
+const placeable = (v: RiskVerdict) => (v.outcome === "approved" || v.outcome === "resized") && v.side !== undefined && v.qty > 0;
+
+/**
+ * A risk-checked order: the cool-down, VaR, daily loss, exposure, position-size and open-position
+ * rules, with the portfolio read afresh. The caller holds the trading lock.
+ */
+export async function placeEntry(svc: OrderServices, intent: EntryIntent): Promise<OrderOutcome> {
+  const { decision, clientOrderId } = intent;
+  const symbol = decision.symbol;
+  const found = await svc.exchange.findOrder(clientOrderId, symbol);
+  if (!found && (await svc.state.isPaused())) {
+    return { risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] }, found: false, realizedPnl: 0 };
+  }
+  const portfolio = await loadPortfolio(svc);
+  const price = await svc.market.lastPrice(symbol);
+  const priced = { ...portfolio, prices: { ...portfolio.prices, [symbol]: price } };
+  // Cool-down and VaR only bear on buys: a hold, sell or close needs no market history.
+  const context = decision.action === "buy" && !found ? await riskContext(svc, symbol, priced.positions) : {};
+  const verdict = checkRisk(decision, priced, svc.limits, price, context);
+  const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
+  if (!found && !placeable(verdict)) return { risk, verdict, found: false, realizedPnl: 0 };
+
+  const order = found ?? (await svc.exchange.placeOrder({ clientOrderId, symbol, side: verdict.side!, qty: verdict.qty }));
+  const exits =
+    order.side === "buy" && verdict.stopLoss !== undefined && verdict.takeProfit !== undefined
+      ? { stopLoss: verdict.stopLoss, takeProfit: verdict.takeProfit, ...(svc.limits.trailingStopPct ? { trailingStopPct: svc.limits.trailingStopPct } : {}) }
+      : undefined;
+  const booked = await book(svc, order, { ...(exits ? { exits } : {}), closing: decision.action === "close" });
+  return { risk, verdict, order, found: found !== undefined, ...booked, ...(exits ? { exits } : {}) };
+}
+
+/** An order that only reduces a position: an exit at its stop or target, or the full stop. */
+export interface ReduceIntent {
+  clientOrderId: string;
+  symbol: string;
+  qty: number;
+  /** The position is closed by this order (an exit or the full stop), so what dust is left goes. */
+  closing: boolean;
+}
+
+/**
+ * A sell that reduces risk. No entry rule can block it; it never sells more than the account holds,
+ * so a position the books overstate still gets out. The caller holds the trading lock.
+ */
+export async function placeReduce(svc: Pick<OrderServices, "exchange" | "portfolio">, intent: ReduceIntent): Promise<OrderOutcome> {
+  const found = await svc.exchange.findOrder(intent.clientOrderId, intent.symbol);
+  const qty = found ? found.qty : await sellable(svc.exchange, intent.symbol, intent.qty);
+  const risk = { outcome: "approved" as const, message: "A sell that reduces a position: no entry rule applies.", rules: [] };
+  if (!found && qty <= 0) {
+    return { risk: { outcome: "refused", message: `Nothing to sell: the account holds no ${splitSymbol(intent.symbol)[0]}.`, rules: [] }, found: false, realizedPnl: 0 };
+  }
+  const order = found ?? (await svc.exchange.placeOrder({ clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: "sell", qty }));
+  const booked = await book(svc, order, { closing: intent.closing && order.status === "filled" });
+  return { risk, order, found: found !== undefined, ...booked };
+}
+
+/** The smaller of what the books would sell and what the account really holds of the base asset. */
+async function sellable(exchange: Exchange, symbol: string, booked: number): Promise<number> {
+  if (!exchange.holdings) return booked;
+  const [base] = splitSymbol(symbol);
+  const held = (await exchange.holdings())[base!];
+  return held === undefined ? booked : Math.min(booked, held);
+}
+
+async function book(svc: Pick<OrderServices, "portfolio">, order: Order, opts: { exits?: NonNullable<OrderOutcome["exits"]>; closing: boolean }): Promise<{ realizedPnl: number; closed?: ClosedTrade }> {
+  if (order.status !== "filled" && order.status !== "partial") return { realizedPnl: 0 };
+  const { realizedPnl, closed } = await svc.portfolio.applyFill(order, { ...(opts.exits ? { exits: opts.exits } : {}), closing: opts.closing });
+  return { realizedPnl, ...(closed ? { closed } : {}) };
+}
