@@ -1,9 +1,8 @@
-import { ChatServices } from "../src/chat/services.js";
-import { defineCommand } from "./types.js";
+import { defineCommand, type Needs } from "./types.js";
 
 const usage = "/audit [N]";
 
-export const audit = defineCommand<number>({
+export const audit = defineCommand<number, Needs<"chat">>({
   name: "audit",
   summary: "The audit log: who changed what, where, and how it ended (newest first)",
   usage,
@@ -18,7 +17,7 @@ export const audit = defineCommand<number>({
     return { ok: true, value: n };
   },
   async run(n, { app }) {
-    const entries = await ChatServices.of(app).audit.recent(n);
+    const entries = await app.chat.audit.recent(n);
     if (entries.length === 0) return { text: "The audit log is empty: no state-changing command yet." };
     const lines = [`Audit log, last ${entries.length} (newest first):`];
     for (const e of entries) {

@@ -2,10 +2,10 @@ import { USDC } from "../src/domain/types.js";
 import { levelOf } from "../src/payments/balanceManager.js";
 import { money, usdc } from "../src/chat/format.js";
 import { equity } from "../src/portfolio/valuation.js";
-import { loadPortfolio } from "../src/pipeline/decide.js";
-import { defineCommand, noArgs } from "./types.js";
+import { loadPortfolio } from "../src/orders/orderPath.js";
+import { defineCommand, noArgs, type Needs } from "./types.js";
 
-export const balance = defineCommand<undefined>({
+export const balance = defineCommand<undefined, Needs<"mode", "balance" | "exchange" | "portfolio" | "market" | "quote" | "clock">>({
   name: "balance",
   summary: "USDC for model calls, and the trading account",
   usage: "/balance",
@@ -32,7 +32,7 @@ export const balance = defineCommand<undefined>({
 const MAX_REFILL = 1000;
 const refillUsage = "/refill AMOUNT";
 
-export const refill = defineCommand<number>({
+export const refill = defineCommand<number, Needs<"notifier", "balance" | "state">>({
   name: "refill",
   summary: `Add USDC to the paper wallet (up to $${MAX_REFILL} at a time)`,
   usage: refillUsage,
@@ -61,7 +61,7 @@ export const refill = defineCommand<number>({
     const lines = [`Refilled $${amount.toFixed(2)}. USDC balance now ${usdc(result.balance, 2)}.`];
     if (levelOf(result.balance, app.services.balance.rules) !== "critical" && (await app.services.state.resume("critical-balance"))) {
       lines.push("Trading was paused for a critical balance: it is resumed.");
-      await app.notifier.notify({ kind: "info", text: `Trading resumed after a refill by ${user.name}.` });
+      await app.notifier.notify({ type: "resumed", by: user.name, after: "refill" });
     }
     return { text: lines.join("\n") };
   },

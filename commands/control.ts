@@ -1,34 +1,35 @@
 import { levelOf } from "../src/payments/balanceManager.js";
-import { money, price, usdc } from "../src/chat/format.js";
+import { money, usdc } from "../src/chat/format.js";
+import { fullStopLines, type ClosedByFullStop } from "../src/chat/notices.js";
 import { loadPortfolio, placeReduce } from "../src/orders/orderPath.js";
-import type { App } from "../src/app.js";
-import { defineCommand, noArgs, type ChatUser } from "./types.js";
+import { defineCommand, noArgs, type ChatUser, type Needs } from "./types.js";
 
 const pauseUsage = "/pause [all]";
 
+type PauseHost = Needs<"mode" | "notifier", "state" | "portfolio" | "exchange" | "market" | "quote" | "clock" | "tradeLock">;
+
 /** Closes every open position at market, under the trading lock: the full stop of /pause all. */
-async function closeEverything(app: App, user: ChatUser): Promise<string[]> {
+async function closeEverything(app: PauseHost, user: ChatUser): Promise<string[]> {
   const s = app.services;
-  const tag = app.mode.trading === "paper" ? " [PAPER]" : "";
+  const paper = app.mode.trading === "paper";
   return s.tradeLock.run(async () => {
-    const lines: string[] = [];
+    const closed: ClosedByFullStop[] = [];
     for (const p of await s.portfolio.positions()) {
       // Keyed on the position, so a repeated full stop finds this order instead of selling twice.
       const out = await placeReduce(s, { clientOrderId: `stop:${p.symbol}:${p.openedAt}`, symbol: p.symbol, qty: p.qty, closing: true });
       const order = out.order;
       if (!order || order.status === "rejected") {
-        lines.push(`  ${p.symbol}: NOT closed, ${order ? `the exchange refused: ${order.reason ?? "no reason given"}` : out.risk.message}`);
+        closed.push({ symbol: p.symbol, refused: order ? `the exchange refused: ${order.reason ?? "no reason given"}` : out.risk.message });
         continue;
       }
-      const { realizedPnl } = out;
-      lines.push(`  ${p.symbol}: sold ${order.filledQty.toFixed(6)} @ ${price(order.avgPrice)}, P&L ${money(realizedPnl, s.quote)}${tag}`);
+      closed.push({ symbol: p.symbol, qty: order.filledQty, avgPrice: order.avgPrice, pnl: out.realizedPnl });
     }
-    if (lines.length) await app.notifier.notify({ kind: "trade", text: `Full stop by ${user.name}: positions closed${tag}\n${lines.join("\n")}` }, user);
-    return lines;
+    if (closed.length) await app.notifier.notify({ type: "full-stop", by: user.name, closed, quote: s.quote, paper }, user);
+    return fullStopLines(closed, s.quote, paper);
   });
 }
 
-export const pause = defineCommand<{ all: boolean }>({
+export const pause = defineCommand<{ all: boolean }, PauseHost>({
   name: "pause",
   summary: "Stop new trading decisions at once (open positions stay monitored); /pause all also closes every position",
   usage: pauseUsage,
@@ -56,11 +57,11 @@ export const pause = defineCommand<{ all: boolean }>({
         const s = await app.services.state.pauseState();
         return { text: `Trading was already paused (${s.reason}, by ${s.by ?? "the agent"}). /resume lifts it.` };
       }
-      await app.notifier.notify({ kind: "info", text: `Trading paused by ${user.name}. Open positions stay monitored.` }, user);
+      await app.notifier.notify({ type: "paused", by: user.name }, user);
       return { text: "Trading paused: no new decisions or orders. Stop loss and take profit are still watched. /resume to continue." };
     }
     const closed = await closeEverything(app, user);
-    if (fresh) await app.notifier.notify({ kind: "info", text: `Full stop by ${user.name}: trading paused${closed.length ? ` and ${closed.length} position(s) closed` : ""}.` }, user);
+    if (fresh) await app.notifier.notify({ type: "paused", by: user.name, fullStop: { closed: closed.length } }, user);
     return {
       text: [
         `Full stop: trading ${fresh ? "paused" : "stays paused"}${closed.length ? `, and positions closed:` : "; there were no open positions."}`,
@@ -71,7 +72,7 @@ export const pause = defineCommand<{ all: boolean }>({
   },
 });
 
-export const resume = defineCommand<undefined>({
+export const resume = defineCommand<undefined, Needs<"notifier", "state" | "balance">>({
   name: "resume",
   summary: "Lift a pause",
   usage: "/resume",
@@ -91,7 +92,7 @@ export const resume = defineCommand<undefined>({
       }
     }
     await app.services.state.resume();
-    await app.notifier.notify({ kind: "info", text: `Trading resumed by ${user.name}.` }, user);
+    await app.notifier.notify({ type: "resumed", by: user.name, after: "command" }, user);
     return { text: "Trading resumed." };
   },
 });

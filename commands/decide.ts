@@ -1,15 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { formatDecision } from "../src/chat/format.js";
 import { priceChart } from "../src/chat/charts/priceChart.js";
-import type { App } from "../src/app.js";
 import type { DecisionRecord } from "../src/ledger/ledger.js";
 import { normalizeSymbol } from "../src/market/replay.js";
-import { defineCommand, type ReplyImage } from "./types.js";
+import { defineCommand, type Needs, type ReplyImage } from "./types.js";
 
 const usage = "/decide SYMBOL";
 
 /** The price chart of a decision: the candles it saw, its indicators, and what it decided. */
-async function decisionChart(app: App, record: DecisionRecord): Promise<ReplyImage> {
+async function decisionChart(app: Needs<"config", "market">, record: DecisionRecord): Promise<ReplyImage> {
   const candles = await app.services.market.closedCandles(record.symbol, 150);
   const png = await priceChart({
     symbol: record.symbol,
@@ -26,7 +25,7 @@ async function decisionChart(app: App, record: DecisionRecord): Promise<ReplyIma
   return { png, name: `${base}-decision.png`, alt: `${record.symbol}: price, SMA20/50, Bollinger bands, and the decision (${(record.action ?? "none").toUpperCase()})` };
 }
 
-export const decide = defineCommand<string>({
+export const decide = defineCommand<string, Needs<"symbols" | "decide" | "mode" | "log" | "config", "state" | "models" | "market">>({
   name: "decide",
   summary: "Ask the agent for a decision on a symbol now, and trade it if the risk rules allow",
   usage,

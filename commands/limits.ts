@@ -1,7 +1,7 @@
-import type { App } from "../src/app.js";
 import type { RiskLimits } from "../src/domain/types.js";
+import { crossCheck } from "../src/risk/limitsStore.js";
 import { describeLimits } from "../src/risk/rules.js";
-import { defineCommand } from "./types.js";
+import { defineCommand, type Needs } from "./types.js";
 
 interface LimitSpec {
   key: keyof RiskLimits;
@@ -26,28 +26,7 @@ const SPECS: Record<string, LimitSpec> = {
 };
 
 const usage = "/limits [NAME VALUE]";
-const REDIS_KEY = "agent:limits";
-
-/** Problems with a set of limits taken together, as the configuration checks them. */
-function crossCheck(l: RiskLimits): string | undefined {
-  if (l.defaultStopLossPct > l.maxStopLossPct) return `stop_loss (${l.defaultStopLossPct}) must be at most max_stop_loss (${l.maxStopLossPct})`;
-  if (l.maxPositionPct > l.maxExposurePct) return `max_position (${l.maxPositionPct}) must be at most max_exposure (${l.maxExposurePct})`;
-  if (l.maxExposurePct > 100 * l.maxLeverage) return `max_exposure (${l.maxExposurePct}) must be at most 100 x max_leverage (${100 * l.maxLeverage})`;
-  return undefined;
-}
-
-/** Puts the limits changed from chat back in force after a restart. */
-export async function applyStoredLimits(app: App): Promise<void> {
-  const stored = await app.redis.hgetall(REDIS_KEY);
-  const next = { ...app.services.limits };
-  for (const [key, value] of Object.entries(stored)) {
-    if (key in next && Number.isFinite(Number(value))) (next as Record<string, number>)[key] = Number(value);
-  }
-  if (crossCheck(next) === undefined) Object.assign(app.services.limits, next);
-  else app.log.warn("limits stored in Redis contradict each other; keeping the configured ones");
-}
-
-export const limits = defineCommand<{ name: string; value: number } | undefined>({
+export const limits = defineCommand<{ name: string; value: number } | undefined, Needs<"limitsStore", "limits">>({
   name: "limits",
   summary: "Show the risk limits, or change one (kept across restarts)",
   usage,
@@ -85,7 +64,7 @@ export const limits = defineCommand<{ name: string; value: number } | undefined>
     const problem = crossCheck(next);
     if (problem) return { text: `Not changed: ${problem}.`, error: true };
     const before = current[spec.key];
-    await app.redis.hset(REDIS_KEY, spec.key, String(args.value));
+    await app.limitsStore.save(spec.key, args.value);
     Object.assign(current, next);
     return { text: `${args.name} (${spec.what}): ${before} → ${args.value}. In force for the next decision.` };
   },

@@ -1,12 +1,12 @@
 import { usdc } from "../src/chat/format.js";
 import { summarize } from "../src/routing/modelStats.js";
-import { defineCommand } from "./types.js";
+import { defineCommand, type Needs } from "./types.js";
 
 type ModelArgs = { kind: "list" } | { kind: "auto" } | { kind: "set"; id: string };
 
 const secondsLeft = (until: number, now: number) => `${Math.max(1, Math.ceil((until - now) / 1000))} s left`;
 
-export const model = defineCommand<ModelArgs>({
+export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | "clock">>({
   name: "model",
   summary: "List the models with price, state, success rate and latency; choose one, or /model auto for selection by policy",
   usage: "/model [NAME|auto]",

@@ -9,12 +9,12 @@ import { limits } from "./limits.js";
 import { trade } from "./trade.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
-import { ChatServices, type PressOutcome } from "../src/chat/services.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
 import { attachReplyExtras } from "../src/chat/charts/hooks.js";
-import { defineCommand, noArgs, ROLE_RANK, type ChatUser, type Command, type CommandContext, type CommandReply } from "./types.js";
+import type { CommandCall, CommandDispatcher, PressOutcome } from "../src/chat/types.js";
+import { defineCommand, noArgs, ROLE_RANK, type ChatUser, type Command, type CommandContext, type CommandHost, type CommandReply, type Needs } from "./types.js";
 
-const help = defineCommand<undefined>({
+const help = defineCommand<undefined, Needs>({
   name: "help",
   summary: "This list",
   usage: "/help",
@@ -32,7 +32,7 @@ const help = defineCommand<undefined>({
 });
 
 const answer = (yes: boolean) =>
-  defineCommand<string>({
+  defineCommand<string, CommandHost>({
     name: yes ? "confirm" : "cancel",
     summary: yes ? "Confirm what a button asks (where there are no buttons)" : "Cancel what a button asks",
     usage: yes ? "/confirm ID" : "/cancel ID",
@@ -46,7 +46,7 @@ const answer = (yes: boolean) =>
       return { ok: true, value: id };
     },
     async run(id, ctx) {
-      const out = await ChatServices.of(ctx.app).press(`cf:${id}:${yes ? "ok" : "no"}`, ctx.user, ctx.where ?? ctx.user.platform, executeConfirmed);
+      const out = await ctx.app.chat.press(`cf:${id}:${yes ? "ok" : "no"}`, ctx.user, ctx.where ?? ctx.user.platform, confirmedRunner(ctx.app));
       return out.alert ? { text: out.final ? `${out.toast}\n\n${out.final}` : out.toast, error: true } : { text: out.final ?? out.toast };
     },
   });
@@ -75,7 +75,7 @@ export const findCommand = (name: string): Command | undefined => byName.get(nam
 const mutates = (c: Command, args: unknown): boolean => (typeof c.mutates === "function" ? c.mutates(args) : c.mutates === true);
 
 function auditEntry(ctx: CommandContext, line: string, result: "ok" | "failed" | "refused" | "asked", detail: string) {
-  return ChatServices.of(ctx.app).audit.record({
+  return ctx.app.chat.audit.record({
     platform: ctx.user.platform,
     userId: ctx.user.id,
     user: ctx.user.name,
@@ -118,7 +118,7 @@ export async function executeCommand(p: Extract<Prepared, { ok: true }>, ctx: Co
     if (command.confirm && !ctx.confirmationId) {
       const question = await command.confirm(args, ctx);
       if (question) {
-        const services = ChatServices.of(ctx.app);
+        const services = ctx.app.chat;
         const ttl = ctx.app.config.chat.confirmTimeoutMs;
         const action = await services.confirmations.create(
           { kind: "command", line, command: command.name, args, requester: { platform: ctx.user.platform, id: ctx.user.id, name: ctx.user.name }, pressRole: "admin", prompt: question, ...(ctx.where ? { where: ctx.where } : {}) },
@@ -132,7 +132,7 @@ export async function executeCommand(p: Extract<Prepared, { ok: true }>, ctx: Co
         };
       }
     }
-    const reply = await attachReplyExtras(command.name, await command.run(args, ctx), ctx);
+    const reply = await attachReplyExtras(command.name, await command.run(args, ctx), ctx.app);
     if (audited) await auditEntry(ctx, line, reply.error ? "failed" : "ok", redact(reply.text));
     return command.personal ? { ...reply, ephemeral: true } : reply;
   } catch (err) {
@@ -172,12 +172,30 @@ export async function executeConfirmed(action: PendingAction, ctx: CommandContex
   }
 }
 
+/** The runner the chat layer calls when a confirmation is pressed. */
+const confirmedRunner = (app: CommandHost) => (action: PendingAction, presser: ChatUser, where: string) =>
+  executeConfirmed(action, { user: presser, app, where, confirmationId: action.id });
+
 /** A pressed button, from any platform. `user` is undefined for someone not on the allow-list. */
-export async function handleButton(action: string, ctx: { user: ChatUser | undefined; app: CommandContext["app"]; where: string }): Promise<PressOutcome> {
+export async function handleButton(action: string, ctx: { user: ChatUser | undefined; app: CommandHost; where: string }): Promise<PressOutcome> {
   try {
-    return await ChatServices.of(ctx.app).press(action, ctx.user, ctx.where, executeConfirmed);
+    return await ctx.app.chat.press(action, ctx.user, ctx.where, confirmedRunner(ctx.app));
   } catch (err) {
     ctx.app.log.error("button failed", err);
     return { toast: `That failed: ${ctx.app.redact((err as Error).message).slice(0, 150)}`, alert: true };
   }
+}
+
+/** The commands for one host, as the platforms use them (they never import this folder). */
+export function commandDispatcher(host: CommandHost): CommandDispatcher {
+  const ctx = (call: CommandCall): CommandContext => ({ ...call, app: host });
+  return {
+    list: () => COMMANDS,
+    find: findCommand,
+    parseLine: parseCommandLine,
+    prepare: (text, call) => prepareCommand(text, ctx(call)),
+    execute: (prepared, call) => executeCommand(prepared as Extract<Prepared, { ok: true }>, ctx(call), host.redact),
+    handle: (text, call) => handleCommand(text, ctx(call), host.redact),
+    press: (action, user, where) => handleButton(action, { user, app: host, where }),
+  };
 }

@@ -1,7 +1,7 @@
 import { usdc } from "../src/chat/format.js";
-import { defineCommand, noArgs } from "./types.js";
+import { defineCommand, noArgs, type Needs } from "./types.js";
 
-export const report = defineCommand<undefined>({
+export const report = defineCommand<undefined, Needs<"costReport", "models" | "clock">>({
   name: "report",
   summary: "Today's cost report: decisions, spend against the caps, models (success, latency), fallbacks, savers, projection",
   usage: "/report",

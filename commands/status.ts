@@ -1,15 +1,17 @@
 import { money, price, usdc } from "../src/chat/format.js";
 import { levelOf } from "../src/payments/balanceManager.js";
-import { loadPortfolio } from "../src/pipeline/decide.js";
+import { loadPortfolio } from "../src/orders/orderPath.js";
 import { equity, exposure, exposureBySymbol, maxDrawdown, totalUnrealizedPnl, unrealizedPnl } from "../src/portfolio/valuation.js";
 import { describeLimits } from "../src/risk/rules.js";
 import { portfolioVar, returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../src/risk/var.js";
-import { lastReconciliation } from "../jobs/reconcile.js";
-import { defineCommand, noArgs } from "./types.js";
+import { defineCommand, noArgs, type Needs } from "./types.js";
 
 const ago = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 
-export const status = defineCommand<undefined>({
+export const status = defineCommand<
+  undefined,
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
+>({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
   usage: "/status",
@@ -24,7 +26,7 @@ export const status = defineCommand<undefined>({
       s.balance.getBalance(),
       loadPortfolio(s),
       app.schedule(),
-      lastReconciliation(app),
+      app.reconciliations.last(),
     ]);
     const eq = equity(portfolio);
     const lines = [
@@ -43,7 +45,7 @@ export const status = defineCommand<undefined>({
   },
 });
 
-export const positions = defineCommand<undefined>({
+export const positions = defineCommand<undefined, Needs<"mode", "exchange" | "portfolio" | "market" | "quote" | "clock">>({
   name: "positions",
   summary: "Open positions with P&L, stop loss and take profit",
   usage: "/positions",

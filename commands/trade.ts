@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import type { App } from "../src/app.js";
 import { money, price } from "../src/chat/format.js";
 import { loadPortfolio, placeEntry } from "../src/orders/orderPath.js";
 import { normalizeSymbol } from "../src/market/replay.js";
 import { equity } from "../src/portfolio/valuation.js";
-import { defineCommand } from "./types.js";
+import { manualTradeLine } from "../src/chat/notices.js";
+import { defineCommand, type Needs } from "./types.js";
 
 interface TradeArgs {
   side: "buy" | "sell";
@@ -17,7 +17,9 @@ const usage = "/trade buy|sell SYMBOL AMOUNT";
 const MAX_TRADE = 1_000_000;
 
 /** What a trade is worth now, in USDT (for the confirmation threshold). */
-async function notionalOf(args: TradeArgs, app: App): Promise<{ notional: number; last: number }> {
+type TradeHost = Needs<"symbols" | "config" | "mode" | "notifier", "market" | "portfolio" | "exchange" | "state" | "limits" | "quote" | "clock" | "tradeLock">;
+
+async function notionalOf(args: TradeArgs, app: TradeHost): Promise<{ notional: number; last: number }> {
   const last = await app.services.market.lastPrice(args.symbol);
   if (args.amount !== "all") return { notional: args.amount, last };
   const held = await app.services.portfolio.position(args.symbol);
@@ -28,7 +30,7 @@ async function notionalOf(args: TradeArgs, app: App): Promise<{ notional: number
  * A manual trade, in USDT. It goes through the same hard risk rules as the agent's decisions, under
  * the same trading lock; above TRADE_CONFIRM_ABOVE_USDT it asks for a confirmation first.
  */
-export const trade = defineCommand<TradeArgs>({
+export const trade = defineCommand<TradeArgs, TradeHost>({
   name: "trade",
   summary: "Buy or sell now, in USDT, within the risk limits (large trades ask for a confirmation)",
   usage,
@@ -82,14 +84,12 @@ export const trade = defineCommand<TradeArgs>({
       const order = out.order;
       if (!order) return { text: `No order${tag}: ${out.risk.message}`, error: true };
       if (order.status === "rejected") return { text: `Order REJECTED by the exchange: ${order.reason ?? "no reason given"}`, error: true };
-      const base = args.symbol.split("/")[0];
-      const lines = [
-        `Manual ${order.side.toUpperCase()} ${order.filledQty.toFixed(6)} ${base} @ ${price(order.avgPrice)} = ${money(order.filledQty * order.avgPrice, s.quote)}, fee ${order.fee.toFixed(4)} (${order.status})${tag}`,
-      ];
+      const paper = app.mode.trading === "paper";
+      const lines = [manualTradeLine(order, s.quote, paper)];
       if (out.risk.outcome === "resized") lines.push(`Resized by the risk rules: ${out.risk.message}`);
       if (out.exits) lines.push(`Stop loss ${price(out.exits.stopLoss)} · take profit ${price(out.exits.takeProfit)}${out.exits.trailingStopPct ? ` · trailing ${out.exits.trailingStopPct}%` : ""}`);
       if (order.side === "sell") lines.push(`Realized P&L ${money(out.realizedPnl, s.quote)}`);
-      await app.notifier.notify({ kind: "trade", text: `${lines[0]} by ${user.name}` }, user);
+      await app.notifier.notify({ type: "manual-trade", order, by: user.name, quote: s.quote, paper }, user);
       return { text: lines.join("\n") };
     });
   },

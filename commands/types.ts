@@ -1,11 +1,48 @@
-import type { App } from "../src/app.js";
+import type { ChatServices } from "../src/chat/services.js";
+import type { Notifier } from "../src/chat/notifier.js";
 import type { ChatUser, CommandOption, CommandReply, Role } from "../src/chat/types.js";
+import type { Config } from "../src/config/config.js";
+import type { DecideRequest } from "../src/decision/request.js";
+import type { AgentMode, MarketSymbol } from "../src/domain/types.js";
+import type { DecisionRecord } from "../src/ledger/ledger.js";
+import type { Log } from "../src/log.js";
+import type { DecisionServices } from "../src/pipeline/decide.js";
+import type { ReconciliationLog } from "../src/portfolio/reconcile.js";
+import type { ScheduleLine } from "../src/queue/scheduler.js";
+import type { StoredLimits } from "../src/risk/limitsStore.js";
 
 export { ROLE_RANK, type ChatUser, type CommandOption, type CommandReply, type Platform, type ReplyButton, type ReplyImage, type Role } from "../src/chat/types.js";
 
-export interface CommandContext {
+/**
+ * Everything a command may use, built once by the composition root (src/app.ts). Each command
+ * declares the part it uses with `Needs<...>`, and the type checker holds it to that part.
+ */
+export interface CommandHost {
+  services: DecisionServices;
+  notifier: Notifier;
+  chat: ChatServices;
+  limitsStore: StoredLimits;
+  reconciliations: ReconciliationLog;
+  config: { chat: Pick<Config["chat"], "tradeConfirmAbove" | "confirmTimeoutMs">; market: Pick<Config["market"], "timeframe"> };
+  mode: AgentMode;
+  symbols: MarketSymbol[];
+  startedAt: number;
+  /** Makes one decision now. */
+  decide(req: DecideRequest, user?: ChatUser): Promise<DecisionRecord>;
+  schedule(): Promise<ScheduleLine[]>;
+  costReport(now?: number): Promise<string>;
+  redact(text: string): string;
+  log: Log;
+}
+
+/** The part of the host a command uses: some top-level parts, and some of the decision services. */
+export type Needs<K extends Exclude<keyof CommandHost, "services"> = never, S extends keyof DecisionServices = never> = Pick<CommandHost, K> & {
+  services: Pick<DecisionServices, S>;
+};
+
+export interface CommandContext<H = CommandHost> {
   user: ChatUser;
-  app: App;
+  app: H;
   /** Where the command was typed, for the audit log, e.g. "telegram chat -1001 topic 7". */
   where?: string;
   /** Shows a first answer at once; the platform replaces it with the final reply. */
@@ -17,7 +54,7 @@ export interface CommandContext {
 export type ParseResult<A> = { ok: true; value: A } | { ok: false; error: string };
 
 /** A chat command, written once and served by every platform (console, Telegram, Discord). */
-export interface Command<A = unknown> {
+export interface Command<A = unknown, H = CommandHost> {
   name: string;
   summary: string;
   /** e.g. "/refill AMOUNT" */
@@ -31,13 +68,14 @@ export interface Command<A = unknown> {
   /** Running it can change state: it goes into the audit log. A function when that depends on the arguments. */
   mutates?: boolean | ((args: A) => boolean);
   /** A question to confirm with a button first, or undefined to run at once. */
-  confirm?(args: A, ctx: CommandContext): Promise<string | undefined>;
+  confirm?(args: A, ctx: CommandContext<H>): Promise<string | undefined>;
   /** Turns the words after the command into typed arguments, or says how to do it right. */
-  parse(args: string[], ctx: CommandContext): ParseResult<A>;
-  run(args: A, ctx: CommandContext): Promise<CommandReply>;
+  parse(args: string[], ctx: CommandContext<H>): ParseResult<A>;
+  run(args: A, ctx: CommandContext<H>): Promise<CommandReply>;
 }
 
-export function defineCommand<A>(c: Command<A>): Command<unknown> {
+/** A command that uses only `H` of the host; the registry serves it with the whole host. */
+export function defineCommand<A, H = CommandHost>(c: Command<A, H> & (CommandHost extends H ? unknown : never)): Command<unknown> {
   return c as unknown as Command<unknown>;
 }
 

@@ -1,6 +1,5 @@
 import { isRole, ROLES } from "../src/chat/access.js";
-import { ChatServices } from "../src/chat/services.js";
-import { defineCommand, noArgs, type Role } from "./types.js";
+import { defineCommand, noArgs, type Needs, type Role } from "./types.js";
 
 type ChatPlatform = "telegram" | "discord";
 const PLATFORMS: ChatPlatform[] = ["telegram", "discord"];
@@ -14,7 +13,7 @@ function readTarget(args: string[], usage: string): { ok: true; platform: ChatPl
   return { ok: true, platform: platform as ChatPlatform, id };
 }
 
-export const users = defineCommand<undefined>({
+export const users = defineCommand<undefined, Needs<"chat">>({
   name: "users",
   summary: "Who may use the bot, with their roles (from the configuration and from /grant)",
   usage: "/users",
@@ -22,7 +21,7 @@ export const users = defineCommand<undefined>({
   personal: true,
   parse: noArgs("/users"),
   async run(_, { app }) {
-    const access = ChatServices.of(app).access;
+    const access = app.chat.access;
     const entries = await access.list();
     const lines = ["People with access (a chat change wins over the configuration):"];
     if (entries.length === 0) lines.push("  nobody yet: set TELEGRAM_ALLOWED_USERS / DISCORD_ALLOWED_USERS, or /grant from here.");
@@ -38,7 +37,7 @@ export const users = defineCommand<undefined>({
 
 const grantUsage = "/grant PLATFORM ID ROLE";
 
-export const grant = defineCommand<{ platform: ChatPlatform; id: string; role: Role }>({
+export const grant = defineCommand<{ platform: ChatPlatform; id: string; role: Role }, Needs<"chat", "clock">>({
   name: "grant",
   summary: "Give someone a role (viewer, trader or admin); takes effect at once",
   usage: grantUsage,
@@ -60,14 +59,14 @@ export const grant = defineCommand<{ platform: ChatPlatform; id: string; role: R
   },
   async run({ platform, id, role }, { app, user }) {
     if (platform === user.platform && id === user.id) return { text: "You cannot change your own role (ask another admin): nothing was changed.", error: true };
-    await ChatServices.of(app).access.grant(platform, id, role, user.name, app.services.clock());
+    await app.chat.access.grant(platform, id, role, user.name, app.services.clock());
     return { text: `${platform} user ${id} is now a ${role}.` };
   },
 });
 
 const revokeUsage = "/revoke PLATFORM ID";
 
-export const revoke = defineCommand<{ platform: ChatPlatform; id: string }>({
+export const revoke = defineCommand<{ platform: ChatPlatform; id: string }, Needs<"chat", "clock">>({
   name: "revoke",
   summary: "Take away someone's access (also over the configuration and Discord roles)",
   usage: revokeUsage,
@@ -85,7 +84,7 @@ export const revoke = defineCommand<{ platform: ChatPlatform; id: string }>({
   },
   async run({ platform, id }, { app, user }) {
     if (platform === user.platform && id === user.id) return { text: "You cannot revoke yourself (ask another admin): nothing was changed.", error: true };
-    await ChatServices.of(app).access.grant(platform, id, "revoked", user.name, app.services.clock());
+    await app.chat.access.grant(platform, id, "revoked", user.name, app.services.clock());
     return { text: `${platform} user ${id} has no access any more. /grant gives it back.` };
   },
 });

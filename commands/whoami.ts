@@ -1,7 +1,7 @@
-import { defineCommand, noArgs } from "./types.js";
+import { defineCommand, noArgs, type Needs } from "./types.js";
 
 /** Who you are to the bot and where you are: the ids that TELEGRAM_CHAT_ID and DISCORD_CHANNEL_ID want. */
-export const whoami = defineCommand<undefined>({
+export const whoami = defineCommand<undefined, Needs>({
   name: "whoami",
   summary: "Your user id and role, and the id of this chat (for the configuration)",
   usage: "/whoami",

@@ -1,38 +1,36 @@
-import type { App } from "../src/app.js";
-import type { BalanceLevel } from "../src/payments/balanceManager.js";
-import { usdc } from "../src/chat/format.js";
+import type { Notifier } from "../src/chat/notifier.js";
+import type { BalanceLevel, BalanceManager } from "../src/payments/balanceManager.js";
+import type { AgentState } from "../src/state/agentState.js";
+
+export interface BalanceMonitorDeps {
+  services: { balance: BalanceManager; state: AgentState };
+  notifier: Notifier;
+}
 
 /**
  * Watches the USDC that pays for model calls. Alerts once per change of level (not every minute),
  * pauses trading at the critical level, and resumes it when a refill lifts the balance again.
  */
-export async function runBalanceMonitor(app: App): Promise<BalanceLevel> {
+export async function runBalanceMonitor(app: BalanceMonitorDeps): Promise<BalanceLevel> {
   const s = app.services;
   const check = await s.balance.checkAndRefill();
   const rules = s.balance.rules;
-  const previous = (await app.redis.get("monitor:balance-level")) as BalanceLevel | null;
-  await app.redis.set("monitor:balance-level", check.level);
+  const previous = (await s.state.swapBalanceLevel(check.level)) as BalanceLevel | null;
 
   if (check.refilled) {
-    await app.notifier.notify({ kind: "info", text: `Auto-refill: +${usdc(check.refilled, 2)} USDC, balance now ${usdc(check.balance, 2)}.` });
+    await app.notifier.notify({ type: "refilled", amountMicro: check.refilled, balanceMicro: check.balance });
   }
   if (check.level === "critical") {
     const paused = await s.state.pause("critical-balance", "balance monitor");
     if (previous !== "critical" || paused) {
-      await app.notifier.notify({
-        kind: "critical",
-        text: `CRITICAL: USDC balance ${usdc(check.balance, 2)} is under $${rules.criticalBalance.toFixed(2)}. Trading is paused; open positions stay monitored. /refill AMOUNT to continue.${check.refillRefused ? ` (Auto-refill refused: ${check.refillRefused})` : ""}`,
-      });
+      await app.notifier.notify({ type: "balance-critical", balanceMicro: check.balance, critical: rules.criticalBalance, ...(check.refillRefused ? { refillRefused: check.refillRefused } : {}) });
     }
   } else {
     if (await s.state.resume("critical-balance")) {
-      await app.notifier.notify({ kind: "info", text: `USDC balance back to ${usdc(check.balance, 2)}: trading resumed.` });
+      await app.notifier.notify({ type: "balance-restored", balanceMicro: check.balance });
     }
     if (check.level === "low" && previous !== "low") {
-      await app.notifier.notify({
-        kind: "alert",
-        text: `Low balance: USDC ${usdc(check.balance, 2)} is under $${rules.minBalance.toFixed(2)}. Trading pauses under $${rules.criticalBalance.toFixed(2)}. /refill AMOUNT to top up.`,
-      });
+      await app.notifier.notify({ type: "balance-low", balanceMicro: check.balance, min: rules.minBalance, critical: rules.criticalBalance });
     }
   }
   return check.level;

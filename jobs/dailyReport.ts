@@ -1,7 +1,12 @@
-import type { App } from "../src/app.js";
+import type { Notifier } from "../src/chat/notifier.js";
 
-export async function runDailyReport(app: App): Promise<string> {
+export interface DailyReportDeps {
+  costReport(now?: number): Promise<string>;
+  notifier: Notifier;
+}
+
+export async function runDailyReport(app: DailyReportDeps): Promise<string> {
   const text = await app.costReport();
-  await app.notifier.notify({ kind: "report", text: `Daily ${text.charAt(0).toLowerCase()}${text.slice(1)}` });
+  await app.notifier.notify({ type: "report", daily: true, text });
   return text;
 }

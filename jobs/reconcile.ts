@@ -1,19 +1,26 @@
-import type { App } from "../src/app.js";
-import { reconcile, type Drift } from "../src/portfolio/reconcile.js";
+import type { Notifier } from "../src/chat/notifier.js";
+import type { MarketSymbol } from "../src/domain/types.js";
+import type { Exchange } from "../src/exchange/types.js";
+import type { MarketData } from "../src/market/types.js";
+import { reconcile, type ReconcileReport, type ReconciliationLog } from "../src/portfolio/reconcile.js";
+import type { PortfolioStore } from "../src/portfolio/store.js";
+import type { RiskLimits } from "../src/domain/types.js";
 
-export interface ReconcileReport {
-  time: number;
-  drifts: Drift[];
+export type { ReconcileReport } from "../src/portfolio/reconcile.js";
+
+export interface ReconcileDeps {
+  services: { portfolio: PortfolioStore; exchange: Exchange; market: MarketData; limits: RiskLimits; clock: () => number };
+  reconciliations: ReconciliationLog;
+  symbols: MarketSymbol[];
+  notifier: Notifier;
 }
-
-const LAST = "monitor:reconcile";
 
 /**
  * Compares the booked positions with the exchange's balances and open orders. Drift is reported,
  * never traded away: the team decides what the truth is. At startup the result is always told
  * when there is drift; on the schedule, only when it changed since the last run.
  */
-export async function runReconciliation(app: App, opts: { startup?: boolean } = {}): Promise<ReconcileReport> {
+export async function runReconciliation(app: ReconcileDeps, opts: { startup?: boolean } = {}): Promise<ReconcileReport> {
   const s = app.services;
   const [positions, holdings, openOrders, recent] = await Promise.all([
     s.portfolio.positions(),
@@ -36,21 +43,12 @@ export async function runReconciliation(app: App, opts: { startup?: boolean } = 
   });
   const report: ReconcileReport = { time: s.clock(), drifts };
   const signature = JSON.stringify(drifts.map((d) => [d.symbol, d.kind, d.booked.toPrecision(6), d.held.toPrecision(6)]));
-  const previous = await app.redis.getset(`${LAST}:signature`, signature);
-  await app.redis.set(LAST, JSON.stringify(report));
+  const previous = await app.reconciliations.record(report, signature);
   const changed = previous !== signature;
   if (drifts.length > 0 && (opts.startup || changed)) {
-    await app.notifier.notify({
-      kind: "alert",
-      text: [`Reconciliation${opts.startup ? " at startup" : ""} with ${s.exchange.name}: ${drifts.length} difference(s) between the books and the exchange. Nothing was traded; check and correct:`, ...drifts.map((d) => `  • ${d.message}`)].join("\n"),
-    });
+    await app.notifier.notify({ type: "reconciliation", exchange: s.exchange.name, startup: opts.startup === true, drifts });
   } else if (drifts.length === 0 && changed && previous !== null) {
-    await app.notifier.notify({ kind: "info", text: `Reconciliation with ${s.exchange.name}: the books and the exchange agree again.` });
+    await app.notifier.notify({ type: "reconciled", exchange: s.exchange.name });
   }
   return report;
-}
-
-export async function lastReconciliation(app: App): Promise<ReconcileReport | undefined> {
-  const raw = await app.redis.get(LAST);
-  return raw ? (JSON.parse(raw) as ReconcileReport) : undefined;
 }

@@ -1,6 +1,5 @@
 import { Redis } from "ioredis";
-import { applyStoredLimits } from "../commands/limits.js";
-import type { ChatUser } from "./chat/types.js";
+import { commandDispatcher } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
@@ -10,8 +9,10 @@ import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
 import { NotifierHub } from "./chat/notifier.js";
+import { ChatServices } from "./chat/services.js";
+import type { ChatUser, CommandDispatcher } from "./chat/types.js";
 import { redactSecrets, type Config } from "./config/config.js";
-import { USDC, type MarketSymbol } from "./domain/types.js";
+import { USDC, type AgentMode, type MarketSymbol } from "./domain/types.js";
 import { PaperExchange } from "./exchange/paper.js";
 import type { Exchange } from "./exchange/types.js";
 import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
@@ -28,7 +29,9 @@ import { runDecision, type DecideRequest, type DecisionGate, type DecisionServic
 import { approvalGate } from "./chat/approvals.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
-import { AgentQueues, type ScheduleSpec } from "./queue/scheduler.js";
+import { AgentQueues, type ScheduleLine, type ScheduleSpec } from "./queue/scheduler.js";
+import { ReconciliationLog } from "./portfolio/reconcile.js";
+import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
@@ -36,21 +39,32 @@ import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
 import type { UsdcWallet } from "./payments/wallet.js";
 
+/**
+ * The composition root's product: every service built once. Nothing below imports this type;
+ * each command, job and platform declares the narrow part it uses, and this object is passed to
+ * them (main.ts and the tests hold it).
+ */
 export interface App {
   config: Config;
   redis: Redis;
   log: Log;
   services: DecisionServices;
   notifier: NotifierHub;
+  /** The chat layer's shared parts: allow-lists, audit log, confirmations. */
+  chat: ChatServices;
+  /** The commands, as the platforms serve them. */
+  commands: CommandDispatcher;
+  limitsStore: StoredLimits;
+  reconciliations: ReconciliationLog;
   symbols: MarketSymbol[];
-  mode: { trading: "paper" | "live"; market: string; wallet: string; model: string; research: string };
+  mode: AgentMode;
   startedAt: number;
   /** Makes one decision now (from chat, or from a scheduled job). */
   decide(req: DecideRequest, user?: ChatUser): Promise<DecisionRecord>;
   /** Asked before the order of every scheduled decision (approval mode), when set. */
   decisionGate?: DecisionGate;
   /** The schedules and when each runs next. */
-  schedule(): Promise<{ name: string; every: string; next?: number }[]>;
+  schedule(): Promise<ScheduleLine[]>;
   costReport(now?: number): Promise<string>;
   redact(text: string): string;
   /** Starts the workers and the schedules. Commands work without it. */
@@ -99,8 +113,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           timeframe: config.market.timeframe,
           now: clock,
           // Reported, never filled in: indicators over a hole are computed across it.
-          onGap: (gap) =>
-            void notifier.notify({ kind: "alert", text: `Market data gap: ${gap.symbol} has no ${gap.missing} candle(s) after ${new Date(gap.after).toISOString().slice(0, 16)} UTC (the exchange produced none). Indicators run across the gap; nothing was filled in.` }),
+          onGap: (gap) => void notifier.notify({ type: "market-gap", symbol: gap.symbol, missing: gap.missing, after: gap.after }),
           stream: { mode: config.market.stream, onError: (err, retryInMs, how) => log.warn(`market ${how} stream: ${redact((err as Error).message)}; retrying in ${Math.round(retryInMs / 1000)} s`) },
         })
       : new ReplayMarketData({
@@ -162,7 +175,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       : undefined,
   );
   // The breaker, budget, cache and stats live in Redis; their alerts go to every chat.
-  models.attach(createRouterRuntime(redis, config, (text) => notifier.notify({ kind: "alert", text })));
+  models.attach(createRouterRuntime(redis, config, (message) => notifier.notify({ type: "model-alert", message })));
 
   const agent = new TradingAgent(new RedisKeyValueProvider(redis));
   await agent.start();
@@ -207,12 +220,18 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     return p;
   };
 
+  const limitsStore = new StoredLimits(redis);
   const app: App = {
     config,
     redis,
     log,
     services,
     notifier,
+    chat: new ChatServices({ redis, chat: config.chat, clock, log }),
+    // Bound below, once the app it serves exists.
+    commands: undefined as unknown as CommandDispatcher,
+    limitsStore,
+    reconciliations: new ReconciliationLog(redis),
     symbols,
     startedAt: clock(),
     mode: {
@@ -271,8 +290,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       await redis.quit();
     },
   };
+  app.commands = commandDispatcher(app);
   // Limits an admin changed from chat are back in force before the first decision.
-  await applyStoredLimits(app);
+  if (!(await limitsStore.applyTo(services.limits))) log.warn("limits stored in Redis contradict each other; keeping the configured ones");
   if (config.chat.approval.above !== undefined) app.decisionGate = approvalGate(app, config.chat.approval.above, config.chat.approval.timeoutMs);
   return app;
 }

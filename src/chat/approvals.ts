@@ -1,14 +1,24 @@
-import type { App } from "../app.js";
-import type { Decision } from "../domain/types.js";
+import type { DecideRequest, DecisionGate } from "../decision/request.js";
+import type { AgentMode, Decision } from "../domain/types.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
-import { loadPortfolio, type DecisionGate } from "../pipeline/decide.js";
+import { loadPortfolio, type OrderServices } from "../orders/orderPath.js";
 import { equity } from "../portfolio/valuation.js";
 import { formatDecision, money } from "./format.js";
 import { ConfirmationStore, confirmButtons, type PendingAction } from "./confirmations.js";
-import { ChatServices } from "./services.js";
+import type { Notifier } from "./notifier.js";
+import type { ChatServices } from "./services.js";
+
+/** What approval mode uses. */
+export interface ApprovalHost {
+  services: Pick<OrderServices, "exchange" | "portfolio" | "market" | "quote" | "clock">;
+  chat: ChatServices;
+  notifier: Notifier;
+  mode: Pick<AgentMode, "trading">;
+  decide(req: DecideRequest): Promise<DecisionRecord>;
+}
 
 /** What a decision would trade, in quote currency, at the current price. */
-async function notionalOf(app: App, decision: Decision): Promise<number> {
+async function notionalOf(app: ApprovalHost, decision: Decision): Promise<number> {
   if (decision.action === "hold") return 0;
   const s = app.services;
   const [portfolio, last] = await Promise.all([loadPortfolio(s), s.market.lastPrice(decision.symbol)]);
@@ -30,8 +40,8 @@ const withNote = (record: DecisionRecord, note: string): string => (record.error
  * however often it is approved, retried or re-run, the exchange sees one order. Reject, or no
  * answer within `timeoutMs`, drops it: the decision is recorded with no order.
  */
-export function approvalGate(app: App, aboveUsdt: number, timeoutMs: number): DecisionGate {
-  const chat = () => ChatServices.of(app);
+export function approvalGate(app: ApprovalHost, aboveUsdt: number, timeoutMs: number): DecisionGate {
+  const chat = () => app.chat;
   const paper = () => app.mode.trading === "paper";
 
   const held = (record: DecisionRecord, action: PendingAction | undefined): DecisionRecord => ({
@@ -49,9 +59,8 @@ export function approvalGate(app: App, aboveUsdt: number, timeoutMs: number): De
   chat().approvalHandler = async (action, answer) => {
     const record = await app.decide({ decisionId: action.decisionId!, symbol: action.symbol!, trigger: "schedule" });
     if (answer !== "approved") return record.risk?.message ?? "No order.";
-    const text = formatDecision(record, { paper: paper() });
-    if (record.outcome === "order") await app.notifier.notify({ kind: "trade", text: `Approved decision\n${text}` });
-    return text;
+    if (record.outcome === "order") await app.notifier.notify({ type: "decision", record, via: "approved", paper: paper() });
+    return formatDecision(record, { paper: paper() });
   };
 
   return async (decision, record) => {
@@ -83,8 +92,9 @@ export function approvalGate(app: App, aboveUsdt: number, timeoutMs: number): De
       id,
     );
     await app.notifier.notify({
-      kind: "decision",
-      text: `${prompt}\nA trader can approve or reject until ${clockTime(action.expiresAt)}; unanswered, it is dropped.`,
+      type: "approval-request",
+      prompt,
+      expiresAt: action.expiresAt,
       buttons: confirmButtons(id, { yes: "Approve", no: "Reject" }),
       confirmationId: id,
     });

@@ -2,12 +2,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { handleCommand } from "../../commands/registry.js";
 import type { ChatUser, CommandReply, ReplyImage } from "./types.js";
-import type { App } from "../app.js";
-import type { Notice, NoticeSink } from "./notifier.js";
+import type { ChatHost } from "./host.js";
+import type { Notice, NoticeKind, NoticeSink } from "./notifier.js";
 
-const LABEL: Record<Notice["kind"], string> = {
+const LABEL: Record<NoticeKind, string> = {
   trade: "TRADE",
   decision: "DECISION",
   alert: "ALERT",
@@ -28,7 +27,7 @@ export class ConsoleChat implements NoticeSink {
   readonly user: ChatUser;
 
   constructor(
-    private readonly app: App,
+    private readonly app: ChatHost,
     private readonly input: Readable,
     private readonly output: Writable,
     userName = process.env.USER ?? "console",
@@ -77,7 +76,7 @@ export class ConsoleChat implements NoticeSink {
     rl.on("line", (line) => {
       if (!line.trim()) return;
       queue = queue.then(() =>
-        handleCommand(line, { user: this.user, app: this.app, where: "console", progress: async (t) => this.write(t) }, this.app.redact)
+        this.app.commands.handle(line, { user: this.user, where: "console", progress: async (t) => this.write(t) })
           .then(async (reply) => this.write(await this.render(reply)))
           .catch((err: unknown) => this.write(`Error: ${this.app.redact(String(err))}`)),
       );

@@ -1,26 +1,7 @@
-import type { ChatUser, ReplyButton, ReplyImage } from "./types.js";
+import { toNotice, type Notice, type NoticeInput } from "./notices.js";
+import type { ChatUser } from "./types.js";
 
-export type NoticeKind = "trade" | "decision" | "alert" | "critical" | "report" | "error" | "info";
-
-/** How each kind of notice is headed in chat. */
-export const NOTICE_LABEL: Record<NoticeKind, string> = {
-  trade: "Trade",
-  decision: "Decision",
-  alert: "⚠️ Alert",
-  critical: "🚨 CRITICAL",
-  report: "Report",
-  error: "Error",
-  info: "Info",
-};
-
-export interface Notice {
-  kind: NoticeKind;
-  text: string;
-  buttons?: ReplyButton[][];
-  image?: ReplyImage;
-  /** The pending action the buttons answer: each sink records where it posted them. */
-  confirmationId?: string;
-}
+export { NOTICE_LABEL, type Notice, type NoticeInput, type NoticeKind } from "./notices.js";
 
 /** Where notices go: the console, a Telegram chat, a Discord channel. */
 export interface NoticeSink {
@@ -30,7 +11,8 @@ export interface NoticeSink {
 }
 
 export interface Notifier {
-  notify(notice: Notice, origin?: ChatUser): Promise<void>;
+  /** Tells every chat what happened; `origin` is the user whose command caused it. */
+  notify(notice: NoticeInput, origin?: ChatUser): Promise<void>;
 }
 
 /** Adds to a notice before it goes out (a chart for the daily report), once for every sink. */
@@ -56,8 +38,8 @@ export class NotifierHub implements Notifier {
     this.decorators.push(d);
   }
 
-  async notify(notice: Notice, origin?: ChatUser): Promise<void> {
-    let n = notice;
+  async notify(input: NoticeInput, origin?: ChatUser): Promise<void> {
+    let n = toNotice(input);
     for (const d of this.decorators) {
       try {
         n = await d(n);

@@ -1,7 +1,6 @@
-import type { App } from "../app.js";
+import type { ChatHost } from "./host.js";
 import { installNoticeCharts } from "./charts/hooks.js";
 import { DiscordChat } from "./discord/discordChat.js";
-import { ChatServices } from "./services.js";
 import { TelegramChat } from "./telegram/telegramChat.js";
 
 export interface ChatPlatforms {
@@ -17,9 +16,9 @@ export interface ChatPlatforms {
  * the background: a platform that cannot be reached is logged and retried by its library, and
  * never holds up the console or the trading loop.
  */
-export async function startChatPlatforms(app: App): Promise<ChatPlatforms> {
+export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> {
   const c = app.config.chat;
-  const chat = ChatServices.of(app);
+  const chat = app.chat;
   installNoticeCharts(app);
   chat.startSweeper();
   const out: ChatPlatforms = { started: Promise.resolve(), stop: async () => {} };

@@ -1,5 +1,9 @@
-import { ROLE_RANK, type ChatUser, type CommandContext, type CommandReply, type Platform } from "../../commands/types.js";
-import type { App } from "../app.js";
+import type { Redis } from "ioredis";
+import type { Config } from "../config/config.js";
+import type { Log } from "../log.js";
+import { ROLE_RANK, type ChatUser, type CommandReply, type Platform, type PressOutcome } from "./types.js";
+
+export type { PressOutcome } from "./types.js";
 import { AccessControl } from "./access.js";
 import { AuditLog, type AuditResult } from "./audit.js";
 import { ConfirmationStore, parseButtonAction, type MessageRef, type PendingAction } from "./confirmations.js";
@@ -10,36 +14,31 @@ export type MessageEditor = (ref: MessageRef, text: string) => Promise<void>;
 /** What an approval does when it is answered or runs out; returns the outcome in words. */
 export type ApprovalHandler = (action: PendingAction, answer: "approved" | "rejected" | "expired", by?: ChatUser) => Promise<string>;
 
-/** Runs a confirmed command (the registry does, so roles and the audit log apply). */
-export type ConfirmedRunner = (action: PendingAction, ctx: CommandContext) => Promise<CommandReply>;
+/** Runs a confirmed command as the person who pressed (the registry does, so roles and the audit log apply). */
+export type ConfirmedRunner = (action: PendingAction, presser: ChatUser, where: string) => Promise<CommandReply>;
 
-export interface PressOutcome {
-  /** A short answer to the person who pressed (a toast, or an ephemeral reply). */
-  toast: string;
-  /** True when the press did not do what was asked (refused, too late): show it prominently. */
-  alert: boolean;
-  /** The message's new text, when this press settled it; it was already edited everywhere it was posted. */
-  final?: string;
+/** What the chat layer's shared parts are built from. */
+export interface ChatServicesDeps {
+  redis: Redis;
+  chat: Config["chat"];
+  clock: () => number;
+  log: Log;
 }
+
 
 const clockTime = (t: number) => new Date(t).toISOString().slice(11, 19) + " UTC";
 const firstLine = (s: string) => s.split("\n")[0]!;
 
 /**
  * The chat layer's shared parts for one app: who may do what, the audit log, and the pending
- * confirmations with the platforms that can edit their messages. One per app, whatever the
- * number of platforms, so a button pressed on Telegram also updates its copy on Discord.
+ * confirmations with the platforms that can edit their messages. One per app (the composition
+ * root builds it), whatever the number of platforms, so a button pressed on Telegram also updates
+ * its copy on Discord.
  */
 export class ChatServices {
-  private static readonly byApp = new WeakMap<App, ChatServices>();
-
-  static of(app: App): ChatServices {
-    let s = ChatServices.byApp.get(app);
-    if (!s) {
-      s = new ChatServices(app);
-      ChatServices.byApp.set(app, s);
-    }
-    return s;
+  /** The one a host carries. */
+  static of(host: { chat: ChatServices }): ChatServices {
+    return host.chat;
   }
 
   readonly access: AccessControl;
@@ -50,10 +49,13 @@ export class ChatServices {
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly app: App) {
-    this.access = new AccessControl(app.redis, app.config.chat);
-    this.audit = new AuditLog(app.redis, app.services.clock);
-    this.confirmations = new ConfirmationStore(app.redis, app.services.clock);
+  private readonly log: Log;
+
+  constructor(deps: ChatServicesDeps) {
+    this.log = deps.log;
+    this.access = new AccessControl(deps.redis, deps.chat);
+    this.audit = new AuditLog(deps.redis, deps.clock);
+    this.confirmations = new ConfirmationStore(deps.redis, deps.clock);
   }
 
   addEditor(platform: Platform, editor: MessageEditor): void {
@@ -68,7 +70,7 @@ export class ChatServices {
         try {
           await this.editors.get(ref.platform)?.(ref, text);
         } catch (err) {
-          this.app.log.warn(`could not edit the ${ref.platform} message of confirmation ${action.id}`, err);
+          this.log.warn(`could not edit the ${ref.platform} message of confirmation ${action.id}`, err);
         }
       }),
     );
@@ -120,7 +122,7 @@ export class ChatServices {
       outcome = this.approvalHandler ? await this.approvalHandler(action, parsed.yes ? "approved" : "rejected", presser) : "Approval mode is off in this process: nothing was done.";
       outcome = `${parsed.yes ? "✅ Approved" : "✖ Rejected"} by ${presser.name}.\n${outcome}`;
     } else if (parsed.yes) {
-      const reply = await run(action, { user: presser, app: this.app, where, confirmationId: action.id });
+      const reply = await run(action, presser, where);
       outcome = `${reply.error ? "⚠ Confirmed" : "✅ Confirmed"} by ${presser.name}.\n${reply.text}`;
     } else {
       outcome = `✖ Cancelled by ${presser.name}. Nothing was done.`;
@@ -154,7 +156,7 @@ export class ChatServices {
   startSweeper(everyMs = 1000): void {
     if (this.sweeper) return;
     this.sweeper = setInterval(() => {
-      this.sweep().catch((err: unknown) => this.app.log.error("confirmation sweep", err));
+      this.sweep().catch((err: unknown) => this.log.error("confirmation sweep", err));
     }, everyMs);
     this.sweeper.unref();
   }

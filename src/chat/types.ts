@@ -54,3 +54,57 @@ export interface CommandOption {
   max?: number;
 }
 
+
+/** A command as a platform sees it: enough to list it, offer its options, and check the role. */
+export interface CommandInfo {
+  name: string;
+  summary: string;
+  usage: string;
+  minRole: Role;
+  options?: CommandOption[];
+  /** Its replies are for the asker only (Discord: ephemeral). */
+  personal?: boolean;
+  /** Running it can change state (it is audited), or a test of its arguments that says so. */
+  mutates?: boolean | ((args: never) => boolean);
+}
+
+/** Who typed a command and where, as the platform that received it knows. */
+export interface CommandCall {
+  user: ChatUser;
+  /** Where the command was typed, for the audit log, e.g. "telegram chat -1001 topic 7". */
+  where?: string;
+  /** Shows a first answer at once; the platform replaces it with the final reply. */
+  progress?: (text: string) => Promise<void>;
+}
+
+/** A command line read and allowed, ready to run; or the reply that refuses it. */
+export type PreparedCommand = { ok: true; command: CommandInfo; args: unknown; line: string } | { ok: false; reply: CommandReply };
+
+/** What a button press comes to. */
+export interface PressOutcome {
+  /** A short answer to the person who pressed (a toast, or an ephemeral reply). */
+  toast: string;
+  /** True when the press did not do what was asked (refused, too late): show it prominently. */
+  alert: boolean;
+  /** The message's new text, when this press settled it; it was already edited everywhere it was posted. */
+  final?: string;
+}
+
+/**
+ * The commands, as every platform serves them. Written once (commands/registry.ts) and handed to
+ * each platform by the composition root, so the chat layer never imports the commands.
+ */
+export interface CommandDispatcher {
+  list(): CommandInfo[];
+  find(name: string): CommandInfo | undefined;
+  /** Splits "/decide@my_bot BTC" into the command name and its words. */
+  parseLine(text: string): { name: string; args: string[] } | undefined;
+  /** Reads a line and checks the role, without running it: quick, so a refusal is answered at once. */
+  prepare(text: string, call: CommandCall): Promise<PreparedCommand>;
+  /** Runs a prepared command (asking for a confirmation first when it wants one). */
+  execute(prepared: Extract<PreparedCommand, { ok: true }>, call: CommandCall): Promise<CommandReply>;
+  /** prepare + execute; never throws. */
+  handle(text: string, call: CommandCall): Promise<CommandReply>;
+  /** A pressed button; `user` is undefined for someone not on the allow-list. */
+  press(action: string, user: ChatUser | undefined, where: string): Promise<PressOutcome>;
+}

@@ -129,3 +129,12 @@ export type MicroUsdc = number;
 
 export const USDC = (n: number): MicroUsdc => Math.round(n * 1_000_000);
 export const fromMicro = (m: MicroUsdc): number => m / 1_000_000;
+
+/** How this run of the agent trades and decides, in words for chat (never a key). */
+export interface AgentMode {
+  trading: "paper" | "live";
+  market: string;
+  wallet: string;
+  model: string;
+  research: string;
+}

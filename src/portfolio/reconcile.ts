@@ -1,5 +1,6 @@
-// Positions as the agent books them against what the exchange says it holds. Pure: the caller
-// fetches balances and open orders and decides whom to tell.
+// Positions as the agent books them against what the exchange says it holds. The comparison is
+// pure: the caller fetches balances and open orders and decides whom to tell.
+import type { Redis } from "ioredis";
 import type { Order, Position } from "../domain/types.js";
 import { splitSymbol } from "../exchange/types.js";
 
@@ -54,4 +55,26 @@ export function reconcile(input: ReconcileInput): Drift[] {
     drifts.push({ symbol: o.symbol, kind: "unknown-order", booked: 0, held: o.qty, message: `${o.symbol}: an open ${o.side} order for ${fmtQty(o.qty)} (id ${o.id}) that this agent did not place` });
   }
   return drifts;
+}
+
+export interface ReconcileReport {
+  time: number;
+  drifts: Drift[];
+}
+
+/** The last reconciliation, and whether its result changed since the run before it. */
+export class ReconciliationLog {
+  constructor(private readonly redis: Redis, private readonly key = "monitor:reconcile") {}
+
+  /** Stores the report; returns the signature of the run before it (null on the first run). */
+  async record(report: ReconcileReport, signature: string): Promise<string | null> {
+    const previous = await this.redis.getset(`${this.key}:signature`, signature);
+    await this.redis.set(this.key, JSON.stringify(report));
+    return previous;
+  }
+
+  async last(): Promise<ReconcileReport | undefined> {
+    const raw = await this.redis.get(this.key);
+    return raw ? (JSON.parse(raw) as ReconcileReport) : undefined;
+  }
 }

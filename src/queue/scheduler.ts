@@ -13,6 +13,13 @@ export interface ScheduleSpec {
   label: string;
 }
 
+/** A schedule as /status shows it. */
+export interface ScheduleLine {
+  name: string;
+  every: string;
+  next?: number;
+}
+
 export type JobHandler = (job: Job) => Promise<unknown>;
 
 /**

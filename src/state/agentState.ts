@@ -55,4 +55,9 @@ export class AgentState {
     await this.redis.set(this.prefix + "replay-epoch", String(now), "NX");
     return Number(await this.redis.get(this.prefix + "replay-epoch"));
   }
+
+  /** Records the balance level the monitor saw; returns the level it saw before (null the first time). */
+  async swapBalanceLevel(level: string): Promise<string | null> {
+    return this.redis.getset("monitor:balance-level", level);
+  }
 }

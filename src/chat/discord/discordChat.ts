@@ -1,13 +1,12 @@
 import { once } from "node:events";
 import { AttachmentBuilder, Client, Events, GatewayIntentBits, MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction } from "discord.js";
-import { COMMANDS, executeCommand, findCommand, handleButton, prepareCommand } from "../../../commands/registry.js";
-import type { ChatUser, CommandContext, CommandReply } from "../../../commands/types.js";
-import type { App } from "../../app.js";
+import type { ChatUser, CommandCall, CommandReply } from "../types.js";
+import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { discordLimiter, type RateLimiter } from "../outbox.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
-import { ChatServices } from "../services.js";
+import type { ChatServices } from "../services.js";
 import { commandLine, slashCommands } from "./slashCommands.js";
 
 export interface DiscordOptions {
@@ -51,7 +50,7 @@ export class DiscordChat implements NoticeSink {
   private appId: string | undefined;
 
   constructor(
-    private readonly app: App,
+    private readonly app: ChatHost,
     private readonly opts: DiscordOptions,
   ) {
     this.client = new Client({
@@ -59,7 +58,7 @@ export class DiscordChat implements NoticeSink {
       rest: { ...(opts.apiUrl ? { api: opts.apiUrl } : {}) },
       allowedMentions: NO_MENTIONS,
     });
-    this.chat = ChatServices.of(app);
+    this.chat = app.chat;
     this.limiter = opts.limiter ?? discordLimiter();
     this.client.on(Events.InteractionCreate, (i) => this.track(this.onInteraction(i)));
     this.client.on(Events.Error, (err) => app.log.error("discord client", app.redact(String(err))));
@@ -82,7 +81,7 @@ export class DiscordChat implements NoticeSink {
     await ready;
     this.appId = this.opts.appId ?? this.client.application?.id;
     if (!this.appId) throw new Error("Discord: no application id (set DISCORD_APP_ID)");
-    const body = slashCommands(COMMANDS, this.app.symbols);
+    const body = slashCommands(this.app.commands.list(), this.app.symbols);
     if (this.opts.guildIds.length === 0) await this.client.rest.put(Routes.applicationCommands(this.appId), { body });
     for (const guild of this.opts.guildIds) await this.client.rest.put(Routes.applicationGuildCommands(this.appId, guild), { body });
     this.chat.addEditor("discord", (ref, text) => this.edit(ref, text));
@@ -116,7 +115,7 @@ export class DiscordChat implements NoticeSink {
   }
 
   private async onSlash(i: ChatInputCommandInteraction): Promise<void> {
-    const command = findCommand(i.commandName);
+    const command = this.app.commands.find(i.commandName);
     const line = command ? commandLine(command, (name) => i.options.get(name)?.value) : `/${i.commandName}`;
     const user = await this.userOf(i);
     const where = this.where(i);
@@ -128,9 +127,8 @@ export class DiscordChat implements NoticeSink {
       return;
     }
     let deferred: Promise<unknown> | undefined;
-    const ctx: CommandContext = {
+    const ctx: CommandCall = {
       user,
-      app: this.app,
       where,
       // Progress is a courtesy: failing to show it must not fail the command.
       progress: async (t) => {
@@ -138,7 +136,7 @@ export class DiscordChat implements NoticeSink {
         await i.editReply({ content: escapeDiscord(truncate(t, DISCORD_MAX, measure)), allowedMentions: NO_MENTIONS }).catch((err: unknown) => this.app.log.warn("discord progress", this.app.redact(String(err))));
       },
     };
-    const prepared = await prepareCommand(line, ctx);
+    const prepared = await this.app.commands.prepare(line, ctx);
     if (!prepared.ok) {
       await i.reply({ content: escapeDiscord(truncate(prepared.reply.text, DISCORD_MAX, measure)), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
       return;
@@ -146,7 +144,7 @@ export class DiscordChat implements NoticeSink {
     // Discord drops an interaction not answered within 3 s: say "thinking" now, answer when ready.
     deferred = i.deferReply(prepared.command.personal ? { flags: MessageFlags.Ephemeral } : {});
     await deferred;
-    const reply = await executeCommand(prepared, ctx, this.app.redact);
+    const reply = await this.app.commands.execute(prepared, ctx);
     await this.respond(i, reply, Boolean(prepared.command.personal || reply.ephemeral));
   }
 
@@ -175,7 +173,7 @@ export class DiscordChat implements NoticeSink {
   private async onButton(i: ButtonInteraction): Promise<void> {
     // Acknowledged at once; the message is edited (everywhere it was posted) when the press settles it.
     await i.deferUpdate();
-    const out = await handleButton(i.customId, { user: await this.userOf(i), app: this.app, where: this.where(i) });
+    const out = await this.app.commands.press(i.customId, await this.userOf(i), this.where(i));
     if (out.alert) await i.followUp({ content: escapeDiscord(truncate(out.toast, DISCORD_MAX, measure)), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
   }
 
@@ -196,7 +194,8 @@ export class DiscordChat implements NoticeSink {
     if (!channelId || !this.client.isReady()) return;
     const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
     if (how === "off") return;
-    const paper = this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
+    // A typed notice says [PAPER] in its own text; a plain trade notice gets the tag here.
+    const paper = !notice.event && this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
     const label = `**${NOTICE_LABEL[notice.kind]}${paper ? " \\[PAPER\\]" : ""}**\n`;
     const chunks = splitMessage(notice.text, DISCORD_MAX - label.length, measure).map(escapeDiscord);
     for (const [n, chunk] of chunks.entries()) {

@@ -1,4 +1,4 @@
-import type { Command, CommandOption } from "../../../commands/types.js";
+import type { CommandInfo as Command, CommandOption } from "../types.js";
 
 // Discord's application command option types.
 const STRING = 3;

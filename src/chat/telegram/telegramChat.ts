@@ -2,14 +2,13 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { Bot, GrammyError, InputFile, webhookCallback } from "grammy";
 import type { CallbackQuery, InlineKeyboardMarkup, Message } from "grammy/types";
-import { COMMANDS, executeCommand, findCommand, handleButton, parseCommandLine, prepareCommand } from "../../../commands/registry.js";
-import type { ChatUser, CommandContext, CommandReply } from "../../../commands/types.js";
-import type { App } from "../../app.js";
+import type { ChatUser, CommandCall, CommandReply } from "../types.js";
+import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { telegramLimiter, type RateLimiter } from "../outbox.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
-import { ChatServices } from "../services.js";
+import type { ChatServices } from "../services.js";
 import { floodControl } from "./flood.js";
 
 export interface TelegramOptions {
@@ -71,12 +70,12 @@ export class TelegramChat implements NoticeSink {
   private readonly chat: ChatServices;
 
   constructor(
-    private readonly app: App,
+    private readonly app: ChatHost,
     private readonly opts: TelegramOptions,
   ) {
     this.bot = new Bot(opts.token, { client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot } : {}) } });
     this.bot.api.config.use(floodControl(opts.limiter ?? telegramLimiter(), (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`)));
-    this.chat = ChatServices.of(app);
+    this.chat = app.chat;
     this.bot.on("message", (ctx) => {
       this.track(this.onMessage(ctx.message));
     });
@@ -96,7 +95,7 @@ export class TelegramChat implements NoticeSink {
   async start(): Promise<void> {
     await this.bot.init();
     this.chat.addEditor("telegram", (ref, text) => this.edit(ref, text));
-    await this.bot.api.setMyCommands(COMMANDS.map((c) => ({ command: c.name, description: c.summary.slice(0, 256) })));
+    await this.bot.api.setMyCommands(this.app.commands.list().map((c) => ({ command: c.name, description: c.summary.slice(0, 256) })));
     const allowed_updates = ["message", "callback_query"] as const;
     if (this.opts.webhook) {
       const { url, host, port } = this.opts.webhook;
@@ -169,8 +168,8 @@ export class TelegramChat implements NoticeSink {
     }
     const user = await this.userOf(msg.from);
     if (!user) {
-      const name = parseCommandLine(text)?.name;
-      const command = name ? findCommand(name) : undefined;
+      const name = this.app.commands.parseLine(text)?.name;
+      const command = name ? this.app.commands.find(name) : undefined;
       if (command?.mutates) {
         await this.chat.audit.record({ platform: "telegram", userId: String(msg.from.id), user: nameOf(msg.from), role: "none", where, command: text, result: "refused", detail: "not on the allow-list" });
       }
@@ -181,9 +180,8 @@ export class TelegramChat implements NoticeSink {
     }
 
     let progressId: number | undefined;
-    const ctx: CommandContext = {
+    const ctx: CommandCall = {
       user,
-      app: this.app,
       where,
       // Progress is a courtesy: failing to show it must not fail the command.
       progress: async (t) => {
@@ -195,12 +193,12 @@ export class TelegramChat implements NoticeSink {
         }
       },
     };
-    const prepared = await prepareCommand(text, ctx);
+    const prepared = await this.app.commands.prepare(text, ctx);
     if (!prepared.ok) {
       await this.send(target, prepared.reply);
       return;
     }
-    const reply = await executeCommand(prepared, ctx, this.app.redact);
+    const reply = await this.app.commands.execute(prepared, ctx);
     await this.send(target, reply, progressId);
   }
 
@@ -208,7 +206,7 @@ export class TelegramChat implements NoticeSink {
     const msg = q.message;
     const user = await this.userOf(q.from);
     const where = msg ? this.where(msg.chat, "message_thread_id" in msg && msg.is_topic_message ? msg.message_thread_id : undefined) : "telegram";
-    const out = await handleButton(q.data ?? "", { user, app: this.app, where });
+    const out = await this.app.commands.press(q.data ?? "", user, where);
     // Settled: the message now says how it ended. Refused or late: only the presser is told why.
     await this.bot.api.answerCallbackQuery(q.id, { text: truncate(out.toast, 200), show_alert: out.alert }).catch((err: unknown) => {
       this.app.log.warn("answerCallbackQuery failed", this.app.redact(String(err)));
@@ -275,7 +273,8 @@ export class TelegramChat implements NoticeSink {
     if (!this.opts.chatId) return;
     const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
     if (how === "off") return;
-    const paper = this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
+    // A typed notice says [PAPER] in its own text; a plain trade notice gets the tag here.
+    const paper = !notice.event && this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
     await this.send(
       { chatId: this.opts.chatId, ...(this.opts.threadId ? { threadId: this.opts.threadId } : {}), silent: how === "silent" },
       { ...notice, label: `${NOTICE_LABEL[notice.kind]}${paper ? " [PAPER]" : ""}` },

@@ -1,0 +1,193 @@
+// What the agent tells the team, as data. Jobs, commands and the order path say what happened
+// (a trade, an exit, a low balance); this module turns that into a kind and plain text once, and
+// each platform formats from the same data (headline in bold, the paper tag, the silent kinds)
+// instead of re-reading prose.
+import type { NOTICE_KINDS } from "../config/config.js";
+import type { Order } from "../domain/types.js";
+import type { DecisionRecord } from "../ledger/ledger.js";
+import type { Drift } from "../portfolio/reconcile.js";
+import type { Breach, StopHit } from "../risk/rules.js";
+import { formatDecision, money, price, usdc } from "./format.js";
+import type { ReplyButton, ReplyImage } from "./types.js";
+
+export type NoticeKind = (typeof NOTICE_KINDS)[number];
+
+/** How each kind of notice is headed in chat. */
+export const NOTICE_LABEL: Record<NoticeKind, string> = {
+  trade: "Trade",
+  decision: "Decision",
+  alert: "⚠️ Alert",
+  critical: "🚨 CRITICAL",
+  report: "Report",
+  error: "Error",
+  info: "Info",
+};
+
+/** A position the full stop closed, or could not close. */
+export type ClosedByFullStop = { symbol: string; qty: number; avgPrice: number; pnl: number } | { symbol: string; refused: string };
+
+export type NoticeEvent =
+  | { type: "decision"; record: DecisionRecord; via: "scheduled" | "approved"; paper: boolean }
+  | { type: "approval-request"; prompt: string; expiresAt: number }
+  | { type: "manual-trade"; order: Pick<Order, "side" | "symbol" | "filledQty" | "avgPrice" | "fee" | "status">; by: string; quote: string; paper: boolean }
+  | { type: "full-stop"; by: string; closed: ClosedByFullStop[]; quote: string; paper: boolean }
+  | { type: "paused"; by: string; fullStop?: { closed: number } }
+  | { type: "resumed"; by: string; after: "command" | "refill" }
+  | { type: "balance-restored"; balanceMicro: number }
+  | { type: "refilled"; amountMicro: number; balanceMicro: number }
+  | { type: "balance-low"; balanceMicro: number; min: number; critical: number }
+  | { type: "balance-critical"; balanceMicro: number; critical: number; refillRefused?: string }
+  | { type: "exit"; symbol: string; hit: StopHit["hit"]; level: number; fill: number; qty: number; pnl: number; gapped: boolean; quote: string; paper: boolean }
+  | { type: "exit-failed"; symbol: string; hit: StopHit["hit"]; reason: string }
+  | { type: "limit-breach"; breach: Breach }
+  | { type: "reconciliation"; exchange: string; startup: boolean; drifts: Drift[] }
+  | { type: "reconciled"; exchange: string }
+  | { type: "market-gap"; symbol: string; missing: number; after: number }
+  | { type: "model-alert"; message: string }
+  | { type: "report"; daily: boolean; text: string };
+
+/** A notice in words only, for messages with no shape of their own. */
+export interface PlainNotice {
+  kind: NoticeKind;
+  text: string;
+}
+
+/** What goes with a notice besides its content. */
+export interface NoticeExtras {
+  buttons?: ReplyButton[][];
+  image?: ReplyImage;
+  /** The pending action the buttons answer: each sink records where it posted them. */
+  confirmationId?: string;
+}
+
+export type NoticeInput = (NoticeEvent | PlainNotice) & NoticeExtras;
+
+/** A notice as the sinks receive it: the data, its kind, and its plain text. */
+export interface Notice extends NoticeExtras {
+  event?: NoticeEvent;
+  kind: NoticeKind;
+  text: string;
+  /** A trade made with simulated money: platforms tag it. */
+  paper?: boolean;
+}
+
+const paperTag = (paper: boolean) => (paper ? " [PAPER]" : "");
+const clockTime = (t: number) => new Date(t).toISOString().slice(11, 19) + " UTC";
+const exitName = (hit: StopHit["hit"]) => (hit === "stop-loss" ? "Stop loss" : "Take profit");
+
+/** The line a manual trade is told by, in its reply and in the notice. */
+export function manualTradeLine(o: Pick<Order, "side" | "symbol" | "filledQty" | "avgPrice" | "fee" | "status">, quote: string, paper: boolean): string {
+  const base = o.symbol.split("/")[0];
+  return `Manual ${o.side.toUpperCase()} ${o.filledQty.toFixed(6)} ${base} @ ${price(o.avgPrice)} = ${money(o.filledQty * o.avgPrice, quote)}, fee ${o.fee.toFixed(4)} (${o.status})${paperTag(paper)}`;
+}
+
+/** One line per position the full stop handled. */
+export function fullStopLines(closed: ClosedByFullStop[], quote: string, paper: boolean): string[] {
+  return closed.map((c) =>
+    "refused" in c ? `  ${c.symbol}: NOT closed, ${c.refused}` : `  ${c.symbol}: sold ${c.qty.toFixed(6)} @ ${price(c.avgPrice)}, P&L ${money(c.pnl, quote)}${paperTag(paper)}`,
+  );
+}
+
+export function kindOf(e: NoticeEvent): NoticeKind {
+  switch (e.type) {
+    case "decision":
+      return e.record.outcome === "order" ? "trade" : e.record.outcome === "failed" ? "error" : e.via === "approved" ? "trade" : "decision";
+    case "approval-request":
+      return "decision";
+    case "manual-trade":
+    case "full-stop":
+      return "trade";
+    case "exit":
+      return e.gapped ? "alert" : "trade";
+    case "paused":
+    case "resumed":
+    case "balance-restored":
+    case "refilled":
+    case "reconciled":
+      return "info";
+    case "balance-critical":
+      return "critical";
+    case "exit-failed":
+      return "error";
+    case "report":
+      return "report";
+    case "balance-low":
+    case "limit-breach":
+    case "reconciliation":
+    case "market-gap":
+    case "model-alert":
+      return "alert";
+  }
+}
+
+export function textOf(e: NoticeEvent): string {
+  switch (e.type) {
+    case "decision":
+      return `${e.via === "approved" ? "Approved" : "Scheduled"} decision\n${formatDecision(e.record, { paper: e.paper })}`;
+    case "approval-request":
+      return `${e.prompt}\nA trader can approve or reject until ${clockTime(e.expiresAt)}; unanswered, it is dropped.`;
+    case "manual-trade":
+      return `${manualTradeLine(e.order, e.quote, e.paper)} by ${e.by}`;
+    case "full-stop":
+      return `Full stop by ${e.by}: positions closed${paperTag(e.paper)}\n${fullStopLines(e.closed, e.quote, e.paper).join("\n")}`;
+    case "paused":
+      return e.fullStop
+        ? `Full stop by ${e.by}: trading paused${e.fullStop.closed ? ` and ${e.fullStop.closed} position(s) closed` : ""}.`
+        : `Trading paused by ${e.by}. Open positions stay monitored.`;
+    case "resumed":
+      return e.after === "refill" ? `Trading resumed after a refill by ${e.by}.` : `Trading resumed by ${e.by}.`;
+    case "balance-restored":
+      return `USDC balance back to ${usdc(e.balanceMicro, 2)}: trading resumed.`;
+    case "refilled":
+      return `Auto-refill: +${usdc(e.amountMicro, 2)} USDC, balance now ${usdc(e.balanceMicro, 2)}.`;
+    case "balance-low":
+      return `Low balance: USDC ${usdc(e.balanceMicro, 2)} is under $${e.min.toFixed(2)}. Trading pauses under $${e.critical.toFixed(2)}. /refill AMOUNT to top up.`;
+    case "balance-critical":
+      return `CRITICAL: USDC balance ${usdc(e.balanceMicro, 2)} is under $${e.critical.toFixed(2)}. Trading is paused; open positions stay monitored. /refill AMOUNT to continue.${e.refillRefused ? ` (Auto-refill refused: ${e.refillRefused})` : ""}`;
+    case "exit": {
+      const text = `${exitName(e.hit)} hit on ${e.symbol}${e.gapped ? " (the price gapped through the level)" : ""}: sold ${e.qty.toFixed(6)} @ ${price(e.fill)}, P&L ${money(e.pnl, e.quote)}${paperTag(e.paper)}`;
+      if (!e.gapped) return text;
+      const beyond = ((e.level - e.fill) / e.level) * 100;
+      return `${text}\nRisk: the market broke through the stop at ${price(e.level)}; the exit filled ${beyond.toFixed(2)}% beyond it. Position closed; the loss counts toward today's limit.`;
+    }
+    case "exit-failed":
+      return `Could not close ${e.symbol} at its ${e.hit}: ${e.reason}. The monitor tries again on its next run.`;
+    case "limit-breach":
+      return `Risk limit broken by the market (${e.breach.rule}): ${e.breach.message}`;
+    case "reconciliation":
+      return [
+        `Reconciliation${e.startup ? " at startup" : ""} with ${e.exchange}: ${e.drifts.length} difference(s) between the books and the exchange. Nothing was traded; check and correct:`,
+        ...e.drifts.map((d) => `  • ${d.message}`),
+      ].join("\n");
+    case "reconciled":
+      return `Reconciliation with ${e.exchange}: the books and the exchange agree again.`;
+    case "market-gap":
+      return `Market data gap: ${e.symbol} has no ${e.missing} candle(s) after ${new Date(e.after).toISOString().slice(0, 16)} UTC (the exchange produced none). Indicators run across the gap; nothing was filled in.`;
+    case "model-alert":
+      return e.message;
+    case "report":
+      return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
+  }
+}
+
+/** Whether a notice is about simulated money (decisions, trades and exits carry it). */
+function paperOf(e: NoticeEvent): boolean | undefined {
+  return "paper" in e ? e.paper : undefined;
+}
+
+/** The notice the sinks receive, from what the agent said. */
+export function toNotice(input: NoticeInput): Notice {
+  const { buttons, image, confirmationId } = input;
+  const extras: NoticeExtras = { ...(buttons ? { buttons } : {}), ...(image ? { image } : {}), ...(confirmationId ? { confirmationId } : {}) };
+  if (!("type" in input)) return { kind: input.kind, text: input.text, ...extras };
+  const { buttons: _b, image: _i, confirmationId: _c, ...event } = input;
+  const e = event as NoticeEvent;
+  const paper = paperOf(e);
+  return { event: e, kind: kindOf(e), text: textOf(e), ...(paper !== undefined ? { paper } : {}), ...extras };
+}
+
+/** The first line of a notice (its headline) and the rest, for platforms that set the headline apart. */
+export function splitHeadline(text: string): { headline: string; rest: string } {
+  const i = text.indexOf("\n");
+  return i < 0 ? { headline: text, rest: "" } : { headline: text.slice(0, i), rest: text.slice(i + 1) };
+}
