@@ -11,7 +11,7 @@ import { createCcxtExchange, createLiveCcxtExchange } from "../src/exchange/ccxt
 import { CcxtLiveExchange } from "../src/exchange/ccxtExchange.js";
 import { loadCandles } from "../src/market/candles.js";
 import { CcxtMarketData } from "../src/market/ccxtMarket.js";
-import { enforceExits, type ExitEvent } from "../src/portfolio/exits.js";
+import { enforceExits, type ExitEvent } from "../src/orders/exits.js";
 import { PortfolioStore } from "../src/portfolio/store.js";
 import { BinanceStandIn, candlesEndingNow } from "./support/exchangeStandIn.js";
 import { testRedis } from "./support/redis.js";

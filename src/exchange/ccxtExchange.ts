@@ -119,7 +119,7 @@ export class CcxtLiveExchange implements Exchange {
     return numbers(b.total as unknown as Record<string, unknown>);
   }
 
-  async placeOrder(req: PlaceOrderRequest): Promise<Order> {
+  async placeOrder(req: PlaceOrderRequest): Promise<ExchangeOrder> {
     const existing = await this.findOrder(req.clientOrderId, req.symbol);
     if (existing) return existing;
     await this.markets();
@@ -190,7 +190,7 @@ export class CcxtLiveExchange implements Exchange {
     return this.remember(clientOrderId, await this.toOrder(clientOrderId, raw, market, { waitForTrades }));
   }
 
-  async cancelOrder(clientOrderId: string, symbol?: string): Promise<Order | undefined> {
+  async cancelOrder(clientOrderId: string, symbol?: string): Promise<ExchangeOrder | undefined> {
     const intent = await this.intent(clientOrderId);
     const market = symbol ?? intent?.symbol;
     if (!market) return undefined;
