@@ -210,6 +210,20 @@ describe("exits against what the account holds", () => {
     expect(standIn.balance("BTC")).toBeCloseTo(0, 12);
   });
 
+  it("sells only what is free when part of the coins is locked in an open order", async () => {
+    const buy = await heldPosition(0.00999);
+    // Someone put 0.002 BTC up for sale on the web: those coins are held, but not free to sell.
+    standIn.placeForeignOrder("BTCUSDT", "SELL", 0.002, Math.round(buy.avgPrice * 2));
+    expect((await live.holdings()).BTC).toBeCloseTo(0.00999, 12);
+    const events = await enforceExits(exitServices());
+    expect(events.filter((e) => e.kind === "exit-refused")).toEqual([]);
+    const exit = events.find((e): e is Extract<ExitEvent, { kind: "exit" }> => e.kind === "exit");
+    expect(exit!.qty).toBeCloseTo(0.00799, 12);
+    expect(exit!.capped!.held).toBeCloseTo(0.00799, 12);
+    expect(standIn.balances.BTC).toMatchObject({ locked: 0.002 });
+    expect(standIn.balance("BTC")).toBeCloseTo(0, 12);
+  });
+
   it("reports a refused exit as an exit-refused event, for an alert", async () => {
     await heldPosition(0.00999);
     standIn.rejectNext = { code: -2010, msg: "Account has insufficient balance for requested action." };

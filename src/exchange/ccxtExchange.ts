@@ -166,10 +166,14 @@ export class CcxtLiveExchange implements Exchange {
     const ids = await this.redis.srandmember(this.unsettledKey(), 20);
     const settled: ExchangeOrder[] = [];
     for (const id of ids) {
-      // No waiting here: the next run looks again.
-      const order = await this.lookUp(id, undefined, false);
-      if (!order) await this.redis.srem(this.unsettledKey(), id);
-      else if (!order.feesPending) settled.push(order);
+      try {
+        // No waiting here: the next run looks again.
+        const order = (await this.intent(id)) ? await this.lookUp(id, undefined, false) : undefined;
+        if (!order) await this.redis.srem(this.unsettledKey(), id);
+        else if (!order.feesPending) settled.push(order);
+      } catch (err) {
+        this.log(`order ${exchangeClientOrderId(id)}: could not read its trades again (${exchangeReason(err)}); the next run tries again`);
+      }
     }
     return settled;
   }

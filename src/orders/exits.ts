@@ -67,7 +67,8 @@ const GAP_TOLERANCE = 0.005;
 export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Promise<ExitEvent[]> {
   const events: ExitEvent[] = [];
   // Fills booked from a worst-case estimate are corrected first, so the exits below see the truth.
-  for (const order of (await s.exchange.settleFills?.()) ?? []) {
+  // A failed look-up must not keep the stops below from running: the next run looks again.
+  for (const order of (await s.exchange.settleFills?.().catch(() => [])) ?? []) {
     const { applied } = await s.portfolio.applyFill(order, { correction: true });
     if (applied) events.push({ kind: "fill-corrected", symbol: order.symbol, orderId: order.id, side: order.side, filledQty: order.filledQty, fee: order.fee });
   }
