@@ -25,7 +25,10 @@ export interface LiveExchangeOptions {
   tradesWait?: { tries: number; everyMs: number };
 }
 
-/** Binance's highest spot fee: an estimate of a fill whose trades are not listed yet never books more than arrived. */
+/**
+ * Binance's highest spot fee (VIP 0, no BNB discount), the floor of the rate an estimated fill
+ * assumes; a market whose listed fee is higher uses that (ccxt's market.taker).
+ */
 const WORST_FEE_RATE = 0.001;
 
 /** Binance accepts `^[a-zA-Z0-9-_]{1,36}$`; most exchanges accept at least 32 such characters. */
@@ -275,7 +278,9 @@ export class CcxtLiveExchange implements Exchange {
       fill = await this.fillOf(feesOf(o), base, quote, symbol, String(o.id));
     }
     const pending = filled > 0 && how.fetchFees !== false && (!fill || fill.pending);
-    if (pending) this.log(`order ${o.id} on ${symbol}: its trades are not all listed yet; booked at the worst-case fee until they are`);
+    if (pending) this.log(`order ${o.id} on ${symbol}: its trades are not all listed (or a fee not priced) yet; booked at the worst-case fee until they are`);
+    const market = this.ex.markets?.[symbol];
+    const worst = Math.max(WORST_FEE_RATE, Number(market?.taker ?? 0), Number(market?.maker ?? 0));
     const feeBase = fill && !fill.pending ? fill.feeBase : 0;
     const complete = filled > 0 && filled >= amount * (1 - 1e-9);
     let status: Order["status"];
@@ -292,8 +297,8 @@ export class CcxtLiveExchange implements Exchange {
     const buy = o.side !== "sell";
     // What reached the account: a buy's fee taken in the base asset is not ours to sell later.
     // Unknown yet: assume the highest fee was taken from the base, so the books never hold more.
-    const filledQty = pending ? (buy ? filled * (1 - WORST_FEE_RATE) : filled) : buy ? Math.max(0, filled - feeBase) : filled;
-    const fee = pending ? filled * avgPrice * WORST_FEE_RATE : fill ? fill.feeQuote + feeBase * avgPrice + fill.feeOther : 0;
+    const filledQty = pending ? (buy ? filled * (1 - worst) : filled) : buy ? Math.max(0, filled - feeBase) : filled;
+    const fee = pending ? filled * avgPrice * worst : fill ? fill.feeQuote + feeBase * avgPrice + fill.feeOther : 0;
     return {
       id: String(o.id),
       clientOrderId,
