@@ -158,6 +158,45 @@ describe("live trading through ccxt against the Binance stand-in", () => {
     expect(new Set(standIn.posts().map((p) => p.params.newClientOrderId)).size).toBe(standIn.posts().length);
   });
 
+  it("books a fill seen before its trades are listed at no more than arrived, corrects it from the trades, and the stop sells it all", async () => {
+    // An account that pays its fees in BNB; the trades show up after the order's status.
+    await standIn.stop();
+    const eth = loadCandles(join(fileURLToPath(new URL("../data/ohlcv/", import.meta.url)), "ETH_USDT_2h.csv"));
+    const scale = 600 / eth.at(-1)!.close;
+    standIn = await BinanceStandIn.start({
+      apiKey: KEY,
+      secret: SECRET,
+      symbols: [
+        { id: "BTCUSDT", base: "BTC", quote: "USDT", candles: candlesEndingNow(btc, 300) },
+        { id: "BNBUSDT", base: "BNB", quote: "USDT", candles: candlesEndingNow(eth.map((c) => ({ ...c, open: c.open * scale, high: c.high * scale, low: c.low * scale, close: c.close * scale })), 300) },
+      ],
+      balances: { USDT: 10_000, BNB: 0.5 },
+      feeIn: "BNB",
+    });
+    standIn.tradesListedAfterMs = 60_000;
+    standIn.unknownStatusNext = true; // -1007: placed, status unknown; the lookup finds it filled
+    const { app, run, notices } = await liveApp();
+    expect((await run("/decide BTC")).text).toMatch(/Order: BUY/);
+    const bought = standIn.orders[0]!;
+    const [estimated] = await app.services.portfolio.positions();
+    expect(estimated!.qty).toBeLessThan(standIn.balance("BTC"));
+
+    standIn.tradesListedAfterMs = 0;
+    const low = estimated!.stopLoss * 0.999;
+    standIn.setCandles("BTCUSDT", [...standIn.candles("BTCUSDT"), { time: Date.now(), open: estimated!.entryPrice, high: estimated!.entryPrice, low, close: low, volume: 3 }]);
+    expect(await runPositionMonitor(app)).toBe(1);
+    const sell = standIn.orders.find((o) => o.side === "SELL")!;
+    // BNB paid both fees: everything bought was sold, nothing refused, nothing left.
+    expect(sell.status).toBe("FILLED");
+    expect(sell.executedQty).toBeCloseTo(bought.executedQty, 12);
+    expect(standIn.balance("BTC")).toBeCloseTo(0, 12);
+    expect(await app.services.portfolio.positions()).toEqual([]);
+    expect(notices.of("error")).toEqual([]);
+    const bnbFees = (bought.fills[0]!.commission + sell.fills[0]!.commission) * standIn.price("BNBUSDT");
+    const [trade] = await app.services.portfolio.closedTrades(1);
+    expect(trade!.pnl).toBeCloseTo(sell.executedQty * (sell.quoteQty / sell.executedQty - bought.quoteQty / bought.executedQty) - bnbFees, 6);
+  });
+
   it("reconciles at startup and reports drift without trading", async () => {
     const { app, run, notices } = await liveApp();
     await run("/pause");

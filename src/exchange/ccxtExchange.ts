@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import ccxt, { type Exchange as CcxtExchange, type Order as CcxtOrder, type Trade as CcxtTrade } from "ccxt";
 import type { Redis } from "ioredis";
 import type { Order } from "../domain/types.js";
-import { splitSymbol, type Exchange, type PlaceOrderRequest } from "./types.js";
+import { splitSymbol, type Exchange, type ExchangeOrder, type PlaceOrderRequest } from "./types.js";
 
 export interface LiveExchangeOptions {
   /** A ccxt exchange with API keys (createCcxtExchange). */
@@ -17,7 +17,19 @@ export interface LiveExchangeOptions {
   prefix?: string;
   clock?: () => number;
   log?: (message: string) => void;
+  /**
+   * How long to wait for a filled order's trades to be listed (Binance lists them a little after
+   * the order's status): this many more reads, this far apart. Then the fill is booked from a
+   * worst-case estimate and corrected later (settleFills).
+   */
+  tradesWait?: { tries: number; everyMs: number };
 }
+
+/**
+ * Binance's highest spot fee (VIP 0, no BNB discount), the floor of the rate an estimated fill
+ * assumes; a market whose listed fee is higher uses that (ccxt's market.taker).
+ */
+const WORST_FEE_RATE = 0.001;
 
 /** Binance accepts `^[a-zA-Z0-9-_]{1,36}$`; most exchanges accept at least 32 such characters. */
 const CLIENT_ID = /^[a-zA-Z0-9_-]{1,32}$/;
@@ -110,7 +122,7 @@ export class CcxtLiveExchange implements Exchange {
     return numbers(b.total as unknown as Record<string, unknown>);
   }
 
-  async placeOrder(req: PlaceOrderRequest): Promise<Order> {
+  async placeOrder(req: PlaceOrderRequest): Promise<ExchangeOrder> {
     const existing = await this.findOrder(req.clientOrderId, req.symbol);
     if (existing) return existing;
     await this.markets();
@@ -145,11 +157,31 @@ export class CcxtLiveExchange implements Exchange {
       }
       return this.remember(req.clientOrderId, this.rejected(req, reason));
     }
-    const order = await this.toOrder(req.clientOrderId, placed, req.symbol);
+    const order = await this.toOrder(req.clientOrderId, placed, req.symbol, { waitForTrades: true });
     return this.remember(req.clientOrderId, order);
   }
 
-  async findOrder(clientOrderId: string, symbol?: string): Promise<Order | undefined> {
+  async findOrder(clientOrderId: string, symbol?: string): Promise<ExchangeOrder | undefined> {
+    return this.lookUp(clientOrderId, symbol, true);
+  }
+
+  async settleFills(): Promise<ExchangeOrder[]> {
+    const ids = await this.redis.srandmember(this.unsettledKey(), 20);
+    const settled: ExchangeOrder[] = [];
+    for (const id of ids) {
+      try {
+        // No waiting here: the next run looks again.
+        const order = (await this.intent(id)) ? await this.lookUp(id, undefined, false) : undefined;
+        if (!order) await this.redis.srem(this.unsettledKey(), id);
+        else if (!order.feesPending) settled.push(order);
+      } catch (err) {
+        this.log(`order ${exchangeClientOrderId(id)}: could not read its trades again (${exchangeReason(err)}); the next run tries again`);
+      }
+    }
+    return settled;
+  }
+
+  private async lookUp(clientOrderId: string, symbol: string | undefined, waitForTrades: boolean): Promise<ExchangeOrder | undefined> {
     const [intent, saved] = await Promise.all([this.intent(clientOrderId), this.saved(clientOrderId)]);
     // The intent is written before anything is sent: without it this agent never sent the order.
     if (!intent) return saved;
@@ -162,10 +194,10 @@ export class CcxtLiveExchange implements Exchange {
       if (err instanceof ccxt.OrderNotFound) return saved?.status === "rejected" ? saved : undefined;
       throw err;
     }
-    return this.remember(clientOrderId, await this.toOrder(clientOrderId, raw, market));
+    return this.remember(clientOrderId, await this.toOrder(clientOrderId, raw, market, { waitForTrades }));
   }
 
-  async cancelOrder(clientOrderId: string, symbol?: string): Promise<Order | undefined> {
+  async cancelOrder(clientOrderId: string, symbol?: string): Promise<ExchangeOrder | undefined> {
     const intent = await this.intent(clientOrderId);
     const market = symbol ?? intent?.symbol;
     if (!market) return undefined;
@@ -185,7 +217,7 @@ export class CcxtLiveExchange implements Exchange {
     for (const symbol of this.opts.symbols) {
       for (const raw of await this.ex.fetchOpenOrders(symbol)) {
         const ours = await this.redis.get(this.byExchangeIdKey(raw.clientOrderId ?? ""));
-        out.push(await this.toOrder(ours ?? raw.clientOrderId ?? String(raw.id), raw, symbol, false));
+        out.push(await this.toOrder(ours ?? raw.clientOrderId ?? String(raw.id), raw, symbol, { fetchFees: false }));
       }
     }
     return out;
@@ -227,28 +259,29 @@ export class CcxtLiveExchange implements Exchange {
     return t.last ?? t.close ?? 0;
   }
 
-  /** The ccxt order as ours: status from the fill, fee in quote from the fills, net base received. */
-  private async toOrder(clientOrderId: string, o: CcxtOrder, symbol: string, fetchFees = true): Promise<Order> {
+  /**
+   * The ccxt order as ours: status from the fill, quantity and fee from the order's own trades
+   * (those carrying its id, adding up to its executed quantity), every fee in the quote (a
+   * third-asset fee such as BNB converted at the ticker), and the base that reached the account.
+   */
+  private async toOrder(clientOrderId: string, o: CcxtOrder, symbol: string, how: { fetchFees?: boolean; waitForTrades?: boolean } = {}): Promise<ExchangeOrder> {
     const [base, quote] = splitSymbol(symbol);
     const amount = o.amount ?? 0;
     const filled = o.filled ?? 0;
-    const avgPrice = o.average ?? (filled > 0 && o.cost ? o.cost / filled : 0);
-    let fees = feesOf(o);
-    if (fees.length === 0 && filled > 0 && fetchFees && this.ex.has.fetchOrderTrades) {
-      // A looked-up order carries no fills on Binance: the trades have the commissions.
-      const trades: CcxtTrade[] = await this.ex.fetchOrderTrades(String(o.id), symbol);
-      fees = trades.flatMap(feesOf);
+    let avgPrice = o.average ?? (filled > 0 && o.cost ? o.cost / filled : 0);
+    let fill: Fill | undefined;
+    if (filled > 0 && how.fetchFees !== false) {
+      fill = await this.fillFromTrades(o, symbol, base, quote, how.waitForTrades ?? false);
+      if (fill && !(avgPrice > 0)) avgPrice = fill.avgPrice;
+    } else if (filled > 0) {
+      // An open order read for reconciliation: only what the order itself says.
+      fill = await this.fillOf(feesOf(o), base, quote, symbol, String(o.id));
     }
-    let feeQuote = 0;
-    let feeBase = 0;
-    const other: string[] = [];
-    for (const f of fees) {
-      const cost = Number(f.cost ?? 0);
-      if (f.currency === quote) feeQuote += cost;
-      else if (f.currency === base) feeBase += cost;
-      else if (cost > 0) other.push(`${cost} ${f.currency}`);
-    }
-    if (other.length) this.log(`order ${o.id} on ${symbol} paid fees in ${other.join(", ")}: not counted in the quote fee`);
+    const pending = filled > 0 && how.fetchFees !== false && (!fill || fill.pending);
+    if (pending) this.log(`order ${o.id} on ${symbol}: its trades are not all listed (or a fee not priced) yet; booked at the worst-case fee until they are`);
+    const market = this.ex.markets?.[symbol];
+    const worst = Math.max(WORST_FEE_RATE, Number(market?.taker ?? 0), Number(market?.maker ?? 0));
+    const feeBase = fill && !fill.pending ? fill.feeBase : 0;
     const complete = filled > 0 && filled >= amount * (1 - 1e-9);
     let status: Order["status"];
     let reason: string | undefined;
@@ -261,30 +294,120 @@ export class CcxtLiveExchange implements Exchange {
       status = "rejected";
       reason = o.status === "expired" ? "expired unfilled (no liquidity at the price)" : `${o.status ?? "not accepted"} by the exchange`;
     }
+    const buy = o.side !== "sell";
+    // What reached the account: a buy's fee taken in the base asset is not ours to sell later.
+    // Unknown yet: assume the highest fee was taken from the base, so the books never hold more.
+    const filledQty = pending ? (buy ? filled * (1 - worst) : filled) : buy ? Math.max(0, filled - feeBase) : filled;
+    const fee = pending ? filled * avgPrice * worst : fill ? fill.feeQuote + feeBase * avgPrice + fill.feeOther : 0;
     return {
       id: String(o.id),
       clientOrderId,
       symbol,
-      side: o.side === "sell" ? "sell" : "buy",
+      side: buy ? "buy" : "sell",
       qty: amount,
-      // What reached the account: a buy's fee taken in the base asset is not ours to sell later.
-      filledQty: o.side === "buy" ? Math.max(0, filled - feeBase) : filled,
+      filledQty,
       avgPrice,
-      fee: feeQuote + feeBase * avgPrice,
+      fee,
       status,
       ...(reason ? { reason } : {}),
       time: o.timestamp ?? this.clock(),
+      ...(fill && !pending && fill.feeOther > 0 ? { feeOther: fill.feeOther } : {}),
+      ...(pending ? { feesPending: true } : {}),
     };
+  }
+
+  /**
+   * The order's fill from its trades: those in the order reply (Binance's FULL reply lists them),
+   * else those listed for it, waited for a little. Only trades carrying this order's id count,
+   * and only when they add up to its executed quantity: otherwise the fill is pending.
+   */
+  private async fillFromTrades(o: CcxtOrder, symbol: string, base: string, quote: string, wait: boolean): Promise<Fill | undefined> {
+    const id = String(o.id);
+    const filled = o.filled ?? 0;
+    const own = (trades: CcxtTrade[], embedded: boolean) => {
+      const seen = new Set<string>();
+      return trades.filter((t) => {
+        // Trades inside the order reply carry no order id: they are its own by construction.
+        const mine = t.order === undefined || t.order === null ? embedded : String(t.order) === id;
+        if (!mine || (t.symbol && t.symbol !== symbol)) return false;
+        const key = t.id ?? `${t.timestamp}:${t.amount}:${t.price}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
+    };
+    const addsUp = (trades: CcxtTrade[]) => Math.abs(trades.reduce((a, t) => a + (t.amount ?? 0), 0) - filled) <= filled * 1e-9;
+    let trades = own(o.trades ?? [], true);
+    if (!addsUp(trades) && feesOf(o).length > 0 && trades.length === 0) {
+      // An exchange that reports the fees on the order but no trades: the order's word is all there is.
+      return this.fillOf(feesOf(o), base, quote, symbol, id);
+    }
+    if (!addsUp(trades) && this.ex.has.fetchOrderTrades) {
+      const tries = wait ? (this.opts.tradesWait?.tries ?? 3) : 0;
+      for (let i = 0; ; i++) {
+        const listed: CcxtTrade[] = await this.ex.fetchOrderTrades(id, symbol);
+        const mine = own(listed, false);
+        if (mine.length < listed.length) this.log(`order ${id} on ${symbol}: ${listed.length - mine.length} listed trade(s) of other orders ignored`);
+        trades = mine;
+        if (addsUp(trades) || i >= tries) break;
+        await new Promise((r) => setTimeout(r, this.opts.tradesWait?.everyMs ?? 300));
+      }
+    }
+    if (!addsUp(trades)) return undefined;
+    const fill = await this.fillOf(trades.flatMap(feesOf), base, quote, symbol, id);
+    const cost = trades.reduce((a, t) => a + (t.cost ?? (t.amount ?? 0) * (t.price ?? 0)), 0);
+    return { ...fill, avgPrice: filled > 0 ? cost / filled : 0 };
+  }
+
+  /** Fees sorted by asset; a third asset's converted to the quote at its ticker now. */
+  private async fillOf(fees: FeeLike[], base: string, quote: string, symbol: string, id: string): Promise<Fill> {
+    const fill: Fill = { feeQuote: 0, feeBase: 0, feeOther: 0, avgPrice: 0, pending: false };
+    for (const f of fees) {
+      const cost = Number(f.cost ?? 0);
+      if (!(cost > 0)) continue;
+      if (f.currency === quote) fill.feeQuote += cost;
+      else if (f.currency === base) fill.feeBase += cost;
+      else {
+        const value = await this.inQuote(f.currency ?? "", cost, quote);
+        if (value === undefined) fill.pending = true;
+        else fill.feeOther += value;
+      }
+    }
+    if (fill.pending) this.log(`order ${id} on ${symbol}: a fee in another asset could not be priced in ${quote} yet`);
+    return fill;
+  }
+
+  /** `amount` of `asset` in `quote`, from the ticker of asset/quote (or quote/asset); undefined when unknown. */
+  private async inQuote(asset: string, amount: number, quote: string): Promise<number | undefined> {
+    const markets = this.ex.markets ?? {};
+    try {
+      if (markets[`${asset}/${quote}`]) {
+        const p = await this.lastPrice(`${asset}/${quote}`);
+        return p > 0 ? amount * p : undefined;
+      }
+      if (markets[`${quote}/${asset}`]) {
+        const p = await this.lastPrice(`${quote}/${asset}`);
+        return p > 0 ? amount / p : undefined;
+      }
+    } catch (err) {
+      this.log(`no ${asset}/${quote} price for a fee: ${exchangeReason(err)}`);
+      return undefined;
+    }
+    this.log(`no ${asset}/${quote} market to price a fee of ${amount} ${asset}`);
+    return undefined;
   }
 
   private rejected(req: PlaceOrderRequest, reason: string): Order {
     return { id: `rejected-${exchangeClientOrderId(req.clientOrderId)}`, clientOrderId: req.clientOrderId, symbol: req.symbol, side: req.side, qty: req.qty, filledQty: 0, avgPrice: 0, fee: 0, status: "rejected", reason, time: this.clock() };
   }
 
-  private async remember(clientOrderId: string, order: Order): Promise<Order> {
+  private async remember<T extends ExchangeOrder>(clientOrderId: string, order: T): Promise<T> {
     const key = this.orderKey(clientOrderId);
     const fresh = (await this.redis.exists(key)) === 0;
     const tx = this.redis.multi().set(key, JSON.stringify(order), "EX", 90 * 86_400);
+    // An estimated fill is read again until its trades are listed (settleFills).
+    if (order.feesPending) tx.sadd(this.unsettledKey(), clientOrderId);
+    else tx.srem(this.unsettledKey(), clientOrderId);
     tx.set(this.byExchangeIdKey(exchangeClientOrderId(clientOrderId)), clientOrderId, "EX", 90 * 86_400);
     if (fresh) tx.lpush(`${this.prefix}orders`, clientOrderId).ltrim(`${this.prefix}orders`, 0, 999);
     await tx.exec();
@@ -301,6 +424,9 @@ export class CcxtLiveExchange implements Exchange {
     return raw ? (JSON.parse(raw) as Order) : undefined;
   }
 
+  private unsettledKey() {
+    return `${this.prefix}unsettled`;
+  }
   private intentKey(id: string) {
     return `${this.prefix}intent:${id}`;
   }
@@ -310,6 +436,16 @@ export class CcxtLiveExchange implements Exchange {
   private byExchangeIdKey(exchangeId: string) {
     return `${this.prefix}by-exchange-id:${exchangeId}`;
   }
+}
+
+interface Fill {
+  feeQuote: number;
+  feeBase: number;
+  /** Fees in a third asset, in the quote. */
+  feeOther: number;
+  avgPrice: number;
+  /** Something is not known yet (a trade not listed, a fee not priced). */
+  pending: boolean;
 }
 
 interface FeeLike {

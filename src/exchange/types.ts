@@ -8,6 +8,21 @@ export interface PlaceOrderRequest extends OrderRequest {
 }
 
 /**
+ * An order as an exchange adapter reports it: the domain order plus what the books need to get a
+ * fill right. Extra fields travel with the order (JSON) and are optional, so a plain Order is one.
+ */
+export interface ExchangeOrder extends Order {
+  /**
+   * The order's trades were not (all) listed yet when it was read: `filledQty` and `fee` are a
+   * worst-case estimate (the highest fee, taken from the asset received), never more than the
+   * account got. A later read corrects them (`settleFills`).
+   */
+  feesPending?: boolean;
+  /** The part of `fee` (in the quote) paid in a third asset such as BNB: it leaves neither balance of the pair. */
+  feeOther?: number;
+}
+
+/**
  * What the agent needs from an exchange. The paper exchange implements it in Redis; a live ccxt
  * exchange implements the same calls, so nothing above this line knows which one it talks to.
  */
@@ -34,6 +49,11 @@ export interface Exchange {
   openOrders?(): Promise<Order[]>;
   /** Cancels an open order; returns its final state (it may have filled in part). */
   cancelOrder?(clientOrderId: string, symbol?: string): Promise<Order | undefined>;
+  /**
+   * Orders reported with `feesPending` whose trades are now listed, re-read in full: each is to be
+   * booked again (applyFill corrects the earlier estimate). Each is returned once.
+   */
+  settleFills?(): Promise<ExchangeOrder[]>;
 }
 
 /** "BTC/USDT" -> ["BTC", "USDT"] */

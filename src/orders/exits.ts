@@ -2,7 +2,7 @@
 // take profit and trailing stop against the candle forming now (gap-aware), then the limits the
 // market itself may have broken. Returns what happened; the caller tells the chat.
 import type { Candle, Portfolio, Position, RiskLimits } from "../domain/types.js";
-import type { Exchange } from "../exchange/types.js";
+import { splitSymbol, type Exchange } from "../exchange/types.js";
 import { dayKey } from "../ledger/ledger.js";
 import type { MarketData } from "../market/types.js";
 import { placeReduce } from "./orderPath.js";
@@ -35,8 +35,29 @@ export interface ExitOptions {
 }
 
 export type ExitEvent =
-  | { kind: "exit"; symbol: string; hit: StopHit["hit"]; level: number; expected: number; fill: number; qty: number; fee: number; pnl: number; gapped: boolean; trade?: ClosedTrade }
-  | { kind: "exit-rejected"; symbol: string; hit: StopHit["hit"]; reason: string }
+  | {
+      kind: "exit";
+      symbol: string;
+      hit: StopHit["hit"];
+      level: number;
+      expected: number;
+      fill: number;
+      qty: number;
+      fee: number;
+      pnl: number;
+      gapped: boolean;
+      trade?: ClosedTrade;
+      /** The books held more than the account: the exit sold what the account held. */
+      capped?: { booked: number; held: number };
+    }
+  | { kind: "exit-rejected"; symbol: string; hit: StopHit["hit"]; reason: string; /** What the exit tried to sell. */ qty?: number }
+  /**
+   * The exit was refused (by the exchange, or because the account holds none of the asset): the
+   * position stays open with its stop not executed. Comes beside "exit-rejected", for an alert.
+   */
+  | { kind: "exit-refused"; symbol: string; hit: StopHit["hit"]; reason: string; qty: number; booked: number; held: number; attempt: number }
+  /** A fill booked from an estimate was read again with its trades listed: the books were corrected. */
+  | { kind: "fill-corrected"; symbol: string; orderId: string; side: "buy" | "sell"; filledQty: number; fee: number }
   | { kind: "trail"; symbol: string; from: number; to: number }
   | { kind: "breach"; breach: Breach };
 
@@ -45,7 +66,15 @@ const GAP_TOLERANCE = 0.005;
 
 export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Promise<ExitEvent[]> {
   const events: ExitEvent[] = [];
-  const positions = opts.books?.positions ?? (await s.portfolio.positions());
+  // Fills booked from a worst-case estimate are corrected first, so the exits below see the truth.
+  // A failed look-up must not keep the stops below from running: the next run looks again.
+  for (const order of (await s.exchange.settleFills?.().catch(() => [])) ?? []) {
+    const { applied } = await s.portfolio.applyFill(order, { correction: true });
+    if (applied) events.push({ kind: "fill-corrected", symbol: order.symbol, orderId: order.id, side: order.side, filledQty: order.filledQty, fee: order.fee });
+  }
+  const positions = opts.books && events.length === 0 ? opts.books.positions : await s.portfolio.positions();
+  // Free balances, read once per run and only when an exit is due.
+  let free: Record<string, number> | undefined;
   for (const position of positions) {
     const candle = await candleSinceEntry(s.market, position);
     const hit = checkStops(position, candle);
@@ -61,22 +90,56 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     // One exit order per attempt: a retried job finds this order instead of selling twice.
     const attempt = await s.portfolio.exitAttempt(position);
     const clientOrderId = `exit:${position.symbol}:${position.openedAt}${attempt ? `:${attempt}` : ""}`;
-    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty: position.qty, closing: true });
+    // Never sell more than the account has free: the books may hold more (a fee taken from the
+    // asset bought, a fill booked before its trades were listed), and the exchange refuses that
+    // every time. placeReduce caps at the holdings too; locked coins cannot be sold either.
+    const [base] = splitSymbol(position.symbol);
+    free ??= await s.exchange.balances();
+    const held = Math.max(0, free[base] ?? 0);
+    const qty = Math.min(position.qty, held);
+    const refused = (reason: string) => {
+      events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason, qty });
+      events.push({ kind: "exit-refused", symbol: position.symbol, hit: hit.hit, reason, qty, booked: position.qty, held, attempt });
+    };
+    if (!(qty > 0)) {
+      refused(`the account holds no ${base} to sell (the books hold ${position.qty})`);
+      continue;
+    }
+    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty, closing: true });
     const order = out.order;
     if (!order) {
-      events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: out.risk.message });
+      refused(out.risk.message);
       continue;
     }
     // Refused, or only partly filled: the next run tries again with a new order for what is left.
     if (order.status === "rejected" || order.status === "partial") await s.portfolio.nextExitAttempt(position);
-    if (order.status === "rejected" || order.filledQty <= 0) {
-      events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: order.reason ?? order.status });
+    // What this order sold is no longer free for another exit in this run.
+    free[base] = held - Math.max(0, order.filledQty);
+    if (order.status === "rejected") {
+      refused(order.reason ?? order.status);
+      continue;
+    }
+    if (order.filledQty <= 0) {
+      events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason: order.reason ?? order.status, qty });
       continue;
     }
     const { realizedPnl, closed } = out;
     const level = hit.hit === "stop-loss" ? position.stopLoss : position.takeProfit;
     const gapped = hit.hit === "stop-loss" && (hit.price < level || order.avgPrice < level * (1 - GAP_TOLERANCE));
-    events.push({ kind: "exit", symbol: position.symbol, hit: hit.hit, level, expected: hit.price, fill: order.avgPrice, qty: order.filledQty, fee: order.fee, pnl: realizedPnl, gapped, ...(closed ? { trade: closed } : {}) });
+    events.push({
+      kind: "exit",
+      symbol: position.symbol,
+      hit: hit.hit,
+      level,
+      expected: hit.price,
+      fill: order.avgPrice,
+      qty: order.filledQty,
+      fee: order.fee,
+      pnl: realizedPnl,
+      gapped,
+      ...(closed ? { trade: closed } : {}),
+      ...(qty < position.qty ? { capped: { booked: position.qty, held } } : {}),
+    });
   }
 
   const needPortfolio = opts.breaches || opts.equityEveryMs !== undefined;

@@ -1,11 +1,17 @@
 import type { Redis } from "ioredis";
 import type { Order, Position } from "../domain/types.js";
+import type { ExchangeOrder } from "../exchange/types.js";
 
-/** How much of an order has been booked: a partial fill can grow, and only the growth is new. */
+/**
+ * How much of an order has been booked: a partial fill can grow, and a truer read of the same fill
+ * (its trades listed at last) can change it either way; only the difference is booked.
+ */
 interface Applied {
   qty: number;
   notional: number;
   fee: number;
+  /** The part of the fee paid in a third asset (BNB), in the quote. */
+  other?: number;
 }
 
 export interface ClosedTrade {
@@ -24,6 +30,8 @@ export interface FillOptions {
   exits?: { stopLoss: number; takeProfit: number; trailingStopPct?: number };
   /** The sell closes the position: what is left (dust under the exchange's step) is not a position. */
   closing?: boolean;
+  /** Only correct what an earlier call booked for this order: an order never booked is left to its owner. */
+  correction?: boolean;
 }
 
 /**
@@ -74,59 +82,87 @@ export class PortfolioStore {
   /**
    * Books a filled (or partly filled) order. A buy opens or adds to the position (average entry;
    * the new exits replace the old ones when given). A sell reduces it and realizes P&L net of the
-   * sell's fee. Returns the P&L realized by this call (0 when nothing new was filled).
+   * sell's fee. A fee paid in a third asset (BNB) leaves neither the quote nor the base balance, so
+   * a buy's such fee is realized as a cost at once. Called again for the same order with a truer
+   * fill (a partial fill grown, trades listed at last), it books the difference, in either
+   * direction; with the same fill it changes nothing. Returns the P&L realized by this call.
    */
   async applyFill(order: Order, options: FillOptions | FillOptions["exits"] = {}): Promise<{ realizedPnl: number; applied: boolean; closed?: ClosedTrade }> {
     const opts: FillOptions = options && "stopLoss" in options ? { exits: options } : ((options ?? {}) as FillOptions);
-    if (order.filledQty <= 0) return { realizedPnl: 0, applied: false };
+    const nothing = { realizedPnl: 0, applied: false };
     const marker = `${this.prefix}applied:${order.id}`;
     const before = parseApplied(await this.redis.get(marker));
-    if (before === "all") return { realizedPnl: 0, applied: false };
-    const qty = order.filledQty - before.qty;
+    if (before === "all") return nothing;
+    if (before.qty <= 0 && (order.filledQty <= 0 || opts.correction)) return nothing;
+    // An executed quantity never falls back to nothing: such a read is broken, not truer.
+    if (order.filledQty <= 0) return nothing;
+    const other = Math.max(0, (order as ExchangeOrder).feeOther ?? 0);
+    const now: Applied = { qty: Math.max(0, order.filledQty), notional: Math.max(0, order.filledQty) * order.avgPrice, fee: order.fee, other };
+    const qty = now.qty - before.qty;
+    const notional = now.notional - before.notional;
+    const fee = now.fee - before.fee;
+    const otherFee = other - (before.other ?? 0);
     // Float noise on a re-read of the same fill is not a new fill.
-    if (qty <= order.filledQty * 1e-12) return { realizedPnl: 0, applied: false };
-    const notional = order.filledQty * order.avgPrice - before.notional;
-    const price = notional / qty;
-    const fee = Math.max(0, order.fee - before.fee);
-    const now: Applied = { qty: order.filledQty, notional: order.filledQty * order.avgPrice, fee: order.fee };
+    const qtyMoved = Math.abs(qty) > Math.max(now.qty, before.qty) * 1e-12;
+    const feeMoved = Math.abs(fee) > Math.max(Math.abs(now.fee), 1e-9) * 1e-9 || Math.abs(otherFee) > Math.max(other, 1e-9) * 1e-9;
+    if (!qtyMoved && !feeMoved) return nothing;
 
     const held = await this.position(order.symbol);
-    let next: Position | undefined;
+    let next: Position | undefined = held;
     let realized = 0;
     let closed: ClosedTrade | undefined;
     if (order.side === "buy") {
-      const total = (held?.qty ?? 0) + qty;
-      const entryPrice = held ? (held.qty * held.entryPrice + qty * price) / total : price;
-      const levels = opts.exits ?? (held ? { stopLoss: held.stopLoss, takeProfit: held.takeProfit, trailingStopPct: held.trailingStopPct } : undefined);
-      // Every position is protected: a buy that would open one without exits is a bug upstream.
-      if (!levels) throw new Error(`applyFill: a new ${order.symbol} position needs a stop loss and take profit`);
-      const { trailingStopPct, ...fixed } = levels;
-      next = {
-        symbol: order.symbol,
-        side: "long",
-        qty: total,
-        entryPrice,
-        ...fixed,
-        openedAt: held?.openedAt ?? order.time,
-        ...(trailingStopPct ? { trailingStopPct, highWater: Math.max(held?.highWater ?? 0, price) } : {}),
-      };
-    } else if (held) {
-      const sold = Math.min(qty, held.qty);
-      realized = sold * (price - held.entryPrice) - fee;
-      const left = held.qty - sold;
-      // Float dust left by a full close is not a position, nor is what a closing sell leaves.
-      next = left > held.qty * 1e-9 && !opts.closing ? { ...held, qty: left } : undefined;
-      if (!next) {
-        // The round trip's P&L includes earlier partial sells of the same position.
-        const earlier = Number((await this.redis.hget(`${this.prefix}round-pnl`, order.symbol)) ?? 0);
-        closed = { symbol: order.symbol, time: order.time, qty: held.qty, entryPrice: held.entryPrice, exitPrice: price, pnl: earlier + realized };
+      realized = -otherFee;
+      if (qtyMoved && qty > 0 && (held || before.qty <= 0)) {
+        const price = notional / qty;
+        const total = (held?.qty ?? 0) + qty;
+        const entryPrice = held ? (held.qty * held.entryPrice + qty * price) / total : price;
+        const levels = opts.exits ?? (held ? { stopLoss: held.stopLoss, takeProfit: held.takeProfit, trailingStopPct: held.trailingStopPct } : undefined);
+        // Every position is protected: a buy that would open one without exits is a bug upstream.
+        if (!levels) throw new Error(`applyFill: a new ${order.symbol} position needs a stop loss and take profit`);
+        const { trailingStopPct, ...fixed } = levels;
+        next = {
+          symbol: order.symbol,
+          side: "long",
+          qty: total,
+          entryPrice,
+          ...fixed,
+          openedAt: held?.openedAt ?? order.time,
+          ...(trailingStopPct ? { trailingStopPct, highWater: Math.max(held?.highWater ?? 0, price) } : {}),
+        };
+      } else if (qtyMoved && qty < 0 && held) {
+        // Booked more than arrived (the fee came out of the base): the position shrinks to the truth.
+        const left = held.qty + qty;
+        next = left > held.qty * 1e-9 ? { ...held, qty: left, entryPrice: (held.qty * held.entryPrice + notional) / left } : undefined;
+      }
+      // Otherwise the position this buy opened is closed already: what is left of it is dust, not a position.
+    } else if (held || before.qty > 0) {
+      const price = qty !== 0 ? notional / qty : order.avgPrice;
+      if (qtyMoved && qty > 0 && held) {
+        const sold = Math.min(qty, held.qty);
+        realized = sold * (price - held.entryPrice) - fee;
+        const left = held.qty - sold;
+        // Float dust left by a full close is not a position, nor is what a closing sell leaves.
+        next = left > held.qty * 1e-9 && !opts.closing ? { ...held, qty: left } : undefined;
+        if (!next) {
+          // The round trip's P&L includes earlier partial sells of the same position.
+          const earlier = Number((await this.redis.hget(`${this.prefix}round-pnl`, order.symbol)) ?? 0);
+          closed = { symbol: order.symbol, time: order.time, qty: held.qty, entryPrice: held.entryPrice, exitPrice: price, pnl: earlier + realized };
+        }
+      } else if (qtyMoved && qty < 0 && held) {
+        // Sold less than booked: the rest is held again, and its P&L was not realized.
+        realized = qty * (price - held.entryPrice) - fee;
+        next = { ...held, qty: held.qty - qty };
+      } else {
+        // Only the fee is truer now.
+        realized = -fee;
       }
     }
     const tx = this.redis.multi().set(marker, JSON.stringify(now), "EX", 90 * 86_400);
     if (next) tx.hset(`${this.prefix}positions`, order.symbol, JSON.stringify(next));
     else tx.hdel(`${this.prefix}positions`, order.symbol);
     if (realized !== 0) tx.incrbyfloat(`${this.prefix}realized`, realized);
-    if (order.side === "sell" && next) tx.hincrbyfloat(`${this.prefix}round-pnl`, order.symbol, realized);
+    if (next && realized !== 0) tx.hincrbyfloat(`${this.prefix}round-pnl`, order.symbol, realized);
     if (closed) {
       tx.hdel(`${this.prefix}round-pnl`, order.symbol);
       tx.lpush(`${this.prefix}closed`, JSON.stringify(closed)).ltrim(`${this.prefix}closed`, 0, 9999);
@@ -188,7 +224,7 @@ export class PortfolioStore {
 }
 
 function parseApplied(raw: string | null): Applied | "all" {
-  if (raw === null) return { qty: 0, notional: 0, fee: 0 };
+  if (raw === null) return { qty: 0, notional: 0, fee: 0, other: 0 };
   // Markers written before partial fills were tracked meant "booked in full".
   if (raw === "1") return "all";
   return JSON.parse(raw) as Applied;

@@ -4,7 +4,11 @@
 // HMAC-SHA256 signatures checked as Binance does. It matches orders against its own price, keeps
 // balances, enforces LOT_SIZE / NOTIONAL filters, rejects duplicates of an open client order id,
 // and has knobs for what a test needs: thin liquidity (partial fills), a rejection, a response lost
-// after the order was placed, failing lookups, and a gap in the candles. Its market stream speaks
+// after the order was placed, failing lookups, and a gap in the candles. As on Binance, the fee can
+// be paid in BNB (25% off, at the BNB/quote price; in the asset received when BNB runs short),
+// and an order's trades are listed by /myTrades a little after its status says it filled. The
+// shapes follow the real responses ccxt recorded from Binance (ccxt/ccxt,
+// ts/src/test/static/response/binance.json). Its market stream speaks
 // Binance's websocket protocol (SUBSCRIBE, kline events) over a hand-written RFC 6455 server, so
 // ccxt.pro's watchOHLCV can follow it.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
@@ -31,8 +35,11 @@ export interface StandInOptions {
   balances?: Record<string, number>;
   /** Taker fee as a fraction (Binance's default 0.001). */
   feeRate?: number;
-  /** Binance charges the fee in the asset received unless told otherwise (e.g. BNB); "quote" forces USDT. */
-  feeIn?: "received" | "quote";
+  /**
+   * Binance charges the fee in the asset received, or in BNB when the account pays fees with BNB
+   * (at a 25% discount, priced at BNB/quote: a BNB symbol must be served); "quote" forces USDT.
+   */
+  feeIn?: "received" | "quote" | "BNB";
   /** Candle length in ms (2h by default). */
   intervalMs?: number;
 }
@@ -52,7 +59,7 @@ export interface StandInOrder {
   side: "BUY" | "SELL";
   time: number;
   updateTime: number;
-  fills: { price: number; qty: number; commission: number; commissionAsset: string; tradeId: number }[];
+  fills: { price: number; qty: number; commission: number; commissionAsset: string; tradeId: number; time: number }[];
 }
 
 export interface LoggedRequest {
@@ -88,6 +95,12 @@ export class BinanceStandIn {
   failLookups = 0;
   /** Market-data requests (klines) answer 503 this many times, as during an outage. */
   failKlines = 0;
+  /** Where fees are charged (see StandInOptions.feeIn); may change during a test. */
+  feeIn: NonNullable<StandInOptions["feeIn"]>;
+  /** A trade shows in /myTrades only this long after it happened (Binance lists them a little after the order's status). */
+  tradesListedAfterMs = 0;
+  /** /myTrades answers with every trade of the symbol whatever orderId asks, as a listing by time window does. */
+  myTradesIgnoreOrderId = false;
   /** Websocket subscriptions received, e.g. ["btcusdt@kline_2h"]. */
   readonly subscriptions: string[] = [];
   private readonly sockets = new Set<{ socket: Socket; streams: Set<string> }>();
@@ -98,6 +111,7 @@ export class BinanceStandIn {
   url = "";
 
   private constructor(private readonly opts: StandInOptions) {
+    this.feeIn = opts.feeIn ?? "received";
     for (const s of opts.symbols) this.symbols.set(s.id, { ...s, candles: s.candles.map((c) => ({ ...c })) });
     for (const [asset, free] of Object.entries(opts.balances ?? {})) this.balances[asset] = { free, locked: 0 };
   }
@@ -463,9 +477,22 @@ export class BinanceStandIn {
     const quoteAmount = qty * price;
     let commission: number;
     let commissionAsset: string;
-    if (o.side === "BUY") {
+    // Paying with BNB: 25% off, priced at BNB/quote, and only while the account has the BNB for it.
+    const bnb = this.feeIn === "BNB" ? Number(((quoteAmount * feeRate * 0.75) / this.price(`BNB${s.quote}`)).toFixed(8)) : 0;
+    if (bnb > 0 && this.balance("BNB") >= bnb) {
+      commission = bnb;
+      commissionAsset = "BNB";
+      this.credit("BNB", -bnb);
+      if (o.side === "BUY") {
+        this.credit(s.quote, -quoteAmount);
+        this.credit(s.base, qty);
+      } else {
+        this.credit(s.base, -qty);
+        this.credit(s.quote, quoteAmount);
+      }
+    } else if (o.side === "BUY") {
       this.credit(s.quote, -quoteAmount);
-      if ((this.opts.feeIn ?? "received") === "received") {
+      if (this.feeIn !== "quote") {
         commission = qty * feeRate;
         commissionAsset = s.base;
         this.credit(s.base, qty - commission);
@@ -484,7 +511,7 @@ export class BinanceStandIn {
     o.executedQty += qty;
     o.quoteQty += quoteAmount;
     o.updateTime = Date.now();
-    o.fills.push({ price, qty, commission, commissionAsset, tradeId: this.nextTradeId++ });
+    o.fills.push({ price, qty, commission, commissionAsset, tradeId: this.nextTradeId++, time: o.updateTime });
   }
 
   private create(p: Record<string, string>): StandInOrder {
@@ -581,9 +608,10 @@ export class BinanceStandIn {
   }
 
   private myTrades(p: Record<string, string>) {
-    const list = this.orders.filter((o) => o.symbol === p.symbol && (!p.orderId || String(o.orderId) === p.orderId));
+    const list = this.orders.filter((o) => o.symbol === p.symbol && (!p.orderId || this.myTradesIgnoreOrderId || String(o.orderId) === p.orderId));
+    const listedBefore = Date.now() - this.tradesListedAfterMs;
     return list.flatMap((o) =>
-      o.fills.map((f) => ({
+      o.fills.filter((f) => f.time <= listedBefore).map((f) => ({
         symbol: o.symbol,
         id: f.tradeId,
         orderId: o.orderId,
@@ -593,7 +621,7 @@ export class BinanceStandIn {
         quoteQty: fmt(f.price * f.qty),
         commission: fmt(f.commission),
         commissionAsset: f.commissionAsset,
-        time: o.updateTime,
+        time: f.time,
         isBuyer: o.side === "BUY",
         isMaker: false,
         isBestMatch: true,
