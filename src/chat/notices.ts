@@ -39,6 +39,7 @@ export type NoticeEvent =
   | { type: "balance-critical"; balanceMicro: number; critical: number; refillRefused?: string }
   | { type: "exit"; symbol: string; hit: StopHit["hit"]; level: number; fill: number; qty: number; pnl: number; gapped: boolean; quote: string; paper: boolean }
   | { type: "exit-failed"; symbol: string; hit: StopHit["hit"]; reason: string }
+  | { type: "exit-refused"; symbol: string; hit: StopHit["hit"]; reason: string; booked: number; held: number }
   | { type: "limit-breach"; breach: Breach }
   | { type: "reconciliation"; exchange: string; startup: boolean; drifts: Drift[] }
   | { type: "reconciled"; exchange: string }
@@ -112,6 +113,7 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "report":
       return "report";
     case "balance-low":
+    case "exit-refused":
     case "limit-breach":
     case "reconciliation":
     case "market-gap":
@@ -152,6 +154,8 @@ export function textOf(e: NoticeEvent): string {
     }
     case "exit-failed":
       return `Could not close ${e.symbol} at its ${e.hit}: ${e.reason}. The monitor tries again on its next run.`;
+    case "exit-refused":
+      return `${exitName(e.hit)} on ${e.symbol} NOT executed: ${e.reason}. Booked ${e.booked}, free on the account ${e.held}. The position stays open without its ${e.hit === "stop-loss" ? "stop" : "target"}; the monitor retries on every run.`;
     case "limit-breach":
       return `Risk limit broken by the market (${e.breach.rule}): ${e.breach.message}`;
     case "reconciliation":

@@ -73,8 +73,6 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     if (applied) events.push({ kind: "fill-corrected", symbol: order.symbol, orderId: order.id, side: order.side, filledQty: order.filledQty, fee: order.fee });
   }
   const positions = opts.books && events.length === 0 ? opts.books.positions : await s.portfolio.positions();
-  // Free balances, read once per run and only when an exit is due.
-  let free: Record<string, number> | undefined;
   for (const position of positions) {
     const candle = await candleSinceEntry(s.market, position);
     const hit = checkStops(position, candle);
@@ -90,22 +88,14 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     // One exit order per attempt: a retried job finds this order instead of selling twice.
     const attempt = await s.portfolio.exitAttempt(position);
     const clientOrderId = `exit:${position.symbol}:${position.openedAt}${attempt ? `:${attempt}` : ""}`;
-    // Never sell more than the account has free: the books may hold more (a fee taken from the
-    // asset bought, a fill booked before its trades were listed), and the exchange refuses that
-    // every time. placeReduce caps at the holdings too; locked coins cannot be sold either.
-    const [base] = splitSymbol(position.symbol);
-    free ??= await s.exchange.balances();
-    const held = Math.max(0, free[base] ?? 0);
+    // The order path sells no more than the account has free of the asset (see placeReduce).
+    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty: position.qty, closing: true });
+    const { held } = out;
     const qty = Math.min(position.qty, held);
     const refused = (reason: string) => {
       events.push({ kind: "exit-rejected", symbol: position.symbol, hit: hit.hit, reason, qty });
       events.push({ kind: "exit-refused", symbol: position.symbol, hit: hit.hit, reason, qty, booked: position.qty, held, attempt });
     };
-    if (!(qty > 0)) {
-      refused(`the account holds no ${base} to sell (the books hold ${position.qty})`);
-      continue;
-    }
-    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty, closing: true });
     const order = out.order;
     if (!order) {
       refused(out.risk.message);
@@ -113,8 +103,6 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     }
     // Refused, or only partly filled: the next run tries again with a new order for what is left.
     if (order.status === "rejected" || order.status === "partial") await s.portfolio.nextExitAttempt(position);
-    // What this order sold is no longer free for another exit in this run.
-    free[base] = held - Math.max(0, order.filledQty);
     if (order.status === "rejected") {
       refused(order.reason ?? order.status);
       continue;
@@ -138,7 +126,7 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
       pnl: realizedPnl,
       gapped,
       ...(closed ? { trade: closed } : {}),
-      ...(qty < position.qty ? { capped: { booked: position.qty, held } } : {}),
+      ...(out.capped ? { capped: out.capped } : {}),
     });
   }
 

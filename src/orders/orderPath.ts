@@ -91,33 +91,39 @@ export async function placeEntry(svc: OrderServices, intent: EntryIntent): Promi
 export interface ReduceIntent {
   clientOrderId: string;
   symbol: string;
+  /** What the books hold and would sell. */
   qty: number;
   /** The position is closed by this order (an exit or the full stop), so what dust is left goes. */
   closing: boolean;
 }
 
-/**
- * A sell that reduces risk. No entry rule can block it; it never sells more than the account holds,
- * so a position the books overstate still gets out. The caller holds the trading lock.
- */
-export async function placeReduce(svc: Pick<OrderServices, "exchange" | "portfolio">, intent: ReduceIntent): Promise<OrderOutcome> {
-  const found = await svc.exchange.findOrder(intent.clientOrderId, intent.symbol);
-  const qty = found ? found.qty : await sellable(svc.exchange, intent.symbol, intent.qty);
-  const risk = { outcome: "approved" as const, message: "A sell that reduces a position: no entry rule applies.", rules: [] };
-  if (!found && qty <= 0) {
-    return { risk: { outcome: "refused", message: `Nothing to sell: the account holds no ${splitSymbol(intent.symbol)[0]}.`, rules: [] }, found: false, realizedPnl: 0 };
-  }
-  const order = found ?? (await svc.exchange.placeOrder({ clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: "sell", qty }));
-  const booked = await book(svc, order, { closing: intent.closing && order.status === "filled" });
-  return { risk, order, found: found !== undefined, ...booked };
+export interface ReduceOutcome extends OrderOutcome {
+  /** What the account had free of the base asset when the sell was sized. */
+  held: number;
+  /** The books held more than the account: the sell was cut to what it held. */
+  capped?: { booked: number; held: number };
 }
 
-/** The smaller of what the books would sell and what the account really holds of the base asset. */
-async function sellable(exchange: Exchange, symbol: string, booked: number): Promise<number> {
-  if (!exchange.holdings) return booked;
-  const [base] = splitSymbol(symbol);
-  const held = (await exchange.holdings())[base!];
-  return held === undefined ? booked : Math.min(booked, held);
+/**
+ * A sell that reduces risk. No entry rule can block it. It never sells more than the account has
+ * free of the asset: the books can hold more (a fee taken from the coin bought, a fill booked
+ * before its trades were listed), coins locked in an open order cannot be sold, and the exchange
+ * refuses such a sell every time, so the stop would never execute. The caller holds the lock.
+ */
+export async function placeReduce(svc: Pick<OrderServices, "exchange" | "portfolio">, intent: ReduceIntent): Promise<ReduceOutcome> {
+  const risk = { outcome: "approved" as const, message: "A sell that reduces a position: no entry rule applies.", rules: [] };
+  const found = await svc.exchange.findOrder(intent.clientOrderId, intent.symbol);
+  if (found) return { risk, order: found, found: true, held: found.qty, ...(await book(svc, found, { closing: intent.closing && found.status === "filled" })) };
+  const [base] = splitSymbol(intent.symbol);
+  // A coin the exchange does not list is one the account does not hold.
+  const held = Math.max(0, (await svc.exchange.balances())[base] ?? 0);
+  const qty = Math.min(intent.qty, held);
+  const capped = qty < intent.qty ? { capped: { booked: intent.qty, held } } : {};
+  if (!(qty > 0)) {
+    return { risk: { outcome: "refused", message: `the account holds no ${base} to sell (the books hold ${intent.qty})`, rules: [] }, found: false, realizedPnl: 0, held, ...capped };
+  }
+  const order = await svc.exchange.placeOrder({ clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: "sell", qty });
+  return { risk, order, found: false, held, ...capped, ...(await book(svc, order, { closing: intent.closing && order.status === "filled" })) };
 }
 
 async function book(svc: Pick<OrderServices, "portfolio">, order: Order, opts: { exits?: NonNullable<OrderOutcome["exits"]>; closing: boolean }): Promise<{ realizedPnl: number; closed?: ClosedTrade }> {
