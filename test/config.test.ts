@@ -2,9 +2,10 @@ import { privateKeyToAccount } from "viem/accounts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, expectTypeOf, it } from "vitest";
 import { CONFIG_KEYS, loadConfig, loadEnv, readDotEnv, redactSecrets, type Config } from "../src/config/config.js";
 import { renderEnvExample, renderMarkdown, withReadmeTable } from "../src/config/docs.js";
+import type { RiskLimits } from "../src/domain/types.js";
 
 const dir = mkdtempSync(join(tmpdir(), "config-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -156,6 +157,45 @@ describe("loadConfig defaults", () => {
     expect(c.schedule.decisionIntervalMs).toBe(60_000);
     expect(c.schedule.reportTime).toEqual({ hour: 7, minute: 5 });
     expect(c.risk.minOrderNotional).toBe(5.5);
+  });
+});
+
+describe("Config from the settings table", () => {
+  it("converts where a key's units differ from Config's, and checks in the key's own units", () => {
+    const c = ok({
+      BREAKER_COOLDOWN_SECONDS: "90",
+      APPROVAL_ABOVE_USDT: "250",
+      APPROVAL_TIMEOUT_SECONDS: "45",
+      TELEGRAM_API_URL: "http://127.0.0.1:8081//",
+      DISCORD_API_URL: "http://127.0.0.1:8082/api/",
+      TELEGRAM_WEBHOOK_URL: "https://bot.example.org/hook",
+      TELEGRAM_WEBHOOK_LISTEN: "127.0.0.1:9000",
+      MODEL_PRICES: "openai/gpt-4o=0.2",
+    });
+    expect(c.routing.breakerCooldownMs).toBe(90_000);
+    expect(c.chat.approval).toEqual({ above: 250, timeoutMs: 45_000 });
+    expect(c.chat.telegram.apiUrl).toBe("http://127.0.0.1:8081");
+    expect(c.chat.discord.apiUrl).toBe("http://127.0.0.1:8082/api");
+    expect(c.chat.telegram.webhook).toEqual({ url: "https://bot.example.org/hook", host: "127.0.0.1", port: 9000 });
+    expect(c.routing.modelPrices).toEqual({ "openai/gpt-4o": 0.2 });
+    expect(c.routing.modelTimeouts).toEqual({});
+    expect(fails({ BATCH_DECISIONS: "on", DECISION_CACHE_TTL_SECONDS: "0" })).toContain(
+      'BATCH_DECISIONS: "on" hands each symbol its answer through the decision cache, so it needs DECISION_CACHE_TTL_SECONDS above 0',
+    );
+  });
+
+  it("reads LIVE_TRADING_CONFIRM for the live-trading check only, leaving it out of Config", () => {
+    const live = ok({ TRADING_MODE: "live", MARKET_DATA: "live", LIVE_TRADING_CONFIRM: "yes-i-understand", EXCHANGE_API_KEY: "k", EXCHANGE_SECRET: "s" });
+    expect(Object.keys(live.exchange).sort()).toEqual(["apiKey", "apiUrl", "feeRate", "id", "mode", "paperStartUsdt", "sandbox", "secret", "slippageBps"]);
+  });
+
+  it("infers Config's types from the table", () => {
+    expectTypeOf<Config["risk"]>().toEqualTypeOf<RiskLimits>();
+    expectTypeOf<Config["chat"]["telegram"]["webhook"]>().toEqualTypeOf<{ url: string; host: string; port: number } | undefined>();
+    expectTypeOf<Config["router"]["privateKey"]>().toEqualTypeOf<`0x${string}` | undefined>();
+    expectTypeOf<Config["balance"]["dailyBudget"]>().toEqualTypeOf<number>();
+    expectTypeOf<Config["exchange"]["mode"]>().toEqualTypeOf<"paper" | "live">();
+    expectTypeOf<Config["chat"]["discord"]["allowedUsers"]>().toEqualTypeOf<{ id: string; role: "viewer" | "trader" | "admin" }[]>();
   });
 });
 
@@ -364,6 +404,21 @@ describe("redactSecrets", () => {
     expect(out).toContain("AUTH [redacted]");
   });
 
+  it("covers every key marked secret in the table", () => {
+    // A new secret key fails here until it has a sample, and then must be redacted.
+    const samples: Record<string, string> = {
+      DREAMS_ROUTER_API_KEY: "sk-router-sample",
+      X402_PRIVATE_KEY: PRIVATE_KEY,
+      TELEGRAM_BOT_TOKEN: TELEGRAM_TOKEN,
+      DISCORD_BOT_TOKEN: DISCORD_TOKEN,
+      EXCHANGE_API_KEY: "exkey-sample",
+      EXCHANGE_SECRET: "exsecret-sample",
+    };
+    expect(Object.keys(samples).sort()).toEqual(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort());
+    const config = ok(samples);
+    for (const [key, value] of Object.entries(samples)) expect(redactSecrets(`${key}=${value}`, config), key).toBe(`${key}=[redacted]`);
+  });
+
   it("leaves text alone when no secret is configured", () => {
     const text = "nothing to hide: 0x1234 sk-nothing";
     expect(redactSecrets(text, ok({}))).toBe(text);
@@ -378,6 +433,7 @@ describe("CONFIG_KEYS and generated docs", () => {
       ["DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
     );
     for (const k of CONFIG_KEYS) expect(k.description.length, k.key).toBeGreaterThan(5);
+    for (const k of CONFIG_KEYS) expect(k.group, k.key).not.toBe("");
     for (const key of ["DREAMS_ROUTER_URL", "COST_PER_DECISION_USDC", "AUTO_REFILL", "DISCORD_GUILD_IDS", "REDIS_AUTOSTART", "REPLAY_STEP_SECONDS", "REPORT_TIME", "MIN_ORDER_USDT", "LOG_LEVEL"]) {
       expect(keys).toContain(key);
     }

@@ -1,127 +1,20 @@
 // The whole configuration, read once from the environment (and an optional .env file).
-// Every key is described here and only here: .env.example and docs/configuration.md are
-// generated from CONFIG_KEYS (src/config/docs.ts), and a test fails when they drift.
+// Every key is declared here and only here, once, in TABLE: the Config type is inferred from it,
+// and .env.example, docs/configuration.md and the README table are generated from CONFIG_KEYS
+// (src/config/docs.ts); a test fails when they drift.
 import { existsSync, readFileSync } from "node:fs";
 import { privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ChatRole = "viewer" | "trader" | "admin";
 export const NOTICE_KINDS = ["trade", "decision", "alert", "critical", "report", "error", "info"] as const;
 export type NoticeDelivery = "on" | "silent" | "off";
-
-export interface Config {
-  router: {
-    url: string;
-    apiKey: string | undefined;
-    walletAddress: `0x${string}` | undefined;
-    rpcUrl: string | undefined;
-    privateKey: `0x${string}` | undefined;
-    network: "base" | "base-sepolia";
-    auth: "auto" | "x402" | "wallet-login" | "api-key";
-    primaryModel: string;
-    fallbackModels: string[];
-    /** Expected USDC per call of a model with no known price: reserved before a call, never booked. */
-    costPerDecision: number;
-    timeoutMs: number;
-    decisionModel: "offline" | "router";
-  };
-  /** All amounts in USDC (not micro-USDC). */
-  balance: {
-    minBalance: number;
-    criticalBalance: number;
-    refillThreshold: number;
-    refillAmount: number;
-    autoRefill: boolean;
-    paperWalletStart: number;
-    dailyBudget: number;
-    monthlyBudget: number;
-  };
-  /** How decisions use the router: fallbacks, breakers, spending guardrails and cost savers. */
-  routing: {
-    /** What decides when no router model can or may: the offline engine, or hold. */
-    fallback: "offline" | "hold";
-    /** Milliseconds by model id; MODEL_TIMEOUT_MS for the rest. */
-    modelTimeouts: Record<string, number>;
-    /** Expected USDC per call by model id, before the gateway quotes a price. */
-    modelPrices: Record<string, number>;
-    maxPricePerCall: number;
-    breakerFailures: number;
-    breakerCooldownMs: number;
-    cacheTtlMs: number;
-    batch: boolean;
-    batchMaxSymbols: number;
-    signalGate: boolean;
-    signalGateMinScore: number;
-  };
-  chat: {
-    telegram: {
-      token: string | undefined;
-      allowedUsers: { id: string; role: ChatRole }[];
-      chatId: string | undefined;
-      threadId: number | undefined;
-      apiUrl: string | undefined;
-      /** Set: updates arrive by webhook at `url`, served on host:port. Unset: long polling. */
-      webhook: { url: string; host: string; port: number } | undefined;
-    };
-    discord: {
-      token: string | undefined;
-      appId: string | undefined;
-      guildIds: string[];
-      channelId: string | undefined;
-      allowedUsers: { id: string; role: ChatRole }[];
-      /** Discord server roles that grant one of ours. */
-      roleMap: { roleId: string; role: ChatRole }[];
-      apiUrl: string | undefined;
-    };
-    console: boolean;
-    confirmTimeoutMs: number;
-    /** A manual /trade above this many USDT asks for a confirmation. */
-    tradeConfirmAbove: number;
-    /** Scheduled decisions above `above` USDT wait for a trader's approval; undefined: approval mode off. */
-    approval: { above: number | undefined; timeoutMs: number };
-    notify: Record<(typeof NOTICE_KINDS)[number], NoticeDelivery>;
-  };
-  redis: { url: string; autostart: boolean; dataDir: string };
-  market: { symbols: string[]; source: "replay" | "live"; replayStepSeconds: number; timeframe: string; stream: "auto" | "websocket" | "poll" };
-  exchange: {
-    id: string;
-    apiUrl: string | undefined;
-    mode: "paper" | "live";
-    apiKey: string | undefined;
-    secret: string | undefined;
-    sandbox: boolean;
-    paperStartUsdt: number;
-    /** Fraction of notional, e.g. 0.001 = 0.1%. */
-    feeRate: number;
-    slippageBps: number;
-  };
-  schedule: {
-    decisionIntervalMs: number;
-    balanceCheckMs: number;
-    positionCheckMs: number;
-    reconcileMs: number;
-    /** UTC. */
-    reportTime: { hour: number; minute: number };
-  };
-  risk: RiskLimits;
-  logLevel: LogLevel;
-}
 
 /** How a raw string is checked and turned into a value, and how to say what was expected. */
 interface Rule<T> {
   expected: string;
   schema: z.ZodType<T, string>;
-}
-
-interface Setting<T> {
-  group: string;
-  default: string | undefined;
-  description: string;
-  secret: boolean;
-  expected: string;
-  schema: z.ZodType<T, string | undefined>;
 }
 
 // ---- rules -------------------------------------------------------------------------------------
@@ -292,162 +185,285 @@ const noSpaces = (what: string): Rule<string> => matching(/^\S+$/, `${what} with
 const ID = /^\d+$/;
 
 // ---- settings ----------------------------------------------------------------------------------
+//
+// TABLE below is the only place a key is declared. Its shape is Config's shape: each leaf is one
+// environment variable (how it is documented, parsed and checked), and the Config type, the list
+// of keys for the docs and the list of secrets are all read off it.
 
-let group = "";
-function section(name: string): void {
-  group = name;
+/** One environment variable. `schema` parses it in its own units; `to` turns that into the Config value. */
+interface Setting<K extends string = string, T = unknown, C = T> {
+  kind: "setting";
+  key: K;
+  group: string;
+  default: string | undefined;
+  description: string;
+  secret: boolean;
+  expected: string;
+  schema: z.ZodType<T, string | undefined>;
+  // Method syntax on purpose: it lets any setting stand where Setting<string, unknown, unknown> is expected.
+  to(value: T): C;
+  /** false: read by the cross-checks only, and left out of Config. */
+  inConfig: boolean;
 }
 
-function setting<T>(def: string, description: string, rule: Rule<T>): Setting<T> {
+/** A Config value made from several settings, e.g. the Telegram webhook from its URL and listen address. */
+interface Combined<P = unknown, C = unknown> {
+  kind: "combined";
+  parts: P;
+  combine(parts: ConfigOf<P>): C;
+}
+
+/** The Config value a table node produces. */
+type ConfigOf<N> =
+  N extends Setting<string, any, infer C>
+    ? C
+    : N extends Combined<any, infer C>
+      ? C
+      : { [P in keyof N as N[P] extends { inConfig: false } ? never : P]: ConfigOf<N[P]> };
+
+/** Every setting under a table node, as a union. */
+type SettingsIn<N> = N extends Setting<string, any, any>
+  ? N
+  : N extends Combined<infer P, any>
+    ? SettingsIn<P>
+    : { [P in keyof N]: SettingsIn<N[P]> }[keyof N];
+
+function setting<K extends string, T>(key: K, def: string, description: string, rule: Rule<T>): Setting<K, T> {
   // Unset and empty both mean "use the default", so an empty line in .env is harmless.
   const schema = z
     .string()
     .optional()
     .transform((s) => s ?? def)
     .pipe(rule.schema);
-  return { group, default: def, description, secret: false, expected: rule.expected, schema };
+  return { kind: "setting", key, group: "", default: def, description, secret: false, expected: rule.expected, schema, to: (v) => v, inConfig: true };
 }
 
-function optional<T>(description: string, rule: Rule<T>, secret = false): Setting<T | undefined> {
-  return { group, default: undefined, description, secret, expected: rule.expected, schema: rule.schema.optional() };
+function optional<K extends string, T>(key: K, description: string, rule: Rule<T>, secret = false): Setting<K, T | undefined> {
+  const schema = rule.schema.optional();
+  return { kind: "setting", key, group: "", default: undefined, description, secret, expected: rule.expected, schema, to: (v) => v, inConfig: true };
 }
 
-const secret = <T>(description: string, rule: Rule<T>): Setting<T | undefined> => optional(description, rule, true);
+/** Hidden in every error message and redacted from logs and chat (redactSecrets). */
+const secret = <K extends string, T>(key: K, description: string, rule: Rule<T>) => optional(key, description, rule, true);
 
-section("Dreams Router (LLM gateway)");
-const ROUTER = {
-  DREAMS_ROUTER_URL: setting("https://router.daydreams.systems/v1", "Base URL of the Dreams Router API", url(["http:", "https:"], "an http(s) URL")),
-  DREAMS_ROUTER_API_KEY: secret("API key for the router (one way to pay; X402_PRIVATE_KEY is the other)", noSpaces("an API key")),
-  X402_WALLET_ADDRESS: optional("Wallet address whose USDC pays for model calls", hex(40, "a 0x-prefixed 40-hex-digit wallet address")),
-  X402_PRIVATE_KEY: secret("Private key that signs x402 USDC payments for model calls", hex(64, "a 0x-prefixed 64-hex-digit private key")),
-  BASE_RPC_URL: optional("JSON-RPC endpoint of Base / Base Sepolia for reading the wallet's USDC balance; empty means the chain's public endpoint", url(["http:", "https:"], "an http(s) URL")),
-  X402_NETWORK: setting("base-sepolia", "Chain for x402 payments (base-sepolia is the testnet)", oneOf("base", "base-sepolia")),
-  ROUTER_AUTH: setting("auto", "How to authenticate to the router; auto picks from the keys that are set", oneOf("auto", "x402", "wallet-login", "api-key")),
-  PRIMARY_MODEL: setting("openai/gpt-4o", "Model asked first for each decision", text),
-  FALLBACK_MODELS: setting(
-    "anthropic/claude-3-5-sonnet,google-vertex/gemini-2.5-flash,groq/llama-3.1-8b-instant",
-    "Models tried in order when the primary fails (comma-separated)",
-    list(/^\S+$/, "a comma-separated list of model names"),
+/** The same setting, put into Config converted (the parsed value, in the key's own units, is what the cross-checks see). */
+function converted<K extends string, T, C>(s: Setting<K, T>, to: (value: T) => C): Setting<K, T, C> {
+  return { ...s, to };
+}
+const inMs = <K extends string>(s: Setting<K, number>) => converted(s, (seconds) => seconds * 1000);
+const orElse = <K extends string, T>(s: Setting<K, T | undefined>, fallback: NoInfer<T>) => converted(s, (v) => v ?? fallback);
+const withoutTrailingSlash = <K extends string>(s: Setting<K, string | undefined>) => converted(s, (v) => v?.replace(/\/+$/, ""));
+
+/** Parsed and checked like any setting, but only the cross-checks read it. */
+function checkOnly<S extends Setting<string, any, any>>(s: S): S & { inConfig: false } {
+  return { ...s, inConfig: false };
+}
+
+function combined<P, C>(parts: P, combine: (parts: ConfigOf<P>) => C): Combined<P, C> {
+  return { kind: "combined", parts, combine };
+}
+
+const isSetting = (node: unknown): node is Setting => (node as { kind?: unknown }).kind === "setting";
+const isCombined = (node: unknown): node is Combined<any> => (node as { kind?: unknown }).kind === "combined";
+
+/** Every setting under `node` in table order, with its place in Config (undefined inside a combined value). */
+function* settingsIn(node: unknown, path: string[] | undefined = []): Generator<{ setting: Setting; path: string[] | undefined }> {
+  if (isSetting(node)) yield { setting: node, path: node.inConfig ? path : undefined };
+  else if (isCombined(node)) yield* settingsIn(node.parts, undefined);
+  else for (const [name, child] of Object.entries(node as object)) yield* settingsIn(child, path && [...path, name]);
+}
+
+/** Names the docs section (CONFIG_KEYS group) of every setting in `tree`. */
+function group<T>(name: string, tree: T): T {
+  for (const { setting } of settingsIn(tree)) setting.group = name;
+  return tree;
+}
+
+const httpUrl = url(["http:", "https:"], "an http(s) URL");
+
+const TABLE = {
+  router: group("Dreams Router (LLM gateway)", {
+    url: setting("DREAMS_ROUTER_URL", "https://router.daydreams.systems/v1", "Base URL of the Dreams Router API", httpUrl),
+    apiKey: secret("DREAMS_ROUTER_API_KEY", "API key for the router (one way to pay; X402_PRIVATE_KEY is the other)", noSpaces("an API key")),
+    walletAddress: optional("X402_WALLET_ADDRESS", "Wallet address whose USDC pays for model calls", hex(40, "a 0x-prefixed 40-hex-digit wallet address")),
+    privateKey: secret("X402_PRIVATE_KEY", "Private key that signs x402 USDC payments for model calls", hex(64, "a 0x-prefixed 64-hex-digit private key")),
+    rpcUrl: optional("BASE_RPC_URL", "JSON-RPC endpoint of Base / Base Sepolia for reading the wallet's USDC balance; empty means the chain's public endpoint", httpUrl),
+    network: setting("X402_NETWORK", "base-sepolia", "Chain for x402 payments (base-sepolia is the testnet)", oneOf("base", "base-sepolia")),
+    auth: setting("ROUTER_AUTH", "auto", "How to authenticate to the router; auto picks from the keys that are set", oneOf("auto", "x402", "wallet-login", "api-key")),
+    primaryModel: setting("PRIMARY_MODEL", "openai/gpt-4o", "Model asked first for each decision", text),
+    fallbackModels: setting(
+      "FALLBACK_MODELS",
+      "anthropic/claude-3-5-sonnet,google-vertex/gemini-2.5-flash,groq/llama-3.1-8b-instant",
+      "Models tried in order when the primary fails (comma-separated)",
+      list(/^\S+$/, "a comma-separated list of model names"),
+    ),
+    /** Expected USDC per call of a model with no known price: reserved before a call, never booked. */
+    costPerDecision: setting("COST_PER_DECISION_USDC", "0.04", "Expected USDC per call of a model with no known price: only an estimate reserved before a call; what is booked is what was paid", num({ min: 0 })),
+    timeoutMs: setting("MODEL_TIMEOUT_MS", "20000", "Give up on a model call after this many milliseconds", num({ min: 1000, max: 600000, whole: true })),
+    decisionModel: setting("DECISION_MODEL", "offline", "offline: rule-based engine, no model calls; router: ask the Dreams Router", oneOf("offline", "router")),
+  }),
+
+  /** All amounts in USDC (not micro-USDC). */
+  balance: group("Balance and budgets (USDC)", {
+    minBalance: setting("MIN_BALANCE_USDC", "1.00", "Warn when the model-payment balance falls below this", num({ min: 0 })),
+    criticalBalance: setting("CRITICAL_BALANCE_USDC", "0.50", "Pause model calls when the balance falls below this (must be below MIN_BALANCE_USDC)", num({ min: 0 })),
+    refillThreshold: setting("REFILL_THRESHOLD_USDC", "2.00", "Refill (or suggest a refill) when the balance falls below this", num({ min: 0 })),
+    refillAmount: setting("REFILL_AMOUNT_USDC", "10.00", "How much one refill adds", num({ above: 0 })),
+    autoRefill: setting("AUTO_REFILL", "false", "Refill automatically instead of asking in chat", flag()),
+    paperWalletStart: setting("PAPER_WALLET_START_USDC", "10.00", "Starting balance of the simulated payment wallet", num({ min: 0 })),
+    dailyBudget: setting("DAILY_BUDGET_USDC", "5", "Most USDC to spend on model calls per UTC day", num({ above: 0 })),
+    monthlyBudget: setting("MONTHLY_BUDGET_USDC", "100", "Most USDC to spend on model calls per calendar month", num({ above: 0 })),
+  }),
+
+  /** How decisions use the router: fallbacks, breakers, spending guardrails and cost savers. */
+  routing: group("Model routing, spending guardrails and cost savers", {
+    /** What decides when no router model can or may: the offline engine, or hold. */
+    fallback: setting("ROUTER_FALLBACK", "offline", "What decides when no router model can or may answer (all failed, budget reached): offline engine, or hold", oneOf("offline", "hold")),
+    /** Milliseconds by model id; MODEL_TIMEOUT_MS for the rest. */
+    modelTimeouts: orElse(
+      optional("MODEL_TIMEOUTS", "Per-model timeouts in milliseconds, overriding MODEL_TIMEOUT_MS (e.g. openai/gpt-4o=15000)", perModel(num({ min: 1000, max: 600000, whole: true }), "openai/gpt-4o=15000")),
+      {},
+    ),
+    /** Expected USDC per call by model id, before the gateway quotes a price. */
+    modelPrices: orElse(
+      optional(
+        "MODEL_PRICES",
+        "Expected USDC per call by model, used before the gateway quotes a price (defaults: gpt-4o 0.10, claude-3.5-sonnet 0.05, gemini-2.5-flash 0.02, llama-3.1 0.01, else COST_PER_DECISION_USDC); also sets each model's tier",
+        perModel(num({ min: 0 }), "openai/gpt-4o=0.10"),
+      ),
+      {},
+    ),
+    maxPricePerCall: setting("MAX_PRICE_PER_CALL_USDC", "0.25", "Never pay more than this for one model call", num({ above: 0 })),
+    breakerFailures: setting("BREAKER_FAILURES", "3", "Consecutive failures after which a model is skipped for the cool-down", num({ min: 1, whole: true })),
+    breakerCooldownMs: inMs(setting("BREAKER_COOLDOWN_SECONDS", "60", "How long a failing model is skipped before one call probes it again", num({ min: 1, whole: true }))),
+    cacheTtlMs: inMs(setting("DECISION_CACHE_TTL_SECONDS", "300", "Reuse a paid decision on the same closed candle, model tier and position for this long (0 = off)", num({ min: 0, whole: true }))),
+    batch: setting("BATCH_DECISIONS", "off", "Decide every due symbol in one paid call on scheduled runs (each answer validated on its own)", onOff()),
+    batchMaxSymbols: setting("BATCH_MAX_SYMBOLS", "10", "Most symbols in one batched call", num({ min: 2, max: 50, whole: true })),
+    signalGate: setting("SIGNAL_GATE", "off", "Scheduled decisions pay for a model only when the signal is decisive, RSI is extreme or an open position faces a bearish signal", onOff()),
+    signalGateMinScore: setting("SIGNAL_GATE_MIN_SCORE", "0.3", "Signal score (absolute) from which the signal gate pays for a model", num({ min: 0, max: 1 })),
+  }),
+
+  chat: {
+    ...group("Chat", {
+      telegram: {
+        token: secret("TELEGRAM_BOT_TOKEN", "Telegram bot token from @BotFather; leave empty to disable Telegram", matching(/^\d+:[A-Za-z0-9_-]{20,}$/, "a Telegram bot token like 123456:ABC... (from @BotFather)")),
+        allowedUsers: orElse(
+          optional("TELEGRAM_ALLOWED_USERS", "Telegram user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Telegram user ids", "111:admin,222:trader")),
+          [],
+        ),
+        chatId: optional("TELEGRAM_CHAT_ID", "Telegram chat that receives alerts and daily reports", matching(/^(-?\d+|@\w+)$/, "a numeric Telegram chat id (groups are negative) or @channelname")),
+        threadId: optional("TELEGRAM_THREAD_ID", "Forum topic (message_thread_id) of TELEGRAM_CHAT_ID that receives the alerts; empty for the main chat", num({ min: 1, whole: true })),
+        apiUrl: withoutTrailingSlash(
+          optional("TELEGRAM_API_URL", "Bot API server address; empty for Telegram's own (set it for a self-hosted Bot API server)", url(["http:", "https:"], "an http(s) URL without a trailing slash")),
+        ),
+        /** Set: updates arrive by webhook at `url`, served on host:port. Unset: long polling. */
+        webhook: combined(
+          {
+            address: optional("TELEGRAM_WEBHOOK_URL", "Public https URL Telegram posts updates to; empty means long polling", url(["https:", "http:"], "an http(s) URL")),
+            listen: setting("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8080", "Where the webhook server listens (only with TELEGRAM_WEBHOOK_URL)", hostPort()),
+          },
+          ({ address, listen }) => (address ? { url: address, ...listen } : undefined),
+        ),
+      },
+      discord: {
+        token: secret("DISCORD_BOT_TOKEN", "Discord bot token; leave empty to disable Discord", matching(/^[\w-]+\.[\w-]+\.[\w-]+$/, "a Discord bot token (three dot-separated parts)")),
+        appId: optional("DISCORD_APP_ID", "Discord application id (for registering slash commands)", matching(ID, "a numeric Discord application id")),
+        guildIds: orElse(optional("DISCORD_GUILD_IDS", "Discord servers to register slash commands in (comma-separated)", list(ID, "a comma-separated list of numeric Discord server ids")), []),
+        channelId: optional("DISCORD_CHANNEL_ID", "Discord channel that receives alerts and daily reports", matching(ID, "a numeric Discord channel id")),
+        allowedUsers: orElse(
+          optional("DISCORD_ALLOWED_USERS", "Discord user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Discord user ids", "111:admin,222:trader")),
+          [],
+        ),
+        /** Discord server roles that grant one of ours. */
+        roleMap: orElse(optional("DISCORD_ROLE_MAP", "Discord server roles that grant a role here: ROLE_ID:trader,ROLE_ID:admin", roleMap()), []),
+        apiUrl: withoutTrailingSlash(optional("DISCORD_API_URL", "Discord REST API base; empty for Discord's own (https://discord.com/api)", httpUrl)),
+      },
+      console: setting("CONSOLE", "on", "Accept commands typed in the terminal", onOff()),
+      notify: setting("NOTIFY", "decision:silent,info:silent", "How each kind of notice reaches the chats: KIND:on|silent|off for trade, decision, alert, critical, report, error, info (unlisted kinds are on)", notifyPolicy()),
+    }),
+    ...group("Confirmations and approvals", {
+      confirmTimeoutMs: inMs(setting("CONFIRM_TIMEOUT_SECONDS", "60", "Confirmation buttons (/refill, large /trade, /pause all) expire after this many seconds", num({ min: 5, max: 3600, whole: true }))),
+      /** A manual /trade above this many USDT asks for a confirmation. */
+      tradeConfirmAbove: setting("TRADE_CONFIRM_ABOVE_USDT", "100", "A manual /trade above this many USDT asks for a confirmation first", num({ min: 0 })),
+      /** Scheduled decisions above `above` USDT wait for a trader's approval; undefined: approval mode off. */
+      approval: {
+        above: optional("APPROVAL_ABOVE_USDT", "Approval mode: a scheduled decision trading more than this many USDT waits for a trader's Approve; empty turns approval mode off", num({ min: 0 })),
+        timeoutMs: inMs(setting("APPROVAL_TIMEOUT_SECONDS", "300", "An approval request not answered within this many seconds is dropped (no order)", num({ min: 10, max: 86400, whole: true }))),
+      },
+    }),
+  },
+
+  redis: group("Redis", {
+    url: setting("REDIS_URL", "redis://127.0.0.1:6379", "Redis holding state, queues and the ledger", url(["redis:", "rediss:"], "a redis:// or rediss:// URL")),
+    autostart: setting("REDIS_AUTOSTART", "true", "Start a local redis-server if none answers at a 127.0.0.1/localhost REDIS_URL", flag()),
+    dataDir: setting("DATA_DIR", ".data", "Folder for local data (the auto-started Redis keeps its files in DATA_DIR/redis)", text),
+  }),
+
+  ...group("Market and exchange", {
+    market: {
+      symbols: setting("SYMBOLS", "BTC/USDT,ETH/USDT,DOGE/USDT", "Markets to trade, in ccxt form (comma-separated)", list(/^[A-Z0-9]+\/[A-Z0-9]+$/, "a comma-separated list of ccxt symbols like BTC/USDT")),
+      source: setting("MARKET_DATA", "replay", "replay: recorded candles played back (no network); live: fetch from the exchange", oneOf("replay", "live")),
+      replayStepSeconds: setting("REPLAY_STEP_SECONDS", "30", "Wall-clock seconds per replayed candle", num({ above: 0 })),
+      timeframe: setting("TIMEFRAME", "2h", "Candle timeframe, in ccxt form", matching(/^\d+[smhdwMy]$/, "a ccxt timeframe like 15m, 2h or 1d")),
+      stream: setting("MARKET_STREAM", "auto", "With MARKET_DATA=live, how candles are followed: auto (the exchange's websocket when ccxt.pro has one, else polling), websocket or poll", oneOf("auto", "websocket", "poll")),
+    },
+    exchange: {
+      id: setting("EXCHANGE", "binance", "ccxt exchange id", matching(/^[a-z][a-z0-9_]*$/, "a lowercase ccxt exchange id like binance")),
+      mode: setting("TRADING_MODE", "paper", "paper: simulated fills; live: real orders (needs LIVE_TRADING_CONFIRM and exchange keys)", oneOf("paper", "live")),
+      liveTradingConfirm: checkOnly(optional("LIVE_TRADING_CONFIRM", "Must be yes-i-understand for TRADING_MODE=live", oneOf("yes-i-understand"))),
+      apiKey: secret("EXCHANGE_API_KEY", "Exchange API key (live trading only)", noSpaces("an API key")),
+      secret: secret("EXCHANGE_SECRET", "Exchange API secret (live trading only)", noSpaces("an API secret")),
+      apiUrl: optional("EXCHANGE_API_URL", "Replaces the exchange's API address (a local stand-in or a proxy); leave empty for the real one", httpUrl),
+      sandbox: setting("EXCHANGE_SANDBOX", "true", "Use the exchange's testnet when it has one", flag()),
+      paperStartUsdt: setting("PAPER_START_USDT", "10000", "Starting cash of the paper portfolio (USDT)", num({ above: 0 })),
+      /** Fraction of notional, e.g. 0.001 = 0.1%. */
+      feeRate: setting("FEE_RATE", "0.001", "Trading fee as a fraction of notional (0.001 = 0.1%)", num({ min: 0, max: 0.1 })),
+      slippageBps: setting("SLIPPAGE_BPS", "5", "Simulated slippage for paper fills, in basis points", num({ min: 0, max: 1000 })),
+    },
+  }),
+
+  schedule: group("Schedule", {
+    decisionIntervalMs: inMs(setting("DECISION_INTERVAL_SECONDS", "300", "Seconds between trading decisions", num({ min: 5, whole: true }))),
+    balanceCheckMs: inMs(setting("BALANCE_CHECK_SECONDS", "60", "Seconds between payment-balance checks", num({ min: 1, whole: true }))),
+    positionCheckMs: inMs(setting("POSITION_CHECK_SECONDS", "30", "Seconds between stop-loss / take-profit checks", num({ min: 1, whole: true }))),
+    reconcileMs: inMs(setting("RECONCILE_SECONDS", "300", "Seconds between checks of positions against the exchange's balances and open orders (also run at startup)", num({ min: 10, whole: true }))),
+    /** UTC. */
+    reportTime: setting("REPORT_TIME", "20:00", "Daily report time, HH:MM UTC", clockTime()),
+  }),
+
+  // Typed as the domain's RiskLimits (some of its fields are optional there), checked against it here.
+  risk: combined(
+    group("Risk limits", {
+      maxPositionPct: setting("MAX_POSITION_PCT", "10", "Largest single position, percent of equity", num({ min: 0, max: 100 })),
+      maxExposurePct: setting("MAX_EXPOSURE_PCT", "50", "Largest total of all positions, percent of equity", num({ min: 0, max: 1000 })),
+      maxLeverage: setting("MAX_LEVERAGE", "1", "Largest exposure / equity ratio (spot: 1)", num({ min: 1, max: 10 })),
+      maxOpenPositions: setting("MAX_OPEN_POSITIONS", "3", "Most positions open at once", num({ min: 1, whole: true })),
+      dailyLossLimitPct: setting("DAILY_LOSS_LIMIT_PCT", "5", "Stop trading for the day after losing this percent of the day's starting equity", num({ above: 0, max: 100 })),
+      defaultStopLossPct: setting("DEFAULT_STOP_LOSS_PCT", "3", "Stop loss below entry when the decision gives none, percent", num({ above: 0, max: 100 })),
+      maxStopLossPct: setting("MAX_STOP_LOSS_PCT", "10", "Widest stop loss allowed, percent below entry", num({ above: 0, max: 100 })),
+      defaultTakeProfitPct: setting("DEFAULT_TAKE_PROFIT_PCT", "6", "Take profit above entry when the decision gives none, percent", num({ above: 0 })),
+      minOrderNotional: setting("MIN_ORDER_USDT", "10", "Smallest order notional (exchanges reject dust)", num({ min: 0 })),
+      trailingStopPct: setting("TRAILING_STOP_PCT", "0", "Trailing stop for new positions, percent below the highest price since entry (0 = off)", num({ min: 0, max: 100 })),
+      cooldownAfterLossMinutes: setting("LOSS_COOLDOWN_MINUTES", "120", "No new buy in a symbol for this many minutes after it closed at a loss (0 = off)", num({ min: 0, whole: true })),
+      maxVar95Pct: setting("MAX_VAR_PCT", "3", "Largest one-candle historical VaR (95%) of all positions together, percent of equity", num({ above: 0, max: 100 })),
+    }),
+    (limits): RiskLimits => limits,
   ),
-  COST_PER_DECISION_USDC: setting("0.04", "Expected USDC per call of a model with no known price: only an estimate reserved before a call; what is booked is what was paid", num({ min: 0 })),
-  MODEL_TIMEOUT_MS: setting("20000", "Give up on a model call after this many milliseconds", num({ min: 1000, max: 600000, whole: true })),
-  DECISION_MODEL: setting("offline", "offline: rule-based engine, no model calls; router: ask the Dreams Router", oneOf("offline", "router")),
+
+  ...group("Logging", {
+    logLevel: setting("LOG_LEVEL", "info", "Least severe log level printed", oneOf("debug", "info", "warn", "error")),
+  }),
 };
 
-section("Balance and budgets (USDC)");
-const BALANCE = {
-  MIN_BALANCE_USDC: setting("1.00", "Warn when the model-payment balance falls below this", num({ min: 0 })),
-  CRITICAL_BALANCE_USDC: setting("0.50", "Pause model calls when the balance falls below this (must be below MIN_BALANCE_USDC)", num({ min: 0 })),
-  REFILL_THRESHOLD_USDC: setting("2.00", "Refill (or suggest a refill) when the balance falls below this", num({ min: 0 })),
-  REFILL_AMOUNT_USDC: setting("10.00", "How much one refill adds", num({ above: 0 })),
-  AUTO_REFILL: setting("false", "Refill automatically instead of asking in chat", flag()),
-  PAPER_WALLET_START_USDC: setting("10.00", "Starting balance of the simulated payment wallet", num({ min: 0 })),
-  DAILY_BUDGET_USDC: setting("5", "Most USDC to spend on model calls per UTC day", num({ above: 0 })),
-  MONTHLY_BUDGET_USDC: setting("100", "Most USDC to spend on model calls per calendar month", num({ above: 0 })),
-};
+export type Config = ConfigOf<typeof TABLE>;
+export type LogLevel = Config["logLevel"];
 
-section("Model routing, spending guardrails and cost savers");
-const ROUTING = {
-  ROUTER_FALLBACK: setting("offline", "What decides when no router model can or may answer (all failed, budget reached): offline engine, or hold", oneOf("offline", "hold")),
-  MODEL_TIMEOUTS: optional("Per-model timeouts in milliseconds, overriding MODEL_TIMEOUT_MS (e.g. openai/gpt-4o=15000)", perModel(num({ min: 1000, max: 600000, whole: true }), "openai/gpt-4o=15000")),
-  MODEL_PRICES: optional("Expected USDC per call by model, used before the gateway quotes a price (defaults: gpt-4o 0.10, claude-3.5-sonnet 0.05, gemini-2.5-flash 0.02, llama-3.1 0.01, else COST_PER_DECISION_USDC); also sets each model's tier", perModel(num({ min: 0 }), "openai/gpt-4o=0.10")),
-  MAX_PRICE_PER_CALL_USDC: setting("0.25", "Never pay more than this for one model call", num({ above: 0 })),
-  BREAKER_FAILURES: setting("3", "Consecutive failures after which a model is skipped for the cool-down", num({ min: 1, whole: true })),
-  BREAKER_COOLDOWN_SECONDS: setting("60", "How long a failing model is skipped before one call probes it again", num({ min: 1, whole: true })),
-  DECISION_CACHE_TTL_SECONDS: setting("300", "Reuse a paid decision on the same closed candle, model tier and position for this long (0 = off)", num({ min: 0, whole: true })),
-  BATCH_DECISIONS: setting("off", "Decide every due symbol in one paid call on scheduled runs (each answer validated on its own)", onOff()),
-  BATCH_MAX_SYMBOLS: setting("10", "Most symbols in one batched call", num({ min: 2, max: 50, whole: true })),
-  SIGNAL_GATE: setting("off", "Scheduled decisions pay for a model only when the signal is decisive, RSI is extreme or an open position faces a bearish signal", onOff()),
-  SIGNAL_GATE_MIN_SCORE: setting("0.3", "Signal score (absolute) from which the signal gate pays for a model", num({ min: 0, max: 1 })),
-};
+type AnySetting = SettingsIn<typeof TABLE>;
+type Key = AnySetting["key"];
+/** Each key's parsed value, in the key's own units (seconds stay seconds): what the cross-checks read. */
+type Values = { [S in AnySetting as S["key"]]: S extends Setting<string, infer T, any> ? T : never };
 
-section("Chat");
-const CHAT = {
-  TELEGRAM_BOT_TOKEN: secret("Telegram bot token from @BotFather; leave empty to disable Telegram", matching(/^\d+:[A-Za-z0-9_-]{20,}$/, "a Telegram bot token like 123456:ABC... (from @BotFather)")),
-  TELEGRAM_ALLOWED_USERS: optional("Telegram user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Telegram user ids", "111:admin,222:trader")),
-  TELEGRAM_CHAT_ID: optional("Telegram chat that receives alerts and daily reports", matching(/^(-?\d+|@\w+)$/, "a numeric Telegram chat id (groups are negative) or @channelname")),
-  TELEGRAM_THREAD_ID: optional("Forum topic (message_thread_id) of TELEGRAM_CHAT_ID that receives the alerts; empty for the main chat", num({ min: 1, whole: true })),
-  TELEGRAM_API_URL: optional("Bot API server address; empty for Telegram's own (set it for a self-hosted Bot API server)", url(["http:", "https:"], "an http(s) URL without a trailing slash")),
-  TELEGRAM_WEBHOOK_URL: optional("Public https URL Telegram posts updates to; empty means long polling", url(["https:", "http:"], "an http(s) URL")),
-  TELEGRAM_WEBHOOK_LISTEN: setting("0.0.0.0:8080", "Where the webhook server listens (only with TELEGRAM_WEBHOOK_URL)", hostPort()),
-  DISCORD_BOT_TOKEN: secret("Discord bot token; leave empty to disable Discord", matching(/^[\w-]+\.[\w-]+\.[\w-]+$/, "a Discord bot token (three dot-separated parts)")),
-  DISCORD_APP_ID: optional("Discord application id (for registering slash commands)", matching(ID, "a numeric Discord application id")),
-  DISCORD_GUILD_IDS: optional("Discord servers to register slash commands in (comma-separated)", list(ID, "a comma-separated list of numeric Discord server ids")),
-  DISCORD_CHANNEL_ID: optional("Discord channel that receives alerts and daily reports", matching(ID, "a numeric Discord channel id")),
-  DISCORD_ALLOWED_USERS: optional("Discord user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Discord user ids", "111:admin,222:trader")),
-  DISCORD_ROLE_MAP: optional("Discord server roles that grant a role here: ROLE_ID:trader,ROLE_ID:admin", roleMap()),
-  DISCORD_API_URL: optional("Discord REST API base; empty for Discord's own (https://discord.com/api)", url(["http:", "https:"], "an http(s) URL")),
-  CONSOLE: setting("on", "Accept commands typed in the terminal", onOff()),
-  NOTIFY: setting("decision:silent,info:silent", "How each kind of notice reaches the chats: KIND:on|silent|off for trade, decision, alert, critical, report, error, info (unlisted kinds are on)", notifyPolicy()),
-};
-
-section("Confirmations and approvals");
-const SAFETY = {
-  CONFIRM_TIMEOUT_SECONDS: setting("60", "Confirmation buttons (/refill, large /trade, /pause all) expire after this many seconds", num({ min: 5, max: 3600, whole: true })),
-  TRADE_CONFIRM_ABOVE_USDT: setting("100", "A manual /trade above this many USDT asks for a confirmation first", num({ min: 0 })),
-  APPROVAL_ABOVE_USDT: optional("Approval mode: a scheduled decision trading more than this many USDT waits for a trader's Approve; empty turns approval mode off", num({ min: 0 })),
-  APPROVAL_TIMEOUT_SECONDS: setting("300", "An approval request not answered within this many seconds is dropped (no order)", num({ min: 10, max: 86400, whole: true })),
-};
-
-section("Redis");
-const REDIS = {
-  REDIS_URL: setting("redis://127.0.0.1:6379", "Redis holding state, queues and the ledger", url(["redis:", "rediss:"], "a redis:// or rediss:// URL")),
-  REDIS_AUTOSTART: setting("true", "Start a local redis-server if none answers at a 127.0.0.1/localhost REDIS_URL", flag()),
-  DATA_DIR: setting(".data", "Folder for local data (the auto-started Redis keeps its files in DATA_DIR/redis)", text),
-};
-
-section("Market and exchange");
-const MARKET = {
-  SYMBOLS: setting("BTC/USDT,ETH/USDT,DOGE/USDT", "Markets to trade, in ccxt form (comma-separated)", list(/^[A-Z0-9]+\/[A-Z0-9]+$/, "a comma-separated list of ccxt symbols like BTC/USDT")),
-  MARKET_DATA: setting("replay", "replay: recorded candles played back (no network); live: fetch from the exchange", oneOf("replay", "live")),
-  REPLAY_STEP_SECONDS: setting("30", "Wall-clock seconds per replayed candle", num({ above: 0 })),
-  TIMEFRAME: setting("2h", "Candle timeframe, in ccxt form", matching(/^\d+[smhdwMy]$/, "a ccxt timeframe like 15m, 2h or 1d")),
-  MARKET_STREAM: setting("auto", "With MARKET_DATA=live, how candles are followed: auto (the exchange's websocket when ccxt.pro has one, else polling), websocket or poll", oneOf("auto", "websocket", "poll")),
-  EXCHANGE: setting("binance", "ccxt exchange id", matching(/^[a-z][a-z0-9_]*$/, "a lowercase ccxt exchange id like binance")),
-  TRADING_MODE: setting("paper", "paper: simulated fills; live: real orders (needs LIVE_TRADING_CONFIRM and exchange keys)", oneOf("paper", "live")),
-  LIVE_TRADING_CONFIRM: optional("Must be yes-i-understand for TRADING_MODE=live", oneOf("yes-i-understand")),
-  EXCHANGE_API_KEY: secret("Exchange API key (live trading only)", noSpaces("an API key")),
-  EXCHANGE_SECRET: secret("Exchange API secret (live trading only)", noSpaces("an API secret")),
-  EXCHANGE_API_URL: optional("Replaces the exchange's API address (a local stand-in or a proxy); leave empty for the real one", url(["http:", "https:"], "an http(s) URL")),
-  EXCHANGE_SANDBOX: setting("true", "Use the exchange's testnet when it has one", flag()),
-  PAPER_START_USDT: setting("10000", "Starting cash of the paper portfolio (USDT)", num({ above: 0 })),
-  FEE_RATE: setting("0.001", "Trading fee as a fraction of notional (0.001 = 0.1%)", num({ min: 0, max: 0.1 })),
-  SLIPPAGE_BPS: setting("5", "Simulated slippage for paper fills, in basis points", num({ min: 0, max: 1000 })),
-};
-
-section("Schedule");
-const SCHEDULE = {
-  DECISION_INTERVAL_SECONDS: setting("300", "Seconds between trading decisions", num({ min: 5, whole: true })),
-  BALANCE_CHECK_SECONDS: setting("60", "Seconds between payment-balance checks", num({ min: 1, whole: true })),
-  POSITION_CHECK_SECONDS: setting("30", "Seconds between stop-loss / take-profit checks", num({ min: 1, whole: true })),
-  RECONCILE_SECONDS: setting("300", "Seconds between checks of positions against the exchange's balances and open orders (also run at startup)", num({ min: 10, whole: true })),
-  REPORT_TIME: setting("20:00", "Daily report time, HH:MM UTC", clockTime()),
-};
-
-section("Risk limits");
-const RISK = {
-  MAX_POSITION_PCT: setting("10", "Largest single position, percent of equity", num({ min: 0, max: 100 })),
-  MAX_EXPOSURE_PCT: setting("50", "Largest total of all positions, percent of equity", num({ min: 0, max: 1000 })),
-  MAX_LEVERAGE: setting("1", "Largest exposure / equity ratio (spot: 1)", num({ min: 1, max: 10 })),
-  MAX_OPEN_POSITIONS: setting("3", "Most positions open at once", num({ min: 1, whole: true })),
-  DAILY_LOSS_LIMIT_PCT: setting("5", "Stop trading for the day after losing this percent of the day's starting equity", num({ above: 0, max: 100 })),
-  DEFAULT_STOP_LOSS_PCT: setting("3", "Stop loss below entry when the decision gives none, percent", num({ above: 0, max: 100 })),
-  MAX_STOP_LOSS_PCT: setting("10", "Widest stop loss allowed, percent below entry", num({ above: 0, max: 100 })),
-  DEFAULT_TAKE_PROFIT_PCT: setting("6", "Take profit above entry when the decision gives none, percent", num({ above: 0 })),
-  MIN_ORDER_USDT: setting("10", "Smallest order notional (exchanges reject dust)", num({ min: 0 })),
-  TRAILING_STOP_PCT: setting("0", "Trailing stop for new positions, percent below the highest price since entry (0 = off)", num({ min: 0, max: 100 })),
-  LOSS_COOLDOWN_MINUTES: setting("120", "No new buy in a symbol for this many minutes after it closed at a loss (0 = off)", num({ min: 0, whole: true })),
-  MAX_VAR_PCT: setting("3", "Largest one-candle historical VaR (95%) of all positions together, percent of equity", num({ above: 0, max: 100 })),
-};
-
-section("Logging");
-const LOGGING = {
-  LOG_LEVEL: setting("info", "Least severe log level printed", oneOf("debug", "info", "warn", "error")),
-};
-
-const SETTINGS = { ...ROUTER, ...BALANCE, ...ROUTING, ...CHAT, ...SAFETY, ...REDIS, ...MARKET, ...SCHEDULE, ...RISK, ...LOGGING };
-type Key = keyof typeof SETTINGS;
-type Values = { [K in Key]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
+const SETTINGS = [...settingsIn(TABLE)];
 
 export interface ConfigKey {
   key: string;
@@ -457,36 +473,41 @@ export interface ConfigKey {
   secret: boolean;
 }
 
-export const CONFIG_KEYS: readonly ConfigKey[] = Object.entries(SETTINGS).map(([key, s]) => ({
-  key,
+export const CONFIG_KEYS: readonly ConfigKey[] = SETTINGS.map(({ setting: s }) => ({
+  key: s.key,
   group: s.group,
   default: s.default,
   description: s.description,
   secret: s.secret,
 }));
 
-const SECRET_KEYS = CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key);
+/** Where each secret sits in Config, for redactSecrets. */
+const SECRET_PATHS = SETTINGS.filter(({ setting }) => setting.secret).map(({ setting, path }) => {
+  // A secret folded into a combined value would have no place of its own in Config to redact from.
+  if (!path) throw new Error(`${setting.key} is secret, so it must map to a Config field of its own`);
+  return path;
+});
+const SECRET_KEYS = SETTINGS.filter(({ setting }) => setting.secret).map(({ setting }) => setting.key);
 
 // ---- loading -----------------------------------------------------------------------------------
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; message: string };
 
 export function loadConfig(env: Record<string, string | undefined>): LoadResult {
-  const raw = (key: Key): string | undefined => {
+  const raw = (key: string): string | undefined => {
     const v = env[key]?.trim();
     return v === "" ? undefined : v;
   };
-  const secretValues = SECRET_KEYS.map((k) => raw(k as Key)).filter((v): v is string => v !== undefined);
+  const secretValues = SECRET_KEYS.map(raw).filter((v): v is string => v !== undefined);
 
-  const values: Partial<Values> = {};
+  const values: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const key of Object.keys(SETTINGS) as Key[]) {
-    const s: Setting<unknown> = SETTINGS[key];
-    const result = s.schema.safeParse(raw(key));
-    if (result.success) (values as Record<string, unknown>)[key] = result.data;
-    else problems.push(`${key}: expected ${s.expected}${shown(key, raw(key), secretValues)}`);
+  for (const { setting: s } of SETTINGS) {
+    const result = s.schema.safeParse(raw(s.key));
+    if (result.success) values[s.key] = result.data;
+    else problems.push(`${s.key}: expected ${s.expected}${shown(s, raw(s.key), secretValues)}`);
   }
-  problems.push(...crossChecks(values, (key) => raw(key) !== undefined));
+  problems.push(...crossChecks(values as Partial<Values>, (key) => raw(key) !== undefined));
 
   if (problems.length > 0) {
     return {
@@ -494,19 +515,18 @@ export function loadConfig(env: Record<string, string | undefined>): LoadResult 
       message: ["Configuration is invalid (fix these in .env or the environment):", ...problems.map((p) => `  - ${p}`)].join("\n"),
     };
   }
-  return { ok: true, config: build(values as Values) };
+  return { ok: true, config: build(TABLE, values) as Config };
 }
 
 /** How a bad value is quoted back: never a secret, nor anything that looks like one. */
-function shown(key: Key, value: string | undefined, secretValues: string[]): string {
+function shown(s: Setting, value: string | undefined, secretValues: string[]): string {
   if (value === undefined) return ", but it is not set";
-  const looksSecret = SETTINGS[key].secret || secretValues.includes(value) || /^(0x)?[0-9a-fA-F]{64}$/.test(value);
+  const looksSecret = s.secret || secretValues.includes(value) || /^(0x)?[0-9a-fA-F]{64}$/.test(value);
   if (looksSecret) return " (value hidden)";
   const safe = hideUrlPassword(value);
   const short = safe.length > 80 ? `${safe.slice(0, 77)}...` : safe;
   return `, got ${JSON.stringify(short)}`;
 }
-
 /** Masks the password of a URL, even one too broken for `new URL` to parse. */
 export function hideUrlPassword(value: string): string {
   // Greedy up to the last "@", so a password that itself holds "@" or "/" is masked whole.
@@ -581,111 +601,15 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
   return problems;
 }
 
-function build(v: Values): Config {
-  return {
-    router: {
-      url: v.DREAMS_ROUTER_URL,
-      apiKey: v.DREAMS_ROUTER_API_KEY,
-      walletAddress: v.X402_WALLET_ADDRESS,
-      rpcUrl: v.BASE_RPC_URL,
-      privateKey: v.X402_PRIVATE_KEY,
-      network: v.X402_NETWORK,
-      auth: v.ROUTER_AUTH,
-      primaryModel: v.PRIMARY_MODEL,
-      fallbackModels: v.FALLBACK_MODELS,
-      costPerDecision: v.COST_PER_DECISION_USDC,
-      timeoutMs: v.MODEL_TIMEOUT_MS,
-      decisionModel: v.DECISION_MODEL,
-    },
-    balance: {
-      minBalance: v.MIN_BALANCE_USDC,
-      criticalBalance: v.CRITICAL_BALANCE_USDC,
-      refillThreshold: v.REFILL_THRESHOLD_USDC,
-      refillAmount: v.REFILL_AMOUNT_USDC,
-      autoRefill: v.AUTO_REFILL,
-      paperWalletStart: v.PAPER_WALLET_START_USDC,
-      dailyBudget: v.DAILY_BUDGET_USDC,
-      monthlyBudget: v.MONTHLY_BUDGET_USDC,
-    },
-    routing: {
-      fallback: v.ROUTER_FALLBACK,
-      modelTimeouts: v.MODEL_TIMEOUTS ?? {},
-      modelPrices: v.MODEL_PRICES ?? {},
-      maxPricePerCall: v.MAX_PRICE_PER_CALL_USDC,
-      breakerFailures: v.BREAKER_FAILURES,
-      breakerCooldownMs: v.BREAKER_COOLDOWN_SECONDS * 1000,
-      cacheTtlMs: v.DECISION_CACHE_TTL_SECONDS * 1000,
-      batch: v.BATCH_DECISIONS,
-      batchMaxSymbols: v.BATCH_MAX_SYMBOLS,
-      signalGate: v.SIGNAL_GATE,
-      signalGateMinScore: v.SIGNAL_GATE_MIN_SCORE,
-    },
-    chat: {
-      telegram: {
-        token: v.TELEGRAM_BOT_TOKEN,
-        allowedUsers: v.TELEGRAM_ALLOWED_USERS ?? [],
-        chatId: v.TELEGRAM_CHAT_ID,
-        threadId: v.TELEGRAM_THREAD_ID,
-        apiUrl: v.TELEGRAM_API_URL?.replace(/\/+$/, ""),
-        webhook: v.TELEGRAM_WEBHOOK_URL ? { url: v.TELEGRAM_WEBHOOK_URL, ...v.TELEGRAM_WEBHOOK_LISTEN } : undefined,
-      },
-      discord: {
-        token: v.DISCORD_BOT_TOKEN,
-        appId: v.DISCORD_APP_ID,
-        guildIds: v.DISCORD_GUILD_IDS ?? [],
-        channelId: v.DISCORD_CHANNEL_ID,
-        allowedUsers: v.DISCORD_ALLOWED_USERS ?? [],
-        roleMap: v.DISCORD_ROLE_MAP ?? [],
-        apiUrl: v.DISCORD_API_URL?.replace(/\/+$/, ""),
-      },
-      console: v.CONSOLE,
-      confirmTimeoutMs: v.CONFIRM_TIMEOUT_SECONDS * 1000,
-      tradeConfirmAbove: v.TRADE_CONFIRM_ABOVE_USDT,
-      approval: { above: v.APPROVAL_ABOVE_USDT, timeoutMs: v.APPROVAL_TIMEOUT_SECONDS * 1000 },
-      notify: v.NOTIFY,
-    },
-    redis: { url: v.REDIS_URL, autostart: v.REDIS_AUTOSTART, dataDir: v.DATA_DIR },
-    market: {
-      symbols: v.SYMBOLS,
-      source: v.MARKET_DATA,
-      replayStepSeconds: v.REPLAY_STEP_SECONDS,
-      timeframe: v.TIMEFRAME,
-      stream: v.MARKET_STREAM,
-    },
-    exchange: {
-      id: v.EXCHANGE,
-      apiUrl: v.EXCHANGE_API_URL,
-      mode: v.TRADING_MODE,
-      apiKey: v.EXCHANGE_API_KEY,
-      secret: v.EXCHANGE_SECRET,
-      sandbox: v.EXCHANGE_SANDBOX,
-      paperStartUsdt: v.PAPER_START_USDT,
-      feeRate: v.FEE_RATE,
-      slippageBps: v.SLIPPAGE_BPS,
-    },
-    schedule: {
-      decisionIntervalMs: v.DECISION_INTERVAL_SECONDS * 1000,
-      balanceCheckMs: v.BALANCE_CHECK_SECONDS * 1000,
-      positionCheckMs: v.POSITION_CHECK_SECONDS * 1000,
-      reconcileMs: v.RECONCILE_SECONDS * 1000,
-      reportTime: v.REPORT_TIME,
-    },
-    risk: {
-      maxPositionPct: v.MAX_POSITION_PCT,
-      maxExposurePct: v.MAX_EXPOSURE_PCT,
-      maxLeverage: v.MAX_LEVERAGE,
-      maxOpenPositions: v.MAX_OPEN_POSITIONS,
-      dailyLossLimitPct: v.DAILY_LOSS_LIMIT_PCT,
-      defaultStopLossPct: v.DEFAULT_STOP_LOSS_PCT,
-      maxStopLossPct: v.MAX_STOP_LOSS_PCT,
-      defaultTakeProfitPct: v.DEFAULT_TAKE_PROFIT_PCT,
-      minOrderNotional: v.MIN_ORDER_USDT,
-      trailingStopPct: v.TRAILING_STOP_PCT,
-      cooldownAfterLossMinutes: v.LOSS_COOLDOWN_MINUTES,
-      maxVar95Pct: v.MAX_VAR_PCT,
-    },
-    logLevel: v.LOG_LEVEL,
-  };
+/** The Config value of a table node, from every key's parsed value. */
+function build(node: unknown, values: Record<string, unknown>): unknown {
+  if (isSetting(node)) return node.to(values[node.key]);
+  if (isCombined(node)) return node.combine(build(node.parts, values));
+  const out: Record<string, unknown> = {};
+  for (const [name, child] of Object.entries(node as object)) {
+    if (!(isSetting(child) && !child.inConfig)) out[name] = build(child, values);
+  }
+  return out;
 }
 
 // ---- .env --------------------------------------------------------------------------------------
@@ -733,14 +657,14 @@ export function redactSecrets(text: string, config: Config): string {
   const add = (s: string | undefined) => {
     if (s) secrets.add(s);
   };
-  add(config.router.apiKey);
-  add(config.router.privateKey);
-  // Libraries sometimes print a private key without its 0x prefix.
-  add(config.router.privateKey?.slice(2));
-  add(config.chat.telegram.token);
-  add(config.chat.discord.token);
-  add(config.exchange.apiKey);
-  add(config.exchange.secret);
+  for (const path of SECRET_PATHS) {
+    const value = path.reduce<unknown>((node, name) => (node as Record<string, unknown> | undefined)?.[name], config);
+    if (typeof value !== "string") continue;
+    add(value);
+    // Libraries sometimes print a hex key (X402_PRIVATE_KEY) without its 0x prefix.
+    if (value.startsWith("0x")) add(value.slice(2));
+  }
+  // Not a secret key, but its URL may carry one.
   const password = redisPassword(config.redis.url);
   if (password) {
     add(password.raw);
