@@ -5,7 +5,6 @@ import type { ChatUser, CommandContext, CommandReply } from "../../../commands/t
 import type { App } from "../../app.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
-import { discordLimiter, type RateLimiter } from "../outbox.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
 import { ChatServices } from "../services.js";
 import { commandLine, slashCommands } from "./slashCommands.js";
@@ -20,7 +19,6 @@ export interface DiscordOptions {
   channelId?: string;
   /** REST API base, e.g. https://discord.com/api; the gateway address comes from it. */
   apiUrl?: string;
-  limiter?: RateLimiter;
 }
 
 // Discord's message flag for "no push notification" (a silent message).
@@ -47,7 +45,6 @@ export class DiscordChat implements NoticeSink {
   readonly client: Client;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly chat: ChatServices;
-  private readonly limiter: RateLimiter;
   private appId: string | undefined;
 
   constructor(
@@ -56,11 +53,12 @@ export class DiscordChat implements NoticeSink {
   ) {
     this.client = new Client({
       intents: [GatewayIntentBits.Guilds],
+      // discord.js's REST queue is the pacer: it follows the X-RateLimit-* buckets Discord sends
+      // (waiting before a request would exceed one) and waits out a 429's retry_after, global or not.
       rest: { ...(opts.apiUrl ? { api: opts.apiUrl } : {}) },
       allowedMentions: NO_MENTIONS,
     });
     this.chat = ChatServices.of(app);
-    this.limiter = opts.limiter ?? discordLimiter();
     this.client.on(Events.InteractionCreate, (i) => this.track(this.onInteraction(i)));
     this.client.on(Events.Error, (err) => app.log.error("discord client", app.redact(String(err))));
     this.client.rest.on("rateLimited", (info) => app.log.warn(`Discord rate limit on ${info.method} ${info.route}: retrying in ${info.retryAfter} ms`));
@@ -159,7 +157,6 @@ export class DiscordChat implements NoticeSink {
     for (const [n, content] of chunks.entries()) {
       const last = n === chunks.length - 1;
       const extra = last ? { components: rows, files } : { components: [] };
-      await this.limiter.take(i.channelId ?? "dm");
       if (n === 0) {
         await i.editReply({ content, ...extra, allowedMentions: NO_MENTIONS });
       } else {
@@ -185,7 +182,6 @@ export class DiscordChat implements NoticeSink {
     if (ref.webhook) {
       await this.client.rest.patch(Routes.webhookMessage(ref.webhook.appId, ref.webhook.token, ref.messageId), { body, auth: false });
     } else if (ref.channelId) {
-      await this.limiter.take(ref.channelId);
       await this.client.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body });
     }
   }
@@ -202,7 +198,6 @@ export class DiscordChat implements NoticeSink {
     for (const [n, chunk] of chunks.entries()) {
       const last = n === chunks.length - 1;
       const image = last ? notice.image : undefined;
-      await this.limiter.take(channelId);
       const sent = (await this.client.rest.post(Routes.channelMessages(channelId), {
         body: {
           content: (n === 0 ? label : "") + chunk,
