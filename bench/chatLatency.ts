@@ -5,11 +5,10 @@
 //   Discord:  from INTERACTION_CREATE leaving the stand-in's gateway to the deferral (the 3-second
 //             deadline) and to the final edit of the reply reaching its REST API.
 // Both ends are timed by the stand-in, so the figures include grammy, discord.js, the command,
-// Redis and the loopback hops. For latency, Telegram's throttler runs with no limits set (every
-// call still passes through Bottleneck): its limits only add waiting when a chat goes over them,
-// which one command at a time never does.
-// Bursts: 12 notices at once to one chat with the real pacing (Telegram: the throttler with
-// TELEGRAM_PACING; Discord: discord.js's REST queue against the stand-in's 5-per-5-s channel
+// Redis and the loopback hops. For latency, Telegram's pacing is set wide open (every post still
+// passes through it): its limits only add waiting when a chat goes over them, which one command at
+// a time never does.
+// Bursts: 12 notices at once to one chat with the real pacing (Telegram: telegramLimiter; Discord: discord.js's REST queue against the stand-in's 5-per-5-s channel
 // bucket), timed from the first message to the 10th and the last reaching the stand-in, with the
 // count of 429s the stand-in had to send.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,6 +17,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { buildApp } from "../src/app.js";
 import { DiscordChat } from "../src/chat/discord/discordChat.js";
+import { RateLimiter } from "../src/chat/outbox.js";
 import { TelegramChat } from "../src/chat/telegram/telegramChat.js";
 import { loadConfig } from "../src/config/config.js";
 import { ensureRedis } from "../src/redis/ensureRedis.js";
@@ -83,7 +83,8 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
   const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer", DISCORD_ALLOWED_USERS: "111:viewer" });
   if (!loaded.ok) throw new Error(loaded.message);
   const app = await buildApp(loaded.config, redis.url);
-  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, pacing: { global: {}, group: {}, out: {} } });
+  const open = new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
+  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, limiter: open });
   const discord = new DiscordChat(app, { token: dc.token, guildIds: [dc.guildId], apiUrl: dc.apiBase });
   await telegram.start();
   await discord.start();

@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runDecisionJob } from "../jobs/decisionJob.js";
 import { DiscordChat } from "../src/chat/discord/discordChat.js";
+import { RateLimiter } from "../src/chat/outbox.js";
 import { ChatServices } from "../src/chat/services.js";
 import { TelegramChat } from "../src/chat/telegram/telegramChat.js";
 import { buyReply, scriptedModels, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
@@ -31,8 +32,7 @@ afterEach(async () => {
   tg = dc = undefined;
 });
 
-/** Telegram's throttler with no limits set, so the tests are not slowed by flood pacing. */
-const fast = () => ({ global: {}, group: {}, out: {} });
+const fast = () => new RateLimiter(() => ({ burst: 1000, perSecond: 1000 }), { burst: 1000, perSecond: 1000 });
 
 async function start(sizePct: number): Promise<TestApp> {
   tg = await new TelegramStandIn().start();
@@ -46,7 +46,7 @@ async function start(sizePct: number): Promise<TestApp> {
     }),
     { models: scriptedModels(() => buyReply(sizePct), 0.05) },
   );
-  telegram = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(GROUP), pacing: fast() });
+  telegram = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(GROUP), limiter: fast() });
   discord = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase });
   t.app.notifier.add(telegram);
   t.app.notifier.add(discord);

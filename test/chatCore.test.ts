@@ -9,6 +9,7 @@ import { isPng } from "../src/chat/charts/render.js";
 import { ConfirmationStore } from "../src/chat/confirmations.js";
 import { ConsoleChat } from "../src/chat/console.js";
 import { slashCommands } from "../src/chat/discord/slashCommands.js";
+import { RateLimiter } from "../src/chat/outbox.js";
 import { escapeDiscord, escapeHtml, splitMessage, truncate } from "../src/chat/render.js";
 import { loadConfig } from "../src/config/config.js";
 import { testRedis } from "./support/redis.js";
@@ -54,6 +55,27 @@ describe("escaping", () => {
     const raw = "*bold* _it_ ~~x~~ `code` ||spoiler|| > quote [link](u)\n# Header\n- item\n1. first\n  • bullet";
     const escaped = escapeDiscord(raw);
     expect(escaped).toBe("\\*bold\\* \\_it\\_ \\~\\~x\\~\\~ \\`code\\` \\|\\|spoiler\\|\\| \\> quote \\[link\\](u)\n\\# Header\n\\- item\n1\\. first\n  • bullet");
+  });
+});
+
+describe("RateLimiter", () => {
+  it("lets a burst through, then paces each chat", async () => {
+    const limiter = new RateLimiter(() => ({ burst: 2, perSecond: 10 }), { burst: 100, perSecond: 100 });
+    const t0 = performance.now();
+    const waits = [];
+    for (let i = 0; i < 5; i++) waits.push(await limiter.take("chat-a"));
+    const elapsed = performance.now() - t0;
+    expect(waits.slice(0, 2)).toEqual([0, 0]);
+    expect(elapsed).toBeGreaterThanOrEqual(280);
+    // Another chat has its own bucket.
+    expect(await limiter.take("chat-b")).toBe(0);
+  });
+
+  it("paces all chats together under the global rate", async () => {
+    const limiter = new RateLimiter(() => ({ burst: 100, perSecond: 100 }), { burst: 1, perSecond: 10 });
+    const t0 = performance.now();
+    await Promise.all(["a", "b", "c", "d"].map((c) => limiter.take(c)));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(280);
   });
 });
 

@@ -6,6 +6,7 @@ import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { isPng } from "../src/chat/charts/render.js";
 import { installNoticeCharts } from "../src/chat/charts/hooks.js";
 import { ChatServices } from "../src/chat/services.js";
+import { RateLimiter } from "../src/chat/outbox.js";
 import { TelegramChat, type TelegramOptions } from "../src/chat/telegram/telegramChat.js";
 import { USDC } from "../src/domain/types.js";
 import type { Config } from "../src/config/config.js";
@@ -19,8 +20,8 @@ const vera: TgUser = { id: 103, is_bot: false, first_name: "Vera" }; // viewer
 const carol: TgUser = { id: 104, is_bot: false, first_name: "Carol", username: "carol" }; // admin
 const mallory: TgUser = { id: 666, is_bot: false, first_name: "Mallory", username: "mallory" }; // not allowed
 
-/** The throttler with no limits set: every call still goes through it. */
-const OPEN = { global: {}, group: {}, out: {} };
+/** Pacing wide open: every post still goes through it, none waits. */
+const OPEN = new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
 
 const OVERSIGHT = -1001234567890;
 const team: TgChat = { id: OVERSIGHT, type: "supergroup", title: "Trading team", is_forum: true };
@@ -56,7 +57,7 @@ async function start(edit: (c: Config) => void = () => {}, opts: Partial<Telegra
     }),
   );
   // Pacing has a test of its own; here Telegram's limits would only slow the tests down.
-  chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OVERSIGHT), pacing: OPEN, ...opts });
+  chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OVERSIGHT), limiter: OPEN, ...opts });
   t.app.notifier.add(chat);
   await chat.start();
   return { t, tg, chat };
@@ -112,7 +113,7 @@ describe("Telegram: startup", () => {
       }),
       { log },
     );
-    chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, pacing: OPEN });
+    chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, limiter: OPEN });
     await chat.start();
     expect(tg.calls.filter((c) => c.method === "setMyCommands").map((c) => c.status)).toEqual([404]);
     expect(tg.commands).toEqual([]);
@@ -362,7 +363,7 @@ describe("Telegram: platform limits", () => {
 describe("Telegram: flood pacing", () => {
   it("lets a burst of 10 through to a private chat at once, then paces it at one a second", async () => {
     // Telegram's own limits (no `pacing` override), on notices to a private oversight chat.
-    const { t, tg } = await start(() => {}, { pacing: undefined, chatId: String(alice.id) });
+    const { t, tg } = await start(() => {}, { limiter: undefined, chatId: String(alice.id) });
     await Promise.all(Array.from({ length: 12 }, (_, i) => t.app.notifier.notify({ kind: "info", text: `notice ${i}` })));
     await waitFor("12 notices", async () => tg.sent(alice.id).length === 12);
     const at = tg.callsOf("sendMessage").filter((c) => Number(c.params.chat_id) === alice.id).map((c) => c.at);

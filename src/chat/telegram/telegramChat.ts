@@ -8,8 +8,9 @@ import type { App } from "../../app.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
+import { telegramLimiter, type RateLimiter } from "../outbox.js";
 import { ChatServices } from "../services.js";
-import { floodControl, type APIThrottlerOptions } from "./flood.js";
+import { floodControl } from "./flood.js";
 
 export interface TelegramOptions {
   token: string;
@@ -20,8 +21,8 @@ export interface TelegramOptions {
   threadId?: number;
   /** Webhook mode instead of long polling. */
   webhook?: { url: string; host: string; port: number };
-  /** Outgoing pacing (Bottleneck settings for @grammyjs/transformer-throttler); Telegram's limits when unset. */
-  pacing?: APIThrottlerOptions;
+  /** Paces outgoing posts; Telegram's limits when unset. */
+  limiter?: RateLimiter;
   /** Seconds a getUpdates call waits for news (Telegram allows up to 50). */
   pollTimeoutS?: number;
 }
@@ -76,7 +77,7 @@ export class TelegramChat implements NoticeSink {
   ) {
     this.bot = new Bot(opts.token, { client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot } : {}) } });
     this.bot.api.config.use(
-      ...floodControl({ ...(opts.pacing ? { pacing: opts.pacing } : {}), onWait: (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`) }),
+      ...floodControl({ limiter: opts.limiter ?? telegramLimiter(), onWait: (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`) }),
     );
     this.chat = ChatServices.of(app);
     this.bot.on("message", (ctx) => {
