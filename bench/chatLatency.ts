@@ -5,8 +5,12 @@
 //   Discord:  from INTERACTION_CREATE leaving the stand-in's gateway to the deferral (the 3-second
 //             deadline) and to the final edit of the reply reaching its REST API.
 // Both ends are timed by the stand-in, so the figures include grammy, discord.js, the command,
-// Redis and the loopback hops. Flood pacing is set wide open: it only adds waiting when a chat
-// goes over the platform's limits, which one command at a time never does.
+// Redis and the loopback hops. For latency, Telegram's pacing is set wide open (every post still
+// passes through it): its limits only add waiting when a chat goes over them, which one command at
+// a time never does.
+// Bursts: 12 notices at once to one chat with the real pacing (Telegram: telegramLimiter; Discord: discord.js's REST queue against the stand-in's 5-per-5-s channel
+// bucket), timed from the first message to the 10th and the last reaching the stand-in, with the
+// count of 429s the stand-in had to send.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +41,36 @@ const stats = (xs: number[]) => {
   return { p50: Number(percentile(s, 50).toFixed(2)), p95: Number(percentile(s, 95).toFixed(2)) };
 };
 
+const BURST = 12;
+
+/** Delivers BURST notices at once to one chat on each platform, with the pacing the product uses. */
+async function bursts(app: Awaited<ReturnType<typeof buildApp>>, tg: TelegramStandIn, dc: DiscordStandIn): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const chatId = 202;
+  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(chatId) });
+  const discord = new DiscordChat(app, { token: dc.token, guildIds: [dc.guildId], apiUrl: dc.apiBase, channelId: dc.channelId });
+  await telegram.start();
+  await discord.start();
+  const notices = Array.from({ length: BURST }, (_, i) => ({ kind: "alert" as const, text: `burst ${i}` }));
+
+  const tg429 = tg.calls.filter((c) => c.status === 429).length;
+  await Promise.all(notices.map((n) => telegram.deliver(n)));
+  const tgAt = tg.calls.filter((c) => c.method === "sendMessage" && Number(c.params.chat_id) === chatId && c.status === 200).map((c) => c.at);
+  out.telegram_burst_10th_ms = Number((tgAt[9]! - tgAt[0]!).toFixed(1));
+  out.telegram_burst_last_ms = Number((tgAt.at(-1)! - tgAt[0]!).toFixed(1));
+  out.telegram_burst_429s = tg.calls.filter((c) => c.status === 429).length - tg429;
+
+  const dc429 = dc.calls.filter((c) => c.status === 429).length;
+  await Promise.all(notices.map((n) => discord.deliver(n)));
+  const dcAt = dc.calls.filter((c) => c.method === "POST" && c.path === `/channels/${dc.channelId}/messages` && c.status === 200).map((c) => c.at);
+  out.discord_burst_10th_ms = Number((dcAt[9]! - dcAt[0]!).toFixed(1));
+  out.discord_burst_last_ms = Number((dcAt.at(-1)! - dcAt[0]!).toFixed(1));
+  out.discord_burst_429s = dc.calls.filter((c) => c.status === 429).length - dc429;
+  await telegram.stop();
+  await discord.stop();
+  return out;
+}
+
 export async function benchChatLatency(): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-chat-redis-"));
   const redis = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
@@ -49,9 +83,9 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
   const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer", DISCORD_ALLOWED_USERS: "111:viewer" });
   if (!loaded.ok) throw new Error(loaded.message);
   const app = await buildApp(loaded.config, redis.url);
-  const open = () => new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
-  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, limiter: open() });
-  const discord = new DiscordChat(app, { token: dc.token, guildIds: [dc.guildId], apiUrl: dc.apiBase, limiter: open() });
+  const open = new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
+  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, limiter: open });
+  const discord = new DiscordChat(app, { token: dc.token, guildIds: [dc.guildId], apiUrl: dc.apiBase });
   await telegram.start();
   await discord.start();
 
@@ -94,6 +128,7 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
 
   await telegram.stop();
   await discord.stop();
+  Object.assign(figures, await bursts(app, tg, dc));
   await app.stop();
   await tg.stop();
   await dc.stop();
@@ -107,6 +142,10 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
       `  /${command}: Discord  p50 ${figures[`discord_${command}_p50_ms`]} ms, p95 ${figures[`discord_${command}_p95_ms`]} ms (deferred after p50 ${figures[`discord_${command}_ack_p50_ms`]} ms, p95 ${figures[`discord_${command}_ack_p95_ms`]} ms; Discord allows 3000)`,
     );
   }
+  console.log(
+    `  12 notices at once, real pacing: Telegram 10th after ${figures.telegram_burst_10th_ms} ms, last after ${figures.telegram_burst_last_ms} ms, ${figures.telegram_burst_429s} 429s; ` +
+      `Discord 10th after ${figures.discord_burst_10th_ms} ms, last after ${figures.discord_burst_last_ms} ms, ${figures.discord_burst_429s} 429s`,
+  );
   saveResults("chatLatency", figures);
   return figures;
 }

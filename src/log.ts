@@ -1,5 +1,7 @@
+import { pino, stdTimeFunctions } from "pino";
+import { prettyFactory } from "pino-pretty";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
-const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 export interface Log {
   debug(msg: string, extra?: unknown): void;
@@ -8,17 +10,62 @@ export interface Log {
   error(msg: string, extra?: unknown): void;
 }
 
+export interface LogOptions {
+  /** Human-readable lines; JSON (one object a line) when false. Default: pretty when stderr is a terminal. */
+  pretty?: boolean;
+}
+
+const SECRET_KEYS = ["token", "apiKey", "api_key", "secret", "password", "privateKey", "private_key", "authorization", "Authorization", "cookie", '["x-payment"]', '["payment-signature"]'];
+
 /**
- * Logs to stderr (stdout belongs to the console chat). Every line passes through `redact`, so a
- * secret that ends up in an error message never reaches the log.
+ * Where secrets sit in what we log as `detail`, one and two levels down (pino's paths have no
+ * recursive wildcard). Values that land elsewhere, such as a token inside an error message, are
+ * caught by the value redaction on the finished line.
  */
-export function createLog(level: LogLevel, redact: (s: string) => string, write: (line: string) => void = (l) => process.stderr.write(l + "\n")): Log {
+export const REDACTED_PATHS = SECRET_KEYS.flatMap((k) => {
+  const key = k.startsWith("[") ? k : `.${k}`;
+  return [`detail${key}`, `detail.*${key}`, `detail.headers${key}`, `detail.*.headers${key}`];
+});
+
+/** What an error contributes to a line: its kind and message; the stack only when debugging. */
+function errorDetail(err: Error, withStack: boolean): Record<string, unknown> {
+  return { type: err.name, message: err.message, ...(withStack && err.stack ? { stack: err.stack } : {}) };
+}
+
+/**
+ * Logs on pino, to stderr (stdout belongs to the console chat). Two layers keep secrets out: pino
+ * censors the known secret fields of structured detail, and every finished line passes through
+ * `redact`, which replaces the configured secret values wherever they appear (an error message
+ * that quotes a token, a URL with a password).
+ */
+export function createLog(level: LogLevel, redact: (s: string) => string, write: (line: string) => void = (l) => process.stderr.write(l + "\n"), opts: LogOptions = {}): Log {
+  const pretty = opts.pretty ?? Boolean(process.stderr.isTTY);
+  const prettify = pretty
+    ? prettyFactory({ colorize: Boolean(process.stderr.isTTY) && opts.pretty === undefined, ignore: "pid,hostname", translateTime: "UTC:yyyy-mm-dd HH:MM:ss.l'Z'", singleLine: true })
+    : undefined;
+  // A synchronous destination: a line is written before the call returns, so nothing is lost
+  // when the process exits right after logging.
+  const destination = {
+    write(line: string): void {
+      const out = prettify ? prettify(line) : line;
+      write(redact(out).replace(/\n$/, ""));
+    },
+  };
+  const logger = pino(
+    {
+      level,
+      base: undefined,
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    },
+    destination,
+  );
   const emit = (lvl: LogLevel, msg: string, extra?: unknown) => {
-    if (RANK[lvl] < RANK[level]) return;
-    let detail = "";
-    if (extra instanceof Error) detail = ` ${extra.message}`;
-    else if (extra !== undefined) detail = ` ${typeof extra === "string" ? extra : JSON.stringify(extra)}`;
-    write(redact(`${new Date().toISOString()} ${lvl.toUpperCase()} ${msg}${detail}`));
+    if (!logger.isLevelEnabled(lvl)) return;
+    if (extra === undefined) return logger[lvl](redact(msg));
+    const detail = extra instanceof Error ? errorDetail(extra, level === "debug") : typeof extra === "string" ? redact(extra) : extra;
+    logger[lvl]({ detail }, redact(msg));
   };
   return {
     debug: (m, e) => emit("debug", m, e),

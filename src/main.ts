@@ -2,8 +2,28 @@ import { buildApp } from "./app.js";
 import { banner } from "./banner.js";
 import { ConsoleChat } from "./chat/console.js";
 import { startChatPlatforms } from "./chat/platforms.js";
-import { loadConfig, readDotEnv } from "./config/config.js";
+import { loadConfig, readDotEnv, redactSecrets, type Config } from "./config/config.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
+
+// What startup has begun so far, stopped in reverse on a failure or a signal.
+const started: Array<() => Promise<void>> = [];
+const STOP_TIMEOUT_MS = 15_000;
+
+async function stopStarted(): Promise<void> {
+  const all = (async () => {
+    for (const stop of started.splice(0).reverse()) await stop().catch(() => {});
+  })();
+  await Promise.race([all, new Promise((r) => setTimeout(r, STOP_TIMEOUT_MS).unref())]);
+}
+
+/** One line saying why it could not start (no stack: it is not a bug report), after stopping what had started. */
+async function failStartup(err: unknown, config?: Config): Promise<never> {
+  const raw = err instanceof Error ? err.message : String(err);
+  const message = (config ? redactSecrets(raw, config) : raw).replace(/\s*\n\s*/g, " ").replace(/[.\s]*$/, ".");
+  process.stderr.write(`Cannot start: ${message} Change the setting it names (in .env or the environment; every setting is in docs/configuration.md) and start again.\n`);
+  await stopStarted();
+  process.exit(1);
+}
 
 async function main(): Promise<void> {
   // Real environment variables win over .env.
@@ -26,17 +46,16 @@ async function main(): Promise<void> {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);
   }
+  started.push(redis.stop);
 
   // Signals are handled from here on, so a Ctrl-C during startup still stops the Redis started above.
   let stopping = false;
-  let stopApp = async (): Promise<void> => {};
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`Stopping (${why}): finishing jobs and replies in flight…\n`);
     try {
-      await stopApp();
-      await redis.stop();
+      await stopStarted();
     } finally {
       process.exit(0);
     }
@@ -44,21 +63,25 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void shutdown("Ctrl-C"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 
-  const app = await buildApp(config, redis.url);
-  // A bug in one handler must not take the agent down with open positions to watch.
-  process.on("unhandledRejection", (err) => app.log.error("unhandled rejection", err));
-  const chat = new ConsoleChat(app, process.stdin, process.stdout);
-  app.notifier.add(chat);
-  const platforms = await startChatPlatforms(app);
-  stopApp = async () => {
-    await platforms.stop();
-    await app.stop();
-  };
-  if (stopping) return;
-  await app.startJobs();
-  const redisNote = redis.started ? `started for this run (append-only data in ${config.redis.dataDir}/redis)` : "connected";
-  process.stdout.write((await banner(app, redisNote)) + "\n");
-  if (config.chat.console) chat.start(() => void shutdown("end of input"));
+  try {
+    const app = await buildApp(config, redis.url);
+    started.push(() => app.stop());
+    // A bug in one handler must not take the agent down with open positions to watch.
+    process.on("unhandledRejection", (err) => app.log.error("unhandled rejection", err));
+    const chat = new ConsoleChat(app, process.stdin, process.stdout);
+    app.notifier.add(chat);
+    const platforms = await startChatPlatforms(app);
+    started.push(() => platforms.stop());
+    if (stopping) return;
+    await app.startJobs();
+    const redisNote = redis.started ? `started for this run (append-only data in ${config.redis.dataDir}/redis)` : "connected";
+    process.stdout.write((await banner(app, redisNote)) + "\n");
+    if (config.chat.console) chat.start(() => void shutdown("end of input"));
+  } catch (err) {
+    if (stopping) return;
+    stopping = true;
+    await failStartup(err, config);
+  }
 }
 
-void main();
+void main().catch((err: unknown) => failStartup(err));

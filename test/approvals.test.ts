@@ -47,7 +47,7 @@ async function start(sizePct: number): Promise<TestApp> {
     { models: scriptedModels(() => buyReply(sizePct), 0.05) },
   );
   telegram = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(GROUP), limiter: fast() });
-  discord = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase, limiter: fast() });
+  discord = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase });
   t.app.notifier.add(telegram);
   t.app.notifier.add(discord);
   await telegram.start();

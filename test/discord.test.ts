@@ -6,7 +6,6 @@ import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { installNoticeCharts } from "../src/chat/charts/hooks.js";
 import { isPng } from "../src/chat/charts/render.js";
 import { DiscordChat } from "../src/chat/discord/discordChat.js";
-import { RateLimiter } from "../src/chat/outbox.js";
 import { ChatServices } from "../src/chat/services.js";
 import type { Config } from "../src/config/config.js";
 import { USDC } from "../src/domain/types.js";
@@ -53,8 +52,7 @@ async function start(edit: (c: Config) => void = () => {}): Promise<{ t: TestApp
       edit(c);
     }),
   );
-  const limiter = new RateLimiter(() => ({ burst: 1000, perSecond: 1000 }), { burst: 1000, perSecond: 1000 });
-  chat = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase, limiter });
+  chat = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase });
   t.app.notifier.add(chat);
   await chat.start();
   return { t, dc, chat };
@@ -266,6 +264,27 @@ describe("Discord: platform limits and notifications", () => {
     expect(alert.content).toMatch(/^\*\*🚨 CRITICAL\*\*\nCRITICAL: USDC balance \$0\.30 is under \$0\.50/);
     expect(alert.flags & 4096).toBe(0);
     expect(posts[1]!.body!.allowed_mentions).toEqual({ parse: [] });
+  });
+
+  it("follows the channel's X-RateLimit bucket, waiting for its reset instead of earning a 429", async () => {
+    const { t, dc } = await start();
+    dc.channelBucket = { limit: 3, windowMs: 1000 };
+    await Promise.all(Array.from({ length: 5 }, (_, i) => t.app.notifier.notify({ kind: "alert", text: `alert ${i}` })));
+    await waitFor("5 alerts", async () => dc.messagesIn().length === 5);
+    const posts = dc.calls.filter((c) => c.method === "POST" && c.path.startsWith("/channels/"));
+    expect(posts.map((c) => c.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(dc.rateLimited).toBe(0);
+    expect(posts[3]!.at - posts[0]!.at).toBeGreaterThanOrEqual(900);
+  });
+
+  it("waits out a global 429 with a fractional retry_after before any further request", async () => {
+    const { t, dc } = await start();
+    dc.flood("POST /channels/", 1.25, 1, { global: true });
+    await t.app.notifier.notify({ kind: "alert", text: "first" });
+    const posts = dc.calls.filter((c) => c.method === "POST" && c.path.startsWith("/channels/"));
+    expect(posts.map((c) => c.status)).toEqual([429, 200]);
+    expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(1250);
+    expect(dc.messagesIn().map((m) => m.content)).toEqual([expect.stringContaining("first")]);
   });
 
   it("posts silent kinds without a notification, marks paper trades, and attaches the report chart", async () => {

@@ -1,6 +1,34 @@
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../bench/results.js";
 import { freshRedisUrl } from "./support/app.js";
+
+/** True while a process with this id exists. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
 
 /** Starts the product as a user does (`npm start`'s command), with a pipe for stdin. */
 function startProduct(env: Record<string, string>) {
@@ -70,6 +98,26 @@ describe("npm start, as a new user runs it", () => {
     expect(err).toContain("X402_PRIVATE_KEY");
     expect(err + out).not.toContain(secret);
     expect(err + out).not.toContain("ab".repeat(31));
+  }, 60_000);
+
+  it("refuses symbols the market lacks with one line and no stack, and stops the redis-server it started", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "e2e-symbols-"));
+    try {
+      const url = `redis://127.0.0.1:${await freePort()}`;
+      const { code, err } = await runProduct("", { SYMBOLS: "FOO/BAR", REDIS_URL: url, REDIS_AUTOSTART: "true", DATA_DIR: dataDir });
+      expect(code, err).toBe(1);
+      const pid = Number(/Started redis-server \(pid (\d+)\)/.exec(err)?.[1]);
+      expect(pid, err).toBeGreaterThan(0);
+      const failures = err.split("\n").filter((l) => l.startsWith("Cannot start:"));
+      expect(failures, err).toHaveLength(1);
+      expect(failures[0]).toMatch(/SYMBOLS \(FOO\/BAR\).*BTC\/USDT.*Change the setting it names/);
+      expect(err).not.toMatch(/^\s+at /m);
+      expect(err).not.toContain("app.ts");
+      expect(running(pid)).toBe(false);
+      expect(await answers(url)).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("names both remedies when no Redis answers and it may not start one", async () => {

@@ -147,4 +147,27 @@ describe("ensureRedis", () => {
     expect(error?.message).toMatch(/answered but refused PING/);
     expect(error?.message).not.toContain("wrong-pass");
   });
+
+  it("takes the redis-server it started down with the process, even when nobody calls stop()", async () => {
+    const port = await freePort();
+    const dir = tempDir();
+    // A process that starts a server and exits at once, as a failed startup does.
+    const script = `const { ensureRedis } = await import(${JSON.stringify(new URL("../src/redis/ensureRedis.ts", import.meta.url).pathname)}); await ensureRedis({ url: "redis://127.0.0.1:${port}", autostart: true, dataDir: ${JSON.stringify(dir)} }); process.exit(3);`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: "ignore" });
+    // Should this fail, the orphan server is shut down all the same.
+    cleanups.push(async () => {
+      if (!(await answers(`redis://127.0.0.1:${port}`))) return;
+      const r = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0 });
+      await r.call("SHUTDOWN", "NOSAVE").catch(() => {});
+      r.disconnect();
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code).toBe(3);
+    let up = true;
+    for (let i = 0; i < 50 && up; i++) {
+      up = await answers(`redis://127.0.0.1:${port}`);
+      if (up) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(up).toBe(false);
+  }, 30_000);
 });

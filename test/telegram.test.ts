@@ -20,6 +20,9 @@ const vera: TgUser = { id: 103, is_bot: false, first_name: "Vera" }; // viewer
 const carol: TgUser = { id: 104, is_bot: false, first_name: "Carol", username: "carol" }; // admin
 const mallory: TgUser = { id: 666, is_bot: false, first_name: "Mallory", username: "mallory" }; // not allowed
 
+/** Pacing wide open: every post still goes through it, none waits. */
+const OPEN = new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
+
 const OVERSIGHT = -1001234567890;
 const team: TgChat = { id: OVERSIGHT, type: "supergroup", title: "Trading team", is_forum: true };
 const dm = (u: TgUser): TgChat => ({ id: u.id, type: "private", first_name: u.first_name });
@@ -53,9 +56,8 @@ async function start(edit: (c: Config) => void = () => {}, opts: Partial<Telegra
       edit(c);
     }),
   );
-  // Pacing is tested on its own; here it would only slow the tests down.
-  const limiter = new RateLimiter(() => ({ burst: 1000, perSecond: 1000 }), { burst: 1000, perSecond: 1000 });
-  chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OVERSIGHT), limiter, ...opts });
+  // Pacing has a test of its own; here Telegram's limits would only slow the tests down.
+  chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OVERSIGHT), limiter: OPEN, ...opts });
   t.app.notifier.add(chat);
   await chat.start();
   return { t, tg, chat };
@@ -97,6 +99,28 @@ describe("Telegram: startup", () => {
     for (const c of tg.commands) expect(c.description.length).toBeGreaterThan(3);
     expect(tg.callsOf("deleteWebhook")).toHaveLength(1);
     await waitFor("a long poll", async () => tg.callsOf("getUpdates").some((c) => Number(c.params.timeout) > 0));
+  });
+
+  it("starts and answers commands when the server lacks setMyCommands, saying so in the log", async () => {
+    tg = await new TelegramStandIn().start();
+    tg.lacking.add("setMyCommands");
+    const warnings: string[] = [];
+    const log = { debug() {}, info() {}, error() {}, warn: (m: string, e?: unknown) => void warnings.push(`${m} ${String(e)}`) };
+    t = await startTestApp(
+      testConfig((c) => {
+        c.chat.telegram.token = tg!.token;
+        c.chat.telegram.allowedUsers = [{ id: "101", role: "admin" }];
+      }),
+      { log },
+    );
+    chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, limiter: OPEN });
+    await chat.start();
+    expect(tg.calls.filter((c) => c.method === "setMyCommands").map((c) => c.status)).toEqual([404]);
+    expect(tg.commands).toEqual([]);
+    expect(warnings.join("\n")).toMatch(/could not publish the command menu.*method not found/);
+    expect(warnings.join("\n")).not.toContain(tg.token);
+    const [reply] = await ask(alice, dm(alice), "/balance");
+    expect(plain(reply)).toContain("USDC for model calls: $10.00");
   });
 
   it("takes updates by webhook when configured, and refuses a post without the secret", async () => {
@@ -333,6 +357,20 @@ describe("Telegram: platform limits", () => {
     const sends = tg.calls.filter((c) => c.method === "sendMessage");
     expect(sends.map((c) => c.status)).toEqual([429, 200]);
     expect(sends[1]!.at - sends[0]!.at).toBeGreaterThanOrEqual(990);
+  });
+});
+
+describe("Telegram: flood pacing", () => {
+  it("lets a burst of 10 through to a private chat at once, then paces it at one a second", async () => {
+    // Telegram's own limits (no `pacing` override), on notices to a private oversight chat.
+    const { t, tg } = await start(() => {}, { limiter: undefined, chatId: String(alice.id) });
+    await Promise.all(Array.from({ length: 12 }, (_, i) => t.app.notifier.notify({ kind: "info", text: `notice ${i}` })));
+    await waitFor("12 notices", async () => tg.sent(alice.id).length === 12);
+    const at = tg.callsOf("sendMessage").filter((c) => Number(c.params.chat_id) === alice.id).map((c) => c.at);
+    expect(at[9]! - at[0]!).toBeLessThan(500);
+    expect(at[10]! - at[0]!).toBeGreaterThanOrEqual(900);
+    expect(at[11]! - at[10]!).toBeGreaterThanOrEqual(900);
+    expect(tg.calls.filter((c) => c.status === 429)).toHaveLength(0);
   });
 });
 

@@ -62,6 +62,14 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredR
     { stdio: "ignore" },
   );
   const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  // Whatever way this process ends (an exit call on a failed startup, an uncaught error), the
+  // server it started goes with it: SIGTERM, sent synchronously here, makes redis-server flush
+  // its append-only file and exit on its own.
+  const stopOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  };
+  process.once("exit", stopOnExit);
+  void exited.then(() => process.off("exit", stopOnExit));
   // A spawn failure (e.g. PATH changed since the check) arrives as an event, not a throw.
   let spawnError: Error | undefined;
   child.once("error", (err) => (spawnError = err));

@@ -3,7 +3,10 @@
 // discord.js connects to it as to discord.com: it asks GET /gateway/bot for the gateway address,
 // which points back here. It answers as Discord does, errors included: 401 without the bot token,
 // 400 for content over 2000 characters or an invalid slash command, 40060 for an interaction
-// answered twice, 10062 for one answered after 3 s, and 429 with Retry-After when told to.
+// answered twice, 10062 for one answered after 3 s. Rate limits as Discord sends them: every post
+// to a channel carries the X-RateLimit-* headers of its bucket (5 per 5 s per channel by default),
+// a post over the bucket gets a 429, and `flood` forces 429s (per route or global), each with a
+// JSON body holding a fractional retry_after and `global`, and a Retry-After header in whole seconds.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -54,6 +57,12 @@ export interface InteractionRecord {
 interface Flood {
   times: number;
   retryAfter: number;
+  global: boolean;
+}
+
+interface Bucket {
+  used: number;
+  resetAt: number;
 }
 
 const EPHEMERAL = 64;
@@ -105,6 +114,10 @@ export class DiscordStandIn {
   heartbeats = 0;
   /** Discord forgets an interaction not answered within 3 s; a test about something else may allow more. */
   ackDeadlineMs = 3000;
+  /** The rate-limit bucket of posting in one channel. */
+  channelBucket = { limit: 5, windowMs: 5000 };
+  /** How many 429s were sent, forced or earned. */
+  rateLimited = 0;
 
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
@@ -112,6 +125,7 @@ export class DiscordStandIn {
   private seq = 0;
   private nextId = 5_000_000_000_000_000_000n;
   private readonly floods = new Map<string, Flood>();
+  private readonly buckets = new Map<string, Bucket>();
   private readonly byToken = new Map<string, InteractionRecord>();
 
   get port(): number {
@@ -146,9 +160,41 @@ export class DiscordStandIn {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
-  /** The next `times` requests whose "METHOD /path" starts with `route` get a 429. */
-  flood(route: string, retryAfter: number, times = 1): void {
-    this.floods.set(route, { times, retryAfter });
+  /** The next `times` requests whose "METHOD /path" starts with `route` get a 429 (a global one if asked). */
+  flood(route: string, retryAfter: number, times = 1, opts: { global?: boolean } = {}): void {
+    this.floods.set(route, { times, retryAfter, global: opts.global ?? false });
+  }
+
+  /** Counts a post against its channel's bucket: the X-RateLimit-* headers, and whether it is over. */
+  private takeBucket(channelId: string, now: number): { headers: Record<string, string>; over: number | undefined } {
+    const { limit, windowMs } = this.channelBucket;
+    let b = this.buckets.get(channelId);
+    if (!b || now >= b.resetAt) b = { used: 0, resetAt: now + windowMs };
+    this.buckets.set(channelId, b);
+    const resetAfter = (b.resetAt - now) / 1000;
+    const over = b.used >= limit ? resetAfter : undefined;
+    if (over === undefined) b.used++;
+    const headers = {
+      "x-ratelimit-limit": String(limit),
+      "x-ratelimit-remaining": String(limit - b.used),
+      "x-ratelimit-reset": ((Date.now() + (b.resetAt - now)) / 1000).toFixed(3),
+      "x-ratelimit-reset-after": resetAfter.toFixed(3),
+      "x-ratelimit-bucket": "stand-in-channel-messages",
+    };
+    return { headers, over };
+  }
+
+  private tooMany(retryAfter: number, global: boolean, headers: Record<string, string> = {}) {
+    this.rateLimited++;
+    return {
+      body: { message: "You are being rate limited.", retry_after: Number(retryAfter.toFixed(3)), global },
+      headers: {
+        ...headers,
+        "retry-after": String(Math.ceil(retryAfter)),
+        "x-ratelimit-scope": global ? "global" : "user",
+        ...(global ? { "x-ratelimit-global": "true" } : {}),
+      },
+    };
   }
 
   callsTo(route: string): RestCall[] {
@@ -407,7 +453,8 @@ export class DiscordStandIn {
     for (const [route, flood] of this.floods) {
       if (flood.times > 0 && `${method} ${path}`.startsWith(route)) {
         flood.times--;
-        return done(429, { message: "You are being rate limited.", retry_after: flood.retryAfter, global: false }, { "retry-after": String(flood.retryAfter), "x-ratelimit-scope": "user" });
+        const limited = this.tooMany(flood.retryAfter, flood.global);
+        return done(429, limited.body, limited.headers);
       }
     }
 
@@ -465,11 +512,16 @@ export class DiscordStandIn {
       }
     }
     if (method === "POST" && (m = /^\/channels\/(\d+)\/messages$/.exec(path))) {
+      const bucket = this.takeBucket(m[1]!, at);
+      if (bucket.over !== undefined) {
+        const limited = this.tooMany(bucket.over, false, bucket.headers);
+        return done(429, limited.body, limited.headers);
+      }
       const problem = this.messageProblem(b);
-      if (problem) return done(400, problem);
+      if (problem) return done(400, problem, bucket.headers);
       const msg = this.makeMessage(m[1]!, b, files);
       this.channelMessages.set(m[1]!, [...this.messagesIn(m[1]!), msg]);
-      return done(200, this.wire(msg));
+      return done(200, this.wire(msg), bucket.headers);
     }
     if (method === "PATCH" && (m = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(path))) {
       const problem = this.messageProblem(b);

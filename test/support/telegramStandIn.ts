@@ -145,6 +145,9 @@ export class TelegramStandIn {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
+  /** Methods this server answers as unknown (404), as an emulator that lacks them does. */
+  readonly lacking = new Set<string>();
+
   /** The next `times` calls of `method` get a 429 with this retry_after. */
   flood(method: string, retryAfter: number, times = 1): void {
     this.floods.set(method, { times, retryAfter });
@@ -281,6 +284,7 @@ export class TelegramStandIn {
     this.calls.push(call);
     if (m[1] !== this.token) return this.fail(res, call, 401, "Unauthorized");
 
+    if (this.lacking.has(method)) return this.fail(res, call, 404, "Not Found: method not found");
     const flood = this.floods.get(method);
     if (flood && flood.times > 0) {
       flood.times--;

@@ -4,7 +4,6 @@ import type { ChatUser, CommandCall, CommandReply } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
-import { discordLimiter, type RateLimiter } from "../outbox.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
 import type { ChatServices } from "../services.js";
 import { commandLine, slashCommands } from "./slashCommands.js";
@@ -19,7 +18,6 @@ export interface DiscordOptions {
   channelId?: string;
   /** REST API base, e.g. https://discord.com/api; the gateway address comes from it. */
   apiUrl?: string;
-  limiter?: RateLimiter;
 }
 
 // Discord's message flag for "no push notification" (a silent message).
@@ -46,7 +44,6 @@ export class DiscordChat implements NoticeSink {
   readonly client: Client;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly chat: ChatServices;
-  private readonly limiter: RateLimiter;
   private appId: string | undefined;
 
   constructor(
@@ -55,11 +52,12 @@ export class DiscordChat implements NoticeSink {
   ) {
     this.client = new Client({
       intents: [GatewayIntentBits.Guilds],
+      // discord.js's REST queue is the pacer: it follows the X-RateLimit-* buckets Discord sends
+      // (waiting before a request would exceed one) and waits out a 429's retry_after, global or not.
       rest: { ...(opts.apiUrl ? { api: opts.apiUrl } : {}) },
       allowedMentions: NO_MENTIONS,
     });
     this.chat = app.chat;
-    this.limiter = opts.limiter ?? discordLimiter();
     this.client.on(Events.InteractionCreate, (i) => this.track(this.onInteraction(i)));
     this.client.on(Events.Error, (err) => app.log.error("discord client", app.redact(String(err))));
     this.client.rest.on("rateLimited", (info) => app.log.warn(`Discord rate limit on ${info.method} ${info.route}: retrying in ${info.retryAfter} ms`));
@@ -157,7 +155,6 @@ export class DiscordChat implements NoticeSink {
     for (const [n, content] of chunks.entries()) {
       const last = n === chunks.length - 1;
       const extra = last ? { components: rows, files } : { components: [] };
-      await this.limiter.take(i.channelId ?? "dm");
       if (n === 0) {
         await i.editReply({ content, ...extra, allowedMentions: NO_MENTIONS });
       } else {
@@ -183,7 +180,6 @@ export class DiscordChat implements NoticeSink {
     if (ref.webhook) {
       await this.client.rest.patch(Routes.webhookMessage(ref.webhook.appId, ref.webhook.token, ref.messageId), { body, auth: false });
     } else if (ref.channelId) {
-      await this.limiter.take(ref.channelId);
       await this.client.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body });
     }
   }
@@ -201,7 +197,6 @@ export class DiscordChat implements NoticeSink {
     for (const [n, chunk] of chunks.entries()) {
       const last = n === chunks.length - 1;
       const image = last ? notice.image : undefined;
-      await this.limiter.take(channelId);
       const sent = (await this.client.rest.post(Routes.channelMessages(channelId), {
         body: {
           content: (n === 0 ? label : "") + chunk,

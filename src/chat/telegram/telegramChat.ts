@@ -6,8 +6,8 @@ import type { ChatUser, CommandCall, CommandReply } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
-import { telegramLimiter, type RateLimiter } from "../outbox.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
+import { telegramLimiter, type RateLimiter } from "../outbox.js";
 import type { ChatServices } from "../services.js";
 import { floodControl } from "./flood.js";
 
@@ -20,6 +20,7 @@ export interface TelegramOptions {
   threadId?: number;
   /** Webhook mode instead of long polling. */
   webhook?: { url: string; host: string; port: number };
+  /** Paces outgoing posts; Telegram's limits when unset. */
   limiter?: RateLimiter;
   /** Seconds a getUpdates call waits for news (Telegram allows up to 50). */
   pollTimeoutS?: number;
@@ -74,7 +75,9 @@ export class TelegramChat implements NoticeSink {
     private readonly opts: TelegramOptions,
   ) {
     this.bot = new Bot(opts.token, { client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot } : {}) } });
-    this.bot.api.config.use(floodControl(opts.limiter ?? telegramLimiter(), (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`)));
+    this.bot.api.config.use(
+      ...floodControl({ limiter: opts.limiter ?? telegramLimiter(), onWait: (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`) }),
+    );
     this.chat = app.chat;
     this.bot.on("message", (ctx) => {
       this.track(this.onMessage(ctx.message));
@@ -95,7 +98,11 @@ export class TelegramChat implements NoticeSink {
   async start(): Promise<void> {
     await this.bot.init();
     this.chat.addEditor("telegram", (ref, text) => this.edit(ref, text));
-    await this.bot.api.setMyCommands(this.app.commands.list().map((c) => ({ command: c.name, description: c.summary.slice(0, 256) })));
+    // The menu is a convenience: typed commands work without it, so failing to publish it (a Bot
+    // API server that lacks the method, say) must not keep the bot from starting.
+    await this.bot.api.setMyCommands(this.app.commands.list().map((c) => ({ command: c.name, description: c.summary.slice(0, 256) }))).catch((err: unknown) => {
+      this.app.log.warn("Telegram: could not publish the command menu; commands still work when typed", this.app.redact(String(err)));
+    });
     const allowed_updates = ["message", "callback_query"] as const;
     if (this.opts.webhook) {
       const { url, host, port } = this.opts.webhook;
