@@ -82,6 +82,7 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     meter.abort();
     // What was paid: the signed x402 amount that left the process, else the gateway's reported
     // cost, else (an account-billed answer with no cost reported) the estimate.
+    if (meter.sentMicro > 0) await rt.pauseAt?.("paid");
     cost = meter.sentMicro;
     if (cost === 0 && meter.reportedMicro !== undefined) cost = meter.reportedMicro;
     else if (cost === 0 && !router.paysPerCall && meter.answered) {
@@ -90,12 +91,13 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     }
     if (cost > 0) {
       if (meter.sentMicro === 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
-      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock());
-      await rt.journal.settled(req.decisionId, chargeId);
+      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock(), { marks: [rt.journal.bookedMark(req.decisionId, chargeId)] });
+      await rt.pauseAt?.("booked");
       if (!router.paysPerCall && symbols === 1 && meter.reportedMicro !== undefined) await rt.stats.rememberPrice(m.id, meter.reportedMicro);
       if (cost > reservation.micro) run.errors.push(`${m.id}: the gateway billed ${usd(cost)}, more than the ${usd(reservation.micro)} held for the call`);
     }
     await rt.budget.release(reservation);
+    if (cost > 0) await rt.pauseAt?.("released");
   }
   const latencyMs = Math.round(performance.now() - t0);
   const facts: CallFacts = {

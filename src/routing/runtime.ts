@@ -26,7 +26,15 @@ export interface RouterRuntime {
   journal: DecisionJournal;
   /** Posts one alert to the chat. */
   alert(text: string): Promise<void>;
+  /**
+   * A seam for crash tests: awaited at each step of a paid call's booking. A test that never
+   * resolves it freezes the decision there, as a process killed at that step would stop.
+   */
+  pauseAt?: (step: BookingStep) => Promise<void>;
 }
+
+/** The points between the writes of a paid call, where a crash could fall. */
+export type BookingStep = "paid" | "booked" | "released" | "answered";
 
 export function createRouterRuntime(redis: Redis, config: Config, alert: (text: string) => Promise<void>, ledgerPrefix = "ledger:"): RouterRuntime {
   const r = config.routing;
