@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
+import { buildCatalogue } from "../routing/catalogue.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type ChatRole = "viewer" | "trader" | "admin";
@@ -47,6 +48,10 @@ export interface Config {
     /** Expected USDC per call by model id, before the gateway quotes a price. */
     modelPrices: Record<string, number>;
     maxPricePerCall: number;
+    /** The most the fallback chain may pay for one decision, all its calls together. */
+    maxSpendPerDecision: number;
+    /** x402 payees the agent may pay (lower-case addresses); empty: whichever payee the gateway names. */
+    payees: string[];
     breakerFailures: number;
     breakerCooldownMs: number;
     cacheTtlMs: number;
@@ -352,6 +357,10 @@ const ROUTING = {
   MODEL_TIMEOUTS: optional("Per-model timeouts in milliseconds, overriding MODEL_TIMEOUT_MS (e.g. openai/gpt-4o=15000)", perModel(num({ min: 1000, max: 600000, whole: true }), "openai/gpt-4o=15000")),
   MODEL_PRICES: optional("Expected USDC per call by model, used before the gateway quotes a price (defaults: gpt-4o 0.10, claude-3.5-sonnet 0.05, gemini-2.5-flash 0.02, llama-3.1 0.01, else COST_PER_DECISION_USDC); also sets each model's tier", perModel(num({ min: 0 }), "openai/gpt-4o=0.10")),
   MAX_PRICE_PER_CALL_USDC: setting("0.25", "Never pay more than this for one model call", num({ above: 0 })),
+  // Twice the dearest default model (gpt-4o, $0.10): a failed premium call and one more at the same
+  // price, or the whole default chain ($0.18), but never a chain of paid bad replies beyond that.
+  MAX_SPEND_PER_DECISION_USDC: setting("0.20", "Never pay more than this for one decision, all the models its fallback chain asks together (failed and invalid replies included)", num({ above: 0 })),
+  X402_PAYEES: optional("x402 payees the agent may pay (comma-separated 0x addresses); empty: whichever payee the router names", list(/^0x[0-9a-fA-F]{40}$/, "a comma-separated list of 0x-prefixed 40-hex-digit addresses")),
   BREAKER_FAILURES: setting("3", "Consecutive failures after which a model is skipped for the cool-down", num({ min: 1, whole: true })),
   BREAKER_COOLDOWN_SECONDS: setting("60", "How long a failing model is skipped before one call probes it again", num({ min: 1, whole: true })),
   DECISION_CACHE_TTL_SECONDS: setting("300", "Reuse a paid decision on the same closed candle, model tier and position for this long (0 = off)", num({ min: 0, whole: true })),
@@ -553,6 +562,18 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
   }
 
   const chain = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? [])];
+  // A cap below the price of the cheapest model's call makes every paid call impossible, silently.
+  if (v.DECISION_MODEL === "router" && v.PRIMARY_MODEL !== undefined && v.COST_PER_DECISION_USDC !== undefined) {
+    const models = buildCatalogue({ primary: v.PRIMARY_MODEL, fallbacks: v.FALLBACK_MODELS ?? [], prices: v.MODEL_PRICES ?? {}, defaultPriceUsdc: v.COST_PER_DECISION_USDC, timeouts: {}, defaultTimeoutMs: 1 });
+    const cheapest = models.reduce((a, b) => (b.listPriceMicro < a.listPriceMicro ? b : a));
+    const price = cheapest.listPriceMicro / 1_000_000;
+    for (const key of ["DAILY_BUDGET_USDC", "MONTHLY_BUDGET_USDC", "MAX_PRICE_PER_CALL_USDC", "MAX_SPEND_PER_DECISION_USDC"] as const) {
+      const cap = v[key];
+      if (cap !== undefined && cap < price) {
+        problems.push(`${key}: ${cap} is below the price of one call to the cheapest model (${cheapest.id}, ${price} USDC): no model call could ever be made; raise it to at least ${price}, set a lower MODEL_PRICES, or use DECISION_MODEL=offline`);
+      }
+    }
+  }
   for (const key of ["MODEL_TIMEOUTS", "MODEL_PRICES"] as const) {
     const unknown = Object.keys(v[key] ?? {}).filter((m) => !chain.includes(m));
     if (unknown.length > 0) problems.push(`${key}: ${unknown.join(", ")} is not PRIMARY_MODEL or in FALLBACK_MODELS (${chain.join(", ")})`);
@@ -612,6 +633,8 @@ function build(v: Values): Config {
       modelTimeouts: v.MODEL_TIMEOUTS ?? {},
       modelPrices: v.MODEL_PRICES ?? {},
       maxPricePerCall: v.MAX_PRICE_PER_CALL_USDC,
+      maxSpendPerDecision: v.MAX_SPEND_PER_DECISION_USDC,
+      payees: (v.X402_PAYEES ?? []).map((a) => a.toLowerCase()),
       breakerFailures: v.BREAKER_FAILURES,
       breakerCooldownMs: v.BREAKER_COOLDOWN_SECONDS * 1000,
       cacheTtlMs: v.DECISION_CACHE_TTL_SECONDS * 1000,

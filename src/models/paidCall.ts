@@ -5,7 +5,7 @@ import type { ValidationResult } from "../decision/schema.js";
 import type { Decision, MarketSymbol, MicroUsdc } from "../domain/types.js";
 import { CallMeter, type GuardVerdict } from "../payments/paymentMeter.js";
 import type { CatalogueModel } from "../routing/catalogue.js";
-import type { CallFacts } from "../routing/failures.js";
+import type { CallFacts, SpendGuard } from "../routing/failures.js";
 import { estimate, type DecisionRun } from "./decisionRun.js";
 import { usd } from "./guardAlerts.js";
 
@@ -27,13 +27,14 @@ export interface PaidCall {
   guardReason?: string;
 }
 
-export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Executor, chargeId: string, symbols: number): Promise<PaidCall> {
+/** `leftMicro`: what the decision's ceiling (MAX_SPEND_PER_DECISION_USDC) still allows this call to cost. */
+export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Executor, chargeId: string, symbols: number, leftMicro: MicroUsdc): Promise<PaidCall> {
   const { svc, rt, layer, req } = run;
   const router = layer.router!;
   const expected = estimate(run, m);
   const caps = rt.budget.caps;
   const leaseMs = m.timeoutMs + 60_000;
-  const refused = (guard: "price" | "budget" | "balance", reason: string): PaidCall => ({
+  const refused = (guard: SpendGuard, reason: string): PaidCall => ({
     result: { ok: false, replied: false, error: reason },
     facts: { ok: false, timedOut: false, paymentSent: false, paymentRefused: false, guard },
     costMicro: 0,
@@ -41,11 +42,15 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     guardReason: reason,
   });
 
-  // An account-billed call names its cost only afterwards: hold the most one call may cost.
-  const hold = router.paysPerCall ? Math.min(expected, caps.maxPerCallMicro) : caps.maxPerCallMicro;
-  if (router.paysPerCall && expected > caps.maxPerCallMicro) {
+  // Both ways of paying hold the model's expected price: an x402 call learns the exact one at the
+  // 402, an account-billed call settles with the usage.cost the gateway reports afterwards.
+  const hold = expected;
+  if (expected > caps.maxPerCallMicro) {
     return refused("price", `${m.id} costs about ${usd(expected)} per call, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}`);
   }
+  const overCeiling = (micro: MicroUsdc) =>
+    `${m.id} would cost ${usd(micro)}, but only ${usd(Math.max(0, leftMicro))} of MAX_SPEND_PER_DECISION_USDC ${usd(caps.maxPerDecisionMicro * Math.max(1, symbols))} is left for this decision`;
+  if (expected > leftMicro) return refused("ceiling", overCeiling(expected));
   const balance = await svc.balance.canMakeDecision(hold);
   if (!balance.ok) return refused("balance", balance.reason);
   // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
@@ -61,6 +66,7 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
         if (micro > caps.maxPerCallMicro) {
           return { ok: false, guard: "price", reason: `${m.id} asked ${usd(micro)}, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}` };
         }
+        if (micro > leftMicro) return { ok: false, guard: "ceiling", reason: overCeiling(micro) };
         const bal = await svc.balance.canMakeDecision(micro);
         if (!bal.ok) return { ok: false, guard: "balance", reason: bal.reason };
         const resized = await rt.budget.resizeWaiting(reservation, micro, svc.clock(), leaseMs, budgetWaitMs);

@@ -4,7 +4,7 @@
 // signed payment (`x-payment`) before it leaves the process. API-key calls report their cost in
 // the reply (`usage.cost`), read from the stream's finish part.
 import { USDC, type MicroUsdc } from "../domain/types.js";
-import { parseRetryAfter } from "../routing/failures.js";
+import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
 import type { ModelV2 } from "../agent/scriptedModel.js";
 
 export interface PaymentRequirement {
@@ -26,7 +26,7 @@ export interface SignedPayment {
   nonce: string;
 }
 
-export type GuardVerdict = { ok: true } | { ok: false; guard: "price" | "budget" | "balance"; reason: string };
+export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
 
 export interface MeterHooks {
   /** The gateway quoted a price: allow paying it (resize the reservation) or refuse. Before signing. */
@@ -37,7 +37,7 @@ export interface MeterHooks {
 
 /** Raised inside the provider's fetch when our own guardrails refuse to pay. */
 export class PaymentRefusedError extends Error {
-  constructor(readonly guard: "price" | "budget" | "balance" | "payment", message: string) {
+  constructor(readonly guard: SpendGuard | "payment", message: string) {
     super(message);
     this.name = "PaymentRefusedError";
   }
@@ -85,7 +85,7 @@ export class CallMeter {
   paymentRefused = false;
   /** Cost the gateway reported in its reply (API-key calls). */
   reportedMicro?: MicroUsdc;
-  guard?: "price" | "budget" | "balance";
+  guard?: SpendGuard;
   guardReason?: string;
   /** A 200 arrived: the model answered (and, without x402, the call is billed). */
   answered = false;
@@ -140,7 +140,7 @@ export class CallMeter {
     if (typeof usd === "number" && Number.isFinite(usd) && usd >= 0) this.reportedMicro = USDC(usd);
   }
 
-  private refuse(guard: "price" | "budget" | "balance" | "payment", reason: string): PaymentRefusedError {
+  private refuse(guard: SpendGuard | "payment", reason: string): PaymentRefusedError {
     if (guard !== "payment") {
       this.guard = guard;
       this.guardReason = reason;

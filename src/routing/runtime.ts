@@ -49,7 +49,7 @@ export function createRouterRuntime(redis: Redis, config: Config, alert: (text: 
     breaker: new CircuitBreaker(redis, { failures: r.breakerFailures, coolDownMs: r.breakerCooldownMs, probeLeaseMs: slowest + 5_000 }),
     budget: new BudgetGuard(
       redis,
-      { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall) },
+      { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall), maxPerDecisionMicro: USDC(r.maxSpendPerDecision) },
       spendKeys(ledgerPrefix),
     ),
     stats: new ModelStats(redis),
