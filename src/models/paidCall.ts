@@ -75,7 +75,12 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
       },
       beforeSend: (micro) => rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro, time: svc.clock() }),
     },
-    { ...(router.network ? { network: router.network } : {}), ...(router.payer ? { payer: router.payer } : {}) },
+    {
+      ...(router.network ? { network: router.network as "base" | "base-sepolia" } : {}),
+      ...(router.payer ? { payer: router.payer } : {}),
+      payees: rt.payees ?? [],
+      chargeId,
+    },
   );
 
   let result: ExecResult = { ok: false, replied: false };
@@ -89,7 +94,7 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     // What was paid: the signed x402 amount that left the process, else the gateway's reported
     // cost, else (an account-billed answer with no cost reported) the estimate.
     if (meter.sentMicro > 0) await rt.pauseAt?.("paid");
-    cost = meter.sentMicro;
+    cost = meter.paidMicro;
     if (cost === 0 && meter.reportedMicro !== undefined) cost = meter.reportedMicro;
     else if (cost === 0 && !router.paysPerCall && meter.answered) {
       cost = expected;
@@ -97,7 +102,10 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     }
     if (cost > 0) {
       if (meter.sentMicro === 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
-      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock(), { marks: [rt.journal.bookedMark(req.decisionId, chargeId)] });
+      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock(), {
+        marks: [rt.journal.bookedMark(req.decisionId, chargeId)],
+        ...(meter.receipt ? { receipt: meter.receipt } : {}),
+      });
       await rt.pauseAt?.("booked");
       if (!router.paysPerCall && symbols === 1 && meter.reportedMicro !== undefined) await rt.stats.rememberPrice(m.id, meter.reportedMicro);
       if (cost > reservation.micro) run.errors.push(`${m.id}: the gateway billed ${usd(cost)}, more than the ${usd(reservation.micro)} held for the call`);

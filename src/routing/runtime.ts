@@ -24,6 +24,8 @@ export interface RouterRuntime {
   stats: ModelStats;
   cache: DecisionCache;
   journal: DecisionJournal;
+  /** X402_PAYEES: the payees x402 payments may go to (lower-case); empty: any. */
+  payees?: string[];
   /** Posts one alert to the chat. */
   alert(text: string): Promise<void>;
   /**
@@ -55,6 +57,7 @@ export function createRouterRuntime(redis: Redis, config: Config, alert: (text: 
     stats: new ModelStats(redis),
     cache: new DecisionCache(redis),
     journal: new DecisionJournal(redis),
+    payees: r.payees,
     alert,
   };
 }
