@@ -61,6 +61,8 @@ describe("loadConfig defaults", () => {
         modelTimeouts: {},
         modelPrices: {},
         maxPricePerCall: 0.25,
+        maxSpendPerDecision: 0.2,
+        payees: [],
         breakerFailures: 3,
         breakerCooldownMs: 60_000,
         cacheTtlMs: 300_000,

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { privateKeyToAccount } from "viem/accounts";
 import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
+import { buildCatalogue } from "../routing/catalogue.js";
 
 export type ChatRole = "viewer" | "trader" | "admin";
 export const NOTICE_KINDS = ["trade", "decision", "alert", "critical", "report", "error", "info"] as const;
@@ -334,6 +335,20 @@ const TABLE = {
       {},
     ),
     maxPricePerCall: setting("MAX_PRICE_PER_CALL_USDC", "0.25", "Never pay more than this for one model call", num({ above: 0 })),
+    // Twice the dearest default model (gpt-4o, $0.10): a failed premium call and one more at the same
+    // price, or the whole default chain ($0.18), but never a chain of paid bad replies beyond that.
+    /** The most the fallback chain may pay for one decision, all its calls together. */
+    maxSpendPerDecision: setting(
+      "MAX_SPEND_PER_DECISION_USDC",
+      "0.20",
+      "Never pay more than this for one decision, all the models its fallback chain asks together (failed and invalid replies included)",
+      num({ above: 0 }),
+    ),
+    /** x402 payees the agent may pay (lower-case addresses); empty: whichever payee the gateway names. */
+    payees: converted(
+      optional("X402_PAYEES", "x402 payees the agent may pay (comma-separated 0x addresses); empty: whichever payee the router names", list(/^0x[0-9a-fA-F]{40}$/, "a comma-separated list of 0x-prefixed 40-hex-digit addresses")),
+      (v) => (v ?? []).map((a) => a.toLowerCase()),
+    ),
     breakerFailures: setting("BREAKER_FAILURES", "3", "Consecutive failures after which a model is skipped for the cool-down", num({ min: 1, whole: true })),
     breakerCooldownMs: inMs(setting("BREAKER_COOLDOWN_SECONDS", "60", "How long a failing model is skipped before one call probes it again", num({ min: 1, whole: true }))),
     cacheTtlMs: inMs(setting("DECISION_CACHE_TTL_SECONDS", "300", "Reuse a paid decision on the same closed candle, model tier and position for this long (0 = off)", num({ min: 0, whole: true }))),
@@ -573,6 +588,18 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
   }
 
   const chain = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? [])];
+  // A cap below the price of the cheapest model's call makes every paid call impossible, silently.
+  if (v.DECISION_MODEL === "router" && v.PRIMARY_MODEL !== undefined && v.COST_PER_DECISION_USDC !== undefined) {
+    const models = buildCatalogue({ primary: v.PRIMARY_MODEL, fallbacks: v.FALLBACK_MODELS ?? [], prices: v.MODEL_PRICES ?? {}, defaultPriceUsdc: v.COST_PER_DECISION_USDC, timeouts: {}, defaultTimeoutMs: 1 });
+    const cheapest = models.reduce((a, b) => (b.listPriceMicro < a.listPriceMicro ? b : a));
+    const price = cheapest.listPriceMicro / 1_000_000;
+    for (const key of ["DAILY_BUDGET_USDC", "MONTHLY_BUDGET_USDC", "MAX_PRICE_PER_CALL_USDC", "MAX_SPEND_PER_DECISION_USDC"] as const) {
+      const cap = v[key];
+      if (cap !== undefined && cap < price) {
+        problems.push(`${key}: ${cap} is below the price of one call to the cheapest model (${cheapest.id}, ${price} USDC): no model call could ever be made; raise it to at least ${price}, set a lower MODEL_PRICES, or use DECISION_MODEL=offline`);
+      }
+    }
+  }
   for (const key of ["MODEL_TIMEOUTS", "MODEL_PRICES"] as const) {
     const unknown = Object.keys(v[key] ?? {}).filter((m) => !chain.includes(m));
     if (unknown.length > 0) problems.push(`${key}: ${unknown.join(", ")} is not PRIMARY_MODEL or in FALLBACK_MODELS (${chain.join(", ")})`);

@@ -56,7 +56,59 @@ export interface ChargeRecord {
   time: number;
   model: string;
   costMicro: MicroUsdc;
+  /** The x402 settlement receipt the gateway returned with the call (absent for API-key calls). */
+  receipt?: PaymentReceipt;
 }
+
+/** What the gateway said about an x402 payment: settled on chain, pending, or failed. */
+export interface PaymentReceipt {
+  status: "settled" | "pending" | "failed";
+  network?: string;
+  transaction?: string;
+  payer?: string;
+  /** x402 version and scheme the payment was made with. */
+  x402Version?: number;
+  scheme?: string;
+  /** The payment-identifier (idempotency key) the payment carried. */
+  paymentId?: string;
+}
+
+/** Writes that ride in the booking's own transaction: a wallet debit and "booked" marks elsewhere. */
+export interface BookingExtras {
+  /** A Redis-held wallet balance to debit (never below zero), seeded with `seedMicro` if absent. */
+  wallet?: { key: string; seedMicro: MicroUsdc };
+  /** Hash fields to set to "1" in the same transaction (the decision journal's "booked" mark). */
+  marks?: [key: string, field: string][];
+}
+
+// One booking, all or nothing: the charge marker, the ledger entry, the daily and monthly spend,
+// the wallet debit and the journal's mark. A script runs whole or not at all (a crash of our
+// process cannot split it), so a retry either finds everything booked or nothing.
+// KEYS: charged, charges, spend:day, spend:month, wallet ('' = none), mark keys...
+// ARGV: cost, time, entry json, walletSeed, mark fields...
+const BOOK = `
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+local amount = tonumber(ARGV[1])
+if fresh and KEYS[5] ~= '' then
+  local b = tonumber(redis.call('GET', KEYS[5]) or ARGV[4])
+  if b == nil then return redis.error_reply('wallet balance is not a number') end
+  if amount > b then amount = b end
+end
+-- Every read and check is above this line: Redis does not roll a script back, so none may fail below.
+if fresh then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('INCRBY', KEYS[3], ARGV[1])
+  redis.call('INCRBY', KEYS[4], ARGV[1])
+  if KEYS[5] ~= '' then
+    redis.call('SET', KEYS[5], ARGV[4], 'NX')
+    redis.call('DECRBY', KEYS[5], amount)
+  end
+end
+for i = 6, #KEYS do redis.call('HSET', KEYS[i], ARGV[i - 1], '1') end
+if fresh then return 1 end
+return 0
+`;
 
 export const dayKey = (t: number): string => new Date(t).toISOString().slice(0, 10);
 export const monthKey = (t: number): string => new Date(t).toISOString().slice(0, 7);
@@ -88,17 +140,29 @@ export class Ledger {
       .exec();
   }
 
-  /** Records a charge once per decision; returns false if it was already recorded. */
-  async charge(c: ChargeRecord): Promise<boolean> {
-    const fresh = await this.redis.set(`${this.prefix}charged:${c.decisionId}`, String(c.costMicro), "NX");
-    if (fresh !== "OK") return false;
-    await this.redis
-      .multi()
-      .zadd(`${this.prefix}charges`, c.time, JSON.stringify(c))
-      .incrby(spendKeys(this.prefix).day(dayKey(c.time)), c.costMicro)
-      .incrby(spendKeys(this.prefix).month(monthKey(c.time)), c.costMicro)
-      .exec();
-    return true;
+  /**
+   * Records a charge once per charge id, in one Redis script with `extras` (wallet debit, journal
+   * mark); returns false if it was already recorded (the marks are still set).
+   */
+  async charge(c: ChargeRecord, extras: BookingExtras = {}): Promise<boolean> {
+    const keys = spendKeys(this.prefix);
+    const marks = extras.marks ?? [];
+    const fresh = await this.redis.eval(
+      BOOK,
+      5 + marks.length,
+      `${this.prefix}charged:${c.decisionId}`,
+      `${this.prefix}charges`,
+      keys.day(dayKey(c.time)),
+      keys.month(monthKey(c.time)),
+      extras.wallet?.key ?? "",
+      ...marks.map((m) => m[0]),
+      c.costMicro,
+      c.time,
+      JSON.stringify(c),
+      extras.wallet?.seedMicro ?? 0,
+      ...marks.map((m) => m[1]),
+    );
+    return fresh === 1;
   }
 
   async decisions(from: number, to: number): Promise<DecisionRecord[]> {

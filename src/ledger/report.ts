@@ -40,6 +40,29 @@ export interface CostReport {
   freeDecisions: Record<string, number>;
   savers: { cache: SaverFigures; batch: SaverFigures; gate: SaverFigures };
   caps?: { dailyMicro: MicroUsdc; monthlyMicro: MicroUsdc };
+  /** x402 payments of the period by what their receipt said, and links to the latest settled ones. */
+  payments: { settled: number; pending: number; failed: number; links: string[] };
+}
+
+// Block explorers for the networks x402 pays on, by short name and CAIP-2 id.
+const EXPLORER: Record<string, string> = {
+  base: "https://basescan.org/tx/",
+  "eip155:8453": "https://basescan.org/tx/",
+  "base-sepolia": "https://sepolia.basescan.org/tx/",
+  "eip155:84532": "https://sepolia.basescan.org/tx/",
+};
+
+/** Counts the period's x402 receipts (a charge with none, an API-key call, is not an x402 payment). */
+export function paymentFigures(charges: ChargeRecord[]): CostReport["payments"] {
+  const out: CostReport["payments"] = { settled: 0, pending: 0, failed: 0, links: [] };
+  for (const c of charges) {
+    const r = c.receipt;
+    if (!r) continue;
+    out[r.status]++;
+    if (r.status === "settled" && r.transaction && r.network && EXPLORER[r.network]) out.links.push(`${EXPLORER[r.network]}${r.transaction}`);
+  }
+  out.links = out.links.slice(-3);
+  return out;
 }
 
 function nearestRank(sorted: number[], p: number): number {
@@ -125,6 +148,7 @@ export function buildReport(
     freeDecisions,
     savers,
     ...(caps ? { caps } : {}),
+    payments: paymentFigures(charges),
   };
 }
 
@@ -140,6 +164,10 @@ export function formatReport(r: CostReport): string {
     `Spend: ${usd(r.totalCostMicro)} total, ${usd(r.avgCostMicro)} per decision`,
     `Today: ${ofCap(r.spentTodayMicro, r.caps?.dailyMicro)} | This month: ${ofCap(r.spentMonthMicro, r.caps?.monthlyMicro)} | Projected month: ${usd(r.projectedMonthMicro, 2)}`,
   ];
+  const p = r.payments;
+  if (p.settled || p.pending || p.failed) {
+    lines.push(`Payments: ${p.settled} settled, ${p.pending} pending, ${p.failed} failed${p.links.length ? ` — latest: ${p.links.join(" ")}` : ""}`);
+  }
   const free = Object.entries(r.freeDecisions).map(([why, n]) => `${n} ${FREE_REASON[why] ?? why}`);
   if (r.fallbacks || free.length) lines.push(`Fallbacks taken: ${r.fallbacks}${free.length ? ` (free decisions: ${free.join(", ")})` : ""}`);
   const s = r.savers;

@@ -39,8 +39,7 @@ async function routerDecision(run: DecisionRun): Promise<ModelOutcome> {
   const journal = await rt.journal.read(req.decisionId);
   if (journal) {
     for (const p of journal.unsettled) {
-      await svc.balance.trackCost(p.chargeId, p.model, p.micro, p.time);
-      await rt.journal.settled(req.decisionId, p.chargeId);
+      await svc.balance.trackCost(p.chargeId, p.model, p.micro, p.time, { marks: [rt.journal.bookedMark(req.decisionId, p.chargeId)] });
       run.costMicro += p.micro;
     }
     if (journal.answer) return outcome(run, { decision: journal.answer.decision, model: journal.answer.model, latencyMs: 0 });
@@ -86,6 +85,7 @@ async function routerDecision(run: DecisionRun): Promise<ModelOutcome> {
   if (walked.winner && walked.result?.decision) {
     const decision = walked.result.decision;
     await rt.journal.answered(req.decisionId, decision, walked.winner.id);
+    await rt.pauseAt?.("answered");
     await rt.cache.put(key, { decision, model: walked.winner.id, costMicro: walked.winnerCostMicro, singleCallMicro: walked.winnerCostMicro || estimate(run, walked.winner), origin: "call" }, rt.policy.cacheTtlMs, svc.clock());
     await rt.cache.firstServe(key);
     return outcome(run, { decision, model: walked.winner.id, latencyMs: walked.latencyMs, tier });

@@ -3,6 +3,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { ModelV2 } from "../agent/scriptedModel.js";
 import type { Config } from "../config/config.js";
 import { meteredModel, type CallMeter } from "../payments/paymentMeter.js";
+import { X402Payer } from "../payments/x402Payer.js";
 
 /**
  * How the agent pays the Dreams Router:
@@ -77,6 +78,9 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
   // Loaded now (a 2.7 MB bundle) rather than inside the first decision's timeout.
   loadProvider();
   const account = auth.kind === "api-key" ? undefined : privateKeyToAccount(auth.privateKey);
+  // Our metered fetch pays (x402Payer, on the reference SDK): the provider is given no signer, so
+  // its own v1-only wrapper never signs anything.
+  const payer = account ? new X402Payer(account) : undefined;
   let session: Promise<string> | undefined;
 
   const login = (): Promise<string> => {
@@ -98,16 +102,10 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
       case "api-key":
         return createDreamsRouter({ apiKey: auth.apiKey, baseURL, fetch: f })(modelId, WITH_USAGE);
       case "x402":
-        return createDreamsRouter.evm(account, { baseURL, network: auth.network, fetch: f })(modelId, WITH_USAGE);
+        return createDreamsRouter({ baseURL, fetch: f })(modelId, WITH_USAGE);
       case "wallet-login": {
         const token = await login();
-        return createDreamsRouter({
-          apiKey: token,
-          baseURL,
-          fetch: f,
-          signer: account,
-          payment: { network: auth.network, validityDuration: 600, mode: "lazy" },
-        })(modelId, WITH_USAGE);
+        return createDreamsRouter({ apiKey: token, baseURL, fetch: f })(modelId, WITH_USAGE);
       }
     }
   };
@@ -126,7 +124,7 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
           if (meter && status) meter.status = status;
           throw err;
         }
-      }, meter, () => (session = undefined));
+      }, meter, payer, () => (session = undefined));
     },
   };
 }

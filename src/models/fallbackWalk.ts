@@ -26,6 +26,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Executor, chargeBase: string, symbols: number): Promise<Walked> {
   const { svc, rt } = run;
   const walked: Walked = { costMicro: 0, winnerCostMicro: 0, latencyMs: 0, attempts: [], errors: [] };
+  // The ceiling holds for the whole decision (a batch: per symbol it covers), payments a crashed
+  // first run made included, however many models fail: a hostile gateway cannot drain the chain.
+  const ceiling = rt.budget.caps.maxPerDecisionMicro * symbols;
+  const paidBefore = symbols > 1 ? 0 : run.costMicro;
   const merge = (w: Walked): Walked => {
     run.attempts.push(...w.attempts);
     run.errors.push(...w.errors);
@@ -42,7 +46,7 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
     }
     for (let attempt = 1; attempt <= 2; attempt++) {
       const chargeId = `${chargeBase}:${m.id}${attempt > 1 ? `:${attempt}` : ""}`;
-      const call = await paidCall(run, m, exec, chargeId, symbols);
+      const call = await paidCall(run, m, exec, chargeId, symbols, ceiling - paidBefore - walked.costMicro);
       walked.costMicro += call.costMicro;
       run.costMicro += symbols > 1 ? 0 : call.costMicro;
       walked.latencyMs = call.latencyMs;

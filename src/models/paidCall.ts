@@ -5,7 +5,7 @@ import type { ValidationResult } from "../decision/schema.js";
 import type { Decision, MarketSymbol, MicroUsdc } from "../domain/types.js";
 import { CallMeter, type GuardVerdict } from "../payments/paymentMeter.js";
 import type { CatalogueModel } from "../routing/catalogue.js";
-import type { CallFacts } from "../routing/failures.js";
+import type { CallFacts, SpendGuard } from "../routing/failures.js";
 import { estimate, type DecisionRun } from "./decisionRun.js";
 import { usd } from "./guardAlerts.js";
 
@@ -27,13 +27,14 @@ export interface PaidCall {
   guardReason?: string;
 }
 
-export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Executor, chargeId: string, symbols: number): Promise<PaidCall> {
+/** `leftMicro`: what the decision's ceiling (MAX_SPEND_PER_DECISION_USDC) still allows this call to cost. */
+export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Executor, chargeId: string, symbols: number, leftMicro: MicroUsdc): Promise<PaidCall> {
   const { svc, rt, layer, req } = run;
   const router = layer.router!;
   const expected = estimate(run, m);
   const caps = rt.budget.caps;
   const leaseMs = m.timeoutMs + 60_000;
-  const refused = (guard: "price" | "budget" | "balance", reason: string): PaidCall => ({
+  const refused = (guard: SpendGuard, reason: string): PaidCall => ({
     result: { ok: false, replied: false, error: reason },
     facts: { ok: false, timedOut: false, paymentSent: false, paymentRefused: false, guard },
     costMicro: 0,
@@ -41,11 +42,15 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     guardReason: reason,
   });
 
-  // An account-billed call names its cost only afterwards: hold the most one call may cost.
-  const hold = router.paysPerCall ? Math.min(expected, caps.maxPerCallMicro) : caps.maxPerCallMicro;
-  if (router.paysPerCall && expected > caps.maxPerCallMicro) {
+  // Both ways of paying hold the model's expected price: an x402 call learns the exact one at the
+  // 402, an account-billed call settles with the usage.cost the gateway reports afterwards.
+  const hold = expected;
+  if (expected > caps.maxPerCallMicro) {
     return refused("price", `${m.id} costs about ${usd(expected)} per call, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}`);
   }
+  const overCeiling = (micro: MicroUsdc) =>
+    `${m.id} would cost ${usd(micro)}, but only ${usd(Math.max(0, leftMicro))} of MAX_SPEND_PER_DECISION_USDC ${usd(caps.maxPerDecisionMicro * Math.max(1, symbols))} is left for this decision`;
+  if (expected > leftMicro) return refused("ceiling", overCeiling(expected));
   const balance = await svc.balance.canMakeDecision(hold);
   if (!balance.ok) return refused("balance", balance.reason);
   // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
@@ -61,6 +66,7 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
         if (micro > caps.maxPerCallMicro) {
           return { ok: false, guard: "price", reason: `${m.id} asked ${usd(micro)}, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}` };
         }
+        if (micro > leftMicro) return { ok: false, guard: "ceiling", reason: overCeiling(micro) };
         const bal = await svc.balance.canMakeDecision(micro);
         if (!bal.ok) return { ok: false, guard: "balance", reason: bal.reason };
         const resized = await rt.budget.resizeWaiting(reservation, micro, svc.clock(), leaseMs, budgetWaitMs);
@@ -69,7 +75,12 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
       },
       beforeSend: (micro) => rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro, time: svc.clock() }),
     },
-    { ...(router.network ? { network: router.network } : {}), ...(router.payer ? { payer: router.payer } : {}) },
+    {
+      ...(router.network ? { network: router.network as "base" | "base-sepolia" } : {}),
+      ...(router.payer ? { payer: router.payer } : {}),
+      payees: rt.payees ?? [],
+      chargeId,
+    },
   );
 
   let result: ExecResult = { ok: false, replied: false };
@@ -82,7 +93,8 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     meter.abort();
     // What was paid: the signed x402 amount that left the process, else the gateway's reported
     // cost, else (an account-billed answer with no cost reported) the estimate.
-    cost = meter.sentMicro;
+    if (meter.sentMicro > 0) await rt.pauseAt?.("paid");
+    cost = meter.paidMicro;
     if (cost === 0 && meter.reportedMicro !== undefined) cost = meter.reportedMicro;
     else if (cost === 0 && !router.paysPerCall && meter.answered) {
       cost = expected;
@@ -90,12 +102,16 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     }
     if (cost > 0) {
       if (meter.sentMicro === 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
-      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock());
-      await rt.journal.settled(req.decisionId, chargeId);
+      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock(), {
+        marks: [rt.journal.bookedMark(req.decisionId, chargeId)],
+        ...(meter.receipt ? { receipt: meter.receipt } : {}),
+      });
+      await rt.pauseAt?.("booked");
       if (!router.paysPerCall && symbols === 1 && meter.reportedMicro !== undefined) await rt.stats.rememberPrice(m.id, meter.reportedMicro);
       if (cost > reservation.micro) run.errors.push(`${m.id}: the gateway billed ${usd(cost)}, more than the ${usd(reservation.micro)} held for the call`);
     }
     await rt.budget.release(reservation);
+    if (cost > 0) await rt.pauseAt?.("released");
   }
   const latencyMs = Math.round(performance.now() - t0);
   const facts: CallFacts = {

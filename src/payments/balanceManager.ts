@@ -1,5 +1,5 @@
 import { USDC, fromMicro, type MicroUsdc } from "../domain/types.js";
-import type { Ledger } from "../ledger/ledger.js";
+import type { BookingExtras, Ledger, PaymentReceipt } from "../ledger/ledger.js";
 import type { UsdcWallet } from "./wallet.js";
 
 export interface BalanceRules {
@@ -83,11 +83,25 @@ export class BalanceManager {
     return check;
   }
 
-  /** Books a paid call once per decision: a retried job never pays or books twice. */
-  async trackCost(decisionId: string, model: string, cost: MicroUsdc, time = Date.now()): Promise<void> {
+  /**
+   * Books a paid call once per charge id: the ledger entry, the spend counters, the wallet debit and
+   * any `marks` in one Redis transaction, so a crash at any point leaves all of them or none.
+   */
+  async trackCost(
+    decisionId: string,
+    model: string,
+    cost: MicroUsdc,
+    time = Date.now(),
+    more: { receipt?: PaymentReceipt; marks?: BookingExtras["marks"] } = {},
+  ): Promise<void> {
     if (cost <= 0) return;
-    const fresh = await this.ledger.charge({ decisionId, model, costMicro: cost, time });
-    if (fresh) await this.wallet.debit(cost);
+    const debit = this.wallet.bookingDebit?.();
+    const fresh = await this.ledger.charge(
+      { decisionId, model, costMicro: cost, time, ...(more.receipt ? { receipt: more.receipt } : {}) },
+      { ...(debit ? { wallet: debit } : {}), ...(more.marks ? { marks: more.marks } : {}) },
+    );
+    // A wallet outside Redis (on chain) is debited by the payment itself; this keeps its interface whole.
+    if (fresh && !debit) await this.wallet.debit(cost);
   }
 
   refill(amount: MicroUsdc): ReturnType<UsdcWallet["credit"]> {

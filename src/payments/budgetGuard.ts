@@ -6,6 +6,8 @@ export interface BudgetCaps {
   dailyMicro: MicroUsdc;
   monthlyMicro: MicroUsdc;
   maxPerCallMicro: MicroUsdc;
+  /** The most the fallback chain may pay for one decision, all its calls together. */
+  maxPerDecisionMicro: MicroUsdc;
 }
 
 export interface Reservation {

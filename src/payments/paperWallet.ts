@@ -32,6 +32,10 @@ export class PaperWallet implements UsdcWallet {
     return Number(await this.redis.get(this.key));
   }
 
+  bookingDebit(): { key: string; seedMicro: MicroUsdc } {
+    return { key: this.key, seedMicro: this.startMicro };
+  }
+
   async debit(amount: MicroUsdc): Promise<MicroUsdc> {
     await this.seed();
     return Number(await this.redis.eval(DEBIT, 1, this.key, String(amount)));

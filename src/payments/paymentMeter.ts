@@ -1,82 +1,47 @@
-// What one model call costs, observed at the edge: the provider takes a custom `fetch`, and its
-// x402 wrapper sends both the unpaid request and the paid retry through it. So this fetch sees the
-// gateway's quoted price (the 402's `x-payment-required` header) before anything is signed, and the
-// signed payment (`x-payment`) before it leaves the process. API-key calls report their cost in
-// the reply (`usage.cost`), read from the stream's finish part.
+// What one model call costs, observed at the edge: the provider takes a custom `fetch`, and this
+// fetch speaks x402 itself (x402Payer.ts, on the reference SDK): it reads the server's offers,
+// lets the guards approve the chosen price before anything is signed, checks the signed payment
+// before it leaves the process, and reads the settlement receipt. API-key calls report their cost
+// in the reply (`usage.cost`), read from the stream's finish part.
 import { USDC, type MicroUsdc } from "../domain/types.js";
-import { parseRetryAfter } from "../routing/failures.js";
+import type { PaymentReceipt } from "../ledger/ledger.js";
+import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
 import type { ModelV2 } from "../agent/scriptedModel.js";
+import { chooseOffer, paymentIdFor, readOffers, termsOf, type Offer, type OfferPolicy, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
-export interface PaymentRequirement {
-  scheme: string;
-  network: string;
-  maxAmountRequired: string;
-  payTo: string;
-  asset: string;
-  maxTimeoutSeconds?: number;
-  extra?: Record<string, unknown>;
-}
-
-export interface SignedPayment {
-  network: string;
-  from: string;
-  to: string;
-  value: bigint;
-  validBefore: number;
-  nonce: string;
-}
-
-export type GuardVerdict = { ok: true } | { ok: false; guard: "price" | "budget" | "balance"; reason: string };
+export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
 
 export interface MeterHooks {
   /** The gateway quoted a price: allow paying it (resize the reservation) or refuse. Before signing. */
-  approve(micro: MicroUsdc, requirement: PaymentRequirement): Promise<GuardVerdict>;
+  approve(micro: MicroUsdc, offer: Offer): Promise<GuardVerdict>;
   /** A payment is about to leave the process: journal it first. */
   beforeSend(micro: MicroUsdc): Promise<void>;
 }
 
 /** Raised inside the provider's fetch when our own guardrails refuse to pay. */
 export class PaymentRefusedError extends Error {
-  constructor(readonly guard: "price" | "budget" | "balance" | "payment", message: string) {
+  constructor(readonly guard: SpendGuard | "payment", message: string) {
     super(message);
     this.name = "PaymentRefusedError";
   }
 }
 
-/** The amount a requirement asks for, in micro-USDC (= atomic USDC units), read as the provider reads it. */
-export function requirementMicro(r: PaymentRequirement): MicroUsdc | undefined {
-  const raw = String(r.maxAmountRequired ?? "");
-  if (/^\d+$/.test(raw)) return Number(raw);
-  if (/^\d*\.\d+$/.test(raw)) return Math.ceil(parseFloat(raw) * 1_000_000);
-  return undefined;
-}
-
-export function decodePayment(header: string): SignedPayment | undefined {
-  try {
-    const p = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as {
-      network?: string;
-      payload?: { authorization?: Record<string, string> };
-    };
-    const a = p.payload?.authorization;
-    if (!a || typeof p.network !== "string" || !/^\d+$/.test(a.value ?? "")) return undefined;
-    return {
-      network: p.network,
-      from: String(a.from),
-      to: String(a.to),
-      value: BigInt(a.value!),
-      validBefore: Number(a.validBefore ?? 0),
-      nonce: String(a.nonce),
-    };
-  } catch {
-    return undefined;
-  }
+export interface MeterExpect {
+  network?: OfferPolicy["network"];
+  payer?: string;
+  /** Lower-case payees allowed (X402_PAYEES); empty: any. */
+  payees?: string[];
+  /** The charge this call books under: its payment-identifier is derived from it. */
+  chargeId?: string;
 }
 
 /** One model call's view of the wire. */
 export class CallMeter {
   status?: number;
   retryAfterMs?: number;
-  requirement?: PaymentRequirement;
+  offer?: Offer;
+  /** Offers the server made that were not taken, each with why. */
+  refusedOffers: { offer: Offer; reason: string }[] = [];
   quotedMicro?: MicroUsdc;
   approvedMicro?: MicroUsdc;
   /** x402 payments that left the process during this call. */
@@ -85,7 +50,10 @@ export class CallMeter {
   paymentRefused = false;
   /** Cost the gateway reported in its reply (API-key calls). */
   reportedMicro?: MicroUsdc;
-  guard?: "price" | "budget" | "balance";
+  /** The settlement receipt of the payment, and (upto) the amount the server says it settled. */
+  receipt?: PaymentReceipt;
+  settledMicro?: MicroUsdc;
+  guard?: SpendGuard;
   guardReason?: string;
   /** A 200 arrived: the model answered (and, without x402, the call is billed). */
   answered = false;
@@ -93,7 +61,7 @@ export class CallMeter {
 
   constructor(
     private readonly hooks: MeterHooks,
-    readonly expect: { network?: string; payer?: string } = {},
+    readonly expect: MeterExpect = {},
   ) {}
 
   get signal(): AbortSignal {
@@ -109,38 +77,54 @@ export class CallMeter {
     return this.sentMicro > 0;
   }
 
-  async approve(r: PaymentRequirement): Promise<void> {
-    this.requirement = r;
-    const micro = requirementMicro(r);
-    if (micro === undefined) throw this.refuse("payment", `the gateway asked for an unreadable amount "${String(r.maxAmountRequired).slice(0, 30)}"`);
-    this.quotedMicro = micro;
-    if (this.expect.network && r.network !== this.expect.network) {
-      throw this.refuse("payment", `the gateway asked for payment on ${r.network}, but X402_NETWORK is ${this.expect.network}`);
+  get paymentId(): string {
+    return paymentIdFor(this.expect.chargeId ?? `call:${Math.random()}`);
+  }
+
+  /** What to book for the payment: the signed amount, or for `upto` what the receipt says was settled (never more). */
+  get paidMicro(): MicroUsdc {
+    if (this.offer?.scheme === "upto" && this.settledMicro !== undefined) return Math.min(this.settledMicro, this.sentMicro);
+    return this.sentMicro;
+  }
+
+  /** Picks the cheapest acceptable offer and asks the guards; throws (before signing) if refused. */
+  async approve(offers: Offer[]): Promise<Offer> {
+    const choice = chooseOffer(offers, { network: this.expect.network ?? "base-sepolia", payees: this.expect.payees ?? [] });
+    this.refusedOffers = choice.refused;
+    const offer = choice.offer;
+    if (!offer) {
+      throw this.refuse("payment", `no offer could be paid: ${choice.refused.map((r) => r.reason).join("; ").slice(0, 300)}`);
     }
-    const verdict = await this.hooks.approve(micro, r);
+    this.offer = offer;
+    const micro = offer.amountMicro!;
+    this.quotedMicro = micro;
+    const verdict = await this.hooks.approve(micro, offer);
     if (!verdict.ok) throw this.refuse(verdict.guard, verdict.reason);
     this.approvedMicro = micro;
+    return offer;
   }
 
   /** Checks a signed payment against what was approved, and journals it, before it is sent. */
-  async beforeSend(header: string): Promise<void> {
-    const p = decodePayment(header);
-    if (!p) throw this.refuse("payment", "the signed payment could not be read");
+  async beforeSend(terms: SignedTerms | undefined): Promise<void> {
+    const offer = this.offer;
+    if (!terms || !offer) throw this.refuse("payment", "the signed payment could not be read");
     if (this.approvedMicro === undefined) throw this.refuse("payment", "a payment was signed without an approved price");
-    if (p.value > BigInt(this.approvedMicro)) throw this.refuse("payment", `the signed payment ${p.value} exceeds the approved ${this.approvedMicro}`);
-    if (this.expect.network && p.network !== this.expect.network) throw this.refuse("payment", `the payment is on ${p.network}, not ${this.expect.network}`);
-    if (this.expect.payer && p.from.toLowerCase() !== this.expect.payer.toLowerCase()) throw this.refuse("payment", "the payment is not from this agent's wallet");
-    if (this.requirement && p.to.toLowerCase() !== this.requirement.payTo.toLowerCase()) throw this.refuse("payment", "the payment is not to the payee the gateway named");
-    const micro = Number(p.value);
-    await this.hooks.beforeSend(micro);
-    this.sentMicro += micro;
+    if (terms.valueMicro > this.approvedMicro) throw this.refuse("payment", `the signed payment ${terms.valueMicro} exceeds the approved ${this.approvedMicro}`);
+    if (this.expect.payer && terms.from.toLowerCase() !== this.expect.payer.toLowerCase()) throw this.refuse("payment", "the payment is not from this agent's wallet");
+    if (terms.to.toLowerCase() !== offer.payTo.toLowerCase()) throw this.refuse("payment", "the payment is not to the payee the gateway named");
+    // A second of slack: the signer read the clock a moment before this check did.
+    if (terms.validForSeconds > offer.maxTimeoutSeconds + 1) {
+      throw this.refuse("payment", `the authorization is valid for ${terms.validForSeconds} s, more than the ${offer.maxTimeoutSeconds} s the offer allows`);
+    }
+    await this.hooks.beforeSend(terms.valueMicro);
+    this.sentMicro += terms.valueMicro;
   }
 
   observeReportedCost(usd: unknown): void {
     if (typeof usd === "number" && Number.isFinite(usd) && usd >= 0) this.reportedMicro = USDC(usd);
   }
 
-  private refuse(guard: "price" | "budget" | "balance" | "payment", reason: string): PaymentRefusedError {
+  private refuse(guard: SpendGuard | "payment", reason: string): PaymentRefusedError {
     if (guard !== "payment") {
       this.guard = guard;
       this.guardReason = reason;
@@ -149,11 +133,12 @@ export class CallMeter {
   }
 }
 
-/** A fetch for the provider that reports to `meter` and lets it refuse a payment before it is made. */
-export function meteredFetch(meter: CallMeter, base: typeof fetch = fetch, onUnauthorized?: () => void): typeof fetch {
-  const metered = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const payment = new Headers(init?.headers).get("x-payment");
-    if (payment) await meter.beforeSend(payment);
+/**
+ * A fetch for the provider that pays x402 with `payer` (none: an account-billed call), reports to
+ * `meter`, and lets it refuse a payment before it is made. One payment per request at most.
+ */
+export function meteredFetch(meter: CallMeter, payer?: X402Payer, base: typeof fetch = fetch, onUnauthorized?: () => void): typeof fetch {
+  const send = async (input: string | URL | Request, init: RequestInit | undefined): Promise<Response> => {
     // The status is this request's: a paid request that never answers must not keep the 402's.
     meter.status = undefined;
     meter.retryAfterMs = undefined;
@@ -163,27 +148,35 @@ export function meteredFetch(meter: CallMeter, base: typeof fetch = fetch, onUna
     meter.retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
     if (res.status === 200) meter.answered = true;
     if (res.status === 401) onUnauthorized?.();
-    if (res.status === 402) {
-      if (payment) {
-        meter.paymentRefused = true;
-        return res;
-      }
-      const raw = res.headers.get("x-payment-required");
-      let requirement: PaymentRequirement | undefined;
-      try {
-        requirement = raw ? (JSON.parse(raw) as PaymentRequirement) : undefined;
-      } catch {
-        requirement = undefined;
-      }
-      if (!requirement) return res;
-      try {
-        await meter.approve(requirement);
-      } catch (err) {
-        await res.body?.cancel().catch(() => {});
-        throw err;
-      }
-    }
     return res;
+  };
+  const metered = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const res = await send(input, init);
+    if (res.status !== 402 || !payer) return res;
+    const offers = await readOffers(res);
+    if (offers.length === 0) return res;
+    let offer: Offer;
+    try {
+      offer = await meter.approve(offers);
+    } catch (err) {
+      await res.body?.cancel().catch(() => {});
+      throw err;
+    }
+    await res.body?.cancel().catch(() => {});
+    const paymentId = meter.paymentId;
+    const signed = await payer.sign(offer, paymentId);
+    await meter.beforeSend(termsOf(signed.payload));
+    const headers = new Headers(init?.headers);
+    for (const [k, v] of Object.entries(signed.headers)) headers.set(k, v);
+    const paid = await send(input, { ...init, headers });
+    meter.receipt = payer.receipt(paid, offer, paymentId);
+    if (meter.receipt.status === "settled" || meter.receipt.status === "pending") {
+      const { settledMicro, ...receipt } = meter.receipt as PaymentReceipt & { settledMicro?: MicroUsdc };
+      meter.receipt = receipt;
+      if (settledMicro !== undefined) meter.settledMicro = settledMicro;
+    }
+    if (paid.status === 402) meter.paymentRefused = true;
+    return paid;
   };
   return metered as typeof fetch;
 }
@@ -192,8 +185,8 @@ export function meteredFetch(meter: CallMeter, base: typeof fetch = fetch, onUna
  * A router model for one call: the provider is built per call around `meter`'s fetch, so concurrent
  * calls never mix up whose payment is whose. (The reported cost is read by the model layer.)
  */
-export function meteredModel(modelId: string, build: (f: typeof fetch) => Promise<ModelV2>, meter: CallMeter | undefined, onUnauthorized?: () => void): ModelV2 {
-  const f = meter ? meteredFetch(meter, fetch, onUnauthorized) : fetch;
+export function meteredModel(modelId: string, build: (f: typeof fetch) => Promise<ModelV2>, meter: CallMeter | undefined, payer?: X402Payer, onUnauthorized?: () => void): ModelV2 {
+  const f = meter ? meteredFetch(meter, payer, fetch, onUnauthorized) : fetch;
   return {
     specificationVersion: "v2",
     provider: "dreamsrouter",

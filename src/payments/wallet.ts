@@ -8,6 +8,11 @@ export interface UsdcWallet {
   balance(): Promise<MicroUsdc>;
   /** Takes a paid call's cost off the balance. On chain the payment itself moves the USDC, so this is a no-op there. */
   debit(amount: MicroUsdc): Promise<MicroUsdc>;
+  /**
+   * A balance kept in Redis, which the ledger debits inside its booking transaction (so a crash can
+   * never book without debiting, or debit without booking). Absent on chain, where the payment moves the USDC.
+   */
+  bookingDebit?(): { key: string; seedMicro: MicroUsdc };
   /** Adds funds. Refused (with the reason) where no refill source exists. */
   credit(amount: MicroUsdc): Promise<{ ok: true; balance: MicroUsdc } | { ok: false; reason: string }>;
 }

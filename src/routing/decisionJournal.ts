@@ -54,6 +54,11 @@ export class DecisionJournal {
     await this.redis.hset(this.key(decisionId), `sent:${p.chargeId}`, JSON.stringify(p));
   }
 
+  /** The journal's "booked" mark for a charge, for the ledger to set inside its booking transaction. */
+  bookedMark(decisionId: string, chargeId: string): [string, string] {
+    return [this.key(decisionId), `settled:${chargeId}`];
+  }
+
   async settled(decisionId: string, chargeId: string): Promise<void> {
     await this.redis.hset(this.key(decisionId), `settled:${chargeId}`, "1");
   }

@@ -10,6 +10,7 @@ export type FailureClass =
   | "invalid-reply"
   | "auth"
   | "over-price"
+  | "over-ceiling"
   | "over-budget"
   | "low-balance";
 
@@ -26,12 +27,16 @@ export interface CallFacts {
   /** The gateway answered a payment with 402 again. */
   paymentRefused: boolean;
   /** Our own guardrails refused to pay. */
-  guard?: "price" | "budget" | "balance";
+  guard?: SpendGuard;
 }
+
+/** Our own guardrails: the price per call, the per-decision ceiling, the daily/monthly budget, the balance rule. */
+export type SpendGuard = "price" | "ceiling" | "budget" | "balance";
 
 export function classify(f: CallFacts): FailureClass | undefined {
   if (f.ok) return undefined;
   if (f.guard === "price") return "over-price";
+  if (f.guard === "ceiling") return "over-ceiling";
   if (f.guard === "budget") return "over-budget";
   if (f.guard === "balance") return "low-balance";
   if (f.paymentRefused || f.status === 402) return "payment";
@@ -82,6 +87,8 @@ export function adviseAfter(cls: FailureClass, f: CallFacts, attempt: number): R
     case "invalid-reply":
       return next("failure");
     case "over-price":
+    // A cheaper model may still fit under what is left of the decision's ceiling.
+    case "over-ceiling":
       return next("none");
     case "auth":
     case "over-budget":

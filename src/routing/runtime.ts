@@ -24,9 +24,19 @@ export interface RouterRuntime {
   stats: ModelStats;
   cache: DecisionCache;
   journal: DecisionJournal;
+  /** X402_PAYEES: the payees x402 payments may go to (lower-case); empty: any. */
+  payees?: string[];
   /** Posts one alert to the chat. */
   alert(text: string): Promise<void>;
+  /**
+   * A seam for crash tests: awaited at each step of a paid call's booking. A test that never
+   * resolves it freezes the decision there, as a process killed at that step would stop.
+   */
+  pauseAt?: (step: BookingStep) => Promise<void>;
 }
+
+/** The points between the writes of a paid call, where a crash could fall. */
+export type BookingStep = "paid" | "booked" | "released" | "answered";
 
 export function createRouterRuntime(redis: Redis, config: Config, alert: (text: string) => Promise<void>, ledgerPrefix = "ledger:"): RouterRuntime {
   const r = config.routing;
@@ -41,12 +51,13 @@ export function createRouterRuntime(redis: Redis, config: Config, alert: (text: 
     breaker: new CircuitBreaker(redis, { failures: r.breakerFailures, coolDownMs: r.breakerCooldownMs, probeLeaseMs: slowest + 5_000 }),
     budget: new BudgetGuard(
       redis,
-      { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall) },
+      { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall), maxPerDecisionMicro: USDC(r.maxSpendPerDecision) },
       spendKeys(ledgerPrefix),
     ),
     stats: new ModelStats(redis),
     cache: new DecisionCache(redis),
     journal: new DecisionJournal(redis),
+    payees: r.payees,
     alert,
   };
 }

@@ -7,7 +7,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
-import { verifyMessage, verifyTypedData } from "viem";
+import { verifyMessage } from "viem";
+import { x402Facilitator } from "@x402/core/facilitator";
+import { decodePaymentSignatureHeader, encodePaymentRequiredHeader, encodePaymentResponseHeader } from "@x402/core/http";
+import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
+import { UsdcChain } from "./usdcChain.js";
 
 
 /** EIP-3009's typed data, as the provider signs it and the stand-in checks it. */
@@ -50,9 +56,12 @@ export interface AcceptedPayment {
   to: string;
   value: bigint;
   nonce: string;
-  /** The raw x-payment header, so a test can try to replay it. */
+  /** The raw payment header, so a test can try to replay it. */
   header: string;
   time: number;
+  /** The on-chain transfer that settled it (the stand-in chain's). */
+  transaction: string;
+  paymentId?: string;
 }
 
 export interface CallLog {
@@ -74,14 +83,18 @@ export interface StandInOptions {
   /** Extra cost per extra symbol in one batched call, as a fraction of the model's price. */
   batchSymbolFactor?: number;
   reply?: ReplyFn;
+  /** Which x402 the stand-in speaks: v2 headers, standard v1 (offer in the body), or the Dreams Router's dialect (default). */
+  x402?: "v2" | "v1" | "dreams";
+  /** More offers beside the real one (each a change to it): wrong asset, other network, another payee... */
+  extraOffers?: Partial<{ network: string; asset: string; payTo: string; scheme: string; priceFactor: number }>[];
 }
 
 const USDC_ASSET = {
   base: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
   "base-sepolia": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
 } as const;
-const CHAIN_ID = { base: 8453, "base-sepolia": 84532 } as const;
 const TOKEN_NAME = { base: "USD Coin", "base-sepolia": "USDC" } as const;
+const CAIP2 = { base: "eip155:8453", "base-sepolia": "eip155:84532" } as const;
 
 export const STANDIN_PAYEE = "0x00000000000000000000000000000000000a11ce" as const;
 
@@ -103,12 +116,16 @@ export class RouterStandIn {
   readonly calls: CallLog[] = [];
   readonly sessions = new Map<string, string>();
   private readonly faults = new Map<string, { fault: StandInFault; left: number }>();
-  private readonly usedNonces = new Set<string>();
   private readonly sockets = new Set<Socket>();
   private readonly hung = new Set<ServerResponse>();
   private reply: ReplyFn;
   readonly network: "base" | "base-sepolia";
   readonly payTo: `0x${string}`;
+  readonly chain: UsdcChain;
+  /** Payments answered from the payment-identifier cache (not verified or charged again). */
+  readonly duplicates: string[] = [];
+  private readonly facilitator = new x402Facilitator();
+  private readonly byPaymentId = new Map<string, SettleResponse>();
   url = "";
 
   private constructor(
@@ -118,6 +135,14 @@ export class RouterStandIn {
     this.reply = opts.reply ?? defaultReply;
     this.network = opts.network ?? "base-sepolia";
     this.payTo = opts.payTo ?? STANDIN_PAYEE;
+    this.chain = new UsdcChain(TOKEN_NAME[this.network], USDC_ASSET[this.network]);
+    // The handshake's verification and settlement are the reference facilitator's, over the stand-in chain.
+    this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], new ExactEvmScheme(this.chain.signer as never, { simulateInSettle: false }));
+    this.facilitator.registerV1(["base", "base-sepolia"] as never, new ExactEvmSchemeV1(this.chain.signer as never, { simulateInSettle: false }));
+  }
+
+  get mode(): "v2" | "v1" | "dreams" {
+    return this.opts.x402 ?? "dreams";
   }
 
   static async start(opts: StandInOptions): Promise<RouterStandIn> {
@@ -248,37 +273,75 @@ export class RouterStandIn {
     }
 
     const price = this.priceAtomic(model, request.symbols.length);
-    const requirement = {
-      scheme: "exact",
-      network: this.network,
-      maxAmountRequired: price.toString(),
-      resource: `${this.url}/chat/completions`,
-      description: `chat completion with ${model}`,
-      mimeType: "application/json",
-      payTo: this.payTo,
-      maxTimeoutSeconds: 300,
-      asset: USDC_ASSET[this.network],
-      extra: { name: TOKEN_NAME[this.network], version: "2" },
+    const v2 = this.mode === "v2";
+    const offer = (change: NonNullable<StandInOptions["extraOffers"]>[number] = {}) => {
+      const network = change.network ?? (v2 ? CAIP2[this.network] : this.network);
+      const amount = BigInt(Math.round(Number(price) * (change.priceFactor ?? 1))).toString();
+      const common = { scheme: change.scheme ?? "exact", network, payTo: change.payTo ?? this.payTo, maxTimeoutSeconds: 300, asset: change.asset ?? USDC_ASSET[this.network], extra: { name: TOKEN_NAME[this.network], version: "2" } };
+      return v2
+        ? { ...common, amount }
+        : { ...common, maxAmountRequired: amount, resource: `${this.url}/chat/completions`, description: `chat completion with ${model}`, mimeType: "application/json" };
     };
-    const askToPay = (error: string) =>
-      send(402, { x402Version: 1, error, accepts: [requirement] }, { "x-payment-required": JSON.stringify(requirement) });
+    const real = offer();
+    const accepts = [...(this.opts.extraOffers ?? []).map((c) => offer(c)), real];
+    const askToPay = (error: string) => {
+      if (v2) {
+        const required = {
+          x402Version: 2,
+          error,
+          resource: { url: `${this.url}/chat/completions`, description: `chat completion with ${model}`, mimeType: "application/json" },
+          accepts,
+          extensions: { "payment-identifier": { info: { required: false }, schema: { type: "object" } } },
+        };
+        return send(402, {}, { "payment-required": encodePaymentRequiredHeader(required as never) });
+      }
+      return send(402, { x402Version: 1, error, accepts }, this.mode === "dreams" ? { "x-payment-required": JSON.stringify(real) } : {});
+    };
 
+    let settled: Record<string, string> = {};
     if (!byAccount) {
-      const header = req.headers["x-payment"];
+      const header = v2 ? req.headers["payment-signature"] : req.headers["x-payment"];
       if (typeof header !== "string") return askToPay("payment required");
-      const checked = await this.verifyPayment(header, price);
-      if (!checked.ok) {
-        this.refused.push({ model, reason: checked.reason });
-        return askToPay(checked.reason);
+      let payload: PaymentPayload;
+      try {
+        payload = decodePaymentSignatureHeader(header);
+      } catch {
+        this.refused.push({ model, reason: "payment header is not base64 JSON" });
+        return askToPay("payment header is not base64 JSON");
       }
-      if (fault?.kind === "402-repeat") {
-        useFault();
-        this.refused.push({ model, reason: "gateway refused the payment (injected)" });
-        return askToPay("payment could not be settled");
+      const paymentId = v2 ? (payload.extensions?.["payment-identifier"] as { info?: { id?: string } } | undefined)?.info?.id : undefined;
+      const seen = paymentId ? this.byPaymentId.get(paymentId) : undefined;
+      const responseHeader = v2 ? "payment-response" : "x-payment-response";
+      if (seen) {
+        // Like a real server: the same payment-identifier is the same payment, answered, not charged again.
+        this.duplicates.push(paymentId!);
+        settled = { [responseHeader]: encodePaymentResponseHeader(seen) };
+        log.paid = true;
+      } else {
+        // Which of our offers it pays: the one it names (v2), or the real one (v1 names only scheme and network).
+        const target = (v2 ? accepts.find((o) => JSON.stringify(o) === JSON.stringify(payload.accepted)) : real) as unknown as PaymentRequirements | undefined;
+        const verdict = target ? await this.facilitator.verify(payload, target).catch((e: Error) => ({ isValid: false, invalidReason: e.message })) : { isValid: false, invalidReason: "pays none of the offers" };
+        if (!verdict.isValid || target !== (real as unknown)) {
+          const reason = !verdict.isValid ? `${verdict.invalidReason ?? "invalid"}${(verdict as { invalidMessage?: string }).invalidMessage ? `: ${(verdict as { invalidMessage?: string }).invalidMessage}` : ""}` : "pays an offer the stand-in cannot settle";
+          this.refused.push({ model, reason });
+          return askToPay(reason);
+        }
+        if (fault?.kind === "402-repeat") {
+          useFault();
+          this.refused.push({ model, reason: "gateway refused the payment (injected)" });
+          return askToPay("payment could not be settled");
+        }
+        const settlement = await this.facilitator.settle(payload, target!).catch((e: Error) => ({ success: false, errorReason: e.message, transaction: "", network: target!.network }));
+        if (!settlement.success) {
+          this.refused.push({ model, reason: `settle: ${settlement.errorReason}` });
+          return askToPay(`settle: ${settlement.errorReason}`);
+        }
+        if (paymentId) this.byPaymentId.set(paymentId, settlement as SettleResponse);
+        const auth = (payload.payload as { authorization: { from: string; to: string; value: string; nonce: string } }).authorization;
+        log.paid = true;
+        this.payments.push({ model, from: auth.from, to: auth.to, value: BigInt(auth.value), nonce: auth.nonce, header, time: Date.now(), transaction: settlement.transaction, ...(paymentId ? { paymentId } : {}) });
+        settled = { [responseHeader]: encodePaymentResponseHeader(settlement as SettleResponse) };
       }
-      this.usedNonces.add(checked.key);
-      log.paid = true;
-      this.payments.push({ model, from: checked.from, to: checked.to, value: checked.value, nonce: checked.nonce, header, time: Date.now() });
     }
 
     if (fault?.kind === "hang") {
@@ -299,7 +362,6 @@ export class RouterStandIn {
     const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4), total_tokens: 0, cost: costUsdc };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     const id = `chatcmpl-${randomUUID().slice(0, 8)}`;
-    const settled: Record<string, string> = byAccount ? {} : { "x-payment-response": Buffer.from(JSON.stringify({ success: true, network: this.network, payer: this.payments.at(-1)!.from })).toString("base64") };
 
     if (fault?.kind === "malformed") {
       useFault();
@@ -334,52 +396,6 @@ export class RouterStandIn {
     out += `data: ${JSON.stringify({ id, object: "chat.completion.chunk", model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage })}\n\n`;
     out += "data: [DONE]\n\n";
     res.end(out);
-  }
-
-  /** Checks an x-payment header with no chain: signature, payee, amount, network, window, nonce. */
-  async verifyPayment(
-    header: string,
-    price: bigint,
-  ): Promise<{ ok: true; from: string; to: string; value: bigint; nonce: string; key: string } | { ok: false; reason: string }> {
-    let payment: {
-      x402Version?: number;
-      scheme?: string;
-      network?: string;
-      payload?: { signature?: `0x${string}`; authorization?: Record<string, string> };
-    };
-    try {
-      payment = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as typeof payment;
-    } catch {
-      return { ok: false, reason: "x-payment is not base64 JSON" };
-    }
-    const a = payment.payload?.authorization;
-    const signature = payment.payload?.signature;
-    if (payment.x402Version !== 1 || payment.scheme !== "exact" || !a || !signature) return { ok: false, reason: "not an x402 v1 exact payment" };
-    if (payment.network !== this.network) return { ok: false, reason: `wrong network ${payment.network}` };
-    const message = {
-      from: a.from as `0x${string}`,
-      to: a.to as `0x${string}`,
-      value: BigInt(a.value ?? "0"),
-      validAfter: BigInt(a.validAfter ?? "0"),
-      validBefore: BigInt(a.validBefore ?? "0"),
-      nonce: a.nonce as `0x${string}`,
-    };
-    const valid = await verifyTypedData({
-      address: message.from,
-      domain: { name: TOKEN_NAME[this.network], version: "2", chainId: CHAIN_ID[this.network], verifyingContract: USDC_ASSET[this.network] },
-      types: TRANSFER_WITH_AUTHORIZATION,
-      primaryType: "TransferWithAuthorization",
-      message,
-      signature,
-    }).catch(() => false);
-    if (!valid) return { ok: false, reason: "bad signature" };
-    if (message.to.toLowerCase() !== this.payTo.toLowerCase()) return { ok: false, reason: `wrong payee ${message.to}` };
-    if (message.value !== price) return { ok: false, reason: `wrong amount ${message.value} (price ${price})` };
-    const now = BigInt(Math.floor(Date.now() / 1000));
-    if (now < message.validAfter || now >= message.validBefore) return { ok: false, reason: "outside its validity window" };
-    const key = `${message.from.toLowerCase()}:${message.nonce.toLowerCase()}`;
-    if (this.usedNonces.has(key)) return { ok: false, reason: "nonce already used" };
-    return { ok: true, from: message.from, to: message.to, value: message.value, nonce: message.nonce, key };
   }
 
   private json(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {

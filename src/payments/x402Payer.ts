@@ -1,0 +1,209 @@
+// The x402 handshake on the reference SDK (@x402/core, @x402/evm), spoken at the metered fetch so
+// every payment meets the same guards. Three ways a server asks to be paid, one way we answer:
+//  - v2: base64 `PAYMENT-REQUIRED` header; we answer `PAYMENT-SIGNATURE`; receipt `PAYMENT-RESPONSE`;
+//  - standard v1: `{x402Version: 1, accepts}` in the 402 body; we answer `X-PAYMENT`; receipt `X-PAYMENT-RESPONSE`;
+//  - the Dreams Router's dialect: one v1 requirement as JSON in `x-payment-required`; the answer is
+//    the same `X-PAYMENT` (header names are case-insensitive, so this is the provider's `x-payment`).
+import { createHash } from "node:crypto";
+import { x402Client, x402HTTPClient } from "@x402/core/client";
+import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import { ExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
+import { ExactEvmSchemeV1 } from "@x402/evm/v1";
+import type { PrivateKeyAccount } from "viem/accounts";
+import type { MicroUsdc } from "../domain/types.js";
+import type { PaymentReceipt } from "../ledger/ledger.js";
+import { USDC_ADDRESS } from "./onchainWallet.js";
+
+export type ShortNetwork = "base" | "base-sepolia";
+export const CAIP2: Record<ShortNetwork, `eip155:${number}`> = { base: "eip155:8453", "base-sepolia": "eip155:84532" };
+const SHORT: Record<string, ShortNetwork> = { "eip155:8453": "base", "eip155:84532": "base-sepolia", base: "base", "base-sepolia": "base-sepolia" };
+export const SCHEMES = ["exact", "upto"] as const;
+
+/** One way a server offers to be paid, whatever version it came in. */
+export interface Offer {
+  x402Version: 1 | 2;
+  dialect: "v2" | "v1" | "dreams";
+  scheme: string;
+  /** The network as the offer names it (CAIP-2 in v2, a short name in v1). */
+  network: string;
+  amountMicro?: MicroUsdc;
+  asset: string;
+  payTo: string;
+  maxTimeoutSeconds: number;
+  /** The requirement exactly as the server sent it, for the SDK to sign against. */
+  raw: PaymentRequirements;
+  /** The whole 402 it came in (v2: resource and declared extensions). */
+  paymentRequired: PaymentRequired;
+}
+
+export interface OfferPolicy {
+  network: ShortNetwork;
+  /** Lower-case payees allowed; empty: any. */
+  payees: string[];
+}
+
+export interface Choice {
+  offer?: Offer;
+  refused: { offer: Offer; reason: string }[];
+}
+
+function amountOf(r: { amount?: unknown; maxAmountRequired?: unknown }): MicroUsdc | undefined {
+  const raw = String(r.amount ?? r.maxAmountRequired ?? "");
+  if (/^\d+$/.test(raw)) return Number(raw);
+  // The provider reads a decimal string as USDC: an offer written that way is read the same.
+  if (/^\d*\.\d+$/.test(raw)) return Math.ceil(parseFloat(raw) * 1_000_000);
+  return undefined;
+}
+
+/** Every offer in a 402, from whichever of the three places it is written. */
+export async function readOffers(res: Response): Promise<Offer[]> {
+  const http = new x402HTTPClient(new x402Client());
+  const make = (pr: PaymentRequired, dialect: Offer["dialect"]): Offer[] =>
+    (pr.accepts ?? []).map((raw) => {
+      const amount = amountOf(raw as PaymentRequirements & { maxAmountRequired?: string });
+      return {
+        x402Version: pr.x402Version === 2 ? 2 : 1,
+        dialect,
+        scheme: String(raw.scheme),
+        network: String(raw.network),
+        ...(amount !== undefined ? { amountMicro: amount } : {}),
+        asset: String(raw.asset ?? ""),
+        payTo: String(raw.payTo ?? ""),
+        maxTimeoutSeconds: Number(raw.maxTimeoutSeconds ?? 60),
+        raw,
+        paymentRequired: pr,
+      };
+    });
+  const v2 = res.headers.get("payment-required");
+  if (v2) {
+    try {
+      return make(http.getPaymentRequiredResponse((n) => res.headers.get(n)), "v2");
+    } catch {
+      return [];
+    }
+  }
+  const body = (await res.clone().json().catch(() => undefined)) as { x402Version?: number; accepts?: unknown[] } | undefined;
+  if (body?.x402Version === 1 && Array.isArray(body.accepts) && body.accepts.length > 0) {
+    return make(body as unknown as PaymentRequired, "v1");
+  }
+  const dialect = res.headers.get("x-payment-required");
+  if (dialect) {
+    try {
+      const one = JSON.parse(dialect) as PaymentRequirements;
+      return make({ x402Version: 1, accepts: [one] } as unknown as PaymentRequired, "dreams");
+    } catch {
+      return [];
+    }
+  }
+  return [];
+}
+
+/** The cheapest offer we may pay (scheme, network, USDC, payee), and why each other one was refused. */
+export function chooseOffer(offers: Offer[], policy: OfferPolicy): Choice {
+  const refused: Choice["refused"] = [];
+  const ok: Offer[] = [];
+  const usdc = USDC_ADDRESS[policy.network].toLowerCase();
+  for (const o of offers) {
+    const net = SHORT[o.network];
+    const reason =
+      !(SCHEMES as readonly string[]).includes(o.scheme) ? `scheme "${o.scheme}" is not spoken (only exact and upto)`
+      : net !== policy.network ? `network ${o.network} is not X402_NETWORK ${policy.network} (${CAIP2[policy.network]})`
+      : o.asset.toLowerCase() !== usdc ? `asset ${o.asset} is not USDC on ${policy.network} (${USDC_ADDRESS[policy.network]})`
+      : policy.payees.length > 0 && !policy.payees.includes(o.payTo.toLowerCase()) ? `payee ${o.payTo} is not in X402_PAYEES`
+      : o.amountMicro === undefined ? `the amount "${String((o.raw as { amount?: string }).amount ?? (o.raw as { maxAmountRequired?: string }).maxAmountRequired).slice(0, 30)}" cannot be read`
+      : o.maxTimeoutSeconds <= 0 ? "it allows no time to settle"
+      : undefined;
+    if (reason) refused.push({ offer: o, reason });
+    else ok.push(o);
+  }
+  ok.sort((a, b) => a.amountMicro! - b.amountMicro! || (a.scheme === "exact" ? -1 : 1));
+  const [offer, ...dearer] = ok;
+  for (const o of dearer) refused.push({ offer: o, reason: `dearer than the ${offer!.amountMicro} µUSDC offer taken` });
+  return { ...(offer ? { offer } : {}), refused };
+}
+
+/** The payment-identifier of one paid attempt: the same charge id (decision, model, attempt) gives the same key. */
+export function paymentIdFor(chargeId: string): string {
+  return `pay_${createHash("sha256").update(chargeId).digest("hex").slice(0, 40)}`;
+}
+
+/** What a signed payment commits to, read back before it leaves the process. */
+export interface SignedTerms {
+  from: string;
+  to: string;
+  valueMicro: MicroUsdc;
+  /** Seconds from now until the authorization expires. */
+  validForSeconds: number;
+}
+
+export function termsOf(p: PaymentPayload): SignedTerms | undefined {
+  const inner = p.payload as {
+    authorization?: { from?: string; to?: string; value?: string; validBefore?: string };
+    permit2Authorization?: { from?: string; permitted?: { amount?: string }; deadline?: string; witness?: { to?: string } };
+  };
+  const now = Math.floor(Date.now() / 1000);
+  if (inner.authorization) {
+    const a = inner.authorization;
+    if (!/^\d+$/.test(a.value ?? "")) return undefined;
+    return { from: String(a.from), to: String(a.to), valueMicro: Number(a.value), validForSeconds: Number(a.validBefore ?? 0) - now };
+  }
+  if (inner.permit2Authorization) {
+    const a = inner.permit2Authorization;
+    if (!/^\d+$/.test(a.permitted?.amount ?? "")) return undefined;
+    return { from: String(a.from), to: String(a.witness?.to), valueMicro: Number(a.permitted!.amount), validForSeconds: Number(a.deadline ?? 0) - now };
+  }
+  return undefined;
+}
+
+/** Signs payments for offers with the agent's wallet, through the reference client. */
+export class X402Payer {
+  private readonly client: x402Client;
+  readonly http: x402HTTPClient;
+
+  constructor(readonly account: PrivateKeyAccount) {
+    // Our own guards (price, ceiling, budget, balance) run before signing: the SDK's default
+    // per-payment cap would be a second, differently configured one.
+    this.client = new x402Client().setSpendControls(false);
+    for (const net of Object.keys(CAIP2) as ShortNetwork[]) {
+      this.client.register(CAIP2[net], new ExactEvmScheme(account));
+      this.client.register(CAIP2[net], new UptoEvmScheme(account));
+      this.client.registerV1(net, new ExactEvmSchemeV1(account));
+    }
+    this.http = new x402HTTPClient(this.client);
+  }
+
+  /** Signs `offer` (and only it), with the payment-identifier `paymentId` in a v2 payload. */
+  async sign(offer: Offer, paymentId: string): Promise<{ payload: PaymentPayload; headers: Record<string, string> }> {
+    const only = { ...offer.paymentRequired, accepts: [offer.raw] } as PaymentRequired;
+    const payload = await this.client.createPaymentPayload(only);
+    if (offer.x402Version === 2) {
+      payload.extensions = {
+        ...(payload.extensions ?? {}),
+        "payment-identifier": { ...((offer.paymentRequired.extensions?.["payment-identifier"] as object | undefined) ?? {}), info: { required: false, id: paymentId } },
+      };
+    }
+    return { payload, headers: this.http.encodePaymentSignatureHeader(payload) };
+  }
+
+  /** The receipt the server sent with its answer, or what its absence means. */
+  receipt(res: Response, offer: Offer, paymentId: string): PaymentReceipt & { settledMicro?: MicroUsdc } {
+    const base = { x402Version: offer.x402Version, scheme: offer.scheme, ...(offer.x402Version === 2 ? { paymentId } : {}) };
+    let settle: SettleResponse | undefined;
+    try {
+      settle = this.http.getPaymentSettleResponse((n) => res.headers.get(n));
+    } catch {
+      settle = undefined;
+    }
+    if (!settle) return { ...base, status: res.status === 402 ? "failed" : "pending", network: offer.network };
+    const amount = settle.amount !== undefined && /^\d+$/.test(settle.amount) ? Number(settle.amount) : undefined;
+    return {
+      ...base,
+      status: settle.success ? (settle.transaction ? "settled" : "pending") : "failed",
+      network: String(settle.network ?? offer.network),
+      ...(settle.transaction ? { transaction: settle.transaction } : {}),
+      ...(settle.payer ? { payer: settle.payer } : {}),
+      ...(amount !== undefined ? { settledMicro: amount } : {}),
+    };
+  }
+}
