@@ -9,14 +9,15 @@ import { validateDecision } from "../decision/schema.js";
 import type { Decision } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 
-export type DeciderOutcome = { ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number };
+/** source: what decided, for the report (e.g. "recording"; "no recording" when a replay had none). */
+export type DeciderOutcome = ({ ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number }) & { source?: string };
 
 export interface PricedModel {
   id: string;
   /** What one decision costs (USDC), charged whenever the model was called. */
   pricePerCallUsdc: number;
-  /** offline: no model call; stand-in: no money moves; router: real calls, real USDC. */
-  route: "offline" | "stand-in" | "router";
+  /** offline: no model call; stand-in: no money moves; router: real calls, real USDC; replay: recorded answers, free. */
+  route: "offline" | "stand-in" | "router" | "replay";
   /** How decisions are made, for the report. */
   path: string;
   decide(inputs: DecisionInputs): Promise<DeciderOutcome>;
@@ -50,7 +51,7 @@ export function offlineDirect(): PricedModel {
     async decide(inputs) {
       const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
       const result = validateDecision(decideOffline(inputs.snapshot, position, inputs.limits));
-      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0 } : { ok: false, error: result.error, modelCalls: 0 };
+      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0, source: "offline engine" } : { ok: false, error: result.error, modelCalls: 0 };
     },
     async close() {},
   };
