@@ -247,7 +247,8 @@ export function describeDecidedBy(model: PricedModel, counts: Record<string, num
     .sort((a, b) => b[1] - a[1])
     .map(([k, n]) => `${k} ${n.toLocaleString("en-US")}`);
   const caveat =
-    model.route === "stand-in" && /offline engine/.test(model.path)
+    // The in-process stand-in echoes the offline engine; a router stand-in answers what it is told to.
+    model.route === "stand-in" && !/router stand-in/.test(model.path)
       ? `: the stand-in answers as the offline engine would, so these decisions say nothing about ${model.id}; only the bill is ${model.id}'s`
       : model.route === "replay"
         ? `: replayed from recordings of ${model.id}, free and reproducible`
