@@ -2,7 +2,7 @@
 // candles (the offline engine called directly against the same engine through
 // @daydreamsai/core, the AI bill and its cap), a full-history run, record and replay, the
 // cool-down as live sees it, a portfolio of several symbols, walk-forward, and the command line.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ import { plannedDecisions, runBacktest, touchTime, type BacktestOptions } from "
 import { computeMetrics, periodsPerYear } from "../src/backtest/metrics.js";
 import { offlineDirect, priceOf, recordingModel, replayModel, standInModel, throughAgent, type PricedModel } from "../src/backtest/models.js";
 import { summarize, walkForward, yearlyPeriods } from "../src/backtest/walkForward.js";
-import { fromJsonl, inputHash, MemoryRecordings, toJsonl } from "../src/decision/recordings.js";
+import { exportJsonl, fromJsonl, importJsonl, inputHash, MemoryRecordings, recordModelDecision, RedisRecordings, toJsonl } from "../src/decision/recordings.js";
 import { validateDecision } from "../src/decision/schema.js";
 import type { Candle, Decision } from "../src/domain/types.js";
 import { decideOffline } from "../src/engine/offlineEngine.js";
@@ -336,6 +336,19 @@ describe("the backtest engine on real BTC candles", () => {
     expect(longer.report.decidedBy.counts["offline engine (no recording)"]).toBe(longer.report.model.notRecorded);
   });
 
+  it("keeps live recordings in Redis, first answer kept, and moves them as JSONL", async () => {
+    const store = new RedisRecordings(redis);
+    const answer: Decision = { symbol: "BTC/USDT", action: "buy", sizePct: 5, confidence: 0.7, reasons: ["recorded live"] };
+    const hash = inputHash({ symbol: "BTC/USDT", n: 1 });
+    await recordModelDecision(store, { inputHash: hash, model: "acme/model-1", answer, priceMicro: 20_000, recordedAt: 5 });
+    await recordModelDecision(store, { inputHash: hash, model: "acme/model-1", answer: { ...answer, action: "hold", sizePct: 0 }, priceMicro: 20_000, recordedAt: 6 });
+    expect((await store.get(hash, "acme/model-1"))?.answer.action).toBe("buy");
+    expect(await store.get(hash, "other/model")).toBeUndefined();
+    const copy = new MemoryRecordings();
+    expect(await importJsonl(copy, await exportJsonl(store))).toBe(1);
+    expect(await copy.all()).toEqual(await store.all());
+  });
+
   it("runs several symbols on one account under the shared limits", async () => {
     const eth = loadCandles(join(SHARED, "ETH_USDT_2h.csv"));
     const doge = loadCandles(join(SHARED, "DOGE_USDT_2h.csv"));
@@ -386,6 +399,47 @@ describe("npm run backtest", () => {
     expect(() => parseArgs(["--from", "2022-02-01", "--to", "2022-01-01"])).toThrow(/--to is before --from/);
     expect(() => parseArgs(["--frobnicate", "1"])).toThrow(/Unknown option --frobnicate/);
     expect(() => parseArgs(["--model"])).toThrow(/--model needs a value/);
+    const p = parseArgs(["--symbols", "eth-usdt,DOGE/USDT", "--interval", "live", "--walk-forward"]);
+    expect(p.symbols).toEqual(["ETH/USDT", "DOGE/USDT"]);
+    expect(p.interval).toBe("live");
+    expect(p.walkForward).toBe(true);
+    expect(() => parseArgs(["--symbols", "BTC/USDT,ETH/BTC"])).toThrow(/one quote currency/);
+    expect(() => parseArgs(["--replay", "x.jsonl", "--real-calls"])).toThrow(/makes no calls/);
+    expect(() => parseArgs(["--record", "x.jsonl"])).toThrow(/--record is for --real-calls/);
+    expect(() => parseArgs(["--every", "2", "--interval", "300"])).toThrow(/--every or --interval/);
+  });
+
+  it("replays a shared JSONL file and says so; a bad file is refused with the line at fault", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "backtest-replay-"));
+    const file = join(dir, "shared.jsonl");
+    const answer: Decision = { symbol: "BTC/USDT", action: "hold", sizePct: 0, confidence: 0.5, reasons: ["recorded"] };
+    writeFileSync(file, toJsonl([{ inputHash: "a".repeat(64), model: "acme/model-1", answer, priceMicro: 50_000, recordedAt: 1 }]));
+    const bad = join(dir, "bad.jsonl");
+    writeFileSync(bad, `${readFileSync(file, "utf8")}{"inputHash":"nope"}\n`);
+    const out: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(["--from", "2022-06-01", "--to", "2022-06-01", "--replay", file, "--out", dir], {})).toBe(0);
+      expect(await main(["--replay", bad, "--model", "acme/model-1"], {})).toBe(2);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+    }
+    const text = out.join("");
+    // The model is read from the file; nothing in it matches these inputs, so the offline engine decided, and the report says it.
+    expect(text).toMatch(/Decided by: 12 decisions: offline engine \(no recording\) 12: replayed from recordings of acme\/model-1/);
+    expect(text).toMatch(/bad\.jsonl line 2: inputHash must be 64 hex digits/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("hashes what the model was shown, not the job id or the key order", () => {
+    const a = { decisionId: "x", symbol: "BTC/USDT", limits: { b: 1, a: 2 } };
+    expect(inputHash(a)).toBe(inputHash({ limits: { a: 2, b: 1 }, symbol: "BTC/USDT", decisionId: "y" }));
+    expect(inputHash(a)).not.toBe(inputHash({ ...a, symbol: "ETH/USDT" }));
+    expect(inputHash(a)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("writes the JSON report and the PNG chart, and shows the estimate for a paid model first", async () => {
