@@ -1,5 +1,5 @@
 // npm run bench: every benchmark suite; each prints its figures and writes them to bench/results.json.
-import { benchBacktest } from "./backtest.js";
+import { benchBacktest, benchWalkForward } from "./backtest.js";
 import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
 import { benchIndicators } from "./indicators.js";
@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   chatLatency: benchChatLatency,
   indicators: benchIndicators,
   backtest: benchBacktest,
+  walkForward: benchWalkForward,
 };
 
 const only = process.argv[2];

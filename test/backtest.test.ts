@@ -1,7 +1,8 @@
 // The backtest: metrics and baselines checked by hand on small cases, the engine on the real BTC
 // candles (the offline engine called directly against the same engine through
-// @daydreamsai/core, the AI bill and its cap), a full-history run, and the command line.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+// @daydreamsai/core, the AI bill and its cap), a full-history run, record and replay, the
+// cool-down as live sees it, a portfolio of several symbols, walk-forward, and the command line.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,12 +10,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { buyAndHold, smaCrossover } from "../src/backtest/baselines.js";
+import { buyAndHold, combineRuns, smaCrossover } from "../src/backtest/baselines.js";
 import { main, parseArgs } from "../src/backtest/cli.js";
-import { runBacktest, type BacktestOptions } from "../src/backtest/engine.js";
+import { plannedDecisions, runBacktest, touchTime, type BacktestOptions } from "../src/backtest/engine.js";
 import { computeMetrics, periodsPerYear } from "../src/backtest/metrics.js";
-import { offlineDirect, priceOf, standInModel, throughAgent } from "../src/backtest/models.js";
-import type { Candle } from "../src/domain/types.js";
+import { offlineDirect, priceOf, recordingModel, replayModel, standInModel, throughAgent, type PricedModel } from "../src/backtest/models.js";
+import { summarize, walkForward, yearlyPeriods } from "../src/backtest/walkForward.js";
+import { exportJsonl, fromJsonl, importJsonl, inputHash, MemoryRecordings, recordModelDecision, RedisRecordings, toJsonl } from "../src/decision/recordings.js";
+import { validateDecision } from "../src/decision/schema.js";
+import type { Candle, Decision } from "../src/domain/types.js";
+import { decideOffline } from "../src/engine/offlineEngine.js";
 import { loadCandles } from "../src/market/candles.js";
 import { testConfig } from "./support/app.js";
 
@@ -60,6 +65,35 @@ describe("metrics, worked by hand", () => {
   });
 });
 
+describe("net of AI spend, worked by hand", () => {
+  // Before AI: 100 -> 110 -> 99. AI bill 1 per period, taken out when it is spent: 100 -> 109 -> 97.
+  const gross = computeMetrics({ equity: [100, 110, 99], times: [0, YEAR / 2, YEAR], periodsPerYear: 2, tradePnls: [], orders: 0, fees: 0, aiSpend: 2 });
+  const net = computeMetrics({ equity: [100, 109, 97], times: [0, YEAR / 2, YEAR], periodsPerYear: 2, tradePnls: [], orders: 0, fees: 0, aiSpend: 2, aiIncluded: true });
+
+  it("return, annualized return and drawdown count the bill", () => {
+    expect(gross.totalReturnPct).toBeCloseTo(-1, 9);
+    expect(net.totalReturnPct).toBeCloseTo(-3, 9);
+    expect(net.annualizedReturnPct).toBeCloseTo(-3, 9); // exactly one year
+    expect(gross.maxDrawdownPct).toBeCloseTo(10, 9); // 110 -> 99
+    expect(net.maxDrawdownPct).toBeCloseTo((12 / 109) * 100, 5); // 109 -> 97 = 11.009%
+  });
+
+  it("Sharpe and Sortino of the net curve: returns +9% and -11/109", () => {
+    const r = [0.09, 97 / 109 - 1];
+    const mean = (r[0]! + r[1]!) / 2;
+    const sd = Math.sqrt(((r[0]! - mean) ** 2 + (r[1]! - mean) ** 2) / 1);
+    expect(net.sharpe).toBeCloseTo((mean / sd) * Math.sqrt(2), 6);
+    expect(net.sortino).toBeCloseTo((mean / Math.sqrt(r[1]! ** 2 / 2)) * Math.sqrt(2), 6);
+    expect(net.sharpe).toBeLessThan(gross.sharpe);
+  });
+
+  it("the P&L before and after the bill are both kept, and agree", () => {
+    expect(net.netPnl).toBeCloseTo(-1, 9);
+    expect(net.netPnlAfterAi).toBeCloseTo(-3, 9);
+    expect(gross.netPnlAfterAi).toBeCloseTo(net.netPnlAfterAi, 9);
+  });
+});
+
 describe("baselines, worked by hand", () => {
   const c = (i: number, open: number, close: number): Candle => ({ time: i * H2, open, high: Math.max(open, close), low: Math.min(open, close), close, volume: 1 });
   const candles = [c(0, 100, 110), c(1, 110, 120), c(2, 120, 90), c(3, 92, 93)];
@@ -88,6 +122,36 @@ describe("baselines, worked by hand", () => {
     expect(run.tradePnls).toHaveLength(1);
     expect(run.tradePnls[0]).toBeCloseTo(-1_653.074, 3);
     expect(run.fees).toBeCloseTo(9.99001 + 8.35528, 4);
+  });
+
+  it("buy and hold at the strategy's exposure invests only that share, the rest stays cash", () => {
+    // 25% of 10,000: qty = 2,500 / (100 * 1.001) = 24.975025; marked at 110, 120, 90 beside 7,500 cash.
+    const run = buyAndHold(candles.slice(0, 3), 10_000, costs, 0.25);
+    expect(run.equity[0]).toBe(10_000);
+    expect(run.equity[1]).toBeCloseTo(7_500 + 24.975025 * 110, 4); // 10,247.253
+    expect(run.equity[3]).toBeCloseTo(7_500 + 24.975025 * 90, 4); // 9,747.752
+    expect(run.fees).toBeCloseTo(2.4975025, 6);
+    expect(() => buyAndHold(candles, 10_000, costs, 1.5)).toThrow(/between 0 and 1/);
+  });
+
+  it("combines runs of several symbols on one clock, carrying a run's last mark over its holes", () => {
+    const a = { name: "a", times: [0, 10, 20], equity: [50, 60, 70], tradePnls: [], orders: 1, fees: 1 };
+    const b = { name: "b", times: [0, 20], equity: [50, 40], tradePnls: [], orders: 1, fees: 2 };
+    const both = combineRuns([a, b], [0, 10, 20]);
+    expect(both.equity).toEqual([100, 110, 110]);
+    expect(both.fees).toBe(3);
+  });
+});
+
+describe("when an exit happens inside its candle", () => {
+  // Up candle 100 -> low 90 -> high 110 -> close 105: a path of 10 + 20 + 5 = 35.
+  const up = { time: 0, open: 100, high: 110, low: 90, close: 105 };
+  it("is read off the path the candle most likely took", () => {
+    expect(touchTime(up, 95, H2)).toBe(Math.floor((5 / 35) * H2)); // a stop at 95, 17 min in
+    expect(touchTime(up, 108, H2)).toBe(Math.floor((28 / 35) * H2)); // a target at 108, 96 min in
+    // Down candle 100 -> high 104 -> low 96 -> close 97 (4 + 8 + 1 = 13): the stop at 99 comes after the high.
+    expect(touchTime({ time: 0, open: 100, high: 104, low: 96, close: 97 }, 99, H2)).toBe(Math.floor((9 / 13) * H2));
+    expect(touchTime(up, 100, H2)).toBe(0); // at the open
   });
 });
 
@@ -157,6 +221,15 @@ describe("the backtest engine on real BTC candles", () => {
       expect(paid.report.strategy.aiSpend).toBeCloseTo(0.1 * paid.report.candles, 9);
       expect(paid.report.strategy.netPnlAfterAi).toBeCloseTo(direct.report.strategy.netPnl - 0.1 * paid.report.candles, 6);
       expect(paid.curves.strategyAfterAi.at(-1)!.equity).toBeCloseTo(direct.report.strategy.endEquity - 0.1 * paid.report.candles, 6);
+      // The headline figures are net of the bill; the gross ones beside them are the direct run's.
+      expect(paid.report.strategyGross).toEqual({ ...direct.report.strategy, aiSpend: paid.report.strategy.aiSpend, netPnlAfterAi: paid.report.strategy.netPnlAfterAi, netReturnAfterAiPct: paid.report.strategy.netReturnAfterAiPct });
+      expect(paid.report.strategy.endEquity).toBeCloseTo(direct.report.strategy.endEquity - 0.1 * paid.report.candles, 6);
+      expect(paid.report.strategy.totalReturnPct).toBeCloseTo(((direct.report.strategy.endEquity - 0.1 * paid.report.candles) / 10_000 - 1) * 100, 6);
+      expect(paid.report.strategy.sharpe).toBeLessThan(direct.report.strategy.sharpe);
+      // And the report says the stand-in echoed the offline engine.
+      expect(paid.report.decidedBy.counts).toEqual({ "stand-in": paid.report.candles });
+      expect(paid.report.decidedBy.summary).toMatch(/say nothing about openai\/gpt-4o/);
+      expect(direct.report.decidedBy.counts).toEqual({ "offline engine": direct.report.candles });
     } finally {
       await viaCore.close();
     }
@@ -176,6 +249,130 @@ describe("the backtest engine on real BTC candles", () => {
   it("asks the model every N candles when told to", async () => {
     const { report } = await runBacktest(base({ decideEvery: 6, to: Date.UTC(2022, 5, 5) - 1 }));
     expect(report.model.decisions).toBe(Math.ceil(report.candles / 6));
+  });
+
+  it("compares with buy-and-hold at its own average exposure, and charges only the candles it decides", async () => {
+    const { report, curves } = await runBacktest(base());
+    expect(report.averageExposurePct).toBeGreaterThan(0);
+    expect(report.exposureMatched.exposurePct).toBe(report.averageExposurePct);
+    const window = btc.filter((c) => c.time >= base().from && c.time <= base().to);
+    const matched = buyAndHold(window, 10_000, { feeRate: 0.001, slippageBps: 5, candleMs: H2 }, report.averageExposurePct / 100);
+    // The report rounds the exposure to 0.01%: the curves agree to that.
+    expect(curves.exposureMatched.at(-1)!.equity).toBeCloseTo(matched.equity.at(-1)!, 0);
+    expect(plannedDecisions(base())).toBe(report.model.decisions);
+    // From the first candle: the 60 that warm the indicators up are not decided, nor charged.
+    expect(plannedDecisions({ ...base(), from: 0, to: btc[299]!.time })).toBe(240);
+    expect(plannedDecisions({ ...base(), decideEvery: 6 })).toBe(Math.ceil(report.candles / 6));
+    expect(plannedDecisions({ ...base(), decisionIntervalSeconds: 300 })).toBe(report.candles); // live's 5 min: once per 2h candle
+  });
+
+  it("binds the loss cool-down as live does: an exit is stamped inside its candle", async () => {
+    // 70 quiet candles, then: a quiet one (buy at the open), one whose low breaks the 1% stop, then quiet ones.
+    const t0 = Date.UTC(2024, 0, 1);
+    const quiet = (i: number): Candle => ({ time: t0 + i * H2, open: 100, high: 100.4, low: 99.7, close: i % 2 ? 100.2 : 100, volume: 1 });
+    const candles = Array.from({ length: 70 }, (_, i) => quiet(i));
+    const pattern = ["quiet", "loss", "quiet", "quiet"];
+    for (let k = 0; k < 12; k++) {
+      const i = 70 + k;
+      candles.push(pattern[k % 4] === "loss" ? { time: t0 + i * H2, open: 100, high: 100.2, low: 98, close: 98.5, volume: 1 } : quiet(i));
+    }
+    // Our own decider: buy 10% with a 1% stop whenever flat (the engine's rules are not under test).
+    const buyer: PricedModel = {
+      id: "always-buy", pricePerCallUsdc: 0, route: "offline", path: "test",
+      async decide(inputs) {
+        const held = inputs.portfolio.positions.some((p) => p.symbol === inputs.symbol);
+        const d: Decision = { symbol: inputs.symbol, action: held ? "hold" : "buy", sizePct: held ? 0 : 10, confidence: 0.6, reasons: ["test"], stopLossPct: 1, takeProfitPct: 50 };
+        return { ok: true, decision: d, modelCalls: 0 };
+      },
+      async close() {},
+    };
+    const cooled = { ...limits, cooldownAfterLossMinutes: 120 };
+    const { report } = await runBacktest(base({ symbol: "TEST/USDT", candles, from: candles[70]!.time, to: candles.at(-1)!.time, model: buyer, limits: cooled }));
+    expect(report.risk.stopLosses).toBe(3);
+    // Down candle 100 -> high 100.2 -> low 98 -> close 98.5, a path of 0.2 + 2.2 + 0.5 = 2.9: the stop
+    // at 99 was touched 1.4 along it (58 min in). The next decision, 62 min later, is inside the
+    // 120-min cool-down; the one after is not. Stamped at the open, as before, it never bound.
+    expect(report.risk.refusedByRule.cooldown).toBe(3);
+    const loss = Number(await redis.hget("portfolio:last-loss", "TEST/USDT"));
+    const lastLossCandle = candles[70 + 9]!.time;
+    expect(loss).toBe(lastLossCandle + Math.floor((1.4 / 2.9) * H2));
+  });
+
+  it("records a run with real calls once, and replays it free to identical trades", async () => {
+    // A stand-in for a paid model (our own seam): the offline engine with other rules, billed per call.
+    const paid: PricedModel = {
+      id: "acme/model-1", pricePerCallUsdc: 0.05, route: "router", path: "test stand-in for real calls",
+      async decide(inputs) {
+        const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
+        const r = validateDecision(decideOffline(inputs.snapshot, position, inputs.limits, { stopAtr: 2, targetR: 2, volTarget: 0, maxEntryRsi: 100, slowExit: false }));
+        return r.ok ? { ok: true, decision: r.decision, modelCalls: 1 } : { ok: false, error: r.error, modelCalls: 1 };
+      },
+      async close() {},
+    };
+    const store = new MemoryRecordings();
+    const recording = recordingModel(paid, store, () => 1);
+    const window = { from: Date.UTC(2022, 5, 1), to: Date.UTC(2022, 5, 12) - 1 };
+    const first = await runBacktest(base({ ...window, model: recording }));
+    expect(recording.recorded()).toBe(first.report.candles);
+    expect(first.report.strategy.aiSpend).toBeCloseTo(0.05 * first.report.candles, 9);
+    const firstTrades = await redis.lrange("portfolio:closed", 0, -1);
+    expect(first.report.strategy.orders).toBeGreaterThan(2);
+
+    // Shared as JSONL, imported by someone else, replayed: no calls, nothing spent, the same trades.
+    const shared = new MemoryRecordings(fromJsonl(toJsonl(await store.all())));
+    await redis.flushdb();
+    const again = await runBacktest(base({ ...window, model: replayModel(shared, "acme/model-1", "test") }));
+    expect(again.curves.strategy).toEqual(first.curves.strategy);
+    expect(await redis.lrange("portfolio:closed", 0, -1)).toEqual(firstTrades);
+    expect(again.report.strategy.aiSpend).toBe(0);
+    expect(again.report.model.replayed).toBe(again.report.candles);
+    expect(again.report.decidedBy.counts).toEqual({ recording: again.report.candles });
+
+    // A longer window than was recorded: the rest is decided by the offline engine, and counted.
+    await redis.flushdb();
+    const longer = await runBacktest(base({ from: window.from, to: window.to + 24 * H2, model: replayModel(shared, "acme/model-1", "test") }));
+    expect(longer.report.model.replayed + longer.report.model.notRecorded).toBe(longer.report.candles);
+    expect(longer.report.model.notRecorded).toBeGreaterThan(0);
+    expect(longer.report.decidedBy.counts["offline engine (no recording)"]).toBe(longer.report.model.notRecorded);
+  });
+
+  it("keeps live recordings in Redis, first answer kept, and moves them as JSONL", async () => {
+    const store = new RedisRecordings(redis);
+    const answer: Decision = { symbol: "BTC/USDT", action: "buy", sizePct: 5, confidence: 0.7, reasons: ["recorded live"] };
+    const hash = inputHash({ symbol: "BTC/USDT", n: 1 });
+    await recordModelDecision(store, { inputHash: hash, model: "acme/model-1", answer, priceMicro: 20_000, recordedAt: 5 });
+    await recordModelDecision(store, { inputHash: hash, model: "acme/model-1", answer: { ...answer, action: "hold", sizePct: 0 }, priceMicro: 20_000, recordedAt: 6 });
+    expect((await store.get(hash, "acme/model-1"))?.answer.action).toBe("buy");
+    expect(await store.get(hash, "other/model")).toBeUndefined();
+    const copy = new MemoryRecordings();
+    expect(await importJsonl(copy, await exportJsonl(store))).toBe(1);
+    expect(await copy.all()).toEqual(await store.all());
+  });
+
+  it("runs several symbols on one account under the shared limits", async () => {
+    const eth = loadCandles(join(SHARED, "ETH_USDT_2h.csv"));
+    const doge = loadCandles(join(SHARED, "DOGE_USDT_2h.csv"));
+    const tight = { ...limits, maxPositionPct: 30, maxExposurePct: 40 };
+    const { report, curves } = await runBacktest(base({ series: [{ symbol: "ETH/USDT", candles: eth }, { symbol: "DOGE/USDT", candles: doge }], from: 0, to: Date.now(), limits: tight }));
+    expect(report.symbols).toEqual(["ETH/USDT", "DOGE/USDT"]);
+    // The period both cover: DOGE starts later (plus its 60 warm-up candles), ETH ends first.
+    expect(report.from).toBe(new Date(doge[60]!.time).toISOString().slice(0, 16).replace("T", " "));
+    expect(report.to).toBe(new Date(eth.at(-1)!.time).toISOString().slice(0, 16).replace("T", " "));
+    expect(report.model.decisions).toBe(2 * report.candles);
+    expect(report.averageExposurePct).toBeLessThanOrEqual(40 + 1);
+    expect(curves.buyAndHold[0]!.equity).toBe(10_000);
+    expect(curves.buyAndHold).toHaveLength(curves.strategy.length);
+  });
+
+  it("walks forward a year at a time and counts the wins against each baseline", async () => {
+    const periods = yearlyPeriods(btc, Date.UTC(2021, 11, 20), Date.UTC(2022, 0, 10) - 1);
+    expect(periods.map((p) => p.label)).toEqual(["2021 (12-20 to 12-31)", "2022 (01-01 to 01-09)"]);
+    const wf = await walkForward({ ...base(), from: undefined, to: undefined } as unknown as BacktestOptions, periods);
+    expect(wf.rows).toHaveLength(2);
+    const s = wf.summary.exposureMatched;
+    expect(s.periods).toBe(2);
+    expect(s.sharpeWins).toBe(wf.rows.filter((r) => r.strategy.sharpe > r.exposureMatched.sharpe).length);
+    expect(summarize(wf.rows)).toEqual(wf.summary);
   });
 
   it("runs the full 35,000-candle history to the end", async () => {
@@ -202,6 +399,47 @@ describe("npm run backtest", () => {
     expect(() => parseArgs(["--from", "2022-02-01", "--to", "2022-01-01"])).toThrow(/--to is before --from/);
     expect(() => parseArgs(["--frobnicate", "1"])).toThrow(/Unknown option --frobnicate/);
     expect(() => parseArgs(["--model"])).toThrow(/--model needs a value/);
+    const p = parseArgs(["--symbols", "eth-usdt,DOGE/USDT", "--interval", "live", "--walk-forward"]);
+    expect(p.symbols).toEqual(["ETH/USDT", "DOGE/USDT"]);
+    expect(p.interval).toBe("live");
+    expect(p.walkForward).toBe(true);
+    expect(() => parseArgs(["--symbols", "BTC/USDT,ETH/BTC"])).toThrow(/one quote currency/);
+    expect(() => parseArgs(["--replay", "x.jsonl", "--real-calls"])).toThrow(/makes no calls/);
+    expect(() => parseArgs(["--record", "x.jsonl"])).toThrow(/--record is for --real-calls/);
+    expect(() => parseArgs(["--every", "2", "--interval", "300"])).toThrow(/--every or --interval/);
+  });
+
+  it("replays a shared JSONL file and says so; a bad file is refused with the line at fault", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "backtest-replay-"));
+    const file = join(dir, "shared.jsonl");
+    const answer: Decision = { symbol: "BTC/USDT", action: "hold", sizePct: 0, confidence: 0.5, reasons: ["recorded"] };
+    writeFileSync(file, toJsonl([{ inputHash: "a".repeat(64), model: "acme/model-1", answer, priceMicro: 50_000, recordedAt: 1 }]));
+    const bad = join(dir, "bad.jsonl");
+    writeFileSync(bad, `${readFileSync(file, "utf8")}{"inputHash":"nope"}\n`);
+    const out: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(["--from", "2022-06-01", "--to", "2022-06-01", "--replay", file, "--out", dir], {})).toBe(0);
+      expect(await main(["--replay", bad, "--model", "acme/model-1"], {})).toBe(2);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+    }
+    const text = out.join("");
+    // The model is read from the file; nothing in it matches these inputs, so the offline engine decided, and the report says it.
+    expect(text).toMatch(/Decided by: 12 decisions: offline engine \(no recording\) 12: replayed from recordings of acme\/model-1/);
+    expect(text).toMatch(/bad\.jsonl line 2: inputHash must be 64 hex digits/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("hashes what the model was shown, not the job id or the key order", () => {
+    const a = { decisionId: "x", symbol: "BTC/USDT", limits: { b: 1, a: 2 } };
+    expect(inputHash(a)).toBe(inputHash({ limits: { a: 2, b: 1 }, symbol: "BTC/USDT", decisionId: "y" }));
+    expect(inputHash(a)).not.toBe(inputHash({ ...a, symbol: "ETH/USDT" }));
+    expect(inputHash(a)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("writes the JSON report and the PNG chart, and shows the estimate for a paid model first", async () => {

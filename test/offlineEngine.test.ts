@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Decision, IndicatorSnapshot, Position } from "../src/domain/types.js";
-import { decideOffline, OFFLINE_MODEL_ID } from "../src/engine/offlineEngine.js";
+import { decideOffline, OFFLINE_MODEL_ID, OFFLINE_RULES } from "../src/engine/offlineEngine.js";
 import { computeSnapshot } from "../src/indicators/snapshot.js";
 import { loadCandles } from "../src/market/candles.js";
 
@@ -68,15 +68,20 @@ describe("decideOffline", () => {
     expect(OFFLINE_MODEL_ID).toBe("offline-engine");
   });
 
-  it("buys a bullish snapshot when flat, sized by score, ATR stop and 2x target", () => {
+  it("the rules picked on 2017-2021 (docs/evaluation.md)", () => {
+    expect(OFFLINE_RULES).toEqual({ stopAtr: 4, targetR: 6, volTarget: 0.005, maxEntryRsi: 75, slowExit: false });
+  });
+
+  it("buys an uptrend with momentum when flat: volatility-targeted size, 4 ATR stop, 6x target", () => {
     const d = decideOffline(bullish, undefined, limits);
     wellFormed(d);
     expect(d.action).toBe("buy");
     expect(d.symbol).toBe("BTC/USDT");
-    expect(d.sizePct).toBeCloseTo(20 * 0.65, 6);
-    const atrStop = (2 * 900 * 100) / 64_210; // 2.80%
+    // Volatility 1% per candle against 0.5% targeted: half the largest position.
+    expect(d.sizePct).toBeCloseTo(20 * 0.5, 6);
+    const atrStop = (4 * 900 * 100) / 64_210; // 5.61%
     expect(d.stopLossPct).toBeCloseTo(atrStop, 2);
-    expect(d.takeProfitPct).toBeCloseTo(2 * d.stopLossPct!, 6);
+    expect(d.takeProfitPct).toBeCloseTo(6 * d.stopLossPct!, 6);
     expect(d.confidence).toBeCloseTo(0.5 + 0.65 / 2, 3);
     expect(d.reasons.join(" ")).toContain("64,210");
     expect(d.reasons.join(" ")).toContain("SMA20 63,900");
@@ -86,14 +91,14 @@ describe("decideOffline", () => {
   });
 
   it("clamps the ATR stop to [1, 2 x default] and caps the size at maxPositionPct", () => {
-    const wild = decideOffline({ ...bullish, atr14: 10_000, signalScore: 1 }, undefined, limits);
+    const wild = decideOffline({ ...bullish, atr14: 10_000, volatility: 0.02 }, undefined, limits);
     expect(wild.stopLossPct).toBe(6);
-    expect(wild.takeProfitPct).toBe(12);
-    expect(wild.sizePct).toBe(20);
-    const calm = decideOffline({ ...bullish, atr14: 50, signalScore: 0.3 }, undefined, limits);
+    expect(wild.takeProfitPct).toBe(36);
+    expect(wild.sizePct).toBe(5); // 0.5% / 2%: a quarter of the largest
+    const calm = decideOffline({ ...bullish, atr14: 50, volatility: 0.003 }, undefined, limits);
     expect(calm.stopLossPct).toBe(1);
-    expect(calm.takeProfitPct).toBe(2);
-    expect(calm.sizePct).toBeCloseTo(6, 6);
+    expect(calm.takeProfitPct).toBe(6);
+    expect(calm.sizePct).toBe(20); // calmer than targeted: the largest, never more
     const noAtr = decideOffline({ ...bullish, atr14: 0 }, undefined, limits);
     expect(noAtr.stopLossPct).toBe(3);
     expect(noAtr.takeProfitPct).toBe(6);
@@ -124,6 +129,23 @@ describe("decideOffline", () => {
     expect(decideOffline(bearish, undefined, limits).action).toBe("hold");
   });
 
+  it("asks more to enter than to stay: a mixed trend neither buys nor sells", () => {
+    // Price under SMA20 but over SMA50: no entry, and no exit (the trend is not broken).
+    const mixed = { ...bullish, price: 62_000, signal: "bullish" as const };
+    expect(decideOffline(mixed, undefined, limits).action).toBe("hold");
+    expect(decideOffline(mixed, held, limits).action).toBe("hold");
+    // Price under SMA50 while SMA20 is still above it: held on, not yet broken.
+    expect(decideOffline({ ...bullish, price: 61_000 }, held, limits).action).toBe("hold");
+    // No momentum (MACD histogram under 0): no entry in an otherwise up market.
+    expect(decideOffline({ ...bullish, macd: { macd: 100, signal: 150, histogram: -50 } }, undefined, limits).action).toBe("hold");
+  });
+
+  it("does not buy a stretched market (RSI over 75)", () => {
+    const d = decideOffline({ ...bullish, rsi14: 81 }, undefined, limits);
+    expect(d.action).toBe("hold");
+    expect(d.reasons.at(-1)).toMatch(/RSI 81 is over 75/);
+  });
+
   it("is deterministic", () => {
     for (const [s, p] of [
       [bullish, undefined],
@@ -147,7 +169,7 @@ describe("decideOffline", () => {
           if (d.action === "buy") {
             expect(d.stopLossPct!).toBeGreaterThanOrEqual(1);
             expect(d.stopLossPct!).toBeLessThanOrEqual(6);
-            expect(d.takeProfitPct).toBeCloseTo(2 * d.stopLossPct!, 6);
+            expect(d.takeProfitPct).toBeCloseTo(6 * d.stopLossPct!, 6);
           }
           expect(d.reasons.join(" ")).not.toMatch(/NaN|undefined|Infinity/);
         }

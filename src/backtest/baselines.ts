@@ -19,21 +19,53 @@ export interface Costs {
   candleMs: number;
 }
 
-/** Buys with all the cash at the first candle's open, marks at each close, never sells. */
-export function buyAndHold(candles: Candle[], cash: number, costs: Costs): BaselineRun {
+/**
+ * Buys with `fraction` of the cash (all of it by default) at the first candle's open, marks at each
+ * close, never sells; the rest stays in cash. With the strategy's average exposure as the fraction
+ * it is the fair comparison for a strategy that is only partly invested: the same market risk on
+ * average, with no timing.
+ */
+export function buyAndHold(candles: Candle[], cash: number, costs: Costs, fraction = 1): BaselineRun {
   const first = candles[0];
   if (!first) throw new Error("buyAndHold: no candles");
+  if (!(fraction >= 0 && fraction <= 1)) throw new Error(`buyAndHold: fraction ${fraction} is not between 0 and 1`);
   const price = first.open * (1 + costs.slippageBps / 10_000);
-  // qty * price * (1 + fee) = cash
-  const qty = cash / (price * (1 + costs.feeRate));
+  const invested = cash * fraction;
+  const idle = cash - invested;
+  // qty * price * (1 + fee) = invested
+  const qty = invested / (price * (1 + costs.feeRate));
   const fee = qty * price * costs.feeRate;
   return {
-    name: "buy-and-hold",
+    name: fraction === 1 ? "buy-and-hold" : `buy-and-hold at ${(fraction * 100).toFixed(1)}%`,
     times: [first.time, ...candles.map((c) => c.time + costs.candleMs)],
-    equity: [cash, ...candles.map((c) => qty * c.close)],
+    equity: [cash, ...candles.map((c) => idle + qty * c.close)],
     tradePnls: [],
-    orders: 1,
+    orders: qty > 0 ? 1 : 0,
     fees: fee,
+  };
+}
+
+/**
+ * Several runs side by side (one per symbol, each with its share of the cash) as one account on
+ * the clock `times`: each run's last mark at or before a time counts, its starting cash before it.
+ */
+export function combineRuns(runs: BaselineRun[], times: number[]): BaselineRun {
+  if (runs.length === 1) return runs[0]!;
+  const equity = times.map(() => 0);
+  for (const r of runs) {
+    let j = 0;
+    times.forEach((t, k) => {
+      while (j + 1 < r.times.length && r.times[j + 1]! <= t) j++;
+      equity[k]! += r.equity[j]!;
+    });
+  }
+  return {
+    name: runs[0]!.name,
+    times,
+    equity,
+    tradePnls: runs.flatMap((r) => r.tradePnls),
+    orders: runs.reduce((a, r) => a + r.orders, 0),
+    fees: runs.reduce((a, r) => a + r.fees, 0),
   };
 }
 

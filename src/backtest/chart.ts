@@ -54,6 +54,7 @@ export function renderChart(result: BacktestResult): Buffer {
           { label: `strategy (${r.model.id})`, data: xy(result.curves.strategy), borderColor: "#1f77b4", backgroundColor: "#1f77b4" },
           ...(ai ? [{ label: `strategy after AI spend ($${r.strategy.aiSpend.toFixed(2)})`, data: xy(result.curves.strategyAfterAi), borderColor: "#d62728", backgroundColor: "#d62728", borderDash: [6, 3] }] : []),
           { label: "buy and hold", data: xy(result.curves.buyAndHold), borderColor: "#7f7f7f", backgroundColor: "#7f7f7f" },
+          { label: `buy and hold at ${r.exposureMatched.exposurePct.toFixed(0)}% (the strategy's exposure)`, data: xy(result.curves.exposureMatched), borderColor: "#bcbd22", backgroundColor: "#bcbd22" },
           { label: "SMA 20/50 crossover", data: xy(result.curves.smaCrossover), borderColor: "#2ca02c", backgroundColor: "#2ca02c" },
         ],
       },
@@ -66,8 +67,9 @@ export function renderChart(result: BacktestResult): Buffer {
     WIDTH,
     TOP,
   );
-  const dd = drawdownSeries(result.curves.strategy.map((p) => p.equity));
-  const ddPoints = result.curves.strategy.map((p, i) => ({ time: p.time, equity: dd[i]! }));
+  // Drawdown net of the AI spend, as the report's figures.
+  const dd = drawdownSeries(result.curves.strategyAfterAi.map((p) => p.equity));
+  const ddPoints = result.curves.strategyAfterAi.map((p, i) => ({ time: p.time, equity: dd[i]! }));
   const drawdown = draw(
     {
       type: "line",

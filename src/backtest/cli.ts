@@ -1,5 +1,5 @@
 // npm run backtest -- --symbol BTC/USDT --from 2022-01-01 --to 2022-12-31 --model <name|offline>
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -10,19 +10,33 @@ import { loadConfig, readDotEnv, redactSecrets, type Config } from "../config/co
 import { loadCandles } from "../market/candles.js";
 import { createRouterClient, routerAuthFromConfig } from "../models/dreamsRouter.js";
 import { ensureRedis } from "../redis/ensureRedis.js";
+import { fromJsonl, MemoryRecordings, toJsonl } from "../decision/recordings.js";
+import type { Candle } from "../domain/types.js";
 import { renderChart } from "./chart.js";
-import { runBacktest, type BacktestResult } from "./engine.js";
+import { plannedDecisions, runBacktest, type BacktestOptions, type BacktestResult } from "./engine.js";
 import type { Metrics } from "./metrics.js";
-import { offlineDirect, priceOf, standInModel, throughAgent, type PricedModel } from "./models.js";
+import { offlineDirect, priceOf, recordingModel, replayModel, standInModel, throughAgent, type PricedModel } from "./models.js";
+import { walkForward, walkForwardMarkdown, yearlyPeriods } from "./walkForward.js";
 
 const USAGE = `Usage: npm run backtest -- --symbol BTC/USDT --from 2022-01-01 --to 2022-12-31 --model <name|offline>
+       npm run backtest -- --walk-forward --from 2022-01-01     (a row per year, and how often it wins)
 Options:
   --symbol SYMBOL      market, e.g. BTC/USDT (default BTC/USDT)
+  --symbols A,B,...    several markets on one account under the shared risk limits (a portfolio
+                       backtest over the period they all cover), e.g. ETH/USDT,DOGE/USDT
   --from DATE          first day, YYYY-MM-DD (default: the first candle)
   --to DATE            last day, YYYY-MM-DD, inclusive (default: the last candle)
   --model NAME         offline (default), or a model id such as openai/gpt-4o
   --timeframe TF       candle file to use, e.g. 2h (default TIMEFRAME)
   --every N            ask the model every N candles (default 1)
+  --interval SECONDS   decide as often as live's DECISION_INTERVAL_SECONDS ("live" reads it), in whole
+                       candles; shorter than a candle means once per candle, and the report says so
+  --walk-forward       one run per calendar year in the range, a table, and how many years the
+                       strategy beats each baseline (net of every cost) on return and on Sharpe
+  --replay FILE        answer from recorded decisions of --model (JSONL), free; inputs with no
+                       recording are decided by the offline engine, and counted
+  --record FILE        where --real-calls records every paid decision (JSONL, added to; default
+                       .data/recordings.jsonl)
   --cash AMOUNT        starting cash in the quote currency (default PAPER_START_USDT)
   --price USDC         price of one decision for a paid model (default: the model's list price)
   --router-url URL     a router stand-in on this machine (http://127.0.0.1:PORT/v1) for a paid model
@@ -35,6 +49,11 @@ Options:
 
 interface Args {
   symbol: string;
+  symbols: string[];
+  interval?: number | "live";
+  walkForward: boolean;
+  replay?: string;
+  record?: string;
   from?: number;
   to?: number;
   model: string;
@@ -70,8 +89,13 @@ function positive(flag: string, v: string, whole = false, allowZero = false): nu
 }
 
 export function parseArgs(argv: string[]): Args {
-  const args: Args = { symbol: "BTC/USDT", model: "offline", every: 1, realCalls: false, yes: false, throughCore: false };
-  const flags = new Set(["--real-calls", "--yes", "--through-core"]);
+  const args: Args = { symbol: "BTC/USDT", symbols: [], model: "offline", every: 1, realCalls: false, yes: false, throughCore: false, walkForward: false };
+  const flags = new Set(["--real-calls", "--yes", "--through-core", "--walk-forward"]);
+  const market = (flag: string, v: string) => {
+    const s = v.trim().toUpperCase().replace(/[-_]/, "/");
+    if (!/^[A-Z0-9]+\/[A-Z0-9]+$/.test(s)) throw new UsageError(`${flag} "${v}" is not a market: use BASE/QUOTE, e.g. BTC/USDT`);
+    return s;
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === "--help" || flag === "-h") throw new UsageError("");
@@ -79,6 +103,7 @@ export function parseArgs(argv: string[]): Args {
       if (flag === "--real-calls") args.realCalls = true;
       if (flag === "--yes") args.yes = true;
       if (flag === "--through-core") args.throughCore = true;
+      if (flag === "--walk-forward") args.walkForward = true;
       continue;
     }
     const v = argv[i + 1];
@@ -86,12 +111,18 @@ export function parseArgs(argv: string[]): Args {
     if (v === undefined || v.startsWith("--")) throw new UsageError(`${flag} needs a value`);
     i++;
     switch (flag) {
-      case "--symbol": {
-        const s = v.toUpperCase().replace(/[-_]/, "/");
-        if (!/^[A-Z0-9]+\/[A-Z0-9]+$/.test(s)) throw new UsageError(`--symbol "${v}" is not a market: use BASE/QUOTE, e.g. BTC/USDT`);
-        args.symbol = s;
+      case "--symbol": args.symbol = market(flag, v); break;
+      case "--symbols": {
+        const list = [...new Set(v.split(",").filter((x) => x.trim() !== "").map((x) => market(flag, x)))];
+        if (list.length === 0) throw new UsageError(`--symbols needs markets separated by commas, e.g. ETH/USDT,DOGE/USDT`);
+        if (new Set(list.map((x) => x.split("/")[1])).size > 1) throw new UsageError(`--symbols must share one quote currency (one account), got ${list.join(", ")}`);
+        args.symbols = list;
+        args.symbol = list[0]!;
         break;
       }
+      case "--interval": args.interval = v === "live" ? "live" : positive(flag, v, true); break;
+      case "--replay": args.replay = v; break;
+      case "--record": args.record = v; break;
       case "--from": args.from = parseDay(flag, v, false); break;
       case "--to": args.to = parseDay(flag, v, true); break;
       case "--model": args.model = v; break;
@@ -118,6 +149,10 @@ export function parseArgs(argv: string[]): Args {
     }
   }
   if (args.from !== undefined && args.to !== undefined && args.to < args.from) throw new UsageError("--to is before --from");
+  if (args.symbols.length === 0) args.symbols = [args.symbol];
+  if (args.replay && (args.realCalls || args.routerUrl)) throw new UsageError("--replay answers from recordings and makes no calls: drop --real-calls and --router-url");
+  if (args.record && !args.realCalls) throw new UsageError("--record is for --real-calls: only real model decisions are recorded (replay a file with --replay)");
+  if (args.interval !== undefined && argv.includes("--every")) throw new UsageError("use --every or --interval, not both");
   return args;
 }
 
@@ -126,6 +161,19 @@ const isOffline = (m: string) => m === "offline" || m === "offline-engine";
 
 /** The priced model for the run; a paid model never reaches the real router unless --real-calls. */
 async function pickModel(args: Args, config: Config): Promise<PricedModel> {
+  if (args.replay) {
+    if (!existsSync(args.replay)) throw new UsageError(`--replay ${args.replay}: no such file (record one with --real-calls --record FILE, or import a shared JSONL file)`);
+    let records;
+    try {
+      records = fromJsonl(readFileSync(args.replay, "utf8"), args.replay);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const models = [...new Set(records.map((r) => r.model))];
+    const id = isOffline(args.model) ? (models.length === 1 ? models[0]! : undefined) : args.model;
+    if (!id) throw new UsageError(`--replay ${args.replay} holds recordings of ${models.length ? models.join(", ") : "no model"}: name the one to replay with --model`);
+    return replayModel(new MemoryRecordings(records.filter((r) => r.model === id)), id, args.replay);
+  }
   if (isOffline(args.model)) {
     if (args.routerUrl || args.realCalls) throw new UsageError("--router-url and --real-calls are for a paid model; the offline engine makes no calls");
     if (!args.throughCore) return offlineDirect();
@@ -138,7 +186,7 @@ async function pickModel(args: Args, config: Config): Promise<PricedModel> {
     if (!auth) throw new UsageError("--real-calls needs DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY in .env or the environment");
     const baseURL = args.routerUrl ?? config.router.url;
     const client = createRouterClient({ baseURL, auth });
-    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${baseURL}`, model: () => client.model(args.model), deadlineMs: config.router.timeoutMs });
+    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${baseURL}, each decision recorded`, model: () => client.model(args.model), deadlineMs: config.router.timeoutMs });
   }
   if (args.routerUrl) {
     const host = new URL(args.routerUrl).hostname;
@@ -172,12 +220,14 @@ const num = (x: number, d = 2) => x.toLocaleString("en-US", { minimumFractionDig
 
 export function summary(result: BacktestResult, files: { json: string; png: string }): string {
   const r = result.report;
-  const cols: [string, Metrics][] = [["strategy", r.strategy], ["buy&hold", r.buyAndHold], ["SMA 20/50", r.smaCrossover]];
-  const row = (label: string, f: (m: Metrics) => string) => `  ${label.padEnd(22)}${cols.map(([, m]) => f(m).padStart(14)).join("")}`;
+  const cols: [string, Metrics][] = [["strategy (net)", r.strategy], ["before AI", r.strategyGross], [`B&H@${r.exposureMatched.exposurePct.toFixed(0)}%`, r.exposureMatched], ["buy&hold", r.buyAndHold], ["SMA 20/50", r.smaCrossover]];
+  const row = (label: string, f: (m: Metrics) => string) => `  ${label.padEnd(22)}${cols.map(([, m]) => f(m).padStart(15)).join("")}`;
   return [
-    `Backtest ${r.symbol} ${r.timeframe}, ${r.from} → ${r.to} UTC: ${r.candles.toLocaleString("en-US")} candles, ${r.gaps.length} gap(s) in the data (reported, not filled)`,
+    `Backtest ${r.symbols.join(" + ")} ${r.timeframe}, ${r.from} → ${r.to} UTC: ${r.candles.toLocaleString("en-US")} candles${r.symbols.length > 1 ? " on one account under the shared limits" : ""}, ${r.gaps.length} gap(s) in the data (reported, not filled)`,
     `Model ${r.model.id}: ${r.model.path}; $${r.model.pricePerCallUsdc} per decision, ${r.model.decisions.toLocaleString("en-US")} decisions, ${r.model.modelCalls.toLocaleString("en-US")} model calls${r.model.failed ? `, ${r.model.failed} failed` : ""}${r.model.skippedForBudget ? `, ${r.model.skippedForBudget} skipped (spending cap)` : ""}`,
-    `  ${"".padEnd(22)}${cols.map(([n]) => n.padStart(14)).join("")}`,
+    `Decided by: ${r.decidedBy.summary}`,
+    `Cadence: ${r.cadence.note}`,
+    `  ${"".padEnd(22)}${cols.map(([n]) => n.padStart(15)).join("")}`,
     row("total return", (m) => pct(m.totalReturnPct)),
     row("annualized return", (m) => pct(m.annualizedReturnPct)),
     row("Sharpe", (m) => m.sharpe.toFixed(2)),
@@ -187,9 +237,9 @@ export function summary(result: BacktestResult, files: { json: string; png: stri
     row("trades (round trips)", (m) => String(m.trades)),
     row("fees", (m) => num(m.fees)),
     row("AI spend (USDC)", (m) => num(m.aiSpend, 4)),
-    row("net P&L", (m) => num(m.netPnl)),
     row("net P&L after AI spend", (m) => num(m.netPnlAfterAi)),
-    `Risk: ${r.risk.stopLosses} stop losses (${r.risk.gapExits} through a gap), ${r.risk.takeProfits} take profits, ${r.risk.trailingMoves} trailing-stop moves; refused ${JSON.stringify(r.risk.refusedByRule)}, resized ${JSON.stringify(r.risk.resizedByRule)}, market breaches ${JSON.stringify(r.risk.breaches)}; in the market ${r.timeInMarketPct}% of the time`,
+    `Strategy (net) is after fees, slippage and AI spend; "before AI" leaves the AI spend out. B&H@${r.exposureMatched.exposurePct.toFixed(0)}% holds the strategy's average exposure, the rest in cash.`,
+    `Risk: ${r.risk.stopLosses} stop losses (${r.risk.gapExits} through a gap), ${r.risk.takeProfits} take profits, ${r.risk.trailingMoves} trailing-stop moves; refused ${JSON.stringify(r.risk.refusedByRule)}, resized ${JSON.stringify(r.risk.resizedByRule)}, market breaches ${JSON.stringify(r.risk.breaches)}; in the market ${r.timeInMarketPct}% of the time, average exposure ${r.averageExposurePct}% of equity`,
     `Wall time ${(r.wallTimeMs / 1000).toFixed(1)} s (${r.candlesPerSecond.toLocaleString("en-US")} candles/s). Report: ${files.json}  Chart: ${files.png}`,
   ].join("\n");
 }
@@ -221,20 +271,35 @@ export async function main(argv: string[], env: Record<string, string | undefine
   }
   const config = loaded.config;
   const timeframe = args.timeframe ?? config.market.timeframe;
-  const file = `${args.symbol.replace("/", "_")}_${timeframe}.csv`;
   const here = fileURLToPath(new URL("../../", import.meta.url));
   const dirs = args.data ? [resolve(args.data)] : [resolve(here, "../shared/data/ohlcv"), resolve(here, "data/ohlcv")];
-  const dir = dirs.find((d) => existsSync(join(d, file)));
-  if (!dir) {
-    process.stderr.write(`No ${file} in ${dirs.map((d) => relative(process.cwd(), d) || d).join(" or ")}. Pick a --symbol and --timeframe that have recorded candles (e.g. BTC/USDT 2h), or point --data at them.\n`);
+  const series: { symbol: string; candles: Candle[]; file: string }[] = [];
+  for (const symbol of args.symbols) {
+    const file = `${symbol.replace("/", "_")}_${timeframe}.csv`;
+    const dir = dirs.find((d) => existsSync(join(d, file)));
+    if (!dir) {
+      process.stderr.write(`No ${file} in ${dirs.map((d) => relative(process.cwd(), d) || d).join(" or ")}. Pick a --symbol and --timeframe that have recorded candles (e.g. BTC/USDT 2h), or point --data at them.\n`);
+      return 2;
+    }
+    series.push({ symbol, candles: loadCandles(join(dir, file)), file });
+  }
+  const candles = series[0]!.candles;
+  const from = args.from ?? Math.max(...series.map((s) => s.candles[0]!.time));
+  const to = args.to ?? Math.min(...series.map((s) => s.candles[s.candles.length - 1]!.time));
+  for (const s of series) {
+    if (s.candles.some((c) => c.time >= from && c.time <= to)) continue;
+    process.stderr.write(`${s.file} has no candles between ${new Date(from).toISOString().slice(0, 10)} and ${new Date(to).toISOString().slice(0, 10)} (it covers ${new Date(s.candles[0]!.time).toISOString().slice(0, 10)} to ${new Date(s.candles[s.candles.length - 1]!.time).toISOString().slice(0, 10)}).\n`);
     return 2;
   }
-  const candles = loadCandles(join(dir, file));
-  const from = args.from ?? candles[0]!.time;
-  const to = args.to ?? candles[candles.length - 1]!.time;
-  const inRange = candles.filter((c) => c.time >= from && c.time <= to).length;
-  if (inRange === 0) {
-    process.stderr.write(`${file} has no candles between ${new Date(from).toISOString().slice(0, 10)} and ${new Date(to).toISOString().slice(0, 10)} (it covers ${new Date(candles[0]!.time).toISOString().slice(0, 10)} to ${new Date(candles[candles.length - 1]!.time).toISOString().slice(0, 10)}).\n`);
+  const cadence = args.interval === undefined ? { decideEvery: args.every } : { decisionIntervalSeconds: args.interval === "live" ? config.schedule.decisionIntervalMs / 1000 : args.interval };
+  const shape = { ...(series.length > 1 ? { series } : { symbol: args.symbol, candles }), timeframe, ...cadence };
+  const periods = args.walkForward ? yearlyPeriods(candles, from, to) : [{ label: "", from, to }];
+  // Only the candles that will be decided: the indicator warm-up is not charged.
+  let decisions = 0;
+  try {
+    for (const p of periods) decisions += plannedDecisions({ ...shape, from: p.from, to: p.to });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
     return 2;
   }
 
@@ -246,13 +311,12 @@ export async function main(argv: string[], env: Record<string, string | undefine
     process.stderr.write(`${err.message}\n`);
     return 2;
   }
-  const decisions = Math.ceil(inRange / args.every);
   const estimate = decisions * model.pricePerCallUsdc;
   const cap = args.maxSpend ?? (model.route === "router" ? estimate : undefined);
   if (model.pricePerCallUsdc > 0 || model.route !== "offline") {
     process.stderr.write(
       `Estimated AI spend: ${decisions.toLocaleString("en-US")} decisions × $${model.pricePerCallUsdc} (${model.id}) = $${estimate.toFixed(2)}` +
-        (model.route === "router" ? ` of REAL USDC through ${model.path.split(" at ").pop()}; the run stops calling at $${cap!.toFixed(2)}.\n` : `, charged to the report only: ${model.path}.\n`),
+        (model.route === "router" ? ` of REAL USDC through ${model.path.split(" at ").pop()!.split(",")[0]}; the run stops calling at $${cap!.toFixed(2)}.\n` : `, charged to the report only: ${model.path}.\n`),
     );
   }
   if (model.route === "router" && !args.yes && !(await confirm(`Spend up to $${cap!.toFixed(2)} of real USDC on model calls? Type yes to go on: `))) {
@@ -260,6 +324,16 @@ export async function main(argv: string[], env: Record<string, string | undefine
     await model.close();
     return 1;
   }
+  // Every paid decision is recorded, so the run can be replayed for free (--replay) or shared.
+  const recordFile = model.route === "router" ? resolve(args.record ?? ".data/recordings.jsonl") : undefined;
+  const recordings = recordFile ? new MemoryRecordings(existsSync(recordFile) ? fromJsonl(readFileSync(recordFile, "utf8"), recordFile) : []) : undefined;
+  if (recordings) model = recordingModel(model, recordings);
+  const saveRecordings = async () => {
+    if (!recordFile || !recordings) return;
+    mkdirSync(resolve(recordFile, ".."), { recursive: true });
+    writeFileSync(recordFile, toJsonl(await recordings.all()));
+    process.stderr.write(`Recorded decisions: ${relative(process.cwd(), recordFile)} (${recordings.size} in all); replay them free with --replay ${relative(process.cwd(), recordFile)} --model ${model.id}\n`);
+  };
 
   const dataDir = mkdtempSync(join(tmpdir(), "backtest-redis-"));
   // A private Redis on a free port, started the way npm start does: the run never touches the agent's data.
@@ -267,10 +341,13 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
   // Stopped, or its output cut short (| head): the private Redis must not outlive the run.
   const abandon = () => {
-    void server.stop().finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(130);
-    });
+    void saveRecordings()
+      .catch(() => {})
+      .then(() => server.stop())
+      .finally(() => {
+        rmSync(dataDir, { recursive: true, force: true });
+        process.exit(130);
+      });
   };
   process.once("SIGINT", abandon);
   process.once("SIGTERM", abandon);
@@ -279,28 +356,37 @@ export async function main(argv: string[], env: Record<string, string | undefine
   };
   process.stdout.on("error", quietPipe);
   try {
-    const progress = process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r  ${Math.floor((done / total) * 100)}% of ${total.toLocaleString("en-US")} candles`) : undefined;
-    const result = await runBacktest({
-      symbol: args.symbol,
-      timeframe,
-      candles,
-      from,
-      to,
+    const progress = process.stderr.isTTY && !args.walkForward ? (done: number, total: number) => process.stderr.write(`\r  ${Math.floor((done / total) * 100)}% of ${total.toLocaleString("en-US")} candles`) : undefined;
+    const options: Omit<BacktestOptions, "from" | "to"> = {
+      ...shape,
       model,
       limits: config.risk,
       feeRate: config.exchange.feeRate,
       slippageBps: config.exchange.slippageBps,
       startingCash: args.cash ?? config.exchange.paperStartUsdt,
       redis,
-      decideEvery: args.every,
       ...(cap !== undefined ? { maxAiSpendUsdc: cap } : {}),
-      dataLabel: `recorded ${file}`,
+      dataLabel: `recorded ${series.map((s) => s.file).join(", ")}`,
       ...(progress ? { onProgress: progress } : {}),
-    });
-    if (progress) process.stderr.write("\n");
+    };
     const outDir = resolve(args.out ?? ".data/backtests");
     mkdirSync(outDir, { recursive: true });
-    const stem = `backtest-${args.symbol.replace("/", "_")}-${timeframe}-${result.report.from.slice(0, 10)}-${result.report.to.slice(0, 10)}-${model.id.replace(/[^A-Za-z0-9.-]+/g, "_")}`;
+    const name = `${args.symbols.map((s) => s.replace("/", "_")).join("+")}-${timeframe}`;
+    const modelName = model.id.replace(/[^A-Za-z0-9.-]+/g, "_");
+    if (args.walkForward) {
+      // A spending cap covers the whole walk, not each year.
+      const perPeriod = cap !== undefined ? { ...options, maxAiSpendUsdc: cap / periods.length } : options;
+      const wf = await walkForward(perPeriod, periods, (row) => process.stderr.write(`  ${row.period}: strategy ${row.strategy.totalReturnPct.toFixed(1)}%, Sharpe ${row.strategy.sharpe.toFixed(2)}\n`));
+      const md = walkForwardMarkdown(wf);
+      const stem = join(outDir, `walkforward-${name}-${modelName}`);
+      writeFileSync(`${stem}.json`, JSON.stringify(wf, null, 1) + "\n");
+      writeFileSync(`${stem}.md`, md + "\n");
+      process.stdout.write(redactSecrets(`Walk-forward ${args.symbols.join(" + ")} ${timeframe}, ${wf.rows.length} period(s), model ${model.id}\nDecided by (last period): ${wf.rows.at(-1)!.decidedBy}\n\n${md}\n\nWall time ${(wf.wallTimeMs / 1000).toFixed(1)} s. Report: ${relative(process.cwd(), stem)}.json and .md\n`, config));
+      return 0;
+    }
+    const result = await runBacktest({ ...options, from, to });
+    if (progress) process.stderr.write("\n");
+    const stem = `backtest-${name}-${result.report.from.slice(0, 10)}-${result.report.to.slice(0, 10)}-${modelName}`;
     const files = { json: join(outDir, `${stem}.json`), png: join(outDir, `${stem}.png`) };
     writeFileSync(files.json, JSON.stringify({ report: result.report, curves: result.curves }, null, 1) + "\n");
     writeFileSync(files.png, renderChart(result));
@@ -311,6 +397,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     process.off("SIGINT", abandon);
     process.off("SIGTERM", abandon);
     process.stdout.off("error", quietPipe);
+    await saveRecordings();
     await model.close();
     await redis.quit();
     await server.stop();

@@ -25,7 +25,7 @@ export interface Metrics {
   fees: number;
   /** What the model calls cost, USDC (1 USDC counted as 1 quote unit). */
   aiSpend: number;
-  /** End minus start equity. */
+  /** End minus start equity, before the AI spend. */
   netPnl: number;
   /** Net P&L less the AI spend: what the strategy earned once its model bill is paid. */
   netPnlAfterAi: number;
@@ -44,6 +44,8 @@ export interface MetricsInput {
   orders: number;
   fees: number;
   aiSpend: number;
+  /** The equity curve already has the AI spend taken out (the figures are net of it). */
+  aiIncluded?: boolean;
 }
 
 const round = (x: number, digits = 6) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
@@ -97,7 +99,7 @@ export function computeMetrics(m: MetricsInput): Metrics {
   const annualized = years > 0 && growth > 0 ? growth ** (1 / years) - 1 : growth - 1;
   const returns = periodReturns(m.equity);
   const wins = m.tradePnls.filter((p) => p > 0).length;
-  const netPnl = end - start;
+  const netPnl = end - start + (m.aiIncluded ? m.aiSpend : 0);
   return {
     startEquity: round(start),
     endEquity: round(end),

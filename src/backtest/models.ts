@@ -8,15 +8,17 @@ import { TradingAgent, type DecisionInputs } from "../agent/tradingAgent.js";
 import { validateDecision } from "../decision/schema.js";
 import type { Decision } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
+import { inputHash, recordModelDecision, type RecordingStore } from "../decision/recordings.js";
 
-export type DeciderOutcome = { ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number };
+/** source: what decided, for the report (e.g. "recording"; "no recording" when a replay had none). */
+export type DeciderOutcome = ({ ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number }) & { source?: string };
 
 export interface PricedModel {
   id: string;
   /** What one decision costs (USDC), charged whenever the model was called. */
   pricePerCallUsdc: number;
-  /** offline: no model call; stand-in: no money moves; router: real calls, real USDC. */
-  route: "offline" | "stand-in" | "router";
+  /** offline: no model call; stand-in: no money moves; router: real calls, real USDC; replay: recorded answers, free. */
+  route: "offline" | "stand-in" | "router" | "replay";
   /** How decisions are made, for the report. */
   path: string;
   decide(inputs: DecisionInputs): Promise<DeciderOutcome>;
@@ -50,7 +52,7 @@ export function offlineDirect(): PricedModel {
     async decide(inputs) {
       const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
       const result = validateDecision(decideOffline(inputs.snapshot, position, inputs.limits));
-      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0 } : { ok: false, error: result.error, modelCalls: 0 };
+      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0, source: "offline engine" } : { ok: false, error: result.error, modelCalls: 0 };
     },
     async close() {},
   };
@@ -92,5 +94,47 @@ export async function throughAgent(o: {
     async close() {
       await agent.stop();
     },
+  };
+}
+
+/**
+ * Records every decision `model` makes with a real call (modelCalls > 0 and a valid answer), through
+ * the same recordModelDecision live trading uses. The decisions themselves are unchanged.
+ */
+export function recordingModel(model: PricedModel, store: RecordingStore, now: () => number = Date.now): PricedModel & { recorded: () => number } {
+  let recorded = 0;
+  return {
+    ...model,
+    recorded: () => recorded,
+    async decide(inputs) {
+      const out = await model.decide(inputs);
+      if (out.ok && out.modelCalls > 0) {
+        await recordModelDecision(store, { inputHash: inputHash(inputs), model: model.id, answer: out.decision, priceMicro: Math.round(model.pricePerCallUsdc * out.modelCalls * 1e6), recordedAt: now() });
+        recorded++;
+      }
+      return out;
+    },
+    close: () => model.close(),
+  };
+}
+
+/**
+ * Answers from recordings of `modelId`, free: the same input gets the recorded answer, so a
+ * recorded run replays to the same trades. An input with no recording is a "no recording"
+ * outcome (the backtest lets the offline engine decide it, and counts it).
+ */
+export function replayModel(store: RecordingStore, modelId: string, from: string): PricedModel {
+  return {
+    id: modelId,
+    pricePerCallUsdc: 0,
+    route: "replay",
+    path: `replay of recorded ${modelId} decisions from ${from} (no calls, no spend); inputs with no recording decided by the offline engine`,
+    async decide(inputs) {
+      const hit = await store.get(inputHash(inputs), modelId);
+      if (!hit) return { ok: false, error: "no recording of this input", modelCalls: 0, source: "no recording" };
+      const result = validateDecision(hit.answer);
+      return result.ok ? { ok: true, decision: result.decision, modelCalls: 0, source: "recording" } : { ok: false, error: result.error, modelCalls: 0, source: "recording (invalid)" };
+    },
+    async close() {},
   };
 }
