@@ -2,6 +2,7 @@
 // call. One decision per tier leads the batch (a lock in Redis); the jobs that start with it wait
 // for its answers, which reach them through the decision cache, instead of paying their own.
 import type { ModelV2 } from "../agent/scriptedModel.js";
+import { inputHash, recordModelDecision } from "../decision/recordings.js";
 import type { MarketSymbol } from "../domain/types.js";
 import { computeSnapshot } from "../indicators/snapshot.js";
 import { batchPrompt, parseBatchReply, type BatchContext, type BatchItem } from "../routing/batch.js";
@@ -40,6 +41,7 @@ export async function batchDecision(run: DecisionRun, order: CatalogueModel[], k
     if (items.length < 2) return undefined;
 
     const ctx: BatchContext = { equity: inputs.portfolio.equity, cash: inputs.portfolio.cash, exposurePct: inputs.portfolio.exposurePct, limits: inputs.limits };
+    const batchPromptText = batchPrompt(items, ctx).map((m) => m.content).join("\n");
     const walked = await walk(run, order, (model, timeoutMs) => runBatchCall(model, items, ctx, timeoutMs), `${run.req.decisionId}:batch`, items.length);
     // The batch's payments are booked under this decision; its cost is shared out below.
     if (!walked.winner || !walked.result?.verdicts) {
@@ -52,6 +54,8 @@ export async function batchDecision(run: DecisionRun, order: CatalogueModel[], k
     for (const [i, item] of items.entries()) {
       const verdict = walked.result.verdicts.get(item.symbol);
       if (!verdict?.ok) continue;
+      // A batched answer is recorded by its batch prompt and symbol: that is what the model was shown.
+      if (rt.recordings) await recordModelDecision(rt.recordings, { inputHash: inputHash(`${batchPromptText}\u0000${item.symbol}`), model: walked.winner.id, answer: verdict.decision, priceMicro: share, recordedAt: now });
       await rt.cache.put(keys[i]!, { decision: verdict.decision, model: walked.winner.id, costMicro: share, singleCallMicro: singleCall, origin: "batch" }, rt.policy.cacheTtlMs, now);
     }
     const mine = walked.result.verdicts.get(inputs.symbol);

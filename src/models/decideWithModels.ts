@@ -3,6 +3,7 @@
 // fallbackWalk.ts, batching in batchDecision.ts. runDecision (src/pipeline/decide.ts) calls this
 // and takes the risk and order half from there.
 import type { DecisionInputs } from "../agent/tradingAgent.js";
+import { inputHash, recordModelDecision } from "../decision/recordings.js";
 import type { DecideRequest } from "../decision/request.js";
 import { OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import type { CacheKey } from "../routing/decisionCache.js";
@@ -85,6 +86,8 @@ async function routerDecision(run: DecisionRun): Promise<ModelOutcome> {
   if (walked.winner && walked.result?.decision) {
     const decision = walked.result.decision;
     await rt.journal.answered(req.decisionId, decision, walked.winner.id);
+    // Recorded once, by what the model was shown, so a backtest can replay it for free.
+    if (rt.recordings) await recordModelDecision(rt.recordings, { inputHash: inputHash(inputs), model: walked.winner.id, answer: decision, priceMicro: walked.winnerCostMicro, recordedAt: svc.clock() });
     await rt.pauseAt?.("answered");
     await rt.cache.put(key, { decision, model: walked.winner.id, costMicro: walked.winnerCostMicro, singleCallMicro: walked.winnerCostMicro || estimate(run, walked.winner), origin: "call" }, rt.policy.cacheTtlMs, svc.clock());
     await rt.cache.firstServe(key);

@@ -3,6 +3,7 @@ import { BudgetGuard } from "../payments/budgetGuard.js";
 import type { Config } from "../config/config.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import { spendKeys } from "../ledger/ledger.js";
+import { RedisRecordings, type RecordingStore } from "../decision/recordings.js";
 import { CircuitBreaker } from "./breaker.js";
 import { DecisionCache } from "./decisionCache.js";
 import { DecisionJournal } from "./decisionJournal.js";
@@ -26,6 +27,8 @@ export interface RouterRuntime {
   journal: DecisionJournal;
   /** X402_PAYEES: the payees x402 payments may go to (lower-case); empty: any. */
   payees?: string[];
+  /** Every paid answer, kept by the content of what the model was shown, for free replays. */
+  recordings?: RecordingStore;
   /** Posts one alert to the chat. */
   alert(text: string): Promise<void>;
   /**
@@ -57,6 +60,7 @@ export function createRouterRuntime(redis: Redis, config: Config, alert: (text: 
     stats: new ModelStats(redis),
     cache: new DecisionCache(redis),
     journal: new DecisionJournal(redis),
+    recordings: new RedisRecordings(redis),
     payees: r.payees,
     alert,
   };
