@@ -41,8 +41,10 @@ export const decide = defineCommand<string, Needs<"symbols" | "decide" | "mode" 
     return { ok: true, value: symbol };
   },
   async run(symbol, { app, user, progress }) {
-    const model = (await app.services.state.chosenModel()) ?? app.services.models.chain()[0]!.id;
-    await progress?.(`Deciding on ${symbol.split("/")[0]} with ${model}…`);
+    // Name the model only when it is pinned: otherwise the router picks one by policy per decision.
+    const pinned = await app.services.state.chosenModel();
+    const by = pinned ? `with ${pinned}` : app.services.models.routerEnabled ? "(model chosen by policy)" : `with ${app.services.models.chain()[0]!.id}`;
+    await progress?.(`Deciding on ${symbol.split("/")[0]} ${by}…`);
     const record = await app.decide({ decisionId: `chat:${symbol}:${randomUUID()}`, symbol, trigger: "chat" }, user);
     const text = formatDecision(record, { paper: app.mode.trading === "paper" });
     if (!record.indicators) return { text };
