@@ -3,6 +3,7 @@ import { benchBacktest, benchWalkForward } from "./backtest.js";
 import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
 import { benchIndicators } from "./indicators.js";
+import { benchPaymentOverhead } from "./paymentOverhead.js";
 import { benchRouterCost } from "./routerCost.js";
 import { benchRouterResilience } from "./routerResilience.js";
 
@@ -10,6 +11,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
   routerCost: benchRouterCost,
   routerResilience: benchRouterResilience,
+  paymentOverhead: benchPaymentOverhead,
   chatLatency: benchChatLatency,
   indicators: benchIndicators,
   backtest: benchBacktest,
