@@ -175,7 +175,14 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       : undefined,
   );
   // The breaker, budget, cache and stats live in Redis; their alerts go to every chat.
-  models.attach(createRouterRuntime(redis, config, (message) => notifier.notify({ type: "model-alert", message })));
+  const runtimeSettings = {
+    ...config.routing,
+    symbols: config.market.symbols,
+    slowestTimeoutMs: Math.max(config.router.timeoutMs, ...Object.values(config.routing.modelTimeouts)),
+    dailyBudget: config.balance.dailyBudget,
+    monthlyBudget: config.balance.monthlyBudget,
+  };
+  models.attach(createRouterRuntime(redis, runtimeSettings, (message) => notifier.notify({ type: "model-alert", message })));
 
   const agent = new TradingAgent(new RedisKeyValueProvider(redis));
   await agent.start();

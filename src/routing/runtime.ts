@@ -1,6 +1,5 @@
 import type { Redis } from "ioredis";
 import { BudgetGuard } from "../payments/budgetGuard.js";
-import type { Config } from "../config/config.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import { spendKeys } from "../ledger/ledger.js";
 import { RedisRecordings, type RecordingStore } from "../decision/recordings.js";
@@ -41,20 +40,40 @@ export interface RouterRuntime {
 /** The points between the writes of a paid call, where a crash could fall. */
 export type BookingStep = "paid" | "booked" | "released" | "answered";
 
-export function createRouterRuntime(redis: Redis, config: Config, alert: (text: string) => Promise<void>, ledgerPrefix = "ledger:"): RouterRuntime {
-  const r = config.routing;
-  const slowest = Math.max(config.router.timeoutMs, ...Object.values(r.modelTimeouts));
+/** What the runtime is built from (the composition root reads it from the configuration). */
+export interface RuntimeSettings {
+  fallback: RouterPolicy["fallback"];
+  cacheTtlMs: number;
+  batch: boolean;
+  batchMaxSymbols: number;
+  signalGate: boolean;
+  signalGateMinScore: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+  maxPricePerCall: number;
+  maxSpendPerDecision: number;
+  payees: string[];
+  /** Every watched symbol (a batch may take any of them). */
+  symbols: MarketSymbol[];
+  /** The longest any model call may take: a breaker's probe lease outlasts it. */
+  slowestTimeoutMs: number;
+  dailyBudget: number;
+  monthlyBudget: number;
+}
+
+export function createRouterRuntime(redis: Redis, r: RuntimeSettings, alert: (text: string) => Promise<void>, ledgerPrefix = "ledger:"): RouterRuntime {
+  const slowest = r.slowestTimeoutMs;
   return {
     policy: {
       fallback: r.fallback,
       cacheTtlMs: r.cacheTtlMs,
-      batch: { enabled: r.batch, maxSymbols: r.batchMaxSymbols, symbols: config.market.symbols },
+      batch: { enabled: r.batch, maxSymbols: r.batchMaxSymbols, symbols: r.symbols },
       gate: { enabled: r.signalGate, minScore: r.signalGateMinScore },
     },
     breaker: new CircuitBreaker(redis, { failures: r.breakerFailures, coolDownMs: r.breakerCooldownMs, probeLeaseMs: slowest + 5_000 }),
     budget: new BudgetGuard(
       redis,
-      { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall), maxPerDecisionMicro: USDC(r.maxSpendPerDecision) },
+      { dailyMicro: USDC(r.dailyBudget), monthlyMicro: USDC(r.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall), maxPerDecisionMicro: USDC(r.maxSpendPerDecision) },
       spendKeys(ledgerPrefix),
     ),
     stats: new ModelStats(redis),
