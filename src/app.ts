@@ -23,7 +23,7 @@ import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClien
 import { CcxtLiveExchange } from "./exchange/ccxtExchange.js";
 import type { MarketData } from "./market/types.js";
 import { createRouterClient, routerAuthFromConfig } from "./models/dreamsRouter.js";
-import { createRouterRuntime } from "./routing/runtime.js";
+import { createRouterRuntime } from "./models/routerRuntime.js";
 import { ModelLayer } from "./models/modelLayer.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";

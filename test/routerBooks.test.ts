@@ -3,7 +3,7 @@
 // job whose worker died. What the stand-in was paid is the ground truth.
 import { afterEach, describe, expect, it } from "vitest";
 import { dayKey } from "../src/ledger/ledger.js";
-import type { BookingStep } from "../src/routing/runtime.js";
+import type { BookingStep } from "../src/models/routerRuntime.js";
 import { GPT, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
 
 let t: RouterTestApp | undefined;

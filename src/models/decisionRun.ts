@@ -9,7 +9,7 @@ import type { MarketData } from "../market/types.js";
 import type { BalanceManager } from "../payments/balanceManager.js";
 import type { CatalogueModel, Tier } from "../routing/catalogue.js";
 import type { CacheKey, CachedDecision } from "../routing/decisionCache.js";
-import type { RouterRuntime } from "../routing/runtime.js";
+import type { RouterRuntime } from "./routerRuntime.js";
 import type { AgentState } from "../state/agentState.js";
 import type { ModelLayer } from "./modelLayer.js";
 

@@ -4,7 +4,7 @@ import type { MicroUsdc } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import { buildCatalogue, type CatalogueModel, type Tier } from "../routing/catalogue.js";
 import type { CallMeter } from "../payments/paymentMeter.js";
-import type { RouterRuntime } from "../routing/runtime.js";
+import type { RouterRuntime } from "./routerRuntime.js";
 
 export interface ModelEntry {
   id: string;
