@@ -271,12 +271,17 @@ export class TradingAgent {
     this.started = true;
   }
 
-  /** Waits for the runs still in flight and their audit records, then stops core. */
-  async stop(): Promise<void> {
-    this.started = false;
+  /** Resolves once every run started so far has ended and been forgotten, and its audit written. */
+  async settled(): Promise<void> {
     while (this.active.size > 0 || this.auditWrites.size > 0) {
       await Promise.allSettled([...this.active.values(), ...this.auditWrites]);
     }
+  }
+
+  /** Waits for the runs still in flight and their audit records, then stops core. */
+  async stop(): Promise<void> {
+    this.started = false;
+    await this.settled();
     await this.agent.stop();
     await this.store.drain?.();
   }
