@@ -69,6 +69,9 @@ export interface AgentHeld {
   queues: number;
 }
 
+/** Below LogLevel.ERROR (0): core's logger then drops every entry before building it. */
+const SILENT = -1 as LogLevel;
+
 const args = z.object({ decisionId: z.string(), symbol: z.string() });
 type Args = z.infer<typeof args>;
 
@@ -243,9 +246,11 @@ export class TradingAgent {
     this.trading = trading;
     this.contextDefs = [trading, market, research, portfolio, risk];
     this.agent = createDreams({
-      // Core's console logger reports aborted runs (our normal stop after one action) as errors;
-      // our outcomes carry what matters, so it gets no transport.
-      logger: new Logger({ level: LogLevel.ERROR, transports: [] }),
+      // Core's logger reports aborted runs (our normal stop after one action) as errors, and its
+      // tracker keeps the last 10,000 entries, each error with its stack's call sites, which hold
+      // the whole decision (prompt, model, contexts): 85 KB per decision, measured. Our outcomes
+      // carry what matters, so the logger is silent: below ERROR, nothing is even emitted.
+      logger: new Logger({ level: SILENT, transports: [] }),
       contexts: [trading],
       actions,
       taskRunner: new ReleasingTaskRunner(),
