@@ -69,6 +69,8 @@ export interface AgentHeld {
   queues: number;
 }
 
+type WorkingLogs = Partial<Record<"inputs" | "outputs" | "calls" | "results" | "events", { processed?: boolean }[]>>;
+
 /** Below LogLevel.ERROR (0): core's logger then drops every entry before building it. */
 const SILENT = -1 as LogLevel;
 
@@ -175,6 +177,17 @@ export class TradingAgent {
         "Give 1-4 short reasons that cite the numbers. Hard risk limits are enforced in code after you answer: they may resize or refuse your order.",
       ],
       render: ({ args: a }: { args: Args }) => `Decide now on ${a.symbol}. Decision id ${a.decisionId}.`,
+      // Core takes another step while an action result is unprocessed, so the model can read it.
+      // Here the signal is all there is to read: once captured, the step's logs are marked
+      // processed and the run ends on its own. (Aborting it instead, as before, cost an abort
+      // error in the ai SDK and in core on every decision, stacks and all.)
+      onStep: async ({ args: a, workingMemory }: { args: Args; workingMemory: WorkingLogs }) => {
+        const slot = this.captured.get(a.decisionId);
+        if (!slot || (slot.decision === undefined && slot.error === undefined)) return;
+        for (const logs of [workingMemory.inputs, workingMemory.outputs, workingMemory.calls, workingMemory.results, workingMemory.events]) {
+          for (const log of logs ?? []) log.processed = true;
+        }
+      },
     }).use((state: { args: Args }) => [
       { context: market, args: state.args },
       { context: research, args: state.args },
@@ -188,8 +201,8 @@ export class TradingAgent {
       const result = validateDecision(candidate);
       if (result.ok) slot.decision = result.decision;
       else slot.error = result.error;
-      // One signal per decision: stop the run so the model is never asked (and paid) again.
-      slot.abort.abort();
+      // One signal per decision: the run ends after this step (see onStep), so the model is never
+      // asked (and paid) again.
       return { ok: result.ok };
     };
 
