@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { testRedis } from "./support/redis.js";
 import { TradingAgent, type DecisionInputs } from "../src/agent/tradingAgent.js";
 import { RedisKeyValueProvider } from "../src/agent/redisKeyValue.js";
+import { readAudit } from "../src/agent/auditRecord.js";
 import { decisionToAgentReply, scriptedModel } from "../src/agent/scriptedModel.js";
 
 const limits = {
@@ -31,9 +32,11 @@ function inputs(decisionId: string, held = false): DecisionInputs {
 describe("trading agent on @daydreamsai/core", () => {
   let redis: Redis;
   let agent: TradingAgent;
+  let store: RedisKeyValueProvider;
   beforeAll(async () => {
     redis = await testRedis();
-    agent = new TradingAgent(new RedisKeyValueProvider(redis, "t:mem:"));
+    store = new RedisKeyValueProvider(redis, "t:mem:");
+    agent = new TradingAgent(store);
     await agent.start();
   });
   afterAll(async () => {
@@ -84,19 +87,31 @@ describe("trading agent on @daydreamsai/core", () => {
     expect(out.modelCalls).toBe(1);
   });
 
-  it("keeps each decision's working memory in Redis, and lets go of finished contexts", async () => {
+  it("writes one audit record per decision, holding its prompt and reply, and nothing else to Redis", async () => {
     const model = scriptedModel("test", () => decisionToAgentReply({ symbol: "BTC/USDT", action: "hold", sizePct: 0, confidence: 0.5, reasons: ["flat"] }));
+    const before = new Set(await redis.keys("t:mem:*"));
     for (let i = 0; i < 12; i++) expect((await agent.decide(inputs(`many${i}`), model)).ok).toBe(true);
-    await agent.stop(); // waits for the clean-up in flight
-    await agent.start();
-    // The audit of every decision is in Redis, with an expiry, and holds the model's reply.
-    const audit = await redis.get("t:mem:audit:many11");
-    expect(audit).toContain("RiskManagement");
-    expect(await redis.ttl("t:mem:audit:d1")).toBeGreaterThan(0);
-    // Core's index of contexts, which it rewrites on every save and loads at start, stays small.
-    const index = JSON.parse((await redis.get("t:mem:contexts")) ?? "[]") as string[];
-    expect(index.length).toBeLessThan(10);
-    expect(await redis.keys("t:mem:context:*many*")).toEqual([]);
+    await agent.settled();
+    const added = (await redis.keys("t:mem:*")).filter((k) => !before.has(k)).sort();
+    expect(added).toEqual(Array.from({ length: 12 }, (_, i) => `t:mem:audit:many${i}`).sort());
+    const audit = await readAudit(store, "many11");
+    expect(audit).toMatchObject({ decisionId: "many11", symbol: "BTC/USDT", modelId: "test", modelCalls: 1, outcome: { ok: true, decision: { action: "hold" } } });
+    // The prompt as the model saw it: every context rendered, and the reply as the model gave it.
+    for (const part of ["Decision id many11", "sma20", "maxPositionPct", "positions", "RiskManagement"]) expect(audit!.prompt).toContain(part);
+    expect(audit!.reply).toContain(`<action_call name="RiskManagement">`);
+    expect(await redis.ttl("t:mem:audit:many11")).toBeGreaterThan(3 * 24 * 3600 - 60);
+    // Core's memory never reaches Redis: no index, no context state, no working memory.
+    expect(await redis.keys("t:mem:*context*")).toEqual([]);
+    expect(await redis.keys("t:mem:working-memory*")).toEqual([]);
+  });
+
+  it("keeps the audit of a failed call too, with the reply that failed", async () => {
+    await agent.decide(inputs("prose1"), scriptedModel("test", () => "I think you should buy some bitcoin!"));
+    await agent.settled();
+    const audit = await readAudit(store, "prose1");
+    expect(audit?.outcome).toEqual({ ok: false, error: "invalid reply: no action call in the reply" });
+    expect(audit?.reply).toBe("I think you should buy some bitcoin!");
+    expect(audit?.prompt).toContain("Decision id prose1");
   });
 });
 

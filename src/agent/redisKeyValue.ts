@@ -2,29 +2,28 @@ import type { Redis } from "ioredis";
 import type { HealthStatus, KeyValueProvider, SetOptions } from "@daydreamsai/core";
 
 /**
- * The agent's memory (context state, working memory) kept in Redis, so it survives a restart and
- * every worker process sees the same memory. Values are stored as JSON under `prefix + key`.
+ * A key-value store in Redis for the agent: it holds each decision's audit record (core's own
+ * memory stays in process, see RunMemory). Values are stored as JSON under `prefix + key`, each
+ * with an expiry (the caller's, or the default).
  */
 export class RedisKeyValueProvider implements KeyValueProvider {
   constructor(
     private readonly redis: Redis,
     private readonly prefix = "agent:memory:",
-    /** Working memory of finished decisions is an audit trail, not needed forever. */
+    /** Audit records explain past decisions; they are not needed forever. */
     private readonly defaultTtlSeconds = 3 * 24 * 3600,
   ) {}
 
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  /**
-   * Core saves memory in the background after a run resolves; shutdown waits for those writes, and
-   * for a quiet spell after them, since on a busy machine the last ones start late.
-   */
-  async drain(quietMs = 50): Promise<void> {
-    for (;;) {
-      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-      await new Promise((r) => setTimeout(r, quietMs));
-      if (this.inFlight.size === 0) return;
-    }
+  /** Waits for the writes already started, so the caller can close Redis after them. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Writes not yet answered by Redis. */
+  get pending(): number {
+    return this.inFlight.size;
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

@@ -8,14 +8,21 @@ import {
   Logger,
   LogLevel,
   MemorySystem,
+  runAgentContext,
+  type AnyAgent,
+  type AnyContext,
   type KeyValueProvider,
 } from "@daydreamsai/core";
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { jsonSchema, type JSONSchema7 } from "ai";
 import type { Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
 import type { ResearchReport } from "../research/types.js";
 import { ACTION_ARGS, actionToDecision, validateDecision, type ActionName } from "../decision/schema.js";
 import { scriptedModel, type ModelV2 } from "./scriptedModel.js";
+import { RunMemory } from "./runMemory.js";
+import { ReleasingTaskRunner } from "./releasingTaskRunner.js";
+import { auditKey, DEFAULT_AUDIT_TTL_SECONDS, promptText, type DecisionAudit } from "./auditRecord.js";
 
 /** Everything one decision is made from; rendered into the agent's contexts. */
 export interface DecisionInputs {
@@ -39,6 +46,34 @@ export type AgentOutcome =
   | { ok: true; decision: Decision; modelCalls: number }
   | { ok: false; error: string; modelCalls: number };
 
+export interface TradingAgentOptions {
+  /** How long a decision's audit record (its prompt and reply) is kept in the store. Default 3 days. */
+  auditTtlSeconds?: number;
+  /** Write the audit record at all (a backtest, whose audit trail is its report, can turn it off). */
+  audit?: boolean;
+}
+
+/** What the agent holds right now; all of it returns to zero once the decisions in flight end. */
+export interface AgentHeld {
+  /** Decisions between decide() being called and core's run ending. */
+  runs: number;
+  /** Decisions that returned while core's run had not ended yet (a deadline or a hung model). */
+  cleanups: number;
+  /** Audit records being written. */
+  auditWrites: number;
+  /** Contexts core keeps in its own maps. */
+  contexts: number;
+  /** Keys in core's in-process memory (the contexts index alone when idle). */
+  memoryKeys: number;
+  /** Core's task queues (two of its own when idle: "main" and "llm"). */
+  queues: number;
+}
+
+type WorkingLogs = Partial<Record<"inputs" | "outputs" | "calls" | "results" | "events", { processed?: boolean }[]>>;
+
+/** Below LogLevel.ERROR (0): core's logger then drops every entry before building it. */
+const SILENT = -1 as LogLevel;
+
 const args = z.object({ decisionId: z.string(), symbol: z.string() });
 type Args = z.infer<typeof args>;
 
@@ -52,8 +87,25 @@ export class TradingAgent {
   private readonly inputs = new Map<string, DecisionInputs>();
   private readonly captured = new Map<string, { decision?: Decision; error?: string; abort: AbortController }>();
   private readonly agent;
+  /** Core's memory: in process, per run, forgotten when the run ends. */
+  private readonly memory = new RunMemory();
+  private readonly auditTtlSeconds: number;
+  private readonly auditOn: boolean;
 
-  constructor(private readonly kv: KeyValueProvider & { drain?: () => Promise<void> }) {
+  /**
+   * @param store where each decision's audit record is written once, when it ends (Redis live).
+   *   Core's own memory no longer goes there: it stays in process for the length of a run.
+   */
+  constructor(
+    private readonly store: KeyValueProvider & { drain?: () => Promise<void> },
+    options: TradingAgentOptions = {},
+  ) {
+    this.auditTtlSeconds = options.auditTtlSeconds ?? DEFAULT_AUDIT_TTL_SECONDS;
+    if (!(Number.isFinite(this.auditTtlSeconds) && this.auditTtlSeconds >= 1)) {
+      throw new Error(`auditTtlSeconds must be a whole number of seconds, at least 1 (got ${options.auditTtlSeconds})`);
+    }
+    this.auditTtlSeconds = Math.round(this.auditTtlSeconds);
+    this.auditOn = options.audit ?? true;
     const lookup = (decisionId: string): DecisionInputs => {
       const found = this.inputs.get(decisionId);
       if (!found) throw new Error(`no inputs for decision ${decisionId}`);
@@ -114,7 +166,7 @@ export class TradingAgent {
     const trading = context({
       type: "trading",
       schema: args,
-      // One context per decision: its working memory in Redis is that decision's audit trail.
+      // One context per decision, forgotten when its run ends; the audit record outlives it.
       // (A run stopped by abort cannot be reused by core, so a per-symbol key would not do.)
       key: ({ decisionId }: Args) => decisionId,
       maxWorkingMemorySize: 6,
@@ -125,6 +177,17 @@ export class TradingAgent {
         "Give 1-4 short reasons that cite the numbers. Hard risk limits are enforced in code after you answer: they may resize or refuse your order.",
       ],
       render: ({ args: a }: { args: Args }) => `Decide now on ${a.symbol}. Decision id ${a.decisionId}.`,
+      // Core takes another step while an action result is unprocessed, so the model can read it.
+      // Here the signal is all there is to read: once captured, the step's logs are marked
+      // processed and the run ends on its own. (Aborting it instead, as before, cost an abort
+      // error in the ai SDK and in core on every decision, stacks and all.)
+      onStep: async ({ args: a, workingMemory }: { args: Args; workingMemory: WorkingLogs }) => {
+        const slot = this.captured.get(a.decisionId);
+        if (!slot || (slot.decision === undefined && slot.error === undefined)) return;
+        for (const logs of [workingMemory.inputs, workingMemory.outputs, workingMemory.calls, workingMemory.results, workingMemory.events]) {
+          for (const log of logs ?? []) log.processed = true;
+        }
+      },
     }).use((state: { args: Args }) => [
       { context: market, args: state.args },
       { context: research, args: state.args },
@@ -138,8 +201,8 @@ export class TradingAgent {
       const result = validateDecision(candidate);
       if (result.ok) slot.decision = result.decision;
       else slot.error = result.error;
-      // One signal per decision: stop the run so the model is never asked (and paid) again.
-      slot.abort.abort();
+      // One signal per decision: the run ends after this step (see onStep), so the model is never
+      // asked (and paid) again.
       return { ok: result.ok };
     };
 
@@ -196,63 +259,102 @@ export class TradingAgent {
     this.trading = trading;
     this.contextDefs = [trading, market, research, portfolio, risk];
     this.agent = createDreams({
-      // Core's console logger reports aborted runs (our normal stop after one action) as errors;
-      // our outcomes carry what matters, so it gets no transport.
-      logger: new Logger({ level: LogLevel.ERROR, transports: [] }),
+      // Core's logger reports aborted runs (our normal stop after one action) as errors, and its
+      // tracker keeps the last 10,000 entries, each error with its stack's call sites, which hold
+      // the whole decision (prompt, model, contexts): 85 KB per decision, measured. Our outcomes
+      // carry what matters, so the logger is silent: below ERROR, nothing is even emitted.
+      logger: new Logger({ level: SILENT, transports: [] }),
       contexts: [trading],
       actions,
+      taskRunner: new ReleasingTaskRunner(),
       inputs: { text: { schema: z.string() } },
       memory: new MemorySystem({
-        providers: { kv, vector: new InMemoryVectorProvider(), graph: new InMemoryGraphProvider() },
+        providers: { kv: this.memory, vector: new InMemoryVectorProvider(), graph: new InMemoryGraphProvider() },
       }),
     } as unknown as Parameters<typeof createDreams>[0]);
   }
 
   private readonly trading;
   private readonly contextDefs: { type: string }[];
-  private readonly retiring = new Set<Promise<void>>();
+  /** Every decision whose core run has not been cleaned up yet, by id: it ends when the run does. */
+  private readonly active = new Map<string, Promise<void>>();
+  /** Those among them whose decide() already returned (a deadline passed, the model hung). */
+  private readonly lingering = new Set<string>();
+  private readonly auditWrites = new Set<Promise<void>>();
+  private started = false;
 
   async start(): Promise<void> {
+    await this.store.initialize();
     await this.agent.start();
+    this.started = true;
   }
 
+  /** Resolves once every run started so far has ended and been forgotten, and its audit written. */
+  async settled(): Promise<void> {
+    while (this.active.size > 0 || this.auditWrites.size > 0) {
+      await Promise.allSettled([...this.active.values(), ...this.auditWrites]);
+    }
+  }
+
+  /** Waits for the runs still in flight and their audit records, then stops core. */
   async stop(): Promise<void> {
-    while (this.retiring.size > 0) await Promise.allSettled([...this.retiring]);
+    this.started = false;
+    await this.settled();
     await this.agent.stop();
-    // Let core's background memory writes land before the caller closes Redis.
-    await new Promise((r) => setTimeout(r, 20));
-    await this.kv.drain?.();
+    await this.store.drain?.();
+  }
+
+  /** Counters of what the agent holds, for leak checks and the benchmark. */
+  async held(): Promise<AgentHeld> {
+    return {
+      runs: this.inputs.size,
+      cleanups: this.lingering.size,
+      auditWrites: this.auditWrites.size,
+      contexts: (await this.agent.getContexts()).length,
+      memoryKeys: this.memory.size,
+      queues: (this.agent as unknown as AnyAgent).taskRunner.queues.size,
+    };
   }
 
   /**
-   * Core keeps every context it has run in process memory, and rewrites one index of all of them
-   * to the store on each save (and loads them all at start): with one context per decision, both
-   * grow without end. A finished decision's working memory (its prompt and the model's reply) is
-   * kept under audit:<decisionId>, with the store's expiry, and its contexts are dropped from core.
+   * Core keeps every context it has run in its own maps and in its memory; with one context per
+   * decision both would grow without end. When a run has ended, its five contexts are dropped
+   * from core and their keys from the in-process memory. Nothing is written anywhere.
    */
-  private retire(a: Args): void {
-    const job = (async () => {
-      await this.kv.drain?.();
-      const ids = this.contextDefs.map((context) => this.agent.getContextId({ context: context as never, args: a as never }));
-      const working = await this.kv.get(`working-memory:${ids[0]}`);
-      if (working !== null) await this.kv.set(`audit:${a.decisionId}`, working);
-      for (const id of ids) await this.agent.deleteContext(id);
-    })().catch(() => {
-      // Cleanup only: a failure leaves the contexts to expire from the store.
+  private async forget(a: Args): Promise<void> {
+    const ids = this.contextDefs.map((context) => this.agent.getContextId({ context: context as never, args: a as never }));
+    for (const id of ids) await this.agent.deleteContext(id);
+    this.memory.forget(ids);
+  }
+
+  private writeAudit(audit: DecisionAudit): void {
+    if (!this.auditOn) return;
+    const write = this.store.set(auditKey(audit.decisionId), audit, { ttl: this.auditTtlSeconds }).catch(() => {
+      // The audit is an explanation, not state: losing one never changes a decision.
     });
-    this.retiring.add(job);
-    void job.finally(() => this.retiring.delete(job));
+    this.auditWrites.add(write);
+    void write.finally(() => this.auditWrites.delete(write));
   }
 
   /** Runs one decision with the given model. Never throws for a model failure: it reports it. */
   async decide(inputs: DecisionInputs, model: ModelV2, deadlineMs = 60_000): Promise<AgentOutcome> {
+    if (!this.started) return { ok: false, error: "the agent is not started", modelCalls: 0 };
+    // A retry of a decision whose earlier run has not ended yet waits for it: one run per context.
+    for (let earlier = this.active.get(inputs.decisionId); earlier; earlier = this.active.get(inputs.decisionId)) await earlier;
+
     const abort = new AbortController();
     const slot: { decision?: Decision; error?: string; abort: AbortController } = { abort };
     let modelCalls = 0;
+    let prompt = "";
+    let reply = "";
     const refuse = (why: string) => {
       slot.error ??= why;
       abort.abort();
     };
+    const aborted = new Promise<never>((_, reject) => {
+      abort.signal.addEventListener("abort", () => reject(new Error("decision stopped")), { once: true });
+    });
+    aborted.catch(() => {});
     const empty = scriptedModel(model.modelId, () => "");
     // The model is asked at most once per decision: a second step would be a second payment.
     // Its reply is read in full and screened before core sees it, because core hangs on an
@@ -266,17 +368,21 @@ export class TradingAgent {
           return empty.doStream(opts);
         }
         modelCalls++;
-        const { stream, ...rest } = await model.doStream(opts);
+        prompt = promptText(opts.prompt);
+        // A stopped decision (its deadline passed) lets go of a model that never answers, so
+        // core's run can end and be cleaned up.
+        const { stream, ...rest } = await Promise.race([model.doStream(opts), aborted]);
         const parts: StreamPart[] = [];
         let text = "";
         const reader = stream.getReader();
         for (;;) {
-          const { done, value } = await reader.read();
+          const { done, value } = await Promise.race([reader.read(), aborted]);
           if (done) break;
           parts.push(value);
           if (value.type === "text-delta") text += value.delta;
           if (value.type === "error") throw value.error instanceof Error ? value.error : new Error(String(value.error));
         }
+        reply = text;
         const problem = screenReply(text);
         if (problem) {
           refuse(`invalid reply: ${problem}`);
@@ -285,34 +391,73 @@ export class TradingAgent {
         return { ...rest, stream: replay(parts) };
       },
     };
+    const a: Args = { decisionId: inputs.decisionId, symbol: inputs.symbol };
     this.inputs.set(inputs.decisionId, inputs);
     this.captured.set(inputs.decisionId, slot);
     let timer: NodeJS.Timeout | undefined;
-    try {
-      const run = this.agent.send({
-        context: this.trading,
-        args: { decisionId: inputs.decisionId, symbol: inputs.symbol },
-        input: { type: "text", data: `Decide on ${inputs.symbol}.` },
-        model: once,
-        abortSignal: abort.signal,
+    // Core's run task is called directly, not through agent.send: send settles as soon as the run
+    // is aborted (our normal stop after one action), while core's run goes on saving its state.
+    // The task's own promise ends when the run does, so its contexts are forgotten then, and
+    // never while core still writes them.
+    const run = Promise.resolve(
+      runAgentContext.handler(
+        {
+          agent: this.agent as unknown as AnyAgent,
+          context: this.trading as unknown as AnyContext,
+          args: a,
+          model: once,
+          chain: [{ id: randomUUID(), ref: "input", type: "text", content: `Decide on ${inputs.symbol}.`, data: undefined, timestamp: Date.now(), processed: false } as never],
+        },
+        { taskId: randomUUID(), abortSignal: abort.signal } as never,
+      ),
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        if (!slot.decision) refuse(`model call failed: ${(err as Error).message}`);
+      },
+    );
+    const ended = run
+      .then(() => {
+        this.inputs.delete(inputs.decisionId);
+        this.captured.delete(inputs.decisionId);
+        return this.forget(a);
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.active.delete(inputs.decisionId);
+        this.lingering.delete(inputs.decisionId);
       });
-      const deadline = new Promise<void>((resolve) => {
+    this.active.set(inputs.decisionId, ended);
+    let inTime = true;
+    try {
+      const deadline = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => {
           refuse(`no decision within ${deadlineMs} ms`);
-          resolve();
+          resolve(false);
         }, deadlineMs);
       });
-      await Promise.race([run, deadline]);
-    } catch (err) {
-      if (!slot.decision) refuse(`model call failed: ${(err as Error).message}`);
+      inTime = await Promise.race([run.then(() => true), deadline]);
     } finally {
       clearTimeout(timer);
-      this.inputs.delete(inputs.decisionId);
-      this.captured.delete(inputs.decisionId);
-      this.retire({ decisionId: inputs.decisionId, symbol: inputs.symbol });
     }
-    if (slot.decision) return { ok: true, decision: slot.decision, modelCalls };
-    return { ok: false, error: slot.error ?? "the model answered without a valid action", modelCalls };
+    // Normally core's run has ended and forgetting it is a few in-process deletes. After a
+    // deadline it may not have: its contexts are then forgotten when it does end.
+    if (inTime) await ended;
+    else if (this.active.get(inputs.decisionId) === ended) this.lingering.add(inputs.decisionId);
+    const outcome: AgentOutcome = slot.decision
+      ? { ok: true, decision: slot.decision, modelCalls }
+      : { ok: false, error: slot.error ?? "the model answered without a valid action", modelCalls };
+    this.writeAudit({
+      decisionId: inputs.decisionId,
+      symbol: inputs.symbol,
+      time: Date.now(),
+      modelId: model.modelId,
+      modelCalls,
+      prompt,
+      reply,
+      outcome: outcome.ok ? { ok: true, decision: outcome.decision } : { ok: false, error: outcome.error },
+    });
+    return outcome;
   }
 }
 
