@@ -80,7 +80,8 @@ export async function throughAgent(o: {
   deadlineMs?: number;
 }): Promise<PricedModel> {
   // Working memory stays in the process: a backtest's audit trail is its report.
-  const agent = new TradingAgent(new InMemoryKeyValueProvider());
+  // No audit copy: a backtest keeps its own report, and would otherwise hold one per candle.
+  const agent = new TradingAgent(new InMemoryKeyValueProvider(), { audit: false });
   await agent.start();
   return {
     id: o.id,

@@ -5,6 +5,7 @@
 import type { DecisionInputs } from "../agent/tradingAgent.js";
 import { inputHash, recordModelDecision } from "../decision/recordings.js";
 import type { DecideRequest } from "../decision/request.js";
+import type { DecisionRecord } from "../ledger/ledger.js";
 import { OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import type { CacheKey } from "../routing/decisionCache.js";
 import { assess, orderForTier } from "../routing/selection.js";
@@ -16,13 +17,14 @@ import type { Executor } from "./paidCall.js";
 
 export { modelFields, type ModelDecisionServices, type ModelOutcome } from "./decisionRun.js";
 
-export async function decideWithModels(svc: ModelDecisionServices, req: DecideRequest, inputs: DecisionInputs): Promise<ModelOutcome> {
+/** `recent`: the ledger's latest decisions, newest first, when the caller has read them already. */
+export async function decideWithModels(svc: ModelDecisionServices, req: DecideRequest, inputs: DecisionInputs, recent?: DecisionRecord[]): Promise<ModelOutcome> {
   const layer = svc.models;
   const rt = layer.runtime;
   const pinned = await svc.state.chosenModel();
   const pinnedEntry = pinned ? layer.find(pinned) : undefined;
   if (!layer.routerEnabled || !rt || pinnedEntry?.kind === "offline") return offlineOnly(svc, inputs);
-  return routerDecision(newRun(svc, layer, rt, req, inputs, pinnedEntry?.id));
+  return routerDecision(newRun(svc, layer, rt, req, inputs, pinnedEntry?.id), recent);
 }
 
 async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): Promise<ModelOutcome> {
@@ -34,7 +36,7 @@ async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): 
     : { model: OFFLINE_MODEL_ID, costMicro: 0, latencyMs, attempts: [], errors: [`${OFFLINE_MODEL_ID}: ${out.error}`] };
 }
 
-async function routerDecision(run: DecisionRun): Promise<ModelOutcome> {
+async function routerDecision(run: DecisionRun, recent: DecisionRecord[] | undefined): Promise<ModelOutcome> {
   const { svc, rt, req, inputs } = run;
   // A retried job: reuse a paid answer, book a payment a crash left unbooked, never pay twice.
   const journal = await rt.journal.read(req.decisionId);
@@ -49,7 +51,7 @@ async function routerDecision(run: DecisionRun): Promise<ModelOutcome> {
     }
   }
 
-  [run.learnedPrices, run.recent] = await Promise.all([rt.stats.lastPrices(), svc.ledger.recent(20)]);
+  [run.learnedPrices, run.recent] = await Promise.all([rt.stats.lastPrices(), recent ?? svc.ledger.recent(20)]);
   const models = run.layer.routerCatalogue();
   const assessment = assess({ trigger: req.trigger, snapshot: inputs.snapshot, holding: run.holding, ...lastConfidence(run, inputs.symbol) });
   const pinnedModel = run.pinned ? models.find((m) => m.id === run.pinned) : undefined;

@@ -109,7 +109,9 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
     };
   } else {
     const research = await svc.research.research(req.symbol);
-    const recent = (await svc.ledger.recent(5)).filter((r) => r.symbol === req.symbol);
+    // Read once: the portfolio context shows the last few, the model layer's tier choice the rest.
+    const latest = await svc.ledger.recent(20);
+    const recent = latest.slice(0, 5).filter((r) => r.symbol === req.symbol);
     const inputs: DecisionInputs = {
       decisionId: req.decisionId,
       symbol: req.symbol,
@@ -122,7 +124,7 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       ),
       limits: svc.limits,
     };
-    const out = await decideWithModels(svc, req, inputs);
+    const out = await decideWithModels(svc, req, inputs, latest);
     record = { ...record, model: out.model, costMicro: record.costMicro + out.costMicro, latencyMs: out.latencyMs, ...modelFields(out) };
     decision = out.decision;
     const errors = out.errors;
