@@ -37,6 +37,7 @@ import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
+import { UsdcRefiller } from "./payments/usdcRefill.js";
 import type { UsdcWallet } from "./payments/wallet.js";
 
 /**
@@ -155,7 +156,14 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
   const wallet: UsdcWallet =
     router?.payer && !opts.paperWallet
-      ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl)
+      ? new OnchainUsdcWallet(
+          router.payer as `0x${string}`,
+          config.router.network,
+          config.router.rpcUrl,
+          config.balance.refillFromKey
+            ? new UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
+            : undefined,
+        )
       : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
 
   const models = opts.models ?? new ModelLayer(
