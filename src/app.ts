@@ -5,6 +5,7 @@ import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
+import { runChainReconciliation } from "../jobs/chainReconcile.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
@@ -58,6 +59,8 @@ export interface App {
   limitsStore: StoredLimits;
   reconciliations: ReconciliationLog;
   symbols: MarketSymbol[];
+  /** The agent's on-chain USDC wallet, when x402 pays from one (chain reconciliation reads it). */
+  chainWallet?: { address: `0x${string}`; network: "base" | "base-sepolia"; rpcUrl?: string; blocks: number };
   mode: AgentMode;
   startedAt: number;
   /** Makes one decision now (from chat, or from a scheduled job). */
@@ -217,6 +220,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     { id: "balance", job: "balance", every: config.schedule.balanceCheckMs, label: "balance monitor" },
     { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
     { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
+    ...(wallet.kind === "onchain" ? [{ id: "chain-reconcile", job: "chain-reconcile" as const, every: config.schedule.reconcileMs, label: "chain reconciliation" }] : []),
     { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
   ];
   let queues: AgentQueues | undefined;
@@ -241,6 +245,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     limitsStore,
     reconciliations: new ReconciliationLog(redis),
     symbols,
+    ...(wallet.kind === "onchain" && router?.payer
+      ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks } }
+      : {}),
     startedAt: clock(),
     mode: {
       trading: exchange.kind === "paper" ? "paper" : "live",
@@ -283,6 +290,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
             return runPositionMonitor(app);
           case "reconcile":
             return runReconciliation(app);
+          case "chain-reconcile":
+            return app.chainWallet ? runChainReconciliation({ ...app, chainWallet: app.chainWallet }) : undefined;
           case "report":
             return runDailyReport(app);
           default:

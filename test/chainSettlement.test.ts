@@ -7,6 +7,7 @@ import { erc20Abi, parseEventLogs, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { startDevChain, type DevChain } from "../src/chain/devChain.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
+import { runChainReconciliation } from "../jobs/chainReconcile.js";
 import { chainFacilitator } from "./support/chainFacilitator.js";
 import { GPT, LLAMA, TEST_WALLET_KEY, startRouterApp } from "./support/routerApp.js";
 
@@ -88,3 +89,48 @@ describe("x402 payments settled on the local chain", () => {
   }, 60_000);
 });
 
+
+describe("reconciliation with the chain", () => {
+  it("finds injected drift: a payment booked but never sent, USDC sent with no booking, a booked amount that differs", async () => {
+    await chain.mint(chain.account(17).address, 2_000_000n);
+    const t = await startRouterApp(
+      (c) => {
+        c.router.rpcUrl = chain.url;
+        c.router.privateKey = chain.privateKey(17);
+      },
+      { signer: chainFacilitator(chain.url, chain.account(3)) },
+      {},
+    );
+    try {
+      await t.run(`/model ${GPT}`);
+      await t.run("/decide BTC");
+      const job = { ...t.app, chainWallet: t.app.chainWallet! };
+      expect(t.app.chainWallet?.address).toBe(chain.account(17).address);
+      expect(await runChainReconciliation(job)).toEqual([]);
+      expect(t.notices.notices.filter((n) => /Chain reconciliation/.test(n.text))).toHaveLength(0);
+
+      const [paid] = await t.app.services.ledger.charges(0, Date.now() * 2);
+      const ledger = t.app.services.ledger;
+      // Drift 1: a booking claiming a settlement that never happened.
+      await ledger.charge({ decisionId: "forged", model: GPT, costMicro: 10_000, time: t.clock.now, receipt: { status: "settled", transaction: `0x${"ab".repeat(32)}` } });
+      // Drift 2: USDC leaving the wallet with no booking.
+      const stray = await chain.transfer(chain.account(17), chain.account(18).address, 123_456n);
+      // Drift 3: the same settled transaction booked again, so the books say more than the chain moved.
+      await ledger.charge({ decisionId: "double", model: GPT, costMicro: 1, time: t.clock.now, receipt: paid!.receipt! });
+
+      const drifts = await runChainReconciliation(job);
+      expect(drifts.map((d) => [d.kind, d.transaction]).sort()).toEqual(
+        [["different", paid!.receipt!.transaction!.toLowerCase()], ["missing", `0x${"ab".repeat(32)}`], ["unknown", stray.toLowerCase()]].sort(),
+      );
+      const alerts = t.notices.notices.filter((n) => /Chain reconciliation on base-sepolia: 3 difference/.test(n.text));
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]!.kind).toBe("alert");
+      expect(alerts[0]!.text).toMatch(/\$0\.123456 left the wallet/);
+      // The same drift again is not alerted again.
+      await runChainReconciliation(job);
+      expect(t.notices.notices.filter((n) => /Chain reconciliation on/.test(n.text))).toHaveLength(1);
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+});
