@@ -1,8 +1,7 @@
 import { createPublicClient, erc20Abi, http, type Address } from "viem";
 import { base, baseSepolia } from "viem/chains";
 import type { MicroUsdc } from "../domain/types.js";
-import type { CreditResult, UsdcWallet } from "./wallet.js";
-import type { UsdcRefiller } from "./usdcRefill.js";
+import type { CreditResult, Refiller, UsdcWallet } from "./wallet.js";
 
 /** Circle's USDC contracts; the x402 payments of the router are made in this token. */
 export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {
@@ -20,7 +19,7 @@ export class OnchainUsdcWallet implements UsdcWallet {
     private readonly network: "base" | "base-sepolia",
     rpcUrl?: string,
     /** Moves USDC in from the funding wallet (REFILL_FROM_PRIVATE_KEY); absent: refills are refused. */
-    private readonly refiller?: UsdcRefiller,
+    private readonly refiller?: Refiller,
   ) {
     this.client = createPublicClient({ chain: network === "base" ? base : baseSepolia, transport: http(rpcUrl) });
   }

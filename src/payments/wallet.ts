@@ -23,3 +23,11 @@ export interface UsdcWallet {
 export type CreditResult =
   | { ok: true; balance: MicroUsdc; /** On chain: the transfer's hash and where to look at it. */ transaction?: { hash: string; link: string; again: boolean } }
   | { ok: false; reason: string };
+
+/** What moves USDC into an on-chain wallet (usdcRefill.ts), once per request id. */
+export interface Refiller {
+  refill(
+    requestId: string,
+    amountMicro: MicroUsdc,
+  ): Promise<{ ok: true; hash: string; link: string; balanceMicro: MicroUsdc; again: boolean } | { ok: false; reason: string }>;
+}
