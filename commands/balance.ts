@@ -34,16 +34,19 @@ const refillUsage = "/refill AMOUNT";
 
 export const refill = defineCommand<number, Needs<"notifier", "balance" | "state">>({
   name: "refill",
-  summary: `Add USDC to the paper wallet (up to $${MAX_REFILL} at a time)`,
+  summary: `Add USDC to the payment wallet: paper, or on chain from the funding wallet (up to $${MAX_REFILL} at a time)`,
   usage: refillUsage,
   example: "/refill 10",
   minRole: "admin",
   mutates: true,
   options: [{ name: "amount", description: `USDC to add, 0.01 to ${MAX_REFILL}`, kind: "number", required: true, min: 0.01, max: MAX_REFILL }],
   async confirm(amount, { app }) {
-    // A real wallet refuses refills from chat anyway: say so at once instead of asking first.
-    if (app.services.balance.walletKind !== "paper") return undefined;
+    // A wallet with no refill source refuses anyway: say so at once instead of asking first.
+    if (!app.services.balance.refillable) return undefined;
     const now = await app.services.balance.getBalance();
+    if (app.services.balance.walletKind === "onchain") {
+      return `Refill: move $${amount.toFixed(2)} of real USDC from the funding wallet to the ${app.services.balance.describeWallet()}? Balance now ${usdc(now, 2)}.`;
+    }
     return `Refill: add $${amount.toFixed(2)} to the ${app.services.balance.describeWallet()}? Balance now ${usdc(now, 2)}.`;
   },
   parse(args) {
@@ -55,10 +58,17 @@ export const refill = defineCommand<number, Needs<"notifier", "balance" | "state
     if (amount < 0.01 || amount > MAX_REFILL) return { ok: false, error: `Amount must be from 0.01 to ${MAX_REFILL}. ${help}` };
     return { ok: true, value: amount };
   },
-  async run(amount, { app, user }) {
-    const result = await app.services.balance.refill(USDC(amount));
-    if (!result.ok) return { text: `Refill refused: ${result.reason}`, error: true };
-    const lines = [`Refilled $${amount.toFixed(2)}. USDC balance now ${usdc(result.balance, 2)}.`];
+  async run(amount, { app, user, confirmationId }) {
+    // The confirmation's id is the request's: a retried run of the same confirmation moves the USDC once.
+    const result = await app.services.balance.refill(USDC(amount), confirmationId);
+    if (!result.ok) return { text: `Refill failed, nothing was booked: ${result.reason}`, error: true };
+    const tx = result.transaction;
+    const lines = [
+      tx
+        ? `Refilled $${amount.toFixed(2)} on chain${tx.again ? " (already done for this request)" : ""}: ${tx.link}
+USDC balance now ${usdc(result.balance, 2)}.`
+        : `Refilled $${amount.toFixed(2)}. USDC balance now ${usdc(result.balance, 2)}.`,
+    ];
     if (levelOf(result.balance, app.services.balance.rules) !== "critical" && (await app.services.state.resume("critical-balance"))) {
       lines.push("Trading was paused for a critical balance: it is resumed.");
       await app.notifier.notify({ type: "resumed", by: user.name, after: "refill" });

@@ -5,6 +5,7 @@ import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
+import { runChainReconciliation } from "../jobs/chainReconcile.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
@@ -37,6 +38,7 @@ import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
+import { UsdcRefiller } from "./payments/usdcRefill.js";
 import type { UsdcWallet } from "./payments/wallet.js";
 
 /**
@@ -57,6 +59,8 @@ export interface App {
   limitsStore: StoredLimits;
   reconciliations: ReconciliationLog;
   symbols: MarketSymbol[];
+  /** The agent's on-chain USDC wallet, when x402 pays from one (chain reconciliation reads it). */
+  chainWallet?: { address: `0x${string}`; network: "base" | "base-sepolia"; rpcUrl?: string; blocks: number };
   mode: AgentMode;
   startedAt: number;
   /** Makes one decision now (from chat, or from a scheduled job). */
@@ -155,7 +159,14 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
   const wallet: UsdcWallet =
     router?.payer && !opts.paperWallet
-      ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl)
+      ? new OnchainUsdcWallet(
+          router.payer as `0x${string}`,
+          config.router.network,
+          config.router.rpcUrl,
+          config.balance.refillFromKey
+            ? new UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
+            : undefined,
+        )
       : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
 
   const models = opts.models ?? new ModelLayer(
@@ -216,6 +227,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     { id: "balance", job: "balance", every: config.schedule.balanceCheckMs, label: "balance monitor" },
     { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
     { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
+    ...(wallet.kind === "onchain" ? [{ id: "chain-reconcile", job: "chain-reconcile" as const, every: config.schedule.reconcileMs, label: "chain reconciliation" }] : []),
     { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
   ];
   let queues: AgentQueues | undefined;
@@ -240,6 +252,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     limitsStore,
     reconciliations: new ReconciliationLog(redis),
     symbols,
+    ...(wallet.kind === "onchain" && router?.payer
+      ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks } }
+      : {}),
     startedAt: clock(),
     mode: {
       trading: exchange.kind === "paper" ? "paper" : "live",
@@ -282,6 +297,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
             return runPositionMonitor(app);
           case "reconcile":
             return runReconciliation(app);
+          case "chain-reconcile":
+            return app.chainWallet ? runChainReconciliation({ ...app, chainWallet: app.chainWallet }) : undefined;
           case "report":
             return runDailyReport(app);
           default:

@@ -52,6 +52,9 @@ describe("loadConfig defaults", () => {
         refillThreshold: 2,
         refillAmount: 10,
         autoRefill: false,
+        refillFromKey: undefined,
+        refillMaxPerDay: 20,
+        chainReconcileBlocks: 43200,
         paperWalletStart: 10,
         dailyBudget: 5,
         monthlyBudget: 100,
@@ -415,6 +418,7 @@ describe("redactSecrets", () => {
       DISCORD_BOT_TOKEN: DISCORD_TOKEN,
       EXCHANGE_API_KEY: "exkey-sample",
       EXCHANGE_SECRET: "exsecret-sample",
+      REFILL_FROM_PRIVATE_KEY: `0x${"5e".repeat(32)}`,
     };
     expect(Object.keys(samples).sort()).toEqual(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort());
     const config = ok(samples);
@@ -432,7 +436,7 @@ describe("CONFIG_KEYS and generated docs", () => {
     const keys = CONFIG_KEYS.map((k) => k.key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort()).toEqual(
-      ["DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
+      ["DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "REFILL_FROM_PRIVATE_KEY", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
     );
     for (const k of CONFIG_KEYS) expect(k.description.length, k.key).toBeGreaterThan(5);
     for (const k of CONFIG_KEYS) expect(k.group, k.key).not.toBe("");

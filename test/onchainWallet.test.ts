@@ -70,7 +70,7 @@ describe("USDC balance on Base Sepolia, read with viem", () => {
     const before = await stateSnapshot(t.url);
     const refill = await t.run("/refill 10");
     expect(refill.error).toBe(true);
-    expect(refill.text).toMatch(/Refill refused: Refills of a real wallet are not built yet\. Send USDC on base-sepolia to 0x/);
+    expect(refill.text).toMatch(/Refill failed, nothing was booked: No funding wallet is set \(REFILL_FROM_PRIVATE_KEY\)\. Send USDC on base-sepolia to 0x/);
     expect(await stateSnapshot(t.url)).toEqual(before);
   });
 

@@ -6,6 +6,7 @@ import type { NOTICE_KINDS } from "../config/config.js";
 import type { Order } from "../domain/types.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
 import type { Drift } from "../portfolio/reconcile.js";
+import type { ChainDrift } from "../chain/usdcTransfers.js";
 import type { Breach, StopHit } from "../risk/rules.js";
 import { formatDecision, money, price, usdc } from "./format.js";
 import type { ReplyButton, ReplyImage } from "./types.js";
@@ -45,6 +46,8 @@ export type NoticeEvent =
   | { type: "reconciled"; exchange: string }
   | { type: "market-gap"; symbol: string; missing: number; after: number }
   | { type: "model-alert"; message: string }
+  | { type: "chain-drift"; network: string; drifts: ChainDrift[] }
+  | { type: "chain-reconciled"; network: string }
   | { type: "report"; daily: boolean; text: string };
 
 /** A notice in words only, for messages with no shape of their own. */
@@ -105,6 +108,7 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "balance-restored":
     case "refilled":
     case "reconciled":
+    case "chain-reconciled":
       return "info";
     case "balance-critical":
       return "critical";
@@ -116,6 +120,7 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "exit-refused":
     case "limit-breach":
     case "reconciliation":
+    case "chain-drift":
     case "market-gap":
     case "model-alert":
       return "alert";
@@ -169,6 +174,13 @@ export function textOf(e: NoticeEvent): string {
       return `Market data gap: ${e.symbol} has no ${e.missing} candle(s) after ${new Date(e.after).toISOString().slice(0, 16)} UTC (the exchange produced none). Indicators run across the gap; nothing was filled in.`;
     case "model-alert":
       return e.message;
+    case "chain-drift":
+      return [
+        `Chain reconciliation on ${e.network}: ${e.drifts.length} difference(s) between the booked payments and the wallet's USDC transfers. Nothing was changed; check and correct:`,
+        ...e.drifts.map((d) => `  • ${d.kind}: ${d.message}`),
+      ].join("\n");
+    case "chain-reconciled":
+      return `Chain reconciliation on ${e.network}: the booked payments and the wallet's USDC transfers agree again.`;
     case "report":
       return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
   }

@@ -311,6 +311,11 @@ const TABLE = {
     refillThreshold: setting("REFILL_THRESHOLD_USDC", "2.00", "Refill (or suggest a refill) when the balance falls below this", num({ min: 0 })),
     refillAmount: setting("REFILL_AMOUNT_USDC", "10.00", "How much one refill adds", num({ above: 0 })),
     autoRefill: setting("AUTO_REFILL", "false", "Refill automatically instead of asking in chat", flag()),
+    /** The funding wallet on-chain refills move USDC from: never the agent's own key. */
+    refillFromKey: secret("REFILL_FROM_PRIVATE_KEY", "Private key of the funding wallet on-chain refills send USDC from (a dedicated wallet holding little; never X402_PRIVATE_KEY)", hex(64, "a 0x-prefixed 64-hex-digit private key")),
+    refillMaxPerDay: setting("REFILL_MAX_PER_DAY_USDC", "20", "Most USDC refills may move into the agent's wallet per UTC day, all requests together", num({ above: 0 })),
+    refillMainnetConfirm: checkOnly(optional("REFILL_MAINNET_CONFIRM", "Must be yes-move-real-usdc for on-chain refills on base (mainnet)", oneOf("yes-move-real-usdc"))),
+    chainReconcileBlocks: setting("CHAIN_RECONCILE_BLOCKS", "43200", "Blocks back (about a day on Base) the chain reconciliation compares the wallet's USDC transfers with the settled payments", num({ min: 1, whole: true })),
     paperWalletStart: setting("PAPER_WALLET_START_USDC", "10.00", "Starting balance of the simulated payment wallet", num({ min: 0 })),
     dailyBudget: setting("DAILY_BUDGET_USDC", "5", "Most USDC to spend on model calls per UTC day", num({ above: 0 })),
     monthlyBudget: setting("MONTHLY_BUDGET_USDC", "100", "Most USDC to spend on model calls per calendar month", num({ above: 0 })),
@@ -565,6 +570,12 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
     );
   }
 
+  if (v.REFILL_FROM_PRIVATE_KEY && v.X402_PRIVATE_KEY && v.REFILL_FROM_PRIVATE_KEY.toLowerCase() === v.X402_PRIVATE_KEY.toLowerCase()) {
+    problems.push("REFILL_FROM_PRIVATE_KEY: expected a funding wallet's key, got the agent's own X402_PRIVATE_KEY (a refill would move nothing); use a separate wallet");
+  }
+  if (v.REFILL_FROM_PRIVATE_KEY && v.X402_NETWORK === "base" && !given("REFILL_MAINNET_CONFIRM")) {
+    problems.push("REFILL_FROM_PRIVATE_KEY: refills on base move real USDC, so they need REFILL_MAINNET_CONFIRM=yes-move-real-usdc (to show it is intended); or use X402_NETWORK=base-sepolia");
+  }
   if (v.X402_PRIVATE_KEY && v.X402_WALLET_ADDRESS) {
     const own = privateKeyToAccount(v.X402_PRIVATE_KEY).address;
     if (own.toLowerCase() !== v.X402_WALLET_ADDRESS.toLowerCase()) {

@@ -69,7 +69,7 @@ export class BalanceManager {
   async checkAndRefill(): Promise<BalanceCheck> {
     let balance = await this.wallet.balance();
     const check: BalanceCheck = { balance, level: levelOf(balance, this.rules) };
-    if (this.rules.autoRefill && balance < USDC(this.rules.refillThreshold)) {
+    if (this.rules.autoRefill && !this.refillNeedsConfirmation && balance < USDC(this.rules.refillThreshold)) {
       const result = await this.wallet.credit(USDC(this.rules.refillAmount));
       if (result.ok) {
         check.refilled = USDC(this.rules.refillAmount);
@@ -104,7 +104,18 @@ export class BalanceManager {
     if (fresh && !debit) await this.wallet.debit(cost);
   }
 
-  refill(amount: MicroUsdc): ReturnType<UsdcWallet["credit"]> {
-    return this.wallet.credit(amount);
+  /** The one refill path, whoever asks (/refill or the balance monitor). */
+  refill(amount: MicroUsdc, requestId?: string): ReturnType<UsdcWallet["credit"]> {
+    return this.wallet.credit(amount, requestId);
+  }
+
+  /** Whether a refill can be made at all: the paper wallet always; on chain, with a funding wallet. */
+  get refillable(): boolean {
+    return this.wallet.kind === "paper" || (this.wallet as { canRefill?: boolean }).canRefill === true;
+  }
+
+  /** On chain a refill moves real USDC, so the monitor asks an admin instead of refilling by itself. */
+  get refillNeedsConfirmation(): boolean {
+    return this.wallet.kind === "onchain";
   }
 }

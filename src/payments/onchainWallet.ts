@@ -1,7 +1,7 @@
 import { createPublicClient, erc20Abi, http, type Address } from "viem";
 import { base, baseSepolia } from "viem/chains";
 import type { MicroUsdc } from "../domain/types.js";
-import type { UsdcWallet } from "./wallet.js";
+import type { CreditResult, Refiller, UsdcWallet } from "./wallet.js";
 
 /** Circle's USDC contracts; the x402 payments of the router are made in this token. */
 export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {
@@ -18,6 +18,8 @@ export class OnchainUsdcWallet implements UsdcWallet {
     private readonly address: Address,
     private readonly network: "base" | "base-sepolia",
     rpcUrl?: string,
+    /** Moves USDC in from the funding wallet (REFILL_FROM_PRIVATE_KEY); absent: refills are refused. */
+    private readonly refiller?: Refiller,
   ) {
     this.client = createPublicClient({ chain: network === "base" ? base : baseSepolia, transport: http(rpcUrl) });
   }
@@ -41,10 +43,20 @@ export class OnchainUsdcWallet implements UsdcWallet {
     return this.balance();
   }
 
-  async credit(): Promise<{ ok: false; reason: string }> {
-    return {
-      ok: false,
-      reason: `Refills of a real wallet are not built yet. Send USDC on ${this.network} to ${this.address} from your own wallet.`,
-    };
+  get walletAddress(): Address {
+    return this.address;
+  }
+
+  get canRefill(): boolean {
+    return this.refiller !== undefined;
+  }
+
+  async credit(amount: MicroUsdc, requestId?: string): Promise<CreditResult> {
+    if (!this.refiller) {
+      return { ok: false, reason: `No funding wallet is set (REFILL_FROM_PRIVATE_KEY). Send USDC on ${this.network} to ${this.address} from your own wallet.` };
+    }
+    const r = await this.refiller.refill(requestId ?? `direct:${Date.now()}:${Math.random().toString(36).slice(2)}`, amount);
+    if (!r.ok) return r;
+    return { ok: true, balance: r.balanceMicro, transaction: { hash: r.hash, link: r.link, again: r.again } };
   }
 }

@@ -13,6 +13,21 @@ export interface UsdcWallet {
    * never book without debiting, or debit without booking). Absent on chain, where the payment moves the USDC.
    */
   bookingDebit?(): { key: string; seedMicro: MicroUsdc };
-  /** Adds funds. Refused (with the reason) where no refill source exists. */
-  credit(amount: MicroUsdc): Promise<{ ok: true; balance: MicroUsdc } | { ok: false; reason: string }>;
+  /**
+   * Adds funds. Refused (with the reason) where no refill source exists. `requestId` makes it
+   * idempotent on chain: the same request moves the USDC once, however often it is retried.
+   */
+  credit(amount: MicroUsdc, requestId?: string): Promise<CreditResult>;
+}
+
+export type CreditResult =
+  | { ok: true; balance: MicroUsdc; /** On chain: the transfer's hash and where to look at it. */ transaction?: { hash: string; link: string; again: boolean } }
+  | { ok: false; reason: string };
+
+/** What moves USDC into an on-chain wallet (usdcRefill.ts), once per request id. */
+export interface Refiller {
+  refill(
+    requestId: string,
+    amountMicro: MicroUsdc,
+  ): Promise<{ ok: true; hash: string; link: string; balanceMicro: MicroUsdc; again: boolean } | { ok: false; reason: string }>;
 }

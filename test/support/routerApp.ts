@@ -1,3 +1,4 @@
+import type { AppOptions } from "../../src/app.js";
 import type { Config } from "../../src/config/config.js";
 import { RouterStandIn, type StandInOptions } from "./routerStandIn.js";
 import { startTestApp, testConfig, type TestApp } from "./app.js";
@@ -20,7 +21,11 @@ export interface RouterTestApp extends TestApp {
 }
 
 /** The app, configured for the router at a stand-in on 127.0.0.1, paying with x402 unless edited. */
-export async function startRouterApp(edit: (c: Config) => void = () => {}, standInOpts: Partial<StandInOptions> = {}): Promise<RouterTestApp> {
+export async function startRouterApp(
+  edit: (c: Config) => void = () => {},
+  standInOpts: Partial<StandInOptions> = {},
+  appOpts: AppOptions = { paperWallet: true },
+): Promise<RouterTestApp> {
   const standIn = await RouterStandIn.start({ prices: { ...STANDIN_PRICES }, apiKeys: [TEST_API_KEY], ...standInOpts });
   const config = testConfig((c) => {
     c.router.decisionModel = "router";
@@ -33,7 +38,7 @@ export async function startRouterApp(edit: (c: Config) => void = () => {}, stand
     c.routing.cacheTtlMs = 0;
     edit(c);
   });
-  const t = await startTestApp(config, { paperWallet: true });
+  const t = await startTestApp(config, appOpts);
   return {
     ...t,
     standIn,

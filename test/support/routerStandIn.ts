@@ -11,6 +11,7 @@ import { verifyMessage } from "viem";
 import { x402Facilitator } from "@x402/core/facilitator";
 import { decodePaymentSignatureHeader, encodePaymentRequiredHeader, encodePaymentResponseHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
 import { UsdcChain } from "./usdcChain.js";
@@ -87,6 +88,13 @@ export interface StandInOptions {
   x402?: "v2" | "v1" | "dreams";
   /** More offers beside the real one (each a change to it): wrong asset, other network, another payee... */
   extraOffers?: Partial<{ network: string; asset: string; payTo: string; scheme: string; priceFactor: number }>[];
+  /**
+   * The facilitator's signer on a real chain (test/support/chainFacilitator.ts): payments then
+   * settle on it with transferWithAuthorization. Absent: the in-memory stand-in chain.
+   */
+  signer?: FacilitatorEvmSigner;
+  /** Port on 127.0.0.1 (0 picks a free one). */
+  port?: number;
 }
 
 const USDC_ASSET = {
@@ -137,8 +145,9 @@ export class RouterStandIn {
     this.payTo = opts.payTo ?? STANDIN_PAYEE;
     this.chain = new UsdcChain(TOKEN_NAME[this.network], USDC_ASSET[this.network]);
     // The handshake's verification and settlement are the reference facilitator's, over the stand-in chain.
-    this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], new ExactEvmScheme(this.chain.signer as never, { simulateInSettle: false }));
-    this.facilitator.registerV1(["base", "base-sepolia"] as never, new ExactEvmSchemeV1(this.chain.signer as never, { simulateInSettle: false }));
+    const signer = opts.signer ?? (this.chain.signer as never as FacilitatorEvmSigner);
+    this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], new ExactEvmScheme(signer, { simulateInSettle: false }));
+    this.facilitator.registerV1(["base", "base-sepolia"] as never, new ExactEvmSchemeV1(signer, { simulateInSettle: false }));
   }
 
   get mode(): "v2" | "v1" | "dreams" {
@@ -158,7 +167,7 @@ export class RouterStandIn {
       standIn.sockets.add(s);
       s.on("close", () => standIn.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
     standIn.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
     return standIn;
   }
