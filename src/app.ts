@@ -1,8 +1,10 @@
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { commandDispatcher } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
+import { runLedgerRollup } from "../jobs/ledgerRollup.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
@@ -17,6 +19,8 @@ import { PaperExchange } from "./exchange/paper.js";
 import type { Exchange } from "./exchange/types.js";
 import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
 import { buildReport, formatReport } from "./ledger/report.js";
+import { JsonlArchive } from "./ledger/archive.js";
+import { LedgerRollup } from "./ledger/rollup.js";
 import { CcxtMarketData } from "./market/ccxtMarket.js";
 import { ReplayMarketData } from "./market/replay.js";
 import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClient.js";
@@ -91,6 +95,11 @@ export interface AppOptions {
   paperWallet?: boolean;
 }
 
+/** "daily at HH:MM UTC" for a daily cron pattern ("M H * * *"). */
+const dailyAt = (pattern: string) => {
+  const [m, h] = pattern.split(" ");
+  return `daily at ${h!.padStart(2, "0")}:${m!.padStart(2, "0")} UTC`;
+};
 const every = (ms: number) => (ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h` : ms % 60_000 === 0 ? `every ${ms / 60_000} min` : `every ${ms / 1000} s`);
 
 export async function buildApp(config: Config, redisUrl: string, opts: AppOptions = {}): Promise<App> {
@@ -177,7 +186,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   // The breaker, budget, cache and stats live in Redis; their alerts go to every chat.
   models.attach(createRouterRuntime(redis, config, (message) => notifier.notify({ type: "model-alert", message })));
 
-  const agent = new TradingAgent(new RedisKeyValueProvider(redis));
+  const agent = new TradingAgent(new RedisKeyValueProvider(redis, "agent:memory:", Math.round(config.retention.auditTtlMs / 1000)));
   await agent.start();
 
   const services: DecisionServices = {
@@ -210,7 +219,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
     { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
     { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
+    // Past midnight UTC, so the day that just left the retention window goes the same night.
+    { id: "rollup", job: "rollup", pattern: "15 0 * * *", label: "ledger rollup" },
   ];
+  const rollup = new LedgerRollup(redis, new JsonlArchive(config.retention.archiveDir ?? join(config.redis.dataDir, "archive")));
   let queues: AgentQueues | undefined;
 
   const inFlight = new Set<Promise<unknown>>();
@@ -246,7 +258,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       const next = queues ? new Map((await queues.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
       return specs.map((s) => {
         const n = next.get(s.id);
-        return { name: s.label, every: s.pattern ? `daily at ${String(hour).padStart(2, "0")}:${String(minute).padStart(2, "0")} UTC` : every(s.every!), ...(n ? { next: n } : {}) };
+        return { name: s.label, every: s.pattern ? dailyAt(s.pattern) : every(s.every!), ...(n ? { next: n } : {}) };
       });
     },
     async costReport(now = clock()) {
@@ -277,6 +289,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
             return runReconciliation(app);
           case "report":
             return runDailyReport(app);
+          case "rollup":
+            return runLedgerRollup({ services, rollup, retentionDays: config.retention.ledgerDays, log });
           default:
             throw new Error(`unknown job ${job.name}`);
         }
