@@ -3,6 +3,7 @@ import { benchBacktest, benchWalkForward } from "./backtest.js";
 import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
 import { benchIndicators } from "./indicators.js";
+import { benchLedgerRetention } from "./ledgerRetention.js";
 import { benchRouterCost } from "./routerCost.js";
 import { benchRouterResilience } from "./routerResilience.js";
 
@@ -12,6 +13,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   routerResilience: benchRouterResilience,
   chatLatency: benchChatLatency,
   indicators: benchIndicators,
+  ledgerRetention: benchLedgerRetention,
   backtest: benchBacktest,
   walkForward: benchWalkForward,
 };
