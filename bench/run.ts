@@ -4,6 +4,7 @@ import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
 import { benchIndicators } from "./indicators.js";
 import { benchPaymentOverhead } from "./paymentOverhead.js";
+import { benchLedgerRetention } from "./ledgerRetention.js";
 import { benchRouterCost } from "./routerCost.js";
 import { benchRouterResilience } from "./routerResilience.js";
 
@@ -14,6 +15,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   paymentOverhead: benchPaymentOverhead,
   chatLatency: benchChatLatency,
   indicators: benchIndicators,
+  ledgerRetention: benchLedgerRetention,
   backtest: benchBacktest,
   walkForward: benchWalkForward,
 };

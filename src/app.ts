@@ -1,8 +1,10 @@
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { commandDispatcher } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
+import { runLedgerRollup } from "../jobs/ledgerRollup.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
 import { runChainReconciliation } from "../jobs/chainReconcile.js";
@@ -18,6 +20,8 @@ import { PaperExchange } from "./exchange/paper.js";
 import type { Exchange } from "./exchange/types.js";
 import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
 import { buildReport, formatReport } from "./ledger/report.js";
+import { JsonlArchive } from "./ledger/archive.js";
+import { LedgerRollup } from "./ledger/rollup.js";
 import { CcxtMarketData } from "./market/ccxtMarket.js";
 import { ReplayMarketData } from "./market/replay.js";
 import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClient.js";
@@ -95,6 +99,11 @@ export interface AppOptions {
   paperWallet?: boolean;
 }
 
+/** "daily at HH:MM UTC" for a daily cron pattern ("M H * * *"). */
+const dailyAt = (pattern: string) => {
+  const [m, h] = pattern.split(" ");
+  return `daily at ${h!.padStart(2, "0")}:${m!.padStart(2, "0")} UTC`;
+};
 const every = (ms: number) => (ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h` : ms % 60_000 === 0 ? `every ${ms / 60_000} min` : `every ${ms / 1000} s`);
 
 export async function buildApp(config: Config, redisUrl: string, opts: AppOptions = {}): Promise<App> {
@@ -195,7 +204,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   };
   models.attach(createRouterRuntime(redis, runtimeSettings, (message) => notifier.notify({ type: "model-alert", message })));
 
-  const agent = new TradingAgent(new RedisKeyValueProvider(redis));
+  // AUDIT_TTL_DAYS: how long the audit record of each decision (its prompt and reply) is kept.
+  const agent = new TradingAgent(new RedisKeyValueProvider(redis), { auditTtlSeconds: Math.max(1, Math.round(config.retention.auditTtlMs / 1000)) });
   await agent.start();
 
   const services: DecisionServices = {
@@ -229,7 +239,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
     ...(wallet.kind === "onchain" ? [{ id: "chain-reconcile", job: "chain-reconcile" as const, every: config.schedule.reconcileMs, label: "chain reconciliation" }] : []),
     { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
+    // Past midnight UTC, so the day that just left the retention window goes the same night.
+    { id: "rollup", job: "rollup", pattern: "15 0 * * *", label: "ledger rollup" },
   ];
+  const rollup = new LedgerRollup(redis, new JsonlArchive(config.retention.archiveDir ?? join(config.redis.dataDir, "archive")));
   let queues: AgentQueues | undefined;
 
   const inFlight = new Set<Promise<unknown>>();
@@ -268,7 +281,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       const next = queues ? new Map((await queues.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
       return specs.map((s) => {
         const n = next.get(s.id);
-        return { name: s.label, every: s.pattern ? `daily at ${String(hour).padStart(2, "0")}:${String(minute).padStart(2, "0")} UTC` : every(s.every!), ...(n ? { next: n } : {}) };
+        return { name: s.label, every: s.pattern ? dailyAt(s.pattern) : every(s.every!), ...(n ? { next: n } : {}) };
       });
     },
     async costReport(now = clock()) {
@@ -301,6 +314,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
             return app.chainWallet ? runChainReconciliation({ ...app, chainWallet: app.chainWallet }) : undefined;
           case "report":
             return runDailyReport(app);
+          case "rollup":
+            return runLedgerRollup({ services, rollup, retentionDays: config.retention.ledgerDays, log });
           default:
             throw new Error(`unknown job ${job.name}`);
         }

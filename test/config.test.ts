@@ -84,6 +84,7 @@ describe("loadConfig defaults", () => {
         notify: { trade: "on", decision: "silent", alert: "on", critical: "on", report: "on", error: "on", info: "silent" },
       },
       redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data" },
+      retention: { auditTtlMs: 3 * 86_400_000, ledgerDays: 35, archiveDir: undefined },
       market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h", stream: "auto" },
       exchange: {
         id: "binance",

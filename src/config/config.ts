@@ -419,6 +419,22 @@ const TABLE = {
     dataDir: setting("DATA_DIR", ".data", "Folder for local data (the auto-started Redis keeps its files in DATA_DIR/redis)", text),
   }),
 
+  /** How long Redis keeps what grows with every decision. */
+  retention: group("Retention", {
+    auditTtlMs: converted(
+      setting("AUDIT_TTL_DAYS", "3", "Days Redis keeps the agent's audit copy of each decision (its prompt and reply)", num({ above: 0, max: 3650 })),
+      (days) => Math.round(days * 86_400_000),
+    ),
+    /** Whole days kept in detail before today; older ones are rolled up daily. */
+    ledgerDays: setting(
+      "LEDGER_RETENTION_DAYS",
+      "35",
+      "Ledger decisions and charges older than this many days are written to the archive and kept in Redis as daily totals (the report and cost charts stay exact)",
+      num({ min: 1, max: 3650, whole: true }),
+    ),
+    archiveDir: optional("LEDGER_ARCHIVE_DIR", "Folder of the monthly JSONL files holding every rolled-up ledger entry; empty means DATA_DIR/archive", text),
+  }),
+
   ...group("Market and exchange", {
     market: {
       symbols: setting("SYMBOLS", "BTC/USDT,ETH/USDT,DOGE/USDT", "Markets to trade, in ccxt form (comma-separated)", list(/^[A-Z0-9]+\/[A-Z0-9]+$/, "a comma-separated list of ccxt symbols like BTC/USDT")),

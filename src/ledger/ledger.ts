@@ -58,6 +58,60 @@ export interface ChargeRecord {
   costMicro: MicroUsdc;
   /** The x402 settlement receipt the gateway returned with the call (absent for API-key calls). */
   receipt?: PaymentReceipt;
+  /**
+   * Set on the rows `Ledger.charges` makes from a rolled-up day (one per model, at the day's start):
+   * how many charges the row stands for, and, on the day's last row, its x402 payments.
+   */
+  rollup?: { charges: number; payments?: DayPayments };
+}
+
+/** A day's x402 payments by what their receipts said, and the links of its latest settled ones. */
+export interface DayPayments {
+  settled: number;
+  pending: number;
+  failed: number;
+  /** Explorer links of the day's last three settled payments, oldest first. */
+  links: string[];
+}
+
+/**
+ * One UTC day of the ledger once its entries are rolled up: what the report and the cost charts
+ * read from that day, kept in Redis after the entries themselves moved to the archive.
+ */
+export interface DayAggregate {
+  day: string;
+  decisions: {
+    count: number;
+    byOutcome: Partial<Record<DecisionOutcome, number>>;
+    bySymbol: Record<string, number>;
+    /** By the model that decided: decisions and their booked cost. */
+    perModel: Record<string, { decisions: number; costMicro: MicroUsdc }>;
+    fallbacks: number;
+    freeDecisions: Record<string, number>;
+    savers: Record<"cache" | "batch" | "gate", { count: number; savedMicro: MicroUsdc }>;
+  };
+  charges: {
+    count: number;
+    costMicro: MicroUsdc;
+    /** In the order each model was first charged that day. */
+    perModel: Record<string, { count: number; costMicro: MicroUsdc }>;
+    payments: DayPayments;
+  };
+}
+
+/** The charge rows a rolled-up day stands for: per model, summed, at the day's start. */
+export function rolledUpCharges(a: DayAggregate): ChargeRecord[] {
+  const start = Date.parse(`${a.day}T00:00:00.000Z`);
+  const models = Object.entries(a.charges.perModel);
+  const p = a.charges.payments;
+  const hasPayments = p.settled + p.pending + p.failed > 0;
+  return models.map(([model, m], i) => ({
+    decisionId: `rollup:${a.day}:${model}`,
+    time: start,
+    model,
+    costMicro: m.costMicro,
+    rollup: { charges: m.count, ...(hasPayments && i === models.length - 1 ? { payments: p } : {}) },
+  }));
 }
 
 /** What the gateway said about an x402 payment: settled on chain, pending, or failed. */
@@ -114,6 +168,18 @@ export const dayKey = (t: number): string => new Date(t).toISOString().slice(0, 
 export const monthKey = (t: number): string => new Date(t).toISOString().slice(0, 7);
 
 /** Redis keys of the spend counters that Ledger.charge increments (the budget guard reads them). */
+/** Redis keys of the ledger's entries and of its rolled-up days. */
+export const ledgerKeys = (prefix = "ledger:") => ({
+  decision: (id: string) => `${prefix}decision:${id}`,
+  decisions: `${prefix}decisions`,
+  charges: `${prefix}charges`,
+  charged: (chargeId: string) => `${prefix}charged:${chargeId}`,
+  /** A day's aggregate (JSON of DayAggregate). */
+  rollup: (day: string) => `${prefix}rollup:${day}`,
+  /** The rolled-up days, scored by their start (ms). */
+  rollups: `${prefix}rollups`,
+});
+
 export const spendKeys = (prefix = "ledger:") => ({
   day: (day: string) => `${prefix}spend:day:${day}`,
   month: (month: string) => `${prefix}spend:month:${month}`,
@@ -179,9 +245,25 @@ export class Ledger {
     return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DecisionRecord);
   }
 
+  /**
+   * The charges booked from `from` to `to`. A day whose entries were rolled up comes back as one row
+   * per model (at the day's start, `rollup` set), so sums per day, month and model stay exact.
+   */
   async charges(from: number, to: number): Promise<ChargeRecord[]> {
-    const raws = await this.redis.zrangebyscore(`${this.prefix}charges`, from, to);
-    return raws.map((r) => JSON.parse(r) as ChargeRecord);
+    const [raws, rolled] = await Promise.all([this.redis.zrangebyscore(`${this.prefix}charges`, from, to), this.rollups(from, to)]);
+    const detail = raws.map((r) => JSON.parse(r) as ChargeRecord);
+    if (rolled.length === 0) return detail;
+    // Stable: at equal times the rolled-up rows come first, as the day they stand for began then.
+    return [...rolled.flatMap(rolledUpCharges), ...detail].sort((a, b) => a.time - b.time);
+  }
+
+  /** The rolled-up days that start from `from` to `to`, oldest first. */
+  async rollups(from: number, to: number): Promise<DayAggregate[]> {
+    const keys = ledgerKeys(this.prefix);
+    const days = await this.redis.zrangebyscore(keys.rollups, from, to);
+    if (days.length === 0) return [];
+    const raws = await this.redis.mget(days.map(keys.rollup));
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DayAggregate);
   }
 
   async spentOn(day: string): Promise<MicroUsdc> {

@@ -1,5 +1,5 @@
 import { fromMicro, type MicroUsdc } from "../domain/types.js";
-import { dayKey, monthKey, type ChargeRecord, type DecisionRecord } from "./ledger.js";
+import { dayKey, monthKey, type ChargeRecord, type DecisionRecord, type PaymentReceipt } from "./ledger.js";
 
 export interface ModelUsage {
   model: string;
@@ -52,14 +52,28 @@ const EXPLORER: Record<string, string> = {
   "eip155:84532": "https://sepolia.basescan.org/tx/",
 };
 
+/** The block explorer link of a settled payment, when its network has a known explorer. */
+export function receiptLink(r: PaymentReceipt): string | undefined {
+  return r.status === "settled" && r.transaction && r.network && EXPLORER[r.network] ? `${EXPLORER[r.network]}${r.transaction}` : undefined;
+}
+
 /** Counts the period's x402 receipts (a charge with none, an API-key call, is not an x402 payment). */
 export function paymentFigures(charges: ChargeRecord[]): CostReport["payments"] {
   const out: CostReport["payments"] = { settled: 0, pending: 0, failed: 0, links: [] };
   for (const c of charges) {
+    // A rolled-up day's row carries its day's counts and latest links instead of one receipt.
+    const day = c.rollup?.payments;
+    if (day) {
+      out.settled += day.settled;
+      out.pending += day.pending;
+      out.failed += day.failed;
+      out.links.push(...day.links);
+    }
     const r = c.receipt;
     if (!r) continue;
     out[r.status]++;
-    if (r.status === "settled" && r.transaction && r.network && EXPLORER[r.network]) out.links.push(`${EXPLORER[r.network]}${r.transaction}`);
+    const link = receiptLink(r);
+    if (link) out.links.push(link);
   }
   out.links = out.links.slice(-3);
   return out;

@@ -5,10 +5,10 @@ export interface ScheduleSpec {
   /** Scheduler id, e.g. "decide:BTC/USDT". */
   id: string;
   /** Job name the worker dispatches on. */
-  job: "decide" | "balance" | "positions" | "report" | "reconcile" | "chain-reconcile";
+  job: "decide" | "balance" | "positions" | "report" | "reconcile" | "chain-reconcile" | "rollup";
   data?: Record<string, unknown>;
   every?: number;
-  /** Cron pattern (UTC), for the daily report. */
+  /** Cron pattern (UTC), for the daily jobs. */
   pattern?: string;
   label: string;
 }
