@@ -58,6 +58,14 @@ describe("USDC balance on Base Sepolia, read with viem", () => {
     expect(wallet.describe()).not.toContain(agent.address); // shortened, for chat
   });
 
+  it("says in one line, without the request, that the balance could not be read when the RPC is down", async () => {
+    const down = new OnchainUsdcWallet(agent.address, "base-sepolia", "http://127.0.0.1:9/rpc?key=not-for-chat");
+    const err = await down.balance().then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^Could not read the wallet's USDC balance on base-sepolia \(BASE_RPC_URL 127\.0\.0\.1:9\): HTTP request failed/);
+    expect(err?.message).not.toContain("\n");
+    expect(err?.message).not.toContain("not-for-chat");
+  });
+
   it("backs /balance when a wallet pays for the router, and /refill refuses with what to do instead", async () => {
     t = await startTestApp(
       testConfig((c) => {

@@ -13,6 +13,7 @@ export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {
 export class OnchainUsdcWallet implements UsdcWallet {
   readonly kind = "onchain" as const;
   private readonly client;
+  private readonly rpcHost: string;
 
   constructor(
     private readonly address: Address,
@@ -22,6 +23,8 @@ export class OnchainUsdcWallet implements UsdcWallet {
     private readonly refiller?: Refiller,
   ) {
     this.client = createPublicClient({ chain: network === "base" ? base : baseSepolia, transport: http(rpcUrl) });
+    // Only the host: an RPC URL can carry an API key in its path or query.
+    this.rpcHost = rpcUrl ? new URL(rpcUrl).host : "the chain's public endpoint";
   }
 
   describe(): string {
@@ -29,12 +32,20 @@ export class OnchainUsdcWallet implements UsdcWallet {
   }
 
   async balance(): Promise<MicroUsdc> {
-    const raw = await this.client.readContract({
-      address: USDC_ADDRESS[this.network],
-      abi: erc20Abi,
-      functionName: "balanceOf",
-      args: [this.address],
-    });
+    let raw: bigint;
+    try {
+      raw = await this.client.readContract({
+        address: USDC_ADDRESS[this.network],
+        abi: erc20Abi,
+        functionName: "balanceOf",
+        args: [this.address],
+      });
+    } catch (err) {
+      // viem's message spans a dozen lines (request body, call arguments): chat gets one.
+      const e = err as { shortMessage?: string; details?: string; message?: string };
+      const why = [e.shortMessage, e.details].filter(Boolean).join(": ") || String(e.message ?? err).split("\n")[0];
+      throw new Error(`Could not read the wallet's USDC balance on ${this.network} (BASE_RPC_URL ${this.rpcHost}): ${why}`);
+    }
     // USDC has 6 decimals: the atomic amount is already micro-USDC.
     return Number(raw);
   }
