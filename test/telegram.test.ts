@@ -147,14 +147,14 @@ describe("Telegram: two pollers on one token", () => {
     await waitFor("the first long poll", async () => tg.callsOf("getUpdates").some((c) => Number(c.params.timeout) > 0));
     const alerts: { type: string; at: number; since?: number }[] = [];
     t.app.notifier.add({ name: "capture", deliver: async (n) => void (n.event?.type.startsWith("chat-") && alerts.push({ type: n.event.type, at: Date.now(), ...("since" in n.event ? { since: n.event.since } : {}) })) });
-    const second = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, limiter: OPEN, retry: { firstMs: 50, maxMs: 200 }, downAlertAfterMs: 400 });
+    const second = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, limiter: OPEN, retry: { firstMs: 50, maxMs: 400 }, downAlertAfterMs: 400 });
     try {
       await second.start();
-      await waitFor("the second poller to be refused three times", async () => tg.conflicts >= 3);
+      await waitFor("the second poller to be refused four times", async () => tg.conflicts >= 4);
       const refused = tg.calls.filter((c) => c.method === "getUpdates" && c.status === 409);
       expect(refused.length).toBe(tg.conflicts);
       // It waits longer each time (doubling, with jitter), instead of hammering the API.
-      expect(refused[2]!.at - refused[1]!.at).toBeGreaterThan(refused[1]!.at - refused[0]!.at);
+      expect(refused[3]!.at - refused[2]!.at).toBeGreaterThan(refused[1]!.at - refused[0]!.at);
       expect(second.health()).toMatchObject({ ok: false, problems: [expect.stringMatching(/polling down .*409 Conflict/)] });
       expect(first.health()).toEqual({ ok: true, problems: [] });
       // Past the threshold the other platforms hear of it (here the first poller's oversight chat).
