@@ -139,6 +139,8 @@ export class DiscordStandIn {
   readonly channelMessages = new Map<string, DMessage[]>();
   readonly interactions = new Map<string, InteractionRecord>();
   identified = false;
+  /** IDENTIFY payloads received (a client logging in again counts again). */
+  identifies = 0;
   heartbeats = 0;
   /** Discord forgets an interaction not answered within 3 s; a test about something else may allow more. */
   ackDeadlineMs = 3000;
@@ -256,6 +258,7 @@ export class DiscordStandIn {
         this.heartbeats++;
         this.send(ws, { op: 11 });
       } else if (msg.op === 2) {
+        this.identifies++;
         if (msg.d.token !== this.token) return ws.close(4004, "Authentication failed.");
         if (this.closeOnIdentify !== undefined) return ws.close(this.closeOnIdentify, "Closed by the stand-in.");
         this.identified = true;
@@ -322,6 +325,11 @@ export class DiscordStandIn {
       unavailable: false,
       lazy: true,
     };
+  }
+
+  /** Closes every gateway connection with `code`, as Discord does when it ends a session. */
+  closeGateway(code: number): void {
+    for (const ws of this.sockets) ws.close(code, "Closed by the stand-in.");
   }
 
   /** Waits until discord.js has identified and received READY. */

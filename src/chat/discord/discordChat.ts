@@ -490,7 +490,11 @@ export class DiscordChat implements NoticeSink {
         const n = this.queue.shift()!;
         await this.post(n).catch((err: unknown) => this.app.log.error("notify via discord", this.app.redact(String(err))));
       }
-    })().finally(() => (this.flushing = undefined));
+    })().finally(() => {
+      this.flushing = undefined;
+      // One may have been queued between the loop's last look and here.
+      this.flush();
+    });
   }
 
   private async post(notice: Notice): Promise<void> {
@@ -501,7 +505,9 @@ export class DiscordChat implements NoticeSink {
       // Fixed permissions are picked up within a minute; until then nothing is sent into a wall.
       if (Date.now() - this.channel.checkedAt > 60_000) await this.checkAlertChannel();
       if (!this.channel.post) {
-        this.undelivered++;
+        // The notice about this very channel went to the other platforms; it is not one more lost.
+        const aboutUs = notice.event && "platform" in notice.event && notice.event.platform === "discord";
+        if (!aboutUs) this.undelivered++;
         return;
       }
     }
