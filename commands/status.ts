@@ -8,9 +8,13 @@ import { defineCommand, noArgs, type Needs } from "./types.js";
 
 const ago = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 
+function chatLines(problems: string[]): string[] {
+  return problems.length === 0 ? ["Chat: every platform works"] : ["Chat problems:", ...problems.map((p) => `  ${p}`)];
+}
+
 export const status = defineCommand<
   undefined,
-  Needs<"schedule" | "mode" | "startedAt" | "reconciliations", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
 >({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
@@ -36,6 +40,7 @@ export const status = defineCommand<
       `USDC: ${usdc(bal, 2)} (${levelOf(bal, s.balance.rules)}) · equity ${money(eq, s.quote)} · exposure ${eq > 0 ? ((exposure(portfolio) / eq) * 100).toFixed(1) : "0"}% · ${portfolio.positions.length} position(s)`,
       `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}` : "not run yet"}`,
       `Uptime: ${ago(now - app.startedAt)}`,
+      ...(app.chatHealth ? chatLines(app.chatHealth()) : []),
       "Schedule:",
       ...schedule.map((j) => `  ${j.name}: ${j.every}${j.next ? `, next in ${ago(Math.max(0, j.next - now))}` : ""}`),
       "Risk limits:",

@@ -33,6 +33,8 @@ export interface CommandHost {
   costReport(now?: number): Promise<string>;
   redact(text: string): string;
   log: Log;
+  /** What is wrong with the chat platforms now (none: all fine); set once they have started. */
+  chatHealth?(): string[];
 }
 
 /** The part of the host a command uses: some top-level parts, and some of the decision services. */

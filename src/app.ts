@@ -75,6 +75,8 @@ export interface App {
   schedule(): Promise<ScheduleLine[]>;
   costReport(now?: number): Promise<string>;
   redact(text: string): string;
+  /** The chat platforms' problems, for /status (and /metrics); set by whoever starts them. */
+  chatHealth?(): string[];
   /** Starts the workers and the schedules. Commands work without it. */
   startJobs(): Promise<void>;
   /** Finishes the jobs in flight, then closes everything. */

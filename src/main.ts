@@ -71,6 +71,7 @@ async function main(): Promise<void> {
     const chat = new ConsoleChat(app, process.stdin, process.stdout);
     app.notifier.add(chat);
     const platforms = await startChatPlatforms(app);
+    app.chatHealth = () => platforms.health().problems;
     started.push(() => platforms.stop());
     if (stopping) return;
     await app.startJobs();

@@ -32,7 +32,8 @@ describe("npm start with Telegram and Discord", () => {
         TELEGRAM_CHAT_ID: "-100777",
         DISCORD_BOT_TOKEN: dc.token,
         DISCORD_API_URL: dc.apiBase,
-        DISCORD_GUILD_IDS: dc.guildId,
+        // The first server is one the bot is not in: the second must still get its commands.
+        DISCORD_GUILD_IDS: `2999999999999999999,${dc.guildId}`,
         DISCORD_CHANNEL_ID: dc.channelId,
         DISCORD_ALLOWED_USERS: "111:trader",
       },
@@ -55,6 +56,12 @@ describe("npm start with Telegram and Discord", () => {
       const r = dc.slash({ id: "111", username: "bob" }, "status");
       await waitFor("the Discord answer", async () => r.original && !(r.original.flags & 128), 30_000);
       expect(r.original!.content).toMatch(/^Trading: running/);
+      // /status carries the platforms' health: the server without commands, named.
+      expect(r.original!.content).toMatch(/Chat problems:\n {2}no slash commands in server 2999999999999999999: Missing Access \(50001\)/);
+      expect(out + err).toMatch(/Discord: no slash commands in server 2999999999999999999: Missing Access \(50001\)/);
+      expect(out + err).toMatch(/slash commands in 1 of 2 server\(s\)/);
+      // And the other platform was told.
+      await waitFor("the Telegram alert about it", async () => tg!.sent(-100777).some((m) => (m.text ?? "").includes("no slash commands in server 2999999999999999999")));
 
       child.stdin.write("/pause\n");
       await waitFor("the pause notice on Telegram", async () => tg!.sent(-100777).some((m) => (m.text ?? "").includes("Trading paused by")));

@@ -5,7 +5,9 @@ import { COMMANDS, handleCommand } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { installNoticeCharts } from "../src/chat/charts/hooks.js";
 import { isPng } from "../src/chat/charts/render.js";
-import { DiscordChat } from "../src/chat/discord/discordChat.js";
+import { DiscordChat, type DiscordOptions } from "../src/chat/discord/discordChat.js";
+import type { ChatHost } from "../src/chat/host.js";
+import type { Notice } from "../src/chat/notices.js";
 import { ChatServices } from "../src/chat/services.js";
 import type { Config } from "../src/config/config.js";
 import { USDC } from "../src/domain/types.js";
@@ -32,7 +34,18 @@ afterEach(async () => {
   dc = undefined;
 });
 
-async function start(edit: (c: Config) => void = () => {}): Promise<{ t: TestApp; dc: DiscordStandIn; chat: DiscordChat }> {
+interface StartOptions {
+  chat?: Partial<DiscordOptions>;
+  /** Changes what the adapter is given (more watched markets, say). */
+  host?: (app: ChatHost) => ChatHost;
+  /** Runs before chat.start(): set the stand-in up, send notices early. */
+  before?: (dc: DiscordStandIn, chat: DiscordChat, t: TestApp) => Promise<void> | void;
+}
+
+/** Notices as every sink receives them (here: what the other platforms would be told). */
+let told: Notice[] = [];
+
+async function start(edit: (c: Config) => void = () => {}, o: StartOptions = {}): Promise<{ t: TestApp; dc: DiscordStandIn; chat: DiscordChat }> {
   dc = await new DiscordStandIn().start();
   t = await startTestApp(
     testConfig((c) => {
@@ -52,11 +65,17 @@ async function start(edit: (c: Config) => void = () => {}): Promise<{ t: TestApp
       edit(c);
     }),
   );
-  chat = new DiscordChat(t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase });
+  told = [];
+  t.app.notifier.add({ name: "other-platforms", deliver: async (n) => void told.push(n) });
+  chat = new DiscordChat(o.host ? o.host(t.app) : t.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase, ...o.chat });
   t.app.notifier.add(chat);
+  await o.before?.(dc, chat, t);
   await chat.start();
   return { t, dc, chat };
 }
+
+const toldOf = (type: string) => told.filter((n) => n.event?.type === type).map((n) => n.text);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What Discord shows: the markdown escapes removed. */
 const shown = (m: DMessage | string | undefined) => (typeof m === "string" ? m : (m?.content ?? "")).replace(/\\([\\*_~`|>[\]#.\-+])/g, "$1");
@@ -174,10 +193,23 @@ describe("Discord: every command", () => {
     expect(await withoutAudit()).toEqual(before);
   });
 
-  it("answers in a direct message too", async () => {
-    await start();
+  it("answers in a direct message through global commands; guild commands never reach a DM", async () => {
+    const guildOnly = await start();
+    // Discord offers a server's commands in that server only: no DM interaction can carry them.
+    expect(() => guildOnly.dc.slash(bob, "balance", {}, { dm: true })).toThrow(/not offered in DMs/);
+    await chat!.stop();
+    await t!.app.stop();
+    await dc!.stop();
+
+    const { dc: global } = await start(() => {}, { chat: { guildIds: [] } });
+    expect(global.commands.get(`guild:${global.guildId}`)).toBeUndefined();
+    const registered = global.commands.get("global")!;
+    expect(registered.map((c) => c.contexts)).toEqual(registered.map(() => [0, 1]));
     const r = await slash(bob, "balance", {}, { dm: true });
     expect(answerText(r)).toMatch(/USDC for model calls/);
+    // In a DM there is no member and no server roles: the allow-list alone decides.
+    const refused = await slash(dana, "status", {}, { dm: true });
+    expect(shown(refused.original)).toMatch(/not on this bot's allow-list/);
   });
 
   it("shows /decide's progress at once, then the result with its chart as a PNG", async () => {
@@ -299,5 +331,170 @@ describe("Discord: platform limits and notifications", () => {
     const report = dc.messagesIn().find((m) => m.content.includes("Cost report"))!;
     expect(report.attachments[0]!.filename).toMatch(/^cost-\d{4}-\d\d-\d\d\.png$/);
     expect(isPng(report.files[0]!)).toBe(true);
+  });
+});
+
+describe("Discord as it really behaves", () => {
+  it("registers in every server it can: a server the bot is not in (50001) is named in the log, an alert and the health", async () => {
+    const missing = "2999999999999999999";
+    const { dc, chat } = await start(() => {}, { chat: { guildIds: [missing, "2000000000000000001"] } });
+    const puts = dc.calls.filter((c) => c.method === "PUT");
+    expect(puts.map((c) => [c.path.split("/")[4], c.status])).toEqual([[missing, 403], [dc.guildId, 200]]);
+    expect(dc.commands.get(`guild:${dc.guildId}`)!.length).toBe(COMMANDS.length);
+    const health = chat.health();
+    expect(health.ok).toBe(false);
+    expect(health.problems).toEqual([expect.stringMatching(new RegExp(`no slash commands in server ${missing}: Missing Access \\(50001\\).*applications\\.commands`))]);
+    expect(toldOf("chat-problem")).toEqual([expect.stringContaining(`Discord: no slash commands in server ${missing}`)]);
+    // The good server works in full: commands and alerts.
+    const r = await slash(bob, "balance");
+    expect(answerText(r)).toMatch(/USDC for model calls/);
+    await t!.app.notifier.notify({ kind: "alert", text: "still here" });
+    // The alert channel works too: it got the problem notice, then this one.
+    expect(dc.messagesIn().map((m) => shown(m).split("\n")[1])).toEqual([expect.stringContaining(`Discord: no slash commands in server ${missing}`), "still here"]);
+  });
+
+  it("checks the alert channel at startup: unknown (10003) or out of reach (50001), alerts go elsewhere and the health says so", async () => {
+    for (const [channelId, why] of [
+      ["3000000000000000777", /Unknown Channel \(10003\).*DISCORD_CHANNEL_ID/],
+      ["3000000000000000099", /Missing Access \(50001\)/],
+    ] as const) {
+      const { dc, chat: adapter } = await start(() => {}, { chat: { channelId } });
+      expect(adapter.health().problems).toEqual([expect.stringMatching(why)]);
+      expect(toldOf("chat-problem")).toEqual([expect.stringMatching(why)]);
+      await t!.app.notifier.notify({ kind: "alert", text: "nobody sees this on Discord" });
+      // Nothing is sent into a wall; the count shows in the health.
+      expect(dc.calls.filter((c) => c.method === "POST" && c.path.startsWith("/channels/"))).toHaveLength(0);
+      await waitFor("the count of lost notices", async () => /1 notice\(s\) could not be posted/.test(adapter.health().problems.at(-1) ?? ""));
+      await adapter.stop();
+      await t!.app.stop();
+      await dc.stop();
+      [chat, t] = [undefined, undefined];
+    }
+  });
+
+  it("finds missing Send Messages at startup, and loses it at run time (50013) without losing the alerts silently", async () => {
+    const denied = await start(() => {}, { before: (dc) => void (dc.channelDeny = 2048n) });
+    expect(denied.chat.health().problems).toEqual([expect.stringMatching(/cannot post alerts in channel .*Missing Permissions \(50013\): the bot lacks Send Messages in #trading/)]);
+    await denied.chat.stop();
+    await t!.app.stop();
+    await dc!.stop();
+
+    const { dc: live, chat: fine } = await start();
+    expect(fine.health()).toEqual({ ok: true, problems: [] });
+    live.channelDeny = 2048n; // an admin takes the permission away while the bot runs
+    await t!.app.notifier.notify({ kind: "alert", text: "first after the change" });
+    expect(live.calls.filter((c) => c.path.startsWith("/channels/") && c.method === "POST").map((c) => c.status)).toEqual([403]);
+    expect(toldOf("chat-problem")).toEqual([expect.stringMatching(/Missing Permissions \(50013/)]);
+    await t!.app.notifier.notify({ kind: "alert", text: "second" });
+    expect(live.calls.filter((c) => c.path.startsWith("/channels/") && c.method === "POST")).toHaveLength(1);
+    expect(fine.health().problems).toEqual([expect.stringMatching(/cannot post alerts/), expect.stringMatching(/2 notice\(s\) could not be posted/)]);
+  });
+
+  it("posts charts as text where Attach Files is missing", async () => {
+    const { dc, chat, t } = await start(() => {}, { before: (dc) => void (dc.channelDeny = 32768n) });
+    expect(chat.health().problems).toEqual([expect.stringMatching(/lacks Attach Files in #trading.*text only/)]);
+    installNoticeCharts(t.app);
+    await t.app.notifier.notify({ kind: "report", text: await t.app.costReport() });
+    await waitFor("the report", async () => dc.messagesIn().some((m) => m.content.includes("Cost report")));
+    const posts = dc.calls.filter((c) => c.method === "POST" && c.path.startsWith("/channels/") && String(c.body?.content).includes("Cost report"));
+    // Known at startup, so no request is refused: the report goes as text, saying the chart was left out.
+    expect(posts.map((c) => [c.status, c.files.length])).toEqual([[200, 0]]);
+    expect(shown(dc.messagesIn().at(-1))).toMatch(/Cost report[\s\S]*chart left out, the bot may not attach files here/);
+  });
+
+  it("settles a confirmation older than the interaction token's 15 minutes (50027), by the press and by the sweep", async () => {
+    const { dc, t } = await start();
+    dc.tokenLifetimeMs = 300; // 15 minutes, shortened
+    const asked = await slash(bob, "trade", { side: "buy", symbol: "ETH", amount: "300" });
+    const expiring = await slash(alice, "refill", { amount: 10 });
+    await sleep(400);
+    expect(dc.calls.filter((c) => c.path.includes(asked.token) && c.method === "PATCH").every((c) => c.status === 200)).toBe(true);
+
+    const ok = await press(bob, asked.original!, customIdOf(asked.original)!);
+    // Edited through the press's own, fresh interaction.
+    expect(dc.calls.filter((c) => c.method === "PATCH" && c.path.includes(ok.token)).map((c) => c.status)).toEqual([200]);
+    expect(shown(dc.interactions.get(asked.id)!.original)).toMatch(/✅ Confirmed by @bob\.\nManual BUY/);
+    expect(dc.interactions.get(asked.id)!.original!.components).toEqual([]);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(1);
+
+    // Nobody presses: the sweep's edit finds the old token dead and edits the channel message with the bot's token.
+    t.clock.advance(60_001);
+    await ChatServices.of(t.app).sweep();
+    await waitFor("the expiry edit", async () => shown(dc.interactions.get(expiring.id)!.original).includes("⌛ Expired"));
+    const edits = dc.calls.filter((c) => c.method === "PATCH" && (c.path.includes(expiring.token) || c.path.includes(expiring.original!.id)));
+    expect(edits.slice(-2).map((c) => [c.path.startsWith("/webhooks/") ? "webhook" : "channel", c.status])).toEqual([["webhook", 401], ["channel", 200]]);
+    expect(await paperBalance()).toBe(10);
+  });
+
+  it("offers the watched markets by autocomplete past Discord's 25 choices", async () => {
+    const extra = Array.from({ length: 30 }, (_, i) => `C${String(i).padStart(2, "0")}/USDT`);
+    const { dc } = await start(() => {}, { host: (app) => ({ ...app, symbols: [...app.symbols, ...extra] }) });
+    const decide = dc.commands.get(`guild:${dc.guildId}`)!.find((c) => c.name === "decide")!;
+    expect((decide.options as Record<string, unknown>[])[0]).toMatchObject({ name: "symbol", autocomplete: true });
+    expect((decide.options as Record<string, unknown>[])[0]!.choices).toBeUndefined();
+    const all = dc.autocomplete(bob, "decide", "symbol", "");
+    await waitFor("the suggestions", async () => all.choices);
+    expect(all.ackType).toBe(8);
+    expect(all.choices).toHaveLength(25);
+    const typed = dc.autocomplete(bob, "decide", "symbol", "c2");
+    await waitFor("the suggestions", async () => typed.choices);
+    expect(typed.choices!.map((c) => c.value)).toEqual(["C20", "C21", "C22", "C23", "C24", "C25", "C26", "C27", "C28", "C29"]);
+    const inside = dc.autocomplete(bob, "decide", "symbol", "2");
+    await waitFor("the suggestions", async () => inside.choices);
+    expect(inside.choices!.map((c) => c.value)).toEqual(["C02", "C12", "C20", "C21", "C22", "C23", "C24", "C25", "C26", "C27", "C28", "C29"]);
+    // A market past the 25th is chosen by typing it; the command itself still checks it.
+    const r = await slash(bob, "decide", { symbol: "ETH" });
+    expect(answerText(r)).toMatch(/^ETH\/USDT: /);
+  });
+
+  it("holds notices sent before the client is ready and posts them in order once it is", async () => {
+    const { dc } = await start(() => {}, {
+      before: async (dc, chat, t) => {
+        for (const text of ["one", "two", "three"]) await t.app.notifier.notify({ kind: "alert", text });
+        expect(dc.calls.filter((c) => c.path.startsWith("/channels/") && c.method === "POST")).toHaveLength(0);
+      },
+    });
+    await waitFor("the held notices", async () => dc.messagesIn().length === 3);
+    expect(dc.messagesIn().map((m) => shown(m).split("\n")[1])).toEqual(["one", "two", "three"]);
+  });
+
+  it("waits out a global limit across routes, as discord.js's own bucket handling does", async () => {
+    const { t, dc } = await start();
+    dc.globalLimit = { limit: 2, windowMs: 1000 };
+    await Promise.all(Array.from({ length: 4 }, (_, i) => t.app.notifier.notify({ kind: "alert", text: `global ${i}` })));
+    await waitFor("4 alerts", async () => dc.messagesIn().length === 4);
+    const limited = dc.calls.filter((c) => c.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(1);
+    expect(dc.messagesIn().map((m) => m.content).sort()).toEqual([0, 1, 2, 3].map((i) => expect.stringContaining(`global ${i}`)));
+  });
+});
+
+describe("Discord: gateway closes discord.js does not recover from", () => {
+  it("fails start on 4004 saying what to fix, and alerts the other platforms", async () => {
+    await expect(start(() => {}, { before: (dc) => void (dc.closeOnIdentify = 4004) })).rejects.toThrow(/4004, Authentication failed\): reset the token/);
+    expect(toldOf("chat-down")).toEqual([expect.stringMatching(/^Discord is down since .*4004/)]);
+    expect(dc!.identifies).toBe(1);
+  });
+
+  it("logs in again after 4013 and after a close mid-session, and says when it is back", async () => {
+    const { dc, chat } = await start(() => {}, {
+      chat: { retry: { firstMs: 50, maxMs: 100 } },
+      before: (dc) => {
+        dc.closeOnIdentify = 4013;
+        setTimeout(() => (dc.closeOnIdentify = undefined), 300);
+      },
+    });
+    expect(dc.identifies).toBeGreaterThanOrEqual(2);
+    expect(toldOf("chat-down")).toEqual([expect.stringContaining("4013")]);
+    await waitFor("the recovery notice", async () => toldOf("chat-up").length === 1);
+    expect(chat.health()).toEqual({ ok: true, problems: [] });
+
+    const before = dc.identifies;
+    dc.closeGateway(4010);
+    await waitFor("a fresh login", async () => dc.identifies > before && chat.client.isReady());
+    await waitFor("the second recovery notice", async () => toldOf("chat-up").length === 2);
+    expect(toldOf("chat-down")).toEqual([expect.stringContaining("4013"), expect.stringContaining("4010")]);
+    const r = await slash(bob, "balance");
+    expect(answerText(r)).toMatch(/USDC for model calls/);
   });
 });

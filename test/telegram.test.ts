@@ -134,6 +134,47 @@ describe("Telegram: startup", () => {
     const replies = await ask(alice, dm(alice), "/balance");
     expect(plain(replies[0])).toContain("USDC for model calls: $10.00");
     expect(await tg.postWithWrongSecret()).toBe(401);
+    await chat!.stop();
+    // Deleted on stop, so Telegram stops posting to a dead address and a poller can start.
+    expect(tg.webhook).toBeUndefined();
+    expect(tg.callsOf("deleteWebhook").length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("Telegram: two pollers on one token", () => {
+  it("backs the second poller off on 409, alerts past the threshold, and takes over when the first stops", async () => {
+    const { t, tg, chat: first } = await start();
+    await waitFor("the first long poll", async () => tg.callsOf("getUpdates").some((c) => Number(c.params.timeout) > 0));
+    const alerts: { type: string; at: number; since?: number }[] = [];
+    t.app.notifier.add({ name: "capture", deliver: async (n) => void (n.event?.type.startsWith("chat-") && alerts.push({ type: n.event.type, at: Date.now(), ...("since" in n.event ? { since: n.event.since } : {}) })) });
+    const second = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, limiter: OPEN, retry: { firstMs: 50, maxMs: 400 }, downAlertAfterMs: 400 });
+    try {
+      await second.start();
+      await waitFor("the second poller to be refused four times", async () => tg.conflicts >= 4);
+      const refused = tg.calls.filter((c) => c.method === "getUpdates" && c.status === 409);
+      expect(refused.length).toBe(tg.conflicts);
+      // It waits longer each time (doubling, with jitter), instead of hammering the API.
+      expect(refused[3]!.at - refused[2]!.at).toBeGreaterThan(refused[1]!.at - refused[0]!.at);
+      expect(second.health()).toMatchObject({ ok: false, problems: [expect.stringMatching(/polling down .*409 Conflict/)] });
+      expect(first.health()).toEqual({ ok: true, problems: [] });
+      // Past the threshold the other platforms hear of it (here the first poller's oversight chat).
+      await waitFor("the down alert", async () => tg.sent(OVERSIGHT).some((m) => plain(m).includes("Telegram is down since")));
+      const down = alerts.find((a) => a.type === "chat-down")!;
+      expect(down.at - down.since!).toBeGreaterThanOrEqual(400);
+      // Meanwhile the first poller answers as before, and nobody answers twice.
+      const [reply] = await ask(alice, dm(alice), "/balance");
+      expect(plain(reply)).toContain("USDC for model calls");
+      expect(tg.sent(alice.id)).toHaveLength(1);
+
+      await first.stop();
+      await waitFor("the second poller to take over", async () => second.health().ok);
+      await waitFor("the recovery notice", async () => alerts.some((a) => a.type === "chat-up"));
+      const { messageId } = tg.userSends(bob, dm(bob), "/status");
+      await waitFor("the second poller's answer", async () => tg.sent(bob.id).some((m) => m.reply_to === messageId));
+      expect(plain(tg.sent(bob.id)[0])).toMatch(/^Trading: running/);
+    } finally {
+      await second.stop();
+    }
   });
 });
 

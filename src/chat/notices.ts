@@ -48,7 +48,15 @@ export type NoticeEvent =
   | { type: "model-alert"; message: string }
   | { type: "chain-drift"; network: string; drifts: ChainDrift[] }
   | { type: "chain-reconciled"; network: string }
-  | { type: "report"; daily: boolean; text: string };
+  | { type: "report"; daily: boolean; text: string }
+  /** A chat platform has not worked for longer than its threshold (polling lost, gateway closed). */
+  | { type: "chat-down"; platform: ChatPlatformName; since: number; reason: string }
+  | { type: "chat-up"; platform: ChatPlatformName; since: number; downMs: number }
+  /** A platform works, but part of it does not (a server without commands, an alert channel it cannot post in). */
+  | { type: "chat-problem"; platform: ChatPlatformName; problem: string };
+
+export type ChatPlatformName = "telegram" | "discord";
+const PLATFORM_NAME: Record<ChatPlatformName, string> = { telegram: "Telegram", discord: "Discord" };
 
 /** A notice in words only, for messages with no shape of their own. */
 export interface PlainNotice {
@@ -109,6 +117,7 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "refilled":
     case "reconciled":
     case "chain-reconciled":
+    case "chat-up":
       return "info";
     case "balance-critical":
       return "critical";
@@ -123,6 +132,8 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "chain-drift":
     case "market-gap":
     case "model-alert":
+    case "chat-down":
+    case "chat-problem":
       return "alert";
   }
 }
@@ -181,6 +192,12 @@ export function textOf(e: NoticeEvent): string {
       ].join("\n");
     case "chain-reconciled":
       return `Chain reconciliation on ${e.network}: the booked payments and the wallet's USDC transfers agree again.`;
+    case "chat-down":
+      return `${PLATFORM_NAME[e.platform]} is down since ${clockTime(e.since)}: ${e.reason}. Commands sent there go unanswered until it is back; it is retried on its own.`;
+    case "chat-up":
+      return `${PLATFORM_NAME[e.platform]} is back, after ${Math.round(e.downMs / 1000)} s down (since ${clockTime(e.since)}).`;
+    case "chat-problem":
+      return `${PLATFORM_NAME[e.platform]}: ${e.problem}`;
     case "report":
       return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
   }

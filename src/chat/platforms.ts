@@ -1,4 +1,5 @@
 import type { ChatHost } from "./host.js";
+import type { PlatformHealth } from "./types.js";
 import { installNoticeCharts } from "./charts/hooks.js";
 import { DiscordChat } from "./discord/discordChat.js";
 import { TelegramChat } from "./telegram/telegramChat.js";
@@ -8,6 +9,8 @@ export interface ChatPlatforms {
   discord?: DiscordChat;
   /** Resolves when every configured platform has started or failed (each failure is logged). */
   started: Promise<void>;
+  /** Every platform's problems, as /status shows them and /metrics reads them. */
+  health(): PlatformHealth;
   stop(): Promise<void>;
 }
 
@@ -21,7 +24,14 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
   const chat = app.chat;
   installNoticeCharts(app);
   chat.startSweeper();
-  const out: ChatPlatforms = { started: Promise.resolve(), stop: async () => {} };
+  const out: ChatPlatforms = {
+    started: Promise.resolve(),
+    health: () => {
+      const problems = [out.telegram?.health(), out.discord?.health()].flatMap((h) => h?.problems ?? []);
+      return { ok: problems.length === 0, problems };
+    },
+    stop: async () => {},
+  };
   const starting: Promise<void>[] = [];
 
   if (c.telegram.token) {
@@ -39,7 +49,9 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
         () => app.log.info(`Telegram: @${telegram.bot.botInfo.username} ready (${c.telegram.webhook ? "webhook" : "long polling"})`),
         (err: unknown) => {
           app.notifier.remove(telegram);
+          telegram.failedToStart(app.redact(String(err)));
           app.log.error("Telegram did not start", app.redact(String(err)));
+          void app.notifier.notify({ type: "chat-down", platform: "telegram", since: Date.now(), reason: `it did not start: ${app.redact(String(err))}` });
         },
       ),
     );
@@ -56,10 +68,16 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
     app.notifier.add(discord);
     starting.push(
       discord.start().then(
-        () => app.log.info(`Discord: ${discord.client.user?.tag ?? "bot"} ready, slash commands in ${c.discord.guildIds.length ? `${c.discord.guildIds.length} server(s)` : "every server (global)"}`),
+        () => {
+          const failed = discord.health().problems.filter((p) => p.includes("no slash commands in server")).length;
+          const guilds = c.discord.guildIds.length;
+          app.log.info(`Discord: ${discord.client.user?.tag ?? "bot"} ready, slash commands in ${guilds ? `${guilds - failed} of ${guilds} server(s)` : "every server and DMs (global)"}`);
+        },
         (err: unknown) => {
           app.notifier.remove(discord);
+          discord.failedToStart(app.redact(String(err)));
           app.log.error("Discord did not start", app.redact(String(err)));
+          void app.notifier.notify({ type: "chat-down", platform: "discord", since: Date.now(), reason: `it did not start: ${app.redact(String(err))}` });
         },
       ),
     );

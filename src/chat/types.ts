@@ -108,3 +108,9 @@ export interface CommandDispatcher {
   /** A pressed button; `user` is undefined for someone not on the allow-list. */
   press(action: string, user: ChatUser | undefined, where: string): Promise<PressOutcome>;
 }
+
+/** Whether a chat platform works now, and what is wrong when not (shown by /status, read by /metrics). */
+export interface PlatformHealth {
+  ok: boolean;
+  problems: string[];
+}

@@ -6,7 +6,13 @@
 // answered twice, 10062 for one answered after 3 s. Rate limits as Discord sends them: every post
 // to a channel carries the X-RateLimit-* headers of its bucket (5 per 5 s per channel by default),
 // a post over the bucket gets a 429, and `flood` forces 429s (per route or global), each with a
-// JSON body holding a fractional retry_after and `global`, and a Retry-After header in whole seconds.
+// JSON body holding a fractional retry_after and `global`, and a Retry-After header in whole seconds;
+// `globalLimit` sets a real global limit across routes. And as real Discord does: 403 50001 Missing
+// Access to registering commands in a server the bot is not in, 404 10003 Unknown Channel and 403
+// 50001 / 50013 Missing Permissions to a channel the bot cannot see or post in (from the channel's
+// permission overwrites for the bot's role), 401 50027 Invalid Webhook Token once an interaction's
+// token is past its 15 minutes, guild commands only in their guild (never in DMs), autocomplete
+// interactions, and a gateway close with a chosen code (4004, 4010-4014) on IDENTIFY.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -45,7 +51,12 @@ export interface DMessage {
 export interface InteractionRecord {
   id: string;
   token: string;
+  type: number;
   user: DUser;
+  /** Component interactions: the id of the message the button is on. */
+  messageId?: string;
+  /** Autocomplete interactions: the suggestions the bot answered with. */
+  choices?: { name: string; value: unknown }[];
   /** performance.now() when INTERACTION_CREATE was sent, and when the first callback arrived. */
   sentAt: number;
   ackAt?: number;
@@ -66,6 +77,10 @@ interface Bucket {
 }
 
 const EPHEMERAL = 64;
+const EVERYONE_PERMISSIONS = 1071698660928n;
+const VIEW_CHANNEL = 1n << 10n;
+const SEND_MESSAGES = 1n << 11n;
+const ATTACH_FILES = 1n << 15n;
 const NAME = /^[-_\p{L}\p{N}]{1,32}$/u;
 
 const invalid = (field: string, message: string) => ({ code: 50035, message: "Invalid Form Body", errors: { [field]: { _errors: [{ code: "BASE_TYPE_INVALID", message }] } } });
@@ -89,6 +104,7 @@ export function commandProblem(c: Record<string, unknown>): string | undefined {
       if (optionalSeen) return `${name}: required options must be placed before non-required options`;
     } else optionalSeen = true;
     const choices = (o.choices ?? []) as { name: string; value: unknown }[];
+    if (o.autocomplete && choices.length) return `option ${oname} of ${name}: autocomplete may not be set to true if choices are present`;
     if (choices.length > 25) return `option ${oname} of ${name} has more than 25 choices`;
     for (const ch of choices) if (!ch.name || ch.name.length > 100) return `a choice of ${oname} in ${name} has a bad name`;
   }
@@ -104,6 +120,18 @@ export class DiscordStandIn {
   readonly channelId = "3000000000000000001";
   /** Server roles a member can hold (their ids are what DISCORD_ROLE_MAP maps). */
   readonly roles = { trader: "4000000000000000001", admin: "4000000000000000002" };
+  /** The bot's own (managed) role in the server. */
+  readonly botRoleId = "4000000000000000009";
+  /** A channel in a server the bot is not in: it exists, the bot may not see it. */
+  readonly foreignChannelId = "3000000000000000099";
+  /** Permissions the channel's overwrite denies the bot's role in the alert channel (ViewChannel 1024, SendMessages 2048, AttachFiles 32768). */
+  channelDeny = 0n;
+  /** An interaction's token works this long (Discord: 15 minutes). */
+  tokenLifetimeMs = 15 * 60_000;
+  /** Set: the gateway closes with this code on IDENTIFY (4004, 4010-4014), as Discord does. */
+  closeOnIdentify: number | undefined;
+  /** Requests allowed per window across every route before a global 429 (Discord: 50 a second). */
+  globalLimit: { limit: number; windowMs: number } | undefined;
   readonly calls: RestCall[] = [];
   /** Registered slash commands, by "guild:<id>" or "global". */
   readonly commands = new Map<string, Record<string, unknown>[]>();
@@ -111,6 +139,8 @@ export class DiscordStandIn {
   readonly channelMessages = new Map<string, DMessage[]>();
   readonly interactions = new Map<string, InteractionRecord>();
   identified = false;
+  /** IDENTIFY payloads received (a client logging in again counts again). */
+  identifies = 0;
   heartbeats = 0;
   /** Discord forgets an interaction not answered within 3 s; a test about something else may allow more. */
   ackDeadlineMs = 3000;
@@ -127,6 +157,7 @@ export class DiscordStandIn {
   private readonly floods = new Map<string, Flood>();
   private readonly buckets = new Map<string, Bucket>();
   private readonly byToken = new Map<string, InteractionRecord>();
+  private global: Bucket | undefined;
 
   get port(): number {
     return (this.server!.address() as AddressInfo).port;
@@ -166,11 +197,12 @@ export class DiscordStandIn {
   }
 
   /** Counts a post against its channel's bucket: the X-RateLimit-* headers, and whether it is over. */
-  private takeBucket(channelId: string, now: number): { headers: Record<string, string>; over: number | undefined } {
-    const { limit, windowMs } = this.channelBucket;
-    let b = this.buckets.get(channelId);
+  private takeBucket(channelId: string, now: number, route = "channel-messages", rate = this.channelBucket): { headers: Record<string, string>; over: number | undefined } {
+    const { limit, windowMs } = rate;
+    const key = `${route}:${channelId}`;
+    let b = this.buckets.get(key);
     if (!b || now >= b.resetAt) b = { used: 0, resetAt: now + windowMs };
-    this.buckets.set(channelId, b);
+    this.buckets.set(key, b);
     const resetAfter = (b.resetAt - now) / 1000;
     const over = b.used >= limit ? resetAfter : undefined;
     if (over === undefined) b.used++;
@@ -179,7 +211,7 @@ export class DiscordStandIn {
       "x-ratelimit-remaining": String(limit - b.used),
       "x-ratelimit-reset": ((Date.now() + (b.resetAt - now)) / 1000).toFixed(3),
       "x-ratelimit-reset-after": resetAfter.toFixed(3),
-      "x-ratelimit-bucket": "stand-in-channel-messages",
+      "x-ratelimit-bucket": `stand-in-${route}`,
     };
     return { headers, over };
   }
@@ -226,7 +258,9 @@ export class DiscordStandIn {
         this.heartbeats++;
         this.send(ws, { op: 11 });
       } else if (msg.op === 2) {
+        this.identifies++;
         if (msg.d.token !== this.token) return ws.close(4004, "Authentication failed.");
+        if (this.closeOnIdentify !== undefined) return ws.close(this.closeOnIdentify, "Closed by the stand-in.");
         this.identified = true;
         this.dispatch("READY", {
           v: 10,
@@ -241,6 +275,16 @@ export class DiscordStandIn {
         this.dispatch("GUILD_CREATE", this.guild());
       }
     });
+  }
+
+  private channelJson(): Record<string, unknown> {
+    const overwrites = this.channelDeny ? [{ id: this.botRoleId, type: 0, allow: "0", deny: String(this.channelDeny) }] : [];
+    return { id: this.channelId, type: 0, name: "trading", guild_id: this.guildId, position: 0, permission_overwrites: overwrites, parent_id: null, nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0, flags: 0 };
+  }
+
+  /** What the bot may do in the alert channel: the @everyone role's permissions less the overwrite. */
+  private botMay(bit: bigint): boolean {
+    return (EVERYONE_PERMISSIONS & ~this.channelDeny & bit) === bit;
   }
 
   private guild(): Record<string, unknown> {
@@ -262,12 +306,14 @@ export class DiscordStandIn {
       roles: [
         { id: this.guildId, name: "@everyone", permissions: "1071698660928", position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 },
         ...Object.entries(this.roles).map(([name, id], i) => ({ id, name, permissions: "0", position: i + 1, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 })),
+        { id: this.botRoleId, name: "trading-agent", permissions: "0", position: 9, color: 0, hoist: false, managed: true, mentionable: false, flags: 0, tags: { bot_id: this.bot.id } },
       ],
       emojis: [],
       stickers: [],
-      channels: [{ id: this.channelId, type: 0, name: "trading", guild_id: this.guildId, position: 0, permission_overwrites: [], parent_id: null, nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0 }],
+      channels: [this.channelJson()],
       threads: [],
-      members: [],
+      // Discord includes the bot's own member in GUILD_CREATE.
+      members: [this.member(this.bot, [this.botRoleId])],
       voice_states: [],
       presences: [],
       stage_instances: [],
@@ -279,6 +325,11 @@ export class DiscordStandIn {
       unavailable: false,
       lazy: true,
     };
+  }
+
+  /** Closes every gateway connection with `code`, as Discord does when it ends a session. */
+  closeGateway(code: number): void {
+    for (const ws of this.sockets) ws.close(code, "Closed by the stand-in.");
   }
 
   /** Waits until discord.js has identified and received READY. */
@@ -312,7 +363,7 @@ export class DiscordStandIn {
   private interaction(type: number, user: DUser, data: Record<string, unknown>, opts: { roles?: string[]; dm?: boolean; message?: DMessage }): InteractionRecord {
     const id = this.snowflake();
     const token = `itoken-${id}-${Math.random().toString(36).slice(2)}`;
-    const record: InteractionRecord = { id, token, user, sentAt: performance.now(), followUps: [] };
+    const record: InteractionRecord = { id, token, type, user, sentAt: performance.now(), followUps: [], ...(opts.message ? { messageId: opts.message.id } : {}) };
     this.interactions.set(id, record);
     this.byToken.set(token, record);
     const where = opts.dm
@@ -341,8 +392,7 @@ export class DiscordStandIn {
    * against it (as Discord does before the bot ever sees them).
    */
   slash(user: DUser, name: string, options: Record<string, string | number> = {}, opts: { roles?: string[]; dm?: boolean } = {}): InteractionRecord {
-    const registered = [...this.commands.values()].flat().find((c) => c.name === name);
-    if (!registered) throw new Error(`/${name} is not registered`);
+    const registered = this.registered(name, opts.dm);
     const defs = (registered.options ?? []) as { name: string; type: number; required?: boolean; choices?: { value: unknown }[]; min_value?: number; max_value?: number }[];
     const typed = Object.entries(options).map(([k, v]) => {
       const def = defs.find((d) => d.name === k);
@@ -354,6 +404,33 @@ export class DiscordStandIn {
     });
     for (const d of defs) if (d.required && !(d.name in options)) throw new Error(`/${name} needs ${d.name}`);
     return this.interaction(2, user, { id: String(registered.id), name, type: 1, options: typed, ...(opts.dm ? {} : { guild_id: this.guildId }) }, opts);
+  }
+
+  /**
+   * The command a user can see: in a DM only global commands allowed in the bot's DMs (context 1);
+   * guild commands exist only in their guild, so Discord never sends them from a DM.
+   */
+  private registered(name: string, dm = false): Record<string, unknown> {
+    const global = (this.commands.get("global") ?? []).find((c) => c.name === name && (!dm || !c.contexts || (c.contexts as number[]).includes(1)));
+    const guild = dm ? undefined : (this.commands.get(`guild:${this.guildId}`) ?? []).find((c) => c.name === name);
+    const found = guild ?? global;
+    if (!found) throw new Error(dm ? `/${name} is not offered in DMs: only global commands are (guild commands stay in their server)` : `/${name} is not registered`);
+    return found;
+  }
+
+  /** A user types into option `option` of /`name`: Discord asks the bot for suggestions (an autocomplete interaction). */
+  autocomplete(user: DUser, name: string, option: string, typed: string, opts: { roles?: string[] } = {}): InteractionRecord {
+    const registered = this.registered(name);
+    const def = ((registered.options ?? []) as { name: string; type: number; autocomplete?: boolean }[]).find((o) => o.name === option);
+    if (!def?.autocomplete) throw new Error(`option ${option} of /${name} does not autocomplete`);
+    return this.interaction(4, user, { id: String(registered.id), name, type: 1, options: [{ name: option, type: def.type, value: typed, focused: true }], guild_id: this.guildId }, opts);
+  }
+
+  /** Every message the bot can be asked to edit: channel posts and interaction answers. */
+  private findMessage(id: string): DMessage | undefined {
+    for (const list of this.channelMessages.values()) for (const m of list) if (m.id === id) return m;
+    for (const r of this.interactions.values()) for (const m of [r.original, ...r.followUps]) if (m?.id === id) return m;
+    return undefined;
   }
 
   /** A user presses a button under `message`. */
@@ -460,6 +537,16 @@ export class DiscordStandIn {
 
     const interactionRoute = /^\/(interactions|webhooks)\//.test(path);
     if (!interactionRoute && req.headers.authorization !== `Bot ${this.token}`) return done(401, { message: "401: Unauthorized", code: 0 });
+    // The global limit counts the bot's requests on every route; interaction endpoints are exempt.
+    if (this.globalLimit && !interactionRoute) {
+      const { limit, windowMs } = this.globalLimit;
+      if (!this.global || at >= this.global.resetAt) this.global = { used: 0, resetAt: at + windowMs };
+      if (this.global.used >= limit) {
+        const limited = this.tooMany((this.global.resetAt - at) / 1000, true);
+        return done(429, limited.body, limited.headers);
+      }
+      this.global.used++;
+    }
     const b = body ?? {};
     let m: RegExpExecArray | null;
 
@@ -468,6 +555,8 @@ export class DiscordStandIn {
     }
     if (method === "PUT" && (m = /^\/applications\/(\d+)\/(?:guilds\/(\d+)\/)?commands$/.exec(path))) {
       if (m[1] !== this.appId) return done(403, { message: "Missing Access", code: 50001 });
+      // A server the bot was never invited to (or was removed from).
+      if (m[2] && m[2] !== this.guildId) return done(403, { message: "Missing Access", code: 50001 });
       const list = (Array.isArray(body) ? body : []) as Record<string, unknown>[];
       for (const c of list) {
         const problem = commandProblem(c);
@@ -483,6 +572,15 @@ export class DiscordStandIn {
       if (record.ackType !== undefined) return done(400, { message: "Interaction has already been acknowledged.", code: 40060 });
       if (at - record.sentAt > this.ackDeadlineMs) return done(404, { message: "Unknown interaction", code: 10062 });
       const data = (b.data ?? {}) as Record<string, unknown>;
+      if (Number(b.type) === 8) {
+        if (record.type !== 4) return done(400, invalid("type", "Autocomplete results are only for autocomplete interactions."));
+        const choices = (data.choices ?? []) as { name: string; value: unknown }[];
+        if (choices.length > 25) return done(400, invalid("choices", "Must be 25 or fewer in length."));
+        record.ackAt = at;
+        record.ackType = 8;
+        record.choices = choices;
+        return done(204);
+      }
       const problem = this.messageProblem(data);
       if (problem) return done(400, problem);
       record.ackAt = at;
@@ -495,6 +593,7 @@ export class DiscordStandIn {
     if ((m = /^\/webhooks\/(\d+)\/([^/]+)(?:\/messages\/([^/]+))?$/.exec(path))) {
       const record = this.byToken.get(m[2]!);
       if (!record || m[1] !== this.appId) return done(404, { message: "Unknown Webhook", code: 10015 });
+      if (at - record.sentAt > this.tokenLifetimeMs) return done(401, { message: "Invalid Webhook Token", code: 50027 });
       const problem = this.messageProblem(b);
       if (problem) return done(400, problem);
       if (method === "POST" && !m[3]) {
@@ -504,14 +603,28 @@ export class DiscordStandIn {
         return done(200, this.wire(msg));
       }
       if (method === "PATCH" && m[3]) {
-        const target = m[3] === "@original" ? record.original : [record.original, ...record.followUps].find((x) => x?.id === m![3]);
+        // A button press's @original is the message the button is on.
+        const original = record.type === 3 && record.messageId ? this.findMessage(record.messageId) : record.original;
+        const target = m[3] === "@original" ? original : [original, ...record.followUps].find((x) => x?.id === m![3]);
         if (!target) return done(404, { message: "Unknown Message", code: 10008 });
         this.applyEdit(target, b, files);
         target.flags &= ~128;
         return done(200, this.wire(target));
       }
     }
+    if (method === "GET" && (m = /^\/channels\/(\d+)$/.exec(path))) {
+      const problem = this.channelProblem(m[1]!);
+      if (problem) return done(problem.status, problem.body);
+      return done(200, this.channelJson());
+    }
+    if (method === "GET" && (m = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(path))) {
+      if (m[1] !== this.guildId) return done(403, { message: "Missing Access", code: 50001 });
+      if (m[2] !== this.bot.id) return done(404, { message: "Unknown Member", code: 10007 });
+      return done(200, this.member(this.bot, [this.botRoleId]));
+    }
     if (method === "POST" && (m = /^\/channels\/(\d+)\/messages$/.exec(path))) {
+      const refused = this.channelProblem(m[1]!) ?? this.postProblem(files.length > 0);
+      if (refused) return done(refused.status, refused.body);
       const bucket = this.takeBucket(m[1]!, at);
       if (bucket.over !== undefined) {
         const limited = this.tooMany(bucket.over, false, bucket.headers);
@@ -526,12 +639,29 @@ export class DiscordStandIn {
     if (method === "PATCH" && (m = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(path))) {
       const problem = this.messageProblem(b);
       if (problem) return done(400, problem);
-      const msg = this.messagesIn(m[1]!).find((x) => x.id === m![2]);
-      if (!msg) return done(404, { message: "Unknown Message", code: 10008 });
+      const channelProblem = this.channelProblem(m[1]!);
+      if (channelProblem) return done(channelProblem.status, channelProblem.body);
+      // Interaction answers are messages in the channel too, except ephemeral ones (only their webhook sees those).
+      const msg = this.findMessage(m[2]!);
+      if (!msg || msg.channel_id !== m[1] || this.isEphemeral(msg)) return done(404, { message: "Unknown Message", code: 10008 });
+      const bucket = this.takeBucket(m[1]!, at, "channel-message-edits");
       this.applyEdit(msg, b, files);
-      return done(200, this.wire(msg));
+      return done(200, this.wire(msg), bucket.headers);
     }
     return done(404, { message: "404: Not Found", code: 0 });
+  }
+
+  /** Discord's answer to a request about a channel the bot cannot use, if so. */
+  private channelProblem(channelId: string): { status: number; body: unknown } | undefined {
+    if (channelId === this.foreignChannelId) return { status: 403, body: { message: "Missing Access", code: 50001 } };
+    if (channelId !== this.channelId) return { status: 404, body: { message: "Unknown Channel", code: 10003 } };
+    if (!this.botMay(VIEW_CHANNEL)) return { status: 403, body: { message: "Missing Access", code: 50001 } };
+    return undefined;
+  }
+
+  private postProblem(withFiles: boolean): { status: number; body: unknown } | undefined {
+    if (!this.botMay(SEND_MESSAGES) || (withFiles && !this.botMay(ATTACH_FILES))) return { status: 403, body: { message: "Missing Permissions", code: 50013 } };
+    return undefined;
   }
 
   /** The message an interaction produced that carries buttons (its reply or a follow-up). */

@@ -1,7 +1,8 @@
 // A Telegram Bot API server on 127.0.0.1 for tests and benchmarks. grammy talks to it exactly as
 // to api.telegram.org (POST /bot<token>/<method>, JSON or multipart), and it answers as the real
 // one does, errors included: 401 for a wrong token, 400 for a message over 4096 characters (after
-// entity parsing), bad HTML or an unchanged edit, 429 with retry_after when told to flood.
+// entity parsing), bad HTML or an unchanged edit, 429 with retry_after when told to flood, and
+// 409 Conflict to a second long poll on the token while one is waiting (another bot instance).
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseMultipart } from "./multipart.js";
@@ -144,6 +145,9 @@ export class TelegramStandIn {
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
+
+  /** How many getUpdates calls were refused with 409 because another poller was waiting. */
+  conflicts = 0;
 
   /** Methods this server answers as unknown (404), as an emulator that lacks them does. */
   readonly lacking = new Set<string>();
@@ -322,6 +326,12 @@ export class TelegramStandIn {
         if (this.webhook) return this.fail(res, call, 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
         const offset = Number(params.offset ?? 0);
         const limit = Number(params.limit ?? 100);
+        // One poller per token: a long poll while another one waits is another instance of the bot.
+        // (A poll with no timeout, such as grammy's last one on stop to confirm the offset, passes.)
+        if (Number(params.timeout ?? 0) > 0 && this.waiters.length > 0) {
+          this.conflicts++;
+          return this.fail(res, call, 409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running");
+        }
         if (offset > 0) this.updates = this.updates.filter((u) => u.update_id >= offset);
         const ready = this.updates.slice(0, limit);
         const timeout = Number(params.timeout ?? 0);
@@ -336,7 +346,8 @@ export class TelegramStandIn {
           }, timeout * 1000),
         };
         this.waiters.push(waiter);
-        req.on("close", () => {
+        // The poller gave up (grammy aborts its long poll on stop): the connection closes.
+        res.on("close", () => {
           clearTimeout(waiter.timer);
           this.waiters = this.waiters.filter((w) => w !== waiter);
         });

@@ -1,12 +1,27 @@
 import { once } from "node:events";
-import { AttachmentBuilder, Client, Events, GatewayIntentBits, MessageFlags, Routes, type ButtonInteraction, type ChatInputCommandInteraction, type Interaction } from "discord.js";
-import type { ChatUser, CommandCall, CommandReply } from "../types.js";
+import {
+  AttachmentBuilder,
+  Client,
+  DiscordAPIError,
+  Events,
+  GatewayCloseCodes,
+  GatewayIntentBits,
+  MessageFlags,
+  PermissionFlagsBits,
+  PermissionsBitField,
+  Routes,
+  type AutocompleteInteraction,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type Interaction,
+} from "discord.js";
+import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
 import type { ChatServices } from "../services.js";
-import { commandLine, slashCommands } from "./slashCommands.js";
+import { commandLine, slashCommands, symbolChoices } from "./slashCommands.js";
 
 export interface DiscordOptions {
   token: string;
@@ -18,6 +33,41 @@ export interface DiscordOptions {
   channelId?: string;
   /** REST API base, e.g. https://discord.com/api; the gateway address comes from it. */
   apiUrl?: string;
+  /** Waits before logging in again after a gateway close discord.js gives up on: doubling up to `maxMs`. */
+  retry?: { firstMs: number; maxMs: number };
+  /** Notices held while the client is not ready yet; the oldest go first past this. */
+  queueMax?: number;
+}
+
+/** Gateway closes discord.js does not recover from, and what to fix when retrying cannot help. */
+const NEEDS_A_FIX: Partial<Record<number, string>> = {
+  [GatewayCloseCodes.AuthenticationFailed]: "Discord rejected the bot token (gateway close 4004, Authentication failed): reset the token in the Discord Developer Portal (Bot, Reset Token) and set DISCORD_BOT_TOKEN",
+  [GatewayCloseCodes.DisallowedIntents]: "Discord refused the gateway intents the bot asks for (gateway close 4014, Disallowed intents): turn them on in the Discord Developer Portal (Bot, Privileged Gateway Intents)",
+};
+const GIVEN_UP = new Set<number>([
+  GatewayCloseCodes.AuthenticationFailed,
+  GatewayCloseCodes.InvalidShard,
+  GatewayCloseCodes.ShardingRequired,
+  GatewayCloseCodes.InvalidAPIVersion,
+  GatewayCloseCodes.InvalidIntents,
+  GatewayCloseCodes.DisallowedIntents,
+]);
+
+// Discord's JSON error codes this adapter reacts to (discord-api-types RESTJSONErrorCodes).
+const UNKNOWN_CHANNEL = 10003;
+const UNKNOWN_WEBHOOK = 10015;
+const MISSING_ACCESS = 50001;
+const MISSING_PERMISSIONS = 50013;
+const INVALID_WEBHOOK_TOKEN = 50027;
+
+const codeOf = (err: unknown) => (err instanceof DiscordAPIError ? Number(err.code) : undefined);
+const apiError = (err: unknown) => (err instanceof DiscordAPIError ? `${err.message} (${err.code}, HTTP ${err.status})` : String(err));
+
+/** What the bot can do in the alert channel, as checked at startup (and again when it fails). */
+interface AlertChannel {
+  post: boolean;
+  files: boolean;
+  checkedAt: number;
 }
 
 // Discord's message flag for "no push notification" (a silent message).
@@ -41,26 +91,55 @@ function components(buttons: CommandReply["buttons"]) {
  */
 export class DiscordChat implements NoticeSink {
   readonly name = "discord";
-  readonly client: Client;
+  private current: Client;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly chat: ChatServices;
   private appId: string | undefined;
+  /** Notices are posted once start() is through; until then they wait here, in order. */
+  private live = false;
+  private stopping = false;
+  private readonly queue: Notice[] = [];
+  private flushing: Promise<void> | undefined;
+  /** Notices the alert channel could not take (it is unusable); /status and /metrics show the count. */
+  undelivered = 0;
+  private channel: AlertChannel | undefined;
+  /** What is wrong, by what it is about (a server, the alert channel): one notice per new problem. */
+  private readonly problems = new Map<string, string>();
+  private down: { since: number; reason: string } | undefined;
+  private startProblem: string | undefined;
+  /** Messages whose button press is being answered: the press's own interaction edits them. */
+  private readonly pressing = new Set<string>();
+  private retryWaitMs: number | undefined;
+  private wakeRetry: (() => void) | undefined;
 
   constructor(
     private readonly app: ChatHost,
     private readonly opts: DiscordOptions,
   ) {
-    this.client = new Client({
+    this.chat = app.chat;
+    this.current = this.makeClient();
+  }
+
+  /** The discord.js client now (a new one after a gateway close it would not recover from). */
+  get client(): Client {
+    return this.current;
+  }
+
+  private makeClient(): Client {
+    const client = new Client({
       intents: [GatewayIntentBits.Guilds],
       // discord.js's REST queue is the pacer: it follows the X-RateLimit-* buckets Discord sends
       // (waiting before a request would exceed one) and waits out a 429's retry_after, global or not.
-      rest: { ...(opts.apiUrl ? { api: opts.apiUrl } : {}) },
+      rest: { ...(this.opts.apiUrl ? { api: this.opts.apiUrl } : {}) },
       allowedMentions: NO_MENTIONS,
     });
-    this.chat = app.chat;
-    this.client.on(Events.InteractionCreate, (i) => this.track(this.onInteraction(i)));
-    this.client.on(Events.Error, (err) => app.log.error("discord client", app.redact(String(err))));
-    this.client.rest.on("rateLimited", (info) => app.log.warn(`Discord rate limit on ${info.method} ${info.route}: retrying in ${info.retryAfter} ms`));
+    const app = this.app;
+    client.on(Events.InteractionCreate, (i) => this.track(this.onInteraction(i)));
+    client.on(Events.Error, (err) => app.log.error("discord client", app.redact(String(err))));
+    client.on(Events.ShardDisconnect, (ev) => this.onGatewayClosed(client, ev.code));
+    client.on(Events.ClientReady, () => this.gatewayUp());
+    client.rest.on("rateLimited", (info) => app.log.warn(`Discord rate limit on ${info.method} ${info.route}: retrying in ${info.retryAfter} ms`));
+    return client;
   }
 
   private track(p: Promise<unknown>): void {
@@ -74,18 +153,183 @@ export class DiscordChat implements NoticeSink {
   }
 
   async start(): Promise<void> {
-    const ready = once(this.client, Events.ClientReady);
-    await this.client.login(this.opts.token);
-    await ready;
+    await this.connect();
     this.appId = this.opts.appId ?? this.client.application?.id;
     if (!this.appId) throw new Error("Discord: no application id (set DISCORD_APP_ID)");
-    const body = slashCommands(this.app.commands.list(), this.app.symbols);
-    if (this.opts.guildIds.length === 0) await this.client.rest.put(Routes.applicationCommands(this.appId), { body });
-    for (const guild of this.opts.guildIds) await this.client.rest.put(Routes.applicationGuildCommands(this.appId, guild), { body });
+    await this.registerCommands();
+    await this.checkAlertChannel();
     this.chat.addEditor("discord", (ref, text) => this.edit(ref, text));
+    this.live = true;
+    this.flush();
+  }
+
+  /**
+   * Logs in and waits for READY. A gateway close discord.js gives up on either needs a fix (a bad
+   * token, disallowed intents: start fails, saying what to fix) or is worth another try later.
+   */
+  private async connect(): Promise<void> {
+    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 5000, maxMs: 300_000 };
+    for (;;) {
+      const client = this.client;
+      const closed = new Promise<number>((r) => client.once(Events.ShardDisconnect, (ev) => r(ev.code)));
+      const outcome = await Promise.race([
+        once(client, Events.ClientReady).then(() => undefined),
+        closed,
+        client.login(this.opts.token).then(() => new Promise<never>(() => {})),
+      ]);
+      if (outcome === undefined) return;
+      const fix = NEEDS_A_FIX[outcome];
+      await client.destroy().catch(() => {});
+      if (fix) throw new Error(fix);
+      if (this.stopping) throw new Error("Discord: stopped while connecting");
+      const wait = this.retryWaitMs ?? firstMs;
+      this.retryWaitMs = Math.min(maxMs, wait * 2);
+      await this.sleep(wait);
+      if (this.stopping) throw new Error("Discord: stopped while connecting");
+      this.current = this.makeClient();
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeRetry = done;
+    });
+  }
+
+  /** discord.js says only a debug line here and stops: slash commands would be dead. */
+  private onGatewayClosed(client: Client, code: number): void {
+    if (this.stopping || client !== this.current || !GIVEN_UP.has(code)) return;
+    const fix = NEEDS_A_FIX[code];
+    const reason = fix ?? `the gateway closed with ${code} (${GatewayCloseCodes[code] ?? "unknown"}), which discord.js does not recover from; logging in again`;
+    this.app.log.error(`Discord: ${reason}`);
+    if (!this.down) {
+      this.down = { since: Date.now(), reason };
+      void this.app.notifier.notify({ type: "chat-down", platform: "discord", since: this.down.since, reason });
+    }
+    // During start() connect() retries; after it, a fresh client logs in here.
+    if (this.live && !fix) {
+      this.track(
+        (async () => {
+          await client.destroy().catch(() => {});
+          this.current = this.makeClient();
+          await this.connect();
+        })(),
+      );
+    }
+  }
+
+  private gatewayUp(): void {
+    this.retryWaitMs = undefined;
+    const down = this.down;
+    if (!down) return;
+    this.down = undefined;
+    const downMs = Date.now() - down.since;
+    this.app.log.info(`Discord: the gateway is back after ${Math.round(downMs / 1000)} s`);
+    void this.app.notifier.notify({ type: "chat-up", platform: "discord", since: down.since, downMs });
+  }
+
+  /** Each server on its own: one the bot is not in (403 Missing Access) must not cost the others their commands. */
+  private async registerCommands(): Promise<void> {
+    const body = slashCommands(this.app.commands.list(), this.app.symbols, { global: this.opts.guildIds.length === 0 });
+    if (this.opts.guildIds.length === 0) {
+      await this.client.rest.put(Routes.applicationCommands(this.appId!), { body }).then(
+        () => this.clearProblem("commands"),
+        (err: unknown) => this.problem("commands", `could not register the global slash commands: ${apiError(err)}`),
+      );
+    }
+    for (const guild of this.opts.guildIds) {
+      try {
+        await this.client.rest.put(Routes.applicationGuildCommands(this.appId!, guild), { body });
+        this.clearProblem(`guild:${guild}`);
+      } catch (err) {
+        const why =
+          codeOf(err) === MISSING_ACCESS
+            ? "Missing Access (50001): the bot is not in that server, or was invited without the applications.commands scope. Invite it with the bot and applications.commands scopes, or take the id out of DISCORD_GUILD_IDS"
+            : apiError(err);
+        this.problem(`guild:${guild}`, `no slash commands in server ${guild}: ${why}`);
+      }
+    }
+  }
+
+  /** Whether alerts and approvals can be posted, and with pictures; checked, never assumed. */
+  private async checkAlertChannel(): Promise<void> {
+    const id = this.opts.channelId;
+    if (!id) return;
+    const state: AlertChannel = { post: false, files: false, checkedAt: Date.now() };
+    this.channel = state;
+    const cannot = (why: string) => this.problem("channel", `cannot post alerts in channel ${id}: ${why}. Alerts and approvals reach the other platforms only.`);
+    let channel;
+    try {
+      channel = await this.client.channels.fetch(id, { force: true });
+    } catch (err) {
+      const code = codeOf(err);
+      return cannot(
+        code === UNKNOWN_CHANNEL
+          ? "Unknown Channel (10003): no channel has that id; check DISCORD_CHANNEL_ID"
+          : code === MISSING_ACCESS
+            ? "Missing Access (50001): the bot cannot see that channel (or is not in its server); give its role View Channel there"
+            : apiError(err),
+      );
+    }
+    if (!channel || !channel.isTextBased()) return cannot("it is not a text channel");
+    if (channel.isDMBased()) {
+      Object.assign(state, { post: true, files: true });
+      return this.clearProblem("channel");
+    }
+    let perms: Readonly<PermissionsBitField> | null;
+    try {
+      perms = channel.permissionsFor(await channel.guild.members.fetchMe());
+    } catch (err) {
+      return cannot(`its permissions could not be read (${apiError(err)})`);
+    }
+    const send = channel.isThread() ? PermissionFlagsBits.SendMessagesInThreads : PermissionFlagsBits.SendMessages;
+    const missing = Object.entries({ "View Channel": PermissionFlagsBits.ViewChannel, [channel.isThread() ? "Send Messages in Threads" : "Send Messages"]: send })
+      .filter(([, bit]) => !perms?.has(bit))
+      .map(([name]) => name);
+    if (missing.length) return cannot(`Missing Permissions (50013): the bot lacks ${missing.join(" and ")} in #${channel.name}`);
+    state.post = true;
+    state.files = Boolean(perms?.has(PermissionFlagsBits.AttachFiles));
+    if (!state.files) this.problem("channel", `the bot lacks Attach Files in #${channel.name} (${id}): charts are left out of alerts there, text only. Give its role Attach Files to get them back.`);
+    else this.clearProblem("channel");
+  }
+
+  /** Logged once as an error and told to the other platforms, each time it is new. */
+  private problem(key: string, text: string): void {
+    const before = this.problems.get(key);
+    this.problems.set(key, text);
+    if (before === text) return;
+    this.app.log.error(`Discord: ${text}`);
+    void this.app.notifier.notify({ type: "chat-problem", platform: "discord", problem: text });
+  }
+
+  private clearProblem(key: string): void {
+    this.problems.delete(key);
+  }
+
+  /** Set by the starter when start() failed. */
+  failedToStart(reason: string): void {
+    this.startProblem = reason;
+  }
+
+  health(): PlatformHealth {
+    const problems = [
+      ...(this.startProblem ? [`Discord did not start: ${this.startProblem}`] : []),
+      ...(this.down ? [`Discord gateway down for ${Math.round((Date.now() - this.down.since) / 1000)} s: ${this.down.reason}`] : []),
+      ...this.problems.values(),
+      ...(this.undelivered ? [`Discord: ${this.undelivered} notice(s) could not be posted in the alert channel`] : []),
+    ];
+    return { ok: problems.length === 0, problems };
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeRetry?.();
+    await this.flushing;
     await this.idle();
     await this.client.destroy();
   }
@@ -110,6 +354,15 @@ export class DiscordChat implements NoticeSink {
   private async onInteraction(i: Interaction): Promise<void> {
     if (i.isChatInputCommand()) return this.onSlash(i);
     if (i.isButton()) return this.onButton(i);
+    if (i.isAutocomplete()) return this.onAutocomplete(i);
+  }
+
+  /** Past 25 watched markets a symbol option is typed with suggestions (Discord caps choices at 25). */
+  private async onAutocomplete(i: AutocompleteInteraction): Promise<void> {
+    const focused = i.options.getFocused(true);
+    const option = this.app.commands.find(i.commandName)?.options?.find((o) => o.name === focused.name);
+    const offered = option?.kind === "symbol" ? symbolChoices(this.app.symbols, String(focused.value)) : [];
+    await i.respond(offered.map((b) => ({ name: b, value: b })));
   }
 
   private async onSlash(i: ChatInputCommandInteraction): Promise<void> {
@@ -156,56 +409,146 @@ export class DiscordChat implements NoticeSink {
       const last = n === chunks.length - 1;
       const extra = last ? { components: rows, files } : { components: [] };
       if (n === 0) {
-        await i.editReply({ content, ...extra, allowedMentions: NO_MENTIONS });
+        const m = await i.editReply({ content, ...extra, allowedMentions: NO_MENTIONS });
+        if (last) withButtons = m.id;
       } else {
         const m = await i.followUp({ content, ...extra, allowedMentions: NO_MENTIONS, ...(ephemeral ? { flags: MessageFlags.Ephemeral } : {}) });
         if (last) withButtons = m.id;
       }
     }
     if (reply.confirmationId) {
-      await this.chat.confirmations.addRef(reply.confirmationId, { platform: "discord", messageId: withButtons, webhook: { appId: i.applicationId, token: i.token } });
+      // The interaction's token lasts 15 minutes and a confirmation may wait an hour: a message in
+      // the channel can still be edited with the bot's token after that (an ephemeral one cannot).
+      await this.chat.confirmations.addRef(reply.confirmationId, {
+        platform: "discord",
+        messageId: withButtons,
+        webhook: { appId: i.applicationId, token: i.token },
+        ...(!ephemeral && i.channelId ? { channelId: i.channelId } : {}),
+      });
     }
   }
 
   private async onButton(i: ButtonInteraction): Promise<void> {
     // Acknowledged at once; the message is edited (everywhere it was posted) when the press settles it.
     await i.deferUpdate();
-    const out = await this.app.commands.press(i.customId, await this.userOf(i), this.where(i));
+    // This message is edited through the press's own interaction, whose token is fresh: the token
+    // of the command that posted it may be past its 15 minutes.
+    const pressed = i.message.id;
+    this.pressing.add(pressed);
+    let out;
+    try {
+      out = await this.app.commands.press(i.customId, await this.userOf(i), this.where(i));
+    } finally {
+      this.pressing.delete(pressed);
+    }
+    if (out.final !== undefined) {
+      const body = { content: escapeDiscord(truncate(out.final, DISCORD_MAX, measure)), components: [], allowedMentions: NO_MENTIONS };
+      await i.editReply(body).catch(async (err: unknown) => {
+        this.app.log.warn("discord: could not edit the pressed message through its interaction; trying the channel", this.app.redact(String(err)));
+        if (i.channelId) await this.edit({ platform: "discord", channelId: i.channelId, messageId: pressed }, out.final!);
+      });
+    }
     if (out.alert) await i.followUp({ content: escapeDiscord(truncate(out.toast, DISCORD_MAX, measure)), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
   }
 
   private async edit(ref: MessageRef, text: string): Promise<void> {
-    if (ref.platform !== "discord") return;
+    if (ref.platform !== "discord" || this.pressing.has(ref.messageId)) return;
     const body = { content: escapeDiscord(truncate(text, DISCORD_MAX, measure)), components: [], allowed_mentions: NO_MENTIONS };
     if (ref.webhook) {
-      await this.client.rest.patch(Routes.webhookMessage(ref.webhook.appId, ref.webhook.token, ref.messageId), { body, auth: false });
-    } else if (ref.channelId) {
-      await this.client.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body });
+      try {
+        await this.client.rest.patch(Routes.webhookMessage(ref.webhook.appId, ref.webhook.token, ref.messageId), { body, auth: false });
+        return;
+      } catch (err) {
+        // 50027: the interaction's 15 minutes are over. The channel copy is edited with the bot's token instead.
+        const code = codeOf(err);
+        if (!ref.channelId || ref.messageId === "@original" || (code !== INVALID_WEBHOOK_TOKEN && code !== UNKNOWN_WEBHOOK)) throw err;
+      }
+    }
+    if (ref.channelId) await this.client.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body });
+  }
+
+  /**
+   * A notice for the oversight channel: on, silent or off by kind; trades say when they are
+   * simulated. Before the client is ready it waits in a bounded queue and goes out in order.
+   */
+  async deliver(notice: Notice): Promise<void> {
+    if (!this.opts.channelId) return;
+    if (this.live && !this.flushing && this.queue.length === 0) return this.post(notice);
+    this.queue.push(notice);
+    const max = this.opts.queueMax ?? 200;
+    if (this.queue.length > max) {
+      this.queue.shift();
+      this.app.log.warn(`Discord is not ready: more than ${max} notices waiting, the oldest was dropped`);
+    }
+    if (this.live) this.flush();
+  }
+
+  private flush(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = (async () => {
+      while (this.queue.length) {
+        const n = this.queue.shift()!;
+        await this.post(n).catch((err: unknown) => this.app.log.error("notify via discord", this.app.redact(String(err))));
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+      // One may have been queued between the loop's last look and here.
+      this.flush();
+    });
+  }
+
+  private async post(notice: Notice): Promise<void> {
+    const channelId = this.opts.channelId!;
+    const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
+    if (how === "off") return;
+    if (this.channel && !this.channel.post) {
+      // Fixed permissions are picked up within a minute; until then nothing is sent into a wall.
+      if (Date.now() - this.channel.checkedAt > 60_000) await this.checkAlertChannel();
+      if (!this.channel.post) {
+        // The notice about this very channel went to the other platforms; it is not one more lost.
+        const aboutUs = notice.event && "platform" in notice.event && notice.event.platform === "discord";
+        if (!aboutUs) this.undelivered++;
+        return;
+      }
+    }
+    try {
+      await this.postChunks(channelId, notice, how, this.channel?.files === false ? undefined : notice.image);
+    } catch (err) {
+      const code = codeOf(err);
+      if (code === MISSING_PERMISSIONS && notice.image) {
+        // Most likely Attach Files: the words matter more than the chart.
+        this.problem("channel", `could not attach a chart in channel ${channelId} (${apiError(err)}): alerts there go as text only`);
+        if (this.channel) this.channel.files = false;
+        return this.postChunks(channelId, notice, how, undefined);
+      }
+      if (code === MISSING_PERMISSIONS || code === MISSING_ACCESS || code === UNKNOWN_CHANNEL) {
+        this.channel = { post: false, files: false, checkedAt: Date.now() };
+        this.undelivered++;
+        this.problem("channel", `cannot post alerts in channel ${channelId}: ${apiError(err)}. Alerts and approvals reach the other platforms only.`);
+        return;
+      }
+      throw err;
     }
   }
 
-  /** A notice for the oversight channel: on, silent or off by kind; trades say when they are simulated. */
-  async deliver(notice: Notice): Promise<void> {
-    const channelId = this.opts.channelId;
-    if (!channelId || !this.client.isReady()) return;
-    const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
-    if (how === "off") return;
+  private async postChunks(channelId: string, notice: Notice, how: "on" | "silent", image: Notice["image"]): Promise<void> {
     // A typed notice says [PAPER] in its own text; a plain trade notice gets the tag here.
     const paper = !notice.event && this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
     const label = `**${NOTICE_LABEL[notice.kind]}${paper ? " \\[PAPER\\]" : ""}**\n`;
-    const chunks = splitMessage(notice.text, DISCORD_MAX - label.length, measure).map(escapeDiscord);
+    const text = notice.image && !image ? `${notice.text}\n(${notice.image.alt}: chart left out, the bot may not attach files here)` : notice.text;
+    const chunks = splitMessage(text, DISCORD_MAX - label.length, measure).map(escapeDiscord);
     for (const [n, chunk] of chunks.entries()) {
       const last = n === chunks.length - 1;
-      const image = last ? notice.image : undefined;
+      const file = last ? image : undefined;
       const sent = (await this.client.rest.post(Routes.channelMessages(channelId), {
         body: {
           content: (n === 0 ? label : "") + chunk,
           flags: how === "silent" ? SUPPRESS_NOTIFICATIONS : 0,
           allowed_mentions: NO_MENTIONS,
           components: last ? components(notice.buttons) : [],
-          ...(image ? { attachments: [{ id: 0, filename: image.name, description: image.alt.slice(0, 1024) }] } : {}),
+          ...(file ? { attachments: [{ id: 0, filename: file.name, description: file.alt.slice(0, 1024) }] } : {}),
         },
-        ...(image ? { files: [{ name: image.name, data: Buffer.from(image.png), contentType: "image/png" }] } : {}),
+        ...(file ? { files: [{ name: file.name, data: Buffer.from(file.png), contentType: "image/png" }] } : {}),
       })) as { id: string };
       if (last && notice.confirmationId) await this.chat.confirmations.addRef(notice.confirmationId, { platform: "discord", channelId, messageId: sent.id });
     }

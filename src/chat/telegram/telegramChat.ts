@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { Bot, GrammyError, InputFile, webhookCallback } from "grammy";
 import type { CallbackQuery, InlineKeyboardMarkup, Message } from "grammy/types";
-import type { ChatUser, CommandCall, CommandReply } from "../types.js";
+import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
@@ -24,7 +24,20 @@ export interface TelegramOptions {
   limiter?: RateLimiter;
   /** Seconds a getUpdates call waits for news (Telegram allows up to 50). */
   pollTimeoutS?: number;
+  /** Polling down this long (409 Conflict, network) sends an alert to the other platforms; 60 s when unset. */
+  downAlertAfterMs?: number;
+  /** Waits between polling restarts after a 409 or a rejected token: doubling from `firstMs` up to `maxMs`. */
+  retry?: { firstMs: number; maxMs: number };
 }
+
+interface Outage {
+  since: number;
+  reason: string;
+  alerted: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+
 
 /** What goes out: a reply or a notice, whichever platform-neutral shape it came in. */
 interface Outgoing {
@@ -69,6 +82,13 @@ export class TelegramChat implements NoticeSink {
   private server: Server | undefined;
   private polling: Promise<void> | undefined;
   private readonly chat: ChatServices;
+  private stopping = false;
+  private wakeRetry: (() => void) | undefined;
+  /** The next wait before polling again; back to the shortest once a poll is taken. */
+  private retryWaitMs: number | undefined;
+  /** Polling is failing since then (epoch ms), and why; undefined while it works. */
+  private down: Outage | undefined;
+  private startProblem: string | undefined;
 
   constructor(
     private readonly app: ChatHost,
@@ -78,6 +98,22 @@ export class TelegramChat implements NoticeSink {
     this.bot.api.config.use(
       ...floodControl({ limiter: opts.limiter ?? telegramLimiter(), onWait: (method, s) => app.log.warn(`Telegram flood control: ${method} retries in ${s} s`) }),
     );
+    // Every getUpdates tells whether polling works: a 409 (another poller), a network error and a
+    // rejected token mark it down; the first answer after that marks it up again.
+    this.bot.api.config.use(async (prev, method, payload, signal) => {
+      if (method !== "getUpdates") return prev(method, payload, signal);
+      // A refused poll is answered at once; one still waiting after a second was taken.
+      const taken = setTimeout(() => this.pollingUp(), 1000);
+      try {
+        const res = await prev(method, payload, signal).finally(() => clearTimeout(taken));
+        if (res.ok) this.pollingUp();
+        else this.pollingDown(res.error_code === 409 ? "another process is polling with this bot token (409 Conflict)" : `getUpdates answered ${res.error_code}: ${res.description}`);
+        return res;
+      } catch (err) {
+        if (!signal?.aborted) this.pollingDown(`cannot reach the Bot API (${app.redact(String(err))})`);
+        throw err;
+      }
+    });
     this.chat = app.chat;
     this.bot.on("message", (ctx) => {
       this.track(this.onMessage(ctx.message));
@@ -118,11 +154,91 @@ export class TelegramChat implements NoticeSink {
     } else {
       let started!: () => void;
       const ready = new Promise<void>((r) => (started = r));
-      this.polling = this.bot.start({ allowed_updates: [...allowed_updates], timeout: this.opts.pollTimeoutS ?? 30, onStart: () => started() }).catch((err: unknown) => {
-        this.app.log.error("Telegram polling stopped", this.app.redact(String(err)));
-      });
+      this.polling = this.keepPolling([...allowed_updates], () => started());
       await Promise.race([ready, this.polling]);
     }
+  }
+
+  /**
+   * grammy's polling loop ends for good on a 409 (another poller on the token) or a 401; it is
+   * started again here after a wait that doubles up to a cap, until stop(). Network errors never
+   * end it: grammy retries those itself every 3 s (the transformer above marks them down).
+   */
+  private async keepPolling(allowed_updates: ("message" | "callback_query")[], onStart: () => void): Promise<void> {
+    const { firstMs, maxMs } = this.opts.retry ?? { firstMs: 1000, maxMs: 30_000 };
+    while (!this.stopping) {
+      try {
+        await this.bot.start({ allowed_updates, timeout: this.opts.pollTimeoutS ?? 30, onStart });
+        if (this.stopping) return;
+        // Ended without stop() (it does not, today): poll again.
+      } catch (err) {
+        if (this.stopping) return;
+        const conflict = err instanceof GrammyError && err.error_code === 409;
+        const rejected = err instanceof GrammyError && err.error_code === 401;
+        if (!conflict) this.pollingDown(rejected ? "Telegram rejected the bot token (401): check TELEGRAM_BOT_TOKEN" : this.app.redact(String(err)));
+        const wait = this.retryWaitMs ?? firstMs;
+        const line = conflict
+          ? `Telegram: another process polls with this bot token (409 Conflict); trying again in ${(wait / 1000).toFixed(1)} s. Run one frontend per token.`
+          : `Telegram polling failed: ${this.app.redact(String(err))}; trying again in ${(wait / 1000).toFixed(1)} s`;
+        if (conflict) this.app.log.warn(line);
+        else this.app.log.error(line);
+        // Jitter, so two processes in conflict do not retry in lock step.
+        await this.sleep(wait * (0.8 + Math.random() * 0.4));
+        this.retryWaitMs = Math.min(maxMs, wait * 2);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeRetry = done;
+    });
+  }
+
+  private pollingDown(reason: string): void {
+    if (this.stopping) return;
+    if (this.down) {
+      this.down.reason = reason;
+      return;
+    }
+    const down: Outage = { since: Date.now(), reason, alerted: false };
+    this.down = down;
+    down.timer = setTimeout(() => {
+      if (this.down !== down || this.stopping) return;
+      down.alerted = true;
+      this.app.log.error(`Telegram polling down for ${Math.round((Date.now() - down.since) / 1000)} s: ${down.reason}`);
+      void this.app.notifier.notify({ type: "chat-down", platform: "telegram", since: down.since, reason: down.reason });
+    }, this.opts.downAlertAfterMs ?? 60_000);
+    down.timer.unref();
+  }
+
+  private pollingUp(): void {
+    this.retryWaitMs = undefined;
+    const down = this.down;
+    if (!down) return;
+    this.down = undefined;
+    clearTimeout(down.timer);
+    if (!down.alerted) return;
+    const downMs = Date.now() - down.since;
+    this.app.log.info(`Telegram polling is back after ${Math.round(downMs / 1000)} s`);
+    void this.app.notifier.notify({ type: "chat-up", platform: "telegram", since: down.since, downMs });
+  }
+
+  /** Set by the starter when start() failed. */
+  failedToStart(reason: string): void {
+    this.startProblem = reason;
+  }
+
+  health(): PlatformHealth {
+    const problems: string[] = [];
+    if (this.startProblem) problems.push(`Telegram did not start: ${this.startProblem}`);
+    if (this.down) problems.push(`Telegram polling down for ${Math.round((Date.now() - this.down.since) / 1000)} s: ${this.down.reason}`);
+    return { ok: problems.length === 0, problems };
   }
 
   /** The address the webhook server listens on (port 0 picks a free one). */
@@ -137,9 +253,18 @@ export class TelegramChat implements NoticeSink {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.down?.timer);
+    this.wakeRetry?.();
     if (this.bot.isRunning()) await this.bot.stop().catch(() => {});
     await this.polling;
-    if (this.server) await new Promise<void>((r) => this.server!.close(() => r()));
+    if (this.server) {
+      // Telegram would go on posting updates to an address nobody answers, and a later long-polling
+      // start (or another frontend) would be refused with 409 until the webhook is gone.
+      await this.bot.api.deleteWebhook().catch((err: unknown) => this.app.log.warn("Telegram: could not delete the webhook on stop", this.app.redact(String(err))));
+      await new Promise<void>((r) => this.server!.close(() => r()));
+      this.server = undefined;
+    }
     await this.idle();
   }
 
