@@ -311,7 +311,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (claimed.outcome.note) log.warn(`schedule: ${claimed.outcome.note}`);
       running = claimed.run;
       await queues.schedule(claimed.run);
-      const tuning = { decisionConcurrency: config.cluster.decisionConcurrency, lockDurationMs: config.cluster.jobLockMs };
+      const tuning = { decisionConcurrency: config.cluster.decisionConcurrency, lockDurationMs: config.cluster.jobLockMs, name: heartbeat.id };
       commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log });
       queues.startWorkers(async (job) => {
         switch (job.name) {

@@ -108,7 +108,12 @@ export class NoticeConsumer {
 
   private async run(): Promise<void> {
     let claimed = false;
-    while (this.running && this.o.isActive()) {
+    while (this.running) {
+      // A renewal late by a busy event loop makes the lease look lapsed for a moment: wait, do not quit.
+      if (!this.o.isActive()) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       try {
         if (!claimed) {
           await this.ensureGroup();

@@ -98,6 +98,8 @@ export interface WorkerTuning {
   decisionConcurrency: number;
   /** How long a job's lock lasts without renewal: after it, another worker takes the job over. */
   lockDurationMs: number;
+  /** Shown on each job it runs (processedBy): which worker holds a job. */
+  name?: string;
 }
 
 /**
@@ -176,7 +178,7 @@ export class AgentQueues {
     // A worker killed mid-job stops renewing the job's lock; after lockDuration another worker's
     // stalled check (every half of it) takes the job back. Several takeovers are allowed, since a
     // job may land on a second worker that dies too; the decision id keeps each job to one decision.
-    const recovery = { lockDuration: tuning.lockDurationMs, stalledInterval: Math.max(1000, Math.round(tuning.lockDurationMs / 2)), maxStalledCount: 5 };
+    const recovery = { ...(tuning.name ? { name: tuning.name } : {}), lockDuration: tuning.lockDurationMs, stalledInterval: Math.max(1000, Math.round(tuning.lockDurationMs / 2)), maxStalledCount: 5 };
     this.workers = [
       new Worker("decisions", wrap("decisions"), { connection: this.connection, prefix: this.prefix, concurrency: tuning.decisionConcurrency, ...recovery }),
       new Worker("monitors", wrap("monitors"), { connection: this.connection, prefix: this.prefix, concurrency: 1, ...recovery }),
