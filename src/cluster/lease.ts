@@ -116,13 +116,19 @@ export class FrontendLease {
     await this.transition;
   }
 
-  /** Stops trying, steps down and gives the lease up at once, so a standby need not wait for it to expire. */
+  /**
+   * Stops trying and gives the lease up at once, so a standby need not wait for it to expire. Chat
+   * is stopped while the lease is still ours, so notices already read are delivered and acked.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    const wasActive = this.active;
-    await this.stepDown("this process is stopping");
-    if (wasActive) await withTimeout(this.redis.eval(RELEASE, 1, this.key, this.id) as Promise<number>, 1000).catch(() => {});
+    if (!this.active) return;
+    await this.transition;
+    await this.opts.onInactive("this process is stopping").catch((err: unknown) => this.opts.log.error("frontend stop", err));
+    this.active = false;
+    this.since = undefined;
+    await withTimeout(this.redis.eval(RELEASE, 1, this.key, this.id) as Promise<number>, 1000).catch(() => {});
   }
 }
 

@@ -147,7 +147,8 @@ export class NoticeConsumer {
 
   private async handle(entries: [string, string[]][]): Promise<void> {
     for (const [streamId, fields] of entries) {
-      if (!this.running || !this.o.isActive()) return;
+      // Stopping still finishes the batch already read (a drain); only losing the lease cuts it short.
+      if (!this.o.isActive()) return;
       const f = toRecord(fields) as Record<string, string>;
       const id = f.id ?? streamId;
       const sentKey = SENT_PREFIX + id;
