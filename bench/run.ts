@@ -7,6 +7,7 @@ import { benchPaymentOverhead } from "./paymentOverhead.js";
 import { benchLedgerRetention } from "./ledgerRetention.js";
 import { benchRouterCost } from "./routerCost.js";
 import { benchRouterResilience } from "./routerResilience.js";
+import { benchScaleOut } from "./scaleOut.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
@@ -18,6 +19,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   ledgerRetention: benchLedgerRetention,
   backtest: benchBacktest,
   walkForward: benchWalkForward,
+  scaleOut: benchScaleOut,
 };
 
 const only = process.argv[2];

@@ -36,6 +36,7 @@ export const pause = defineCommand<{ all: boolean }, PauseHost>({
   example: "/pause",
   minRole: "trader",
   mutates: true,
+  remote: ({ all }) => all,
   options: [{ name: "scope", description: "all: also close every open position (a full stop)", kind: "choice", choices: ["all"], required: false }],
   parse(args) {
     if (args.length === 0) return { ok: true, value: { all: false } };

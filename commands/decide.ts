@@ -32,6 +32,7 @@ export const decide = defineCommand<string, Needs<"symbols" | "decide" | "mode" 
   example: "/decide BTC",
   minRole: "trader",
   mutates: true,
+  remote: true,
   options: [{ name: "symbol", description: "The market to decide on", kind: "symbol", required: true }],
   parse(args, { app }) {
     const watched = app.symbols.map((s) => s.split("/")[0]).join(", ");
@@ -40,12 +41,12 @@ export const decide = defineCommand<string, Needs<"symbols" | "decide" | "mode" 
     if (!symbol) return { ok: false, error: `Unknown symbol "${args[0]!.slice(0, 20)}". Watched symbols: ${watched}. Example: /decide BTC` };
     return { ok: true, value: symbol };
   },
-  async run(symbol, { app, user, progress }) {
+  async run(symbol, { app, user, progress, requestId }) {
     // Name the model only when it is pinned: otherwise the router picks one by policy per decision.
     const pinned = await app.services.state.chosenModel();
     const by = pinned ? `with ${pinned}` : app.services.models.routerEnabled ? "(model chosen by policy)" : `with ${app.services.models.chain()[0]!.id}`;
     await progress?.(`Deciding on ${symbol.split("/")[0]} ${by}…`);
-    const record = await app.decide({ decisionId: `chat:${symbol}:${randomUUID()}`, symbol, trigger: "chat" }, user);
+    const record = await app.decide({ decisionId: `chat:${symbol}:${requestId ?? randomUUID()}`, symbol, trigger: "chat" }, user);
     const text = formatDecision(record, { paper: app.mode.trading === "paper" });
     if (!record.indicators) return { text };
     try {

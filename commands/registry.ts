@@ -73,6 +73,39 @@ export function parseCommandLine(text: string): { name: string; args: string[] }
 export const findCommand = (name: string): Command | undefined => byName.get(name);
 
 const mutates = (c: Command, args: unknown): boolean => (typeof c.mutates === "function" ? c.mutates(args) : c.mutates === true);
+const runsRemotely = (c: Command, args: unknown): boolean => (typeof c.remote === "function" ? c.remote(args) : c.remote === true);
+
+/** Runs a command's core here, or on a worker when this process is a frontend only and the command is one that must. */
+function runCore(command: Command, args: unknown, ctx: CommandContext): Promise<CommandReply> {
+  const remote = ctx.app.remote;
+  if (!remote || !runsRemotely(command, args)) return command.run(args, ctx);
+  return remote.run(
+    { command: command.name, args, user: ctx.user, ...(ctx.where ? { where: ctx.where } : {}), ...(ctx.confirmationId ? { confirmationId: ctx.confirmationId } : {}) },
+    ctx.progress,
+  );
+}
+
+/**
+ * A worker runs a command a frontend sent it (roles and confirmations were checked there). The
+ * request id comes from the job, so a worker taking over a crashed one's job makes the same
+ * decision and the same order ids, and neither orders nor pays twice.
+ */
+export async function runRemoteCall(
+  host: CommandHost,
+  call: { command: string; args: unknown; user: ChatUser; where?: string; confirmationId?: string },
+  requestId: string,
+  progress: (text: string) => Promise<void>,
+): Promise<CommandReply> {
+  const command = byName.get(call.command);
+  if (!command || !command.remote) return { text: `/${call.command.slice(0, 30)} does not run on a worker; nothing was done.`, error: true };
+  const ctx: CommandContext = { user: call.user, app: host, progress, requestId, ...(call.where ? { where: call.where } : {}), ...(call.confirmationId ? { confirmationId: call.confirmationId } : {}) };
+  try {
+    return await command.run(call.args, ctx);
+  } catch (err) {
+    host.log.error(`/${command.name} failed on this worker`, err);
+    return { text: `/${command.name} failed: ${host.redact((err as Error).message).slice(0, 300)}`, error: true };
+  }
+}
 
 function auditEntry(ctx: CommandContext, line: string, result: "ok" | "failed" | "refused" | "asked", detail: string) {
   return ctx.app.chat.audit.record({
@@ -132,7 +165,7 @@ export async function executeCommand(p: Extract<Prepared, { ok: true }>, ctx: Co
         };
       }
     }
-    const reply = await attachReplyExtras(command.name, await command.run(args, ctx), ctx.app);
+    const reply = await attachReplyExtras(command.name, await runCore(command, args, ctx), ctx.app);
     if (audited) await auditEntry(ctx, line, reply.error ? "failed" : "ok", redact(reply.text));
     return command.personal ? { ...reply, ephemeral: true } : reply;
   } catch (err) {
@@ -165,7 +198,7 @@ export async function executeConfirmed(action: PendingAction, ctx: CommandContex
     return { text: `/${command.name} needs the ${command.minRole} role; ${ctx.user.name} is a ${ctx.user.role}. Nothing was done.`, error: true };
   }
   try {
-    return await command.run(action.args, ctx);
+    return await runCore(command, action.args, ctx);
   } catch (err) {
     ctx.app.log.error(`/${command.name} failed`, err);
     return { text: `/${command.name} failed: ${ctx.app.redact((err as Error).message).slice(0, 300)}`, error: true };

@@ -37,6 +37,7 @@ export const trade = defineCommand<TradeArgs, TradeHost>({
   example: "/trade buy BTC 50",
   minRole: "trader",
   mutates: true,
+  remote: true,
   options: [
     { name: "side", description: "buy or sell", kind: "choice", choices: ["buy", "sell"], required: true },
     { name: "symbol", description: "The market", kind: "symbol", required: true },
@@ -67,11 +68,11 @@ export const trade = defineCommand<TradeArgs, TradeHost>({
     const what = args.amount === "all" ? `the whole ${args.symbol} position (about ${money(notional, app.services.quote)})` : `${money(notional, app.services.quote)} of ${args.symbol}`;
     return `${args.side === "buy" ? "Buy" : "Sell"} ${what} at about ${price(last)}${tag}? It is above the ${money(app.config.chat.tradeConfirmAbove, app.services.quote)} that needs a confirmation.`;
   },
-  async run(args, { app, user, confirmationId }) {
+  async run(args, { app, user, confirmationId, requestId }) {
     const s = app.services;
     const tag = app.mode.trading === "paper" ? " [PAPER]" : "";
     // A confirmed trade is keyed on its confirmation, so running it twice finds the first order.
-    const clientOrderId = `manual:${confirmationId ?? randomUUID()}`;
+    const clientOrderId = `manual:${confirmationId ?? requestId ?? randomUUID()}`;
     return s.tradeLock.run(async () => {
       const portfolio = await loadPortfolio(s);
       const last = await s.market.lastPrice(args.symbol);

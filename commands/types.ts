@@ -35,6 +35,16 @@ export interface CommandHost {
   log: Log;
   /** What is wrong with the chat platforms now (none: all fine); set once they have started. */
   chatHealth?(): string[];
+  /**
+   * Set in a frontend-only process: commands marked `remote` run on a worker through the queue
+   * (src/cluster/remoteCommands.ts) instead of here. Unset (role all, a worker): they run here.
+   */
+  remote?: RemoteRunner;
+}
+
+/** Runs a command's core on a worker and brings its answer back. */
+export interface RemoteRunner {
+  run(call: { command: string; args: unknown; user: ChatUser; where?: string; confirmationId?: string }, progress?: (text: string) => Promise<void>): Promise<CommandReply>;
 }
 
 /** The part of the host a command uses: some top-level parts, and some of the decision services. */
@@ -51,6 +61,8 @@ export interface CommandContext<H = CommandHost> {
   progress?: (text: string) => Promise<void>;
   /** Set when the command runs because its confirmation was pressed. */
   confirmationId?: string;
+  /** Stable across a re-run of the same request (a worker took over a crashed one's job): ids made from it dedupe. */
+  requestId?: string;
 }
 
 export type ParseResult<A> = { ok: true; value: A } | { ok: false; error: string };
@@ -71,6 +83,8 @@ export interface Command<A = unknown, H = CommandHost> {
   mutates?: boolean | ((args: A) => boolean);
   /** A question to confirm with a button first, or undefined to run at once. */
   confirm?(args: A, ctx: CommandContext<H>): Promise<string | undefined>;
+  /** Its core runs on a worker when the process is a frontend only (it trades, decides or pays). */
+  remote?: boolean | ((args: A) => boolean);
   /** Turns the words after the command into typed arguments, or says how to do it right. */
   parse(args: string[], ctx: CommandContext<H>): ParseResult<A>;
   run(args: A, ctx: CommandContext<H>): Promise<CommandReply>;

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { commandDispatcher } from "../commands/registry.js";
+import { commandDispatcher, runRemoteCall } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
@@ -34,7 +34,10 @@ import { runDecision, type DecideRequest, type DecisionGate, type DecisionServic
 import { approvalGate } from "./chat/approvals.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
-import { AgentQueues, type ScheduleLine, type ScheduleSpec } from "./queue/scheduler.js";
+import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type ScheduleOutcome, type ScheduleSpec } from "./queue/scheduler.js";
+import { commandWorker, RemoteCommands } from "./cluster/remoteCommands.js";
+import { liveWorkers, WorkerHeartbeat } from "./cluster/workers.js";
+import type { Worker } from "bullmq";
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
@@ -77,7 +80,19 @@ export interface App {
   redact(text: string): string;
   /** The chat platforms' problems, for /status (and /metrics); set by whoever starts them. */
   chatHealth?(): string[];
-  /** Starts the workers and the schedules. Commands work without it. */
+  /** all, worker or frontend (ROLE): what this process runs. */
+  role: Config["cluster"]["role"];
+  /** Set in a frontend-only process: /decide, /trade and /pause all run on a worker through it. */
+  remote?: RemoteCommands;
+  /** What startJobs did with this process's schedule (the cluster's may differ from its SYMBOLS). */
+  scheduleOutcome?: ScheduleOutcome;
+  /** This process's worker heartbeat id, once startJobs ran. */
+  workerId?: string;
+  /** Jobs waiting or running per queue (a seam for /metrics). */
+  queueDepth(): Promise<{ decisions: number; monitors: number; commands: number }>;
+  /** Workers with a live heartbeat, anywhere in the cluster. */
+  liveWorkers(): Promise<string[]>;
+  /** Starts the workers and the schedules (roles all and worker). Commands work without it. */
   startJobs(): Promise<void>;
   /** Finishes the jobs in flight, then closes everything. */
   stop(): Promise<void>;
@@ -246,6 +261,13 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   ];
   const rollup = new LedgerRollup(redis, new JsonlArchive(config.retention.archiveDir ?? join(config.redis.dataDir, "archive")));
   let queues: AgentQueues | undefined;
+  // Schedules of the cluster as this process runs them (set by startJobs); read-only queues for /status elsewhere.
+  let running: ScheduleSpec[] | undefined;
+  let readQueues: AgentQueues | undefined;
+  let heartbeat: WorkerHeartbeat | undefined;
+  let commandsWorker: Worker | undefined;
+  const connection = { url: redisUrl, maxRetriesPerRequest: null };
+  const prefix = opts.queuePrefix ?? "bull";
 
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -279,9 +301,20 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       research: services.research.name,
     },
     decide: (req) => track(runDecision(services, { ...req, gate: req.gate ?? (req.trigger === "schedule" ? app.decisionGate : undefined) })),
+    role: config.cluster.role,
+    async queueDepth() {
+      const q = queues ?? (readQueues ??= new AgentQueues(connection, log, prefix));
+      const d = await q.depth();
+      const commands = app.remote ? await app.remote.depth() : 0;
+      return { ...d, commands };
+    },
+    liveWorkers: () => liveWorkers(redis),
     async schedule() {
-      const next = queues ? new Map((await queues.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
-      return specs.map((s) => {
+      const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs;
+      if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix);
+      const source = queues ?? readQueues;
+      const next = source ? new Map((await source.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
+      return shown.map((s) => {
         const n = next.get(s.id);
         return { name: s.label, every: s.pattern ? dailyAt(s.pattern) : every(s.every!), ...(n ? { next: n } : {}) };
       });
@@ -300,8 +333,23 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) market.startStreams();
       // Drift between the books and the exchange is reported before the first decision.
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
-      queues = new AgentQueues({ url: redisUrl, maxRetriesPerRequest: null }, log, opts.queuePrefix ?? "bull");
-      await queues.schedule(specs);
+      queues = new AgentQueues(connection, log, prefix);
+      heartbeat = new WorkerHeartbeat(redis);
+      await heartbeat.start();
+      app.workerId = heartbeat.id;
+      // One schedule for the cluster, in Redis: a worker with other SYMBOLS never deletes the others' (docs/scale-out.md).
+      const claimed = await claimSchedule(specs, {
+        redis,
+        version: config.cluster.scheduleVersion,
+        by: heartbeat.id,
+        alone: async () => (await liveWorkers(redis, heartbeat!.id)).length === 0,
+      });
+      app.scheduleOutcome = claimed.outcome;
+      if (claimed.outcome.note) log.warn(`schedule: ${claimed.outcome.note}`);
+      running = claimed.run;
+      await queues.schedule(claimed.run);
+      const tuning = { decisionConcurrency: config.cluster.decisionConcurrency, lockDurationMs: config.cluster.jobLockMs, name: heartbeat.id };
+      commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log });
       queues.startWorkers(async (job) => {
         switch (job.name) {
           case "decide":
@@ -321,16 +369,25 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           default:
             throw new Error(`unknown job ${job.name}`);
         }
-      });
+      }, tuning);
     },
     async stop() {
-      await queues?.close();
+      // Drain: the workers finish the jobs they hold (new ones stay queued for other workers).
+      await Promise.allSettled([queues?.close(), commandsWorker?.close()]);
+      await heartbeat?.stop();
+      await readQueues?.close().catch(() => {});
+      await app.remote?.close();
       if (market instanceof CcxtMarketData) await market.stopStreams();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await agent.stop();
       await redis.quit();
     },
   };
+  // A frontend only: the commands that decide, trade or pay run on a worker (docs/scale-out.md).
+  if (config.cluster.role === "frontend") {
+    app.remote = new RemoteCommands(connection, redis, config.cluster.remoteTimeoutMs, log, prefix);
+    await app.remote.start();
+  }
   app.commands = commandDispatcher(app);
   // Limits an admin changed from chat are back in force before the first decision.
   if (!(await limitsStore.applyTo(services.limits))) log.warn("limits stored in Redis contradict each other; keeping the configured ones");

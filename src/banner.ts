@@ -12,7 +12,9 @@ export async function banner(app: App, redisNote: string): Promise<string> {
     paper
       ? "Chat-ops trading agent — SIMULATED TRADING (paper exchange). No real money moves."
       : `Chat-ops trading agent — LIVE TRADING on ${app.services.exchange.name}${c.exchange.sandbox ? " (sandbox)" : ""}. Real orders.`,
-    `  Chat:      console (type here)` +
+    `  Role:      ${app.role === "all" ? "all (decisions, monitors and chat in this process)" : app.role === "worker" ? `worker ${app.workerId ?? ""} (decisions, monitors, reconciliation, reports; chat is a frontend's)` : "frontend (chat; decisions run on the workers)"}` +
+      (app.scheduleOutcome?.note ? `\n  Note:      ${app.scheduleOutcome.note}` : ""),
+    `  Chat:      ${app.role === "worker" ? "none here (the active frontend delivers this worker's notices)" : "console (type here)"}` +
       `; Telegram ${c.chat.telegram.token ? "on" : "off (set TELEGRAM_BOT_TOKEN)"}` +
       `; Discord ${c.chat.discord.token ? "on" : "off (set DISCORD_BOT_TOKEN)"}`,
     `  Market:    ${app.mode.market}`,

@@ -4,6 +4,7 @@ import { ConsoleChat } from "./chat/console.js";
 import { startChatPlatforms } from "./chat/platforms.js";
 import { loadConfig, readDotEnv, redactSecrets, type Config } from "./config/config.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
+import { forwardAllNotices, startFrontend } from "./cluster/frontend.js";
 
 // What startup has begun so far, stopped in reverse on a failure or a signal.
 const started: Array<() => Promise<void>> = [];
@@ -68,16 +69,33 @@ async function main(): Promise<void> {
     started.push(() => app.stop());
     // A bug in one handler must not take the agent down with open positions to watch.
     process.on("unhandledRejection", (err) => app.log.error("unhandled rejection", err));
+    const role = config.cluster.role;
     const chat = new ConsoleChat(app, process.stdin, process.stdout);
-    app.notifier.add(chat);
-    const platforms = await startChatPlatforms(app);
-    app.chatHealth = () => platforms.health().problems;
-    started.push(() => platforms.stop());
+    let consoleStarted = false;
+    if (role !== "worker") {
+      // Chat runs while this process holds the frontend lease; a standby starts it when it takes over.
+      const frontend = await startFrontend(app, async () => {
+        app.notifier.add(chat);
+        const platforms = await startChatPlatforms(app);
+        app.chatHealth = () => platforms.health().problems;
+        if (config.chat.console && !consoleStarted) {
+          consoleStarted = true;
+          chat.start(() => void shutdown("end of input"));
+        }
+        return async () => {
+          app.notifier.remove(chat);
+          await platforms.stop();
+        };
+      });
+      started.push(() => frontend.stop());
+      if (!frontend.state().active) process.stdout.write("Standing by: another frontend holds the lease; this one takes over chat when it stops.\n");
+    } else {
+      forwardAllNotices(app);
+    }
     if (stopping) return;
-    await app.startJobs();
+    if (role !== "frontend") await app.startJobs();
     const redisNote = redis.started ? `started for this run (append-only data in ${config.redis.dataDir}/redis)` : "connected";
     process.stdout.write((await banner(app, redisNote)) + "\n");
-    if (config.chat.console) chat.start(() => void shutdown("end of input"));
   } catch (err) {
     if (stopping) return;
     stopping = true;

@@ -97,6 +97,7 @@ describe("loadConfig defaults", () => {
         feeRate: 0.001,
         slippageBps: 5,
       },
+      cluster: { role: "all", leaseMs: 5_000, noticeLateMs: 60_000, jobLockMs: 30_000, decisionConcurrency: 2, scheduleVersion: 1, remoteTimeoutMs: 120_000 },
       schedule: {
         decisionIntervalMs: 300_000,
         balanceCheckMs: 60_000,

@@ -70,6 +70,8 @@ export interface NoticeExtras {
   image?: ReplyImage;
   /** The pending action the buttons answer: each sink records where it posted them. */
   confirmationId?: string;
+  /** Delivered long after it was raised (no chat frontend was up then): the text says so, and platforms may show more. */
+  late?: { raisedAt: number; delayMs: number };
 }
 
 export type NoticeInput = (NoticeEvent | PlainNotice) & NoticeExtras;
@@ -210,13 +212,21 @@ function paperOf(e: NoticeEvent): boolean | undefined {
 
 /** The notice the sinks receive, from what the agent said. */
 export function toNotice(input: NoticeInput): Notice {
-  const { buttons, image, confirmationId } = input;
-  const extras: NoticeExtras = { ...(buttons ? { buttons } : {}), ...(image ? { image } : {}), ...(confirmationId ? { confirmationId } : {}) };
-  if (!("type" in input)) return { kind: input.kind, text: input.text, ...extras };
-  const { buttons: _b, image: _i, confirmationId: _c, ...event } = input;
+  const { buttons, image, confirmationId, late } = input;
+  const extras: NoticeExtras = { ...(buttons ? { buttons } : {}), ...(image ? { image } : {}), ...(confirmationId ? { confirmationId } : {}), ...(late ? { late } : {}) };
+  const withLate = (text: string) => (late ? `${text}\n${lateLine(late)}` : text);
+  if (!("type" in input)) return { kind: input.kind, text: withLate(input.text), ...extras };
+  const { buttons: _b, image: _i, confirmationId: _c, late: _l, ...event } = input;
   const e = event as NoticeEvent;
   const paper = paperOf(e);
-  return { event: e, kind: kindOf(e), text: textOf(e), ...(paper !== undefined ? { paper } : {}), ...extras };
+  return { event: e, kind: kindOf(e), text: withLate(textOf(e)), ...(paper !== undefined ? { paper } : {}), ...extras };
+}
+
+/** The marker of a late notice: when it was raised and how late it is, so nobody acts on it as news. */
+export function lateLine(late: { raisedAt: number; delayMs: number }): string {
+  const mins = late.delayMs / 60_000;
+  const howLate = mins >= 90 ? `${(mins / 60).toFixed(1)} h` : mins >= 1 ? `${Math.round(mins)} min` : `${Math.round(late.delayMs / 1000)} s`;
+  return `⏰ Late: raised at ${new Date(late.raisedAt).toISOString().slice(0, 16).replace("T", " ")} UTC, ${howLate} ago (no chat frontend was running).`;
 }
 
 /** The first line of a notice (its headline) and the rest, for platforms that set the headline apart. */

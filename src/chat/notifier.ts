@@ -22,6 +22,7 @@ export type NoticeDecorator = (notice: Notice) => Promise<Notice>;
 export class NotifierHub implements Notifier {
   private readonly sinks: NoticeSink[] = [];
   private readonly decorators: NoticeDecorator[] = [];
+  private forward: { when: () => boolean; to: (input: NoticeInput, origin?: ChatUser) => Promise<void> } | undefined;
 
   constructor(private readonly onError: (sink: string, err: unknown) => void = () => {}) {}
 
@@ -38,7 +39,21 @@ export class NotifierHub implements Notifier {
     this.decorators.push(d);
   }
 
+  /**
+   * Sends notices elsewhere while `when` holds: a process that does not serve chat (a worker, a
+   * standby frontend) hands them to the cluster's notice stream instead of to sinks it lacks.
+   */
+  forwardWhen(when: () => boolean, to: (input: NoticeInput, origin?: ChatUser) => Promise<void>): void {
+    this.forward = { when, to };
+  }
+
   async notify(input: NoticeInput, origin?: ChatUser): Promise<void> {
+    if (this.forward?.when()) return this.forward.to(input, origin);
+    return this.deliverHere(input, origin);
+  }
+
+  /** Delivers to this process's own sinks, never forwarding (the notice stream's consumer calls it). */
+  async deliverHere(input: NoticeInput, origin?: ChatUser): Promise<void> {
     let n = toNotice(input);
     for (const d of this.decorators) {
       try {

@@ -458,6 +458,16 @@ const TABLE = {
     },
   }),
 
+  cluster: group("Roles and scale-out", {
+    role: setting("ROLE", "all", "What this process runs: all (one process does everything), worker (decisions, monitors, reconciliation, reports; run any number, on any machine) or frontend (Telegram, Discord and the console; one is active through a lease in Redis, the others stand by)", oneOf("all", "worker", "frontend")),
+    leaseMs: inMs(setting("FRONTEND_LEASE_SECONDS", "5", "The active frontend's lease in Redis lasts this long and is renewed every third of it; a standby takes over within about this many seconds after the active one dies", num({ min: 2, max: 120, whole: true }))),
+    noticeLateMs: inMs(setting("NOTICE_LATE_SECONDS", "60", "A notice delivered more than this many seconds after it was raised (no frontend was up) is marked late", num({ min: 1, whole: true }))),
+    jobLockMs: inMs(setting("JOB_LOCK_SECONDS", "30", "A job whose worker stops renewing its lock for this many seconds (the worker died) is taken over by another worker", num({ min: 2, max: 600, whole: true }))),
+    decisionConcurrency: setting("DECISION_CONCURRENCY", "2", "Decisions one worker runs at the same time (they wait on the model, not the CPU)", num({ min: 1, max: 64, whole: true })),
+    scheduleVersion: setting("SCHEDULE_VERSION", "1", "Version of this process's schedule (SYMBOLS and the intervals): the cluster runs the highest version written to Redis; raise it to change the schedule of every worker", num({ min: 0, whole: true })),
+    remoteTimeoutMs: inMs(setting("REMOTE_COMMAND_TIMEOUT_SECONDS", "120", "A frontend waits this long for a worker to answer /decide, /trade or /pause all", num({ min: 5, max: 3600, whole: true }))),
+  }),
+
   schedule: group("Schedule", {
     decisionIntervalMs: inMs(setting("DECISION_INTERVAL_SECONDS", "300", "Seconds between trading decisions", num({ min: 5, whole: true }))),
     balanceCheckMs: inMs(setting("BALANCE_CHECK_SECONDS", "60", "Seconds between payment-balance checks", num({ min: 1, whole: true }))),

@@ -1,5 +1,7 @@
 import { Queue, Worker, type Job, type ConnectionOptions } from "bullmq";
+import type { Redis } from "ioredis";
 import type { Log } from "../log.js";
+import { RedisLock } from "../redis/lock.js";
 
 export interface ScheduleSpec {
   /** Scheduler id, e.g. "decide:BTC/USDT". */
@@ -22,6 +24,84 @@ export interface ScheduleLine {
 
 export type JobHandler = (job: Job) => Promise<unknown>;
 
+/** The schedule every worker of the cluster runs, kept in Redis: the highest version written wins. */
+export interface SharedSchedule {
+  version: number;
+  specs: ScheduleSpec[];
+  /** Which process wrote it, and when. */
+  by: string;
+  at: number;
+}
+
+export const SCHEDULE_KEY = "cluster:schedule";
+
+/** What a process did with its own schedule when it started. */
+export interface ScheduleOutcome {
+  /** "ours": this process's schedule is now the cluster's; "cluster": it runs the one already in Redis. */
+  applied: "ours" | "cluster";
+  version: number;
+  /** Set when this process's SYMBOLS or intervals differ from what the cluster runs. */
+  note?: string;
+}
+
+export interface ScheduleClaim {
+  redis: Redis;
+  version: number;
+  /** This process, as the stored schedule names its writer. */
+  by: string;
+  /** True when no other worker is running (so a changed SYMBOLS of a lone process simply applies). */
+  alone: () => Promise<boolean>;
+}
+
+const sameSpecs = (a: ScheduleSpec[], b: ScheduleSpec[]) => {
+  const key = (l: ScheduleSpec[]) => JSON.stringify([...l].sort((x, y) => x.id.localeCompare(y.id)).map((s) => [s.id, s.job, s.data ?? {}, s.every ?? null, s.pattern ?? null]));
+  return key(a) === key(b);
+};
+
+/** The schedule stored in Redis, if any. */
+export async function readSharedSchedule(redis: Redis): Promise<SharedSchedule | undefined> {
+  const raw = await redis.get(SCHEDULE_KEY);
+  return raw ? (JSON.parse(raw) as SharedSchedule) : undefined;
+}
+
+/**
+ * Which schedule the cluster runs, decided under a lock so two workers starting together do not
+ * both write: a higher SCHEDULE_VERSION replaces the stored one; the same version replaces it only
+ * when this process is the only worker (one process whose SYMBOLS were edited); otherwise the
+ * stored schedule stands and this process runs it, whatever its own SYMBOLS say.
+ */
+export async function claimSchedule(specs: ScheduleSpec[], claim: ScheduleClaim): Promise<{ outcome: ScheduleOutcome; run: ScheduleSpec[] }> {
+  return new RedisLock(claim.redis, "lock:schedule", 10_000, 30_000).run(async () => {
+    const stored = await readSharedSchedule(claim.redis);
+    const write = async (): Promise<{ outcome: ScheduleOutcome; run: ScheduleSpec[] }> => {
+      const next: SharedSchedule = { version: claim.version, specs, by: claim.by, at: Date.now() };
+      await claim.redis.set(SCHEDULE_KEY, JSON.stringify(next));
+      return { outcome: { applied: "ours", version: claim.version }, run: specs };
+    };
+    if (!stored || claim.version > stored.version) return write();
+    if (sameSpecs(stored.specs, specs)) return { outcome: { applied: "ours", version: stored.version }, run: stored.specs };
+    if (claim.version === stored.version && (await claim.alone())) return write();
+    const mine = specs.filter((s) => s.job === "decide").map((s) => String(s.data?.symbol)).join(", ");
+    const theirs = stored.specs.filter((s) => s.job === "decide").map((s) => String(s.data?.symbol)).join(", ");
+    return {
+      outcome: {
+        applied: "cluster",
+        version: stored.version,
+        note: `this process's schedule (symbols ${mine}, version ${claim.version}) differs from the cluster's (symbols ${theirs}, version ${stored.version}, written by ${stored.by}); it runs the cluster's and changes nothing. To change the cluster's schedule, start a worker with SCHEDULE_VERSION=${stored.version + 1}`,
+      },
+      run: stored.specs,
+    };
+  });
+}
+
+export interface WorkerTuning {
+  decisionConcurrency: number;
+  /** How long a job's lock lasts without renewal: after it, another worker takes the job over. */
+  lockDurationMs: number;
+  /** Shown on each job it runs (processedBy): which worker holds a job. */
+  name?: string;
+}
+
 /**
  * BullMQ at the edge: two queues so a slow model call never delays the stop-loss checks, job
  * schedulers that survive restarts, retries with exponential backoff, and a close that waits for
@@ -41,25 +121,40 @@ export class AgentQueues {
     return job === "decide" ? this.decisions : this.monitors;
   }
 
-  /** Installs the schedules and removes the ones no longer configured (a symbol taken off the list). */
+  /**
+   * Installs the schedules `specs` (the cluster's, see claimSchedule) and removes the ones it does
+   * not hold. A scheduler already set the same way is left alone, so a worker restarting does not
+   * move the next tick.
+   */
   async schedule(specs: ScheduleSpec[]): Promise<void> {
-    const wanted = new Set(specs.map((s) => s.id));
+    const wanted = new Map(specs.map((s) => [s.id, s]));
     for (const q of [this.decisions, this.monitors]) {
       for (const existing of await q.getJobSchedulers()) {
-        if (existing.key && !wanted.has(existing.key)) await q.removeJobScheduler(existing.key);
+        const want = existing.key ? wanted.get(existing.key) : undefined;
+        if (existing.key && !want) await q.removeJobScheduler(existing.key);
+        else if (want && this.queueFor(want.job) === q && (want.pattern ? existing.pattern === want.pattern : Number(existing.every) === want.every)) wanted.delete(existing.key);
       }
     }
-    for (const s of specs) {
+    for (const s of wanted.values()) {
       await this.queueFor(s.job).upsertJobScheduler(
         s.id,
         s.pattern ? { pattern: s.pattern, tz: "UTC" } : { every: s.every! },
         {
           name: s.job,
           data: s.data ?? {},
-          opts: { attempts: 3, backoff: { type: "exponential", delay: 2_000 }, removeOnComplete: 200, removeOnFail: 500 },
+          opts: { attempts: 3, backoff: { type: "exponential", delay: 2_000 }, removeOnComplete: 1000, removeOnFail: 1000 },
         },
       );
     }
+  }
+
+  /** Jobs waiting or running, per queue (for /metrics). */
+  async depth(): Promise<{ decisions: number; monitors: number }> {
+    const count = async (q: Queue) => {
+      const c = await q.getJobCounts("waiting", "active", "prioritized");
+      return (c.waiting ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0);
+    };
+    return { decisions: await count(this.decisions), monitors: await count(this.monitors) };
   }
 
   /** When each schedule runs next (for /status). */
@@ -71,7 +166,7 @@ export class AgentQueues {
     return out;
   }
 
-  startWorkers(handler: JobHandler, decisionConcurrency = 2): void {
+  startWorkers(handler: JobHandler, tuning: WorkerTuning = { decisionConcurrency: 2, lockDurationMs: 30_000 }): void {
     const wrap = (name: string) => async (job: Job) => {
       try {
         return await handler(job);
@@ -80,9 +175,13 @@ export class AgentQueues {
         throw err;
       }
     };
+    // A worker killed mid-job stops renewing the job's lock; after lockDuration another worker's
+    // stalled check (every half of it) takes the job back. Several takeovers are allowed, since a
+    // job may land on a second worker that dies too; the decision id keeps each job to one decision.
+    const recovery = { ...(tuning.name ? { name: tuning.name } : {}), lockDuration: tuning.lockDurationMs, stalledInterval: Math.max(1000, Math.round(tuning.lockDurationMs / 2)), maxStalledCount: 5 };
     this.workers = [
-      new Worker("decisions", wrap("decisions"), { connection: this.connection, prefix: this.prefix, concurrency: decisionConcurrency }),
-      new Worker("monitors", wrap("monitors"), { connection: this.connection, prefix: this.prefix, concurrency: 1 }),
+      new Worker("decisions", wrap("decisions"), { connection: this.connection, prefix: this.prefix, concurrency: tuning.decisionConcurrency, ...recovery }),
+      new Worker("monitors", wrap("monitors"), { connection: this.connection, prefix: this.prefix, concurrency: 1, ...recovery }),
     ];
     for (const w of this.workers) w.on("error", (err) => this.log.error(`worker ${w.name}`, err));
   }

@@ -84,6 +84,8 @@ export interface StandInOptions {
   /** Extra cost per extra symbol in one batched call, as a fraction of the model's price. */
   batchSymbolFactor?: number;
   reply?: ReplyFn;
+  /** How long each answered call takes, as a model that thinks (benchmarks bound by concurrency, not CPU). */
+  delayMs?: number;
   /** Which x402 the stand-in speaks: v2 headers, standard v1 (offer in the body), or the Dreams Router's dialect (default). */
   x402?: "v2" | "v1" | "dreams";
   /** More offers beside the real one (each a change to it): wrong asset, other network, another payee... */
@@ -360,6 +362,7 @@ export class RouterStandIn {
       return;
     }
 
+    if (this.opts.delayMs) await new Promise((r) => setTimeout(r, this.opts.delayMs));
     let content: string;
     if (fault?.kind === "schema") {
       useFault();
