@@ -5,6 +5,7 @@ import { TradingAgent, type DecisionInputs } from "../src/agent/tradingAgent.js"
 import { RedisKeyValueProvider } from "../src/agent/redisKeyValue.js";
 import { readAudit } from "../src/agent/auditRecord.js";
 import { decisionToAgentReply, scriptedModel } from "../src/agent/scriptedModel.js";
+import { decideOffline } from "../src/engine/offlineEngine.js";
 
 const limits = {
   maxPositionPct: 10, maxExposurePct: 50, maxLeverage: 1, maxOpenPositions: 3, dailyLossLimitPct: 5,
@@ -112,6 +113,44 @@ describe("trading agent on @daydreamsai/core", () => {
     expect(audit?.outcome).toEqual({ ok: false, error: "invalid reply: no action call in the reply" });
     expect(audit?.reply).toBe("I think you should buy some bitcoin!");
     expect(audit?.prompt).toContain("Decision id prose1");
+  });
+});
+
+describe("a rule that decides without a language model (the offline engine)", () => {
+  let redis: Redis;
+  let agent: TradingAgent;
+  let store: RedisKeyValueProvider;
+  beforeAll(async () => {
+    redis = await testRedis();
+    store = new RedisKeyValueProvider(redis, "t3:mem:");
+    agent = new TradingAgent(store);
+    await agent.start();
+  });
+  afterAll(async () => {
+    await agent.stop();
+    await redis.quit();
+  });
+
+  it("decides as the same decision would through core, validated by the same schema, with the same audit record", async () => {
+    const i = inputs("direct1");
+    const engine = (x: DecisionInputs) => decideOffline(x.snapshot, undefined, x.limits);
+    const direct = await agent.decideWithout(i, "offline-engine", engine);
+    const viaCore = await agent.decide(inputs("core1"), scriptedModel("offline-engine", () => decisionToAgentReply(engine(i))));
+    expect(direct).toEqual(viaCore.ok ? { ...viaCore, modelCalls: 0 } : viaCore);
+    await agent.settled();
+    const audit = await readAudit(store, "direct1");
+    expect(audit).toMatchObject({ decisionId: "direct1", modelId: "offline-engine", modelCalls: 0, outcome: { ok: true } });
+    // What the rule was shown, and what it answered.
+    for (const part of ["sma20", "maxPositionPct", "positions"]) expect(audit!.prompt).toContain(part);
+    expect(JSON.parse(audit!.reply)).toMatchObject({ symbol: "BTC/USDT" });
+    // Nothing of core's run is held afterwards.
+    expect(await agent.held()).toMatchObject({ runs: 0, cleanups: 0 });
+  });
+
+  it("reports a decision that breaks the schema as a failure, never a decision", async () => {
+    const out = await agent.decideWithout(inputs("direct2"), "offline-engine", () => ({ symbol: "BTC/USDT", action: "buy", sizePct: 500, confidence: 2, reasons: [] }));
+    expect(out.ok).toBe(false);
+    expect(out.ok ? "" : out.error).toMatch(/^invalid decision: /);
   });
 });
 

@@ -336,6 +336,38 @@ export class TradingAgent {
     void write.finally(() => this.auditWrites.delete(write));
   }
 
+  /**
+   * A decision made in process by a deterministic rule (the offline engine), with no language
+   * model to ask: core's run would only render a prompt nobody reads and parse a reply we wrote,
+   * at 3-5 ms a decision. The same schema validates the decision and the same audit record
+   * explains it (what the rule was shown, and what it answered).
+   */
+  async decideWithout(inputs: DecisionInputs, modelId: string, decide: (inputs: DecisionInputs) => Decision): Promise<AgentOutcome> {
+    if (!this.started) return { ok: false, error: "the agent is not started", modelCalls: 0 };
+    let reply = "";
+    let outcome: AgentOutcome;
+    try {
+      const candidate = decide(inputs);
+      reply = JSON.stringify(candidate);
+      const checked = validateDecision(candidate);
+      outcome = checked.ok ? { ok: true, decision: checked.decision, modelCalls: 0 } : { ok: false, error: `invalid decision: ${checked.error}`, modelCalls: 0 };
+    } catch (err) {
+      outcome = { ok: false, error: `${modelId} failed: ${(err as Error).message}`, modelCalls: 0 };
+    }
+    const { decisionId, ...shown } = inputs;
+    this.writeAudit({
+      decisionId,
+      symbol: inputs.symbol,
+      time: Date.now(),
+      modelId,
+      modelCalls: 0,
+      prompt: JSON.stringify(shown),
+      reply,
+      outcome: outcome.ok ? { ok: true, decision: outcome.decision } : { ok: false, error: outcome.error },
+    });
+    return outcome;
+  }
+
   /** Runs one decision with the given model. Never throws for a model failure: it reports it. */
   async decide(inputs: DecisionInputs, model: ModelV2, deadlineMs = 60_000): Promise<AgentOutcome> {
     if (!this.started) return { ok: false, error: "the agent is not started", modelCalls: 0 };

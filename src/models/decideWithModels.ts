@@ -29,7 +29,7 @@ export async function decideWithModels(svc: ModelDecisionServices, req: DecideRe
 
 async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): Promise<ModelOutcome> {
   const t0 = performance.now();
-  const out = await svc.agent.decide(inputs, svc.models.languageModel(svc.models.offlineEntry, inputs));
+  const out = await svc.agent.decideWithout(inputs, OFFLINE_MODEL_ID, (i) => svc.models.offlineDecision(i));
   const latencyMs = Math.round(performance.now() - t0);
   return out.ok
     ? { decision: out.decision, model: OFFLINE_MODEL_ID, costMicro: 0, latencyMs, attempts: [], errors: [] }

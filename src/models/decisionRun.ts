@@ -117,7 +117,7 @@ export async function free(run: DecisionRun, because: ModelOutcome["freeBecause"
     return outcome(run, { decision, model: "hold", latencyMs: 0, ...(because ? { freeBecause: because } : {}) });
   }
   const t0 = performance.now();
-  const out = await svc.agent.decide(inputs, run.layer.languageModel(run.layer.offlineEntry, inputs));
+  const out = await svc.agent.decideWithout(inputs, OFFLINE_MODEL_ID, (i) => run.layer.offlineDecision(i));
   const latencyMs = Math.round(performance.now() - t0);
   if (!out.ok) run.errors.push(`${OFFLINE_MODEL_ID}: ${out.error}`);
   return outcome(run, { ...(out.ok ? { decision: out.decision } : {}), model: OFFLINE_MODEL_ID, latencyMs, ...(because ? { freeBecause: because } : {}) });

@@ -1,6 +1,6 @@
 import { decisionToAgentReply, scriptedModel, type ModelV2 } from "../agent/scriptedModel.js";
 import type { DecisionInputs } from "../agent/tradingAgent.js";
-import type { MicroUsdc } from "../domain/types.js";
+import type { Decision, MicroUsdc } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import { buildCatalogue, type CatalogueModel, type Tier } from "../routing/catalogue.js";
 import type { CallMeter } from "../payments/paymentMeter.js";
@@ -119,6 +119,12 @@ export class ModelLayer {
       return scriptedModel(OFFLINE_MODEL_ID, () => decisionToAgentReply(decideOffline(inputs.snapshot, position, inputs.limits)));
     }
     return this.routerModel(entry.id, meter);
+  }
+
+  /** The offline engine's decision for these inputs (no model, no cost). */
+  offlineDecision(inputs: DecisionInputs): Decision {
+    const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
+    return decideOffline(inputs.snapshot, position, inputs.limits);
   }
 
   /** A router model for one call, whose reported cost (`usage.cost`) reaches `meter`. */
