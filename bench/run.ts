@@ -5,6 +5,7 @@ import { benchChatLatency } from "./chatLatency.js";
 import { benchIndicators } from "./indicators.js";
 import { benchRouterCost } from "./routerCost.js";
 import { benchRouterResilience } from "./routerResilience.js";
+import { benchStartup } from "./startup.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
@@ -14,6 +15,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   indicators: benchIndicators,
   backtest: benchBacktest,
   walkForward: benchWalkForward,
+  startup: benchStartup,
 };
 
 const only = process.argv[2];

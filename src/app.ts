@@ -35,6 +35,7 @@ import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
+import { projectPath } from "./paths.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
 import type { UsdcWallet } from "./payments/wallet.js";
@@ -117,7 +118,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           stream: { mode: config.market.stream, onError: (err, retryInMs, how) => log.warn(`market ${how} stream: ${redact((err as Error).message)}; retrying in ${Math.round(retryInMs / 1000)} s`) },
         })
       : new ReplayMarketData({
-          dir: new URL("../data/ohlcv/", import.meta.url).pathname,
+          dir: projectPath("data", "ohlcv"),
           clock,
           epoch: await state.replayEpoch(clock()),
           stepMs: config.market.replayStepSeconds * 1000,
