@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { commandDispatcher } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
@@ -19,16 +19,15 @@ import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
 import { buildReport, formatReport } from "./ledger/report.js";
 import { CcxtMarketData } from "./market/ccxtMarket.js";
 import { ReplayMarketData } from "./market/replay.js";
-import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClient.js";
-import { CcxtLiveExchange } from "./exchange/ccxtExchange.js";
 import type { MarketData } from "./market/types.js";
-import { createRouterClient, routerAuthFromConfig } from "./models/dreamsRouter.js";
+import { routerAuthFromConfig } from "./models/routerAuth.js";
 import { createRouterRuntime } from "./routing/runtime.js";
 import { ModelLayer } from "./models/modelLayer.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
+import { bullConnection, bullPrefix, checkRedisForBull, createRedis, type RedisSettings } from "./redis/connection.js";
 import { AgentQueues, type ScheduleLine, type ScheduleSpec } from "./queue/scheduler.js";
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
@@ -98,18 +97,23 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const clock = opts.clock ?? Date.now;
   const redact = (s: string) => redactSecrets(s, config);
   const log = opts.log ?? createLog(config.logLevel, redact);
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  // Our keys under REDIS_KEY_PREFIX through ioredis's keyPrefix; BullMQ's under the same prefix through its own option.
+  const redisSettings: RedisSettings = { ...config.redis, url: redisUrl };
+  const redis = createRedis(redisSettings);
   redis.on("error", (err) => log.error("redis", err));
+  await checkRedisForBull(redis, (m) => log.warn(m));
 
   const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
   const state = new AgentState(redis);
   const ledger = new Ledger(redis);
 
+  // ccxt, viem and the router's provider are loaded where they are built, only in the modes that use
+  // them (import() below): an offline process starts without them, faster and smaller.
   const market =
     opts.market ??
     (config.market.source === "live"
       ? new CcxtMarketData({
-          exchange: createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl, pro: true }),
+          exchange: (await import("./exchange/ccxtClient.js")).createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl, pro: true }),
           symbols: config.market.symbols,
           timeframe: config.market.timeframe,
           now: clock,
@@ -132,8 +136,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const exchange =
     opts.exchange ??
     (config.exchange.mode === "live"
-      ? new CcxtLiveExchange({
-          exchange: createLiveCcxtExchange({ id: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.secret, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
+      ? new (await import("./exchange/ccxtExchange.js")).CcxtLiveExchange({
+          exchange: (await import("./exchange/ccxtClient.js")).createLiveCcxtExchange({ id: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.secret, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
           redis,
           symbols,
           sandbox: config.exchange.sandbox,
@@ -151,7 +155,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     });
 
   const routerAuth = routerAuthFromConfig(config.router);
-  const router = routerAuth ? createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
+  const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
   // When calls are paid per call with x402, the USDC that pays them is the key's own wallet, read on
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
   const wallet: UsdcWallet =
@@ -264,7 +268,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) market.startStreams();
       // Drift between the books and the exchange is reported before the first decision.
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
-      queues = new AgentQueues({ url: redisUrl, maxRetriesPerRequest: null }, log, opts.queuePrefix ?? "bull");
+      queues = new AgentQueues(bullConnection(redisSettings), log, bullPrefix(redisSettings, opts.queuePrefix));
       await queues.schedule(specs);
       queues.startWorkers(async (job) => {
         switch (job.name) {

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       url: config.redis.url,
       autostart: config.redis.autostart,
       dataDir: config.redis.dataDir,
+      tlsCa: config.redis.tlsCa,
       log: (m: string) => process.stderr.write(m + "\n"),
     });
   } catch (err) {

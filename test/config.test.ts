@@ -80,7 +80,7 @@ describe("loadConfig defaults", () => {
         approval: { above: undefined, timeoutMs: 300_000 },
         notify: { trade: "on", decision: "silent", alert: "on", critical: "on", report: "on", error: "on", info: "silent" },
       },
-      redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data" },
+      redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data", keyPrefix: "", tlsCa: undefined },
       market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h", stream: "auto" },
       exchange: {
         id: "binance",
@@ -115,6 +115,7 @@ describe("loadConfig defaults", () => {
         maxVar95Pct: 3,
       },
       logLevel: "info",
+      ops: { metrics: undefined },
     } satisfies Config);
   });
 

@@ -1,7 +1,7 @@
 import type { ChatHost } from "./host.js";
 import { installNoticeCharts } from "./charts/hooks.js";
-import { DiscordChat } from "./discord/discordChat.js";
-import { TelegramChat } from "./telegram/telegramChat.js";
+import type { DiscordChat } from "./discord/discordChat.js";
+import type { TelegramChat } from "./telegram/telegramChat.js";
 
 export interface ChatPlatforms {
   telegram?: TelegramChat;
@@ -24,7 +24,9 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
   const out: ChatPlatforms = { started: Promise.resolve(), stop: async () => {} };
   const starting: Promise<void>[] = [];
 
+  // Each platform's library (grammy, discord.js) is loaded only when its token is set.
   if (c.telegram.token) {
+    const { TelegramChat } = await import("./telegram/telegramChat.js");
     const telegram = new TelegramChat(app, {
       token: c.telegram.token,
       ...(c.telegram.apiUrl ? { apiRoot: c.telegram.apiUrl } : {}),
@@ -45,6 +47,7 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
     );
   }
   if (c.discord.token) {
+    const { DiscordChat } = await import("./discord/discordChat.js");
     const discord = new DiscordChat(app, {
       token: c.discord.token,
       guildIds: c.discord.guildIds,

@@ -1,5 +1,4 @@
-import { createPublicClient, erc20Abi, http, type Address } from "viem";
-import { base, baseSepolia } from "viem/chains";
+import type { Address, PublicClient } from "viem";
 import type { MicroUsdc } from "../domain/types.js";
 import type { UsdcWallet } from "./wallet.js";
 
@@ -12,14 +11,23 @@ export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {
 /** Reads the agent wallet's real USDC balance on Base or Base Sepolia with viem. */
 export class OnchainUsdcWallet implements UsdcWallet {
   readonly kind = "onchain" as const;
-  private readonly client;
+  // viem is loaded with the first balance read, not at startup: a process without a wallet never loads it.
+  private client?: Promise<{ client: PublicClient; erc20Abi: typeof import("viem").erc20Abi }>;
 
   constructor(
     private readonly address: Address,
     private readonly network: "base" | "base-sepolia",
-    rpcUrl?: string,
-  ) {
-    this.client = createPublicClient({ chain: network === "base" ? base : baseSepolia, transport: http(rpcUrl) });
+    private readonly rpcUrl?: string,
+  ) {}
+
+  private connect() {
+    this.client ??= Promise.all([import("viem"), import("viem/chains")]).then(([viem, chains]) => ({
+      client: viem.createPublicClient({ chain: this.network === "base" ? chains.base : chains.baseSepolia, transport: viem.http(this.rpcUrl) }) as PublicClient,
+      erc20Abi: viem.erc20Abi,
+    }));
+    // A failed load is tried again on the next read rather than remembered.
+    this.client.catch(() => (this.client = undefined));
+    return this.client;
   }
 
   describe(): string {
@@ -27,7 +35,8 @@ export class OnchainUsdcWallet implements UsdcWallet {
   }
 
   async balance(): Promise<MicroUsdc> {
-    const raw = await this.client.readContract({
+    const { client, erc20Abi } = await this.connect();
+    const raw = await client.readContract({
       address: USDC_ADDRESS[this.network],
       abi: erc20Abi,
       functionName: "balanceOf",
