@@ -40,9 +40,14 @@ export function connectionOptions(s: RedisSettings): RedisOptions {
   return { tls: { ca } };
 }
 
+const urls = new WeakMap<Redis, string>();
+const urlOf = (redis: Redis) => urls.get(redis);
+
 /** Our own connection: every key it touches is under the prefix. */
 export function createRedis(s: RedisSettings, extra: RedisOptions = {}): Redis {
-  return new Redis(s.url, { maxRetriesPerRequest: null, ...connectionOptions(s), ...extra, ...(s.keyPrefix ? { keyPrefix: s.keyPrefix } : {}) });
+  const redis = new Redis(s.url, { maxRetriesPerRequest: null, ...connectionOptions(s), ...extra, ...(s.keyPrefix ? { keyPrefix: s.keyPrefix } : {}) });
+  urls.set(redis, s.url);
+  return redis;
 }
 
 /**
@@ -50,7 +55,15 @@ export function createRedis(s: RedisSettings, extra: RedisOptions = {}): Redis {
  * commands must wait, not fail after a few retries) and must not get an ioredis keyPrefix.
  */
 export function bullConnection(s: RedisSettings, extra: RedisOptions = {}): ConnectionOptions {
-  const options = { url: s.url, ...connectionOptions(s), ...extra, maxRetriesPerRequest: extra.maxRetriesPerRequest === undefined ? null : extra.maxRetriesPerRequest };
+  const options = {
+    url: s.url,
+    ...connectionOptions(s),
+    // BullMQ reads the server's version with INFO at connect, and fails where INFO is refused (as
+    // some managed Redis do): there it is told to skip the check (checkRedisForBull found out).
+    ...(infoRefused.has(s.url) ? { skipVersionCheck: true } : {}),
+    ...extra,
+    maxRetriesPerRequest: extra.maxRetriesPerRequest === undefined ? null : extra.maxRetriesPerRequest,
+  };
   checkBullConnection(options);
   return options as ConnectionOptions;
 }
@@ -87,9 +100,14 @@ export async function scanKeys(redis: Redis, pattern: string, count = 500): Prom
   return found;
 }
 
+/** Servers (by URL) that refused INFO to this process's user. */
+const infoRefused = new Set<string>();
+
 export interface BullRequirements {
   /** The eviction policy, when the server would say. */
   maxmemoryPolicy?: string;
+  /** INFO was refused (NOPERM, or the command renamed away). */
+  infoRefused?: boolean;
   /** Set when the policy could not be read (managed Redis often disables CONFIG). */
   unknown?: string;
 }
@@ -97,22 +115,25 @@ export interface BullRequirements {
 /** Reads what BullMQ needs of the server: INFO first (allowed on most managed Redis), CONFIG GET second. */
 export async function readBullRequirements(redis: Redis): Promise<BullRequirements> {
   const reasons: string[] = [];
+  let refused = false;
   try {
     const info = await redis.info("memory");
     const m = /^maxmemory_policy:(\S+)/m.exec(info);
     if (m) return { maxmemoryPolicy: m[1]! };
     reasons.push("INFO memory has no maxmemory_policy");
   } catch (err) {
+    refused = true;
     reasons.push(`INFO refused: ${(err as Error).message}`);
   }
+  const known = refused ? { infoRefused: true } : {};
   try {
     const [, policy] = (await redis.config("GET", "maxmemory-policy")) as string[];
-    if (policy) return { maxmemoryPolicy: policy };
+    if (policy) return { maxmemoryPolicy: policy, ...known };
     reasons.push("CONFIG GET maxmemory-policy gave nothing");
   } catch (err) {
     reasons.push(`CONFIG GET refused: ${(err as Error).message}`);
   }
-  return { unknown: reasons.join("; ") };
+  return { unknown: reasons.join("; "), ...known };
 }
 
 /**
@@ -122,6 +143,11 @@ export async function readBullRequirements(redis: Redis): Promise<BullRequiremen
  */
 export async function checkRedisForBull(redis: Redis, warn: (message: string) => void): Promise<void> {
   const r = await readBullRequirements(redis);
+  const url = urlOf(redis);
+  if (url) {
+    if (r.infoRefused) infoRefused.add(url);
+    else infoRefused.delete(url);
+  }
   if (r.maxmemoryPolicy === undefined) {
     warn(`could not read Redis's maxmemory-policy (${r.unknown}); make sure it is noeviction, or queued jobs and the books can be evicted under memory pressure`);
     return;
