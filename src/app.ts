@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { commandDispatcher } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
@@ -34,6 +35,7 @@ import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
+import { MetricsRegistry } from "./ops/metrics.js";
 import { projectPath } from "./paths.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
@@ -59,6 +61,10 @@ export interface App {
   symbols: MarketSymbol[];
   mode: AgentMode;
   startedAt: number;
+  /** Prometheus metrics of this process: any part adds its gauges (`app.metrics.gauge(name, read)`). */
+  metrics: MetricsRegistry;
+  /** How BullMQ reaches Redis for this agent (TLS, user, REDIS_KEY_PREFIX as its prefix): for every queue. */
+  bull: { connection: ConnectionOptions; prefix: string };
   /** Makes one decision now (from chat, or from a scheduled job). */
   decide(req: DecideRequest, user?: ChatUser): Promise<DecisionRecord>;
   /** Asked before the order of every scheduled decision (approval mode), when set. */
@@ -239,6 +245,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     reconciliations: new ReconciliationLog(redis),
     symbols,
     startedAt: clock(),
+    metrics: new MetricsRegistry(),
+    bull: { connection: bullConnection(redisSettings), prefix: bullPrefix(redisSettings, opts.queuePrefix) },
     mode: {
       trading: exchange.kind === "paper" ? "paper" : "live",
       market: market.describe(),
@@ -268,7 +276,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) market.startStreams();
       // Drift between the books and the exchange is reported before the first decision.
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
-      queues = new AgentQueues(bullConnection(redisSettings), log, bullPrefix(redisSettings, opts.queuePrefix));
+      queues = new AgentQueues(app.bull.connection, log, app.bull.prefix);
       await queues.schedule(specs);
       queues.startWorkers(async (job) => {
         switch (job.name) {

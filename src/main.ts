@@ -3,6 +3,7 @@ import { banner } from "./banner.js";
 import { ConsoleChat } from "./chat/console.js";
 import { startChatPlatforms } from "./chat/platforms.js";
 import { loadConfig, readDotEnv, redactSecrets, type Config } from "./config/config.js";
+import { startOps } from "./ops/serve.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
 
 // What startup has begun so far, stopped in reverse on a failure or a signal.
@@ -67,6 +68,11 @@ async function main(): Promise<void> {
   try {
     const app = await buildApp(config, redis.url);
     started.push(() => app.stop());
+    // Before the chats and the jobs, so /healthz answers while they start.
+    if (config.ops.metrics) {
+      const ops = await startOps(app, config.ops.metrics);
+      started.push(() => ops.stop());
+    }
     // A bug in one handler must not take the agent down with open positions to watch.
     process.on("unhandledRejection", (err) => app.log.error("unhandled rejection", err));
     const chat = new ConsoleChat(app, process.stdin, process.stdout);
