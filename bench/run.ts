@@ -8,6 +8,7 @@ import { benchLedgerRetention } from "./ledgerRetention.js";
 import { benchRouterCost } from "./routerCost.js";
 import { benchRouterResilience } from "./routerResilience.js";
 import { benchScaleOut } from "./scaleOut.js";
+import { benchStartup } from "./startup.js";
 
 const suites: Record<string, () => Promise<unknown>> = {
   decisionPipeline: benchDecisionPipeline,
@@ -20,6 +21,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   backtest: benchBacktest,
   walkForward: benchWalkForward,
   scaleOut: benchScaleOut,
+  startup: benchStartup,
 };
 
 const only = process.argv[2];

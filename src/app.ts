@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import type { ConnectionOptions } from "bullmq";
+import type { Redis } from "ioredis";
 import { commandDispatcher, runRemoteCall } from "../commands/registry.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
@@ -24,10 +25,8 @@ import { JsonlArchive } from "./ledger/archive.js";
 import { LedgerRollup } from "./ledger/rollup.js";
 import { CcxtMarketData } from "./market/ccxtMarket.js";
 import { ReplayMarketData } from "./market/replay.js";
-import { createCcxtExchange, createLiveCcxtExchange } from "./exchange/ccxtClient.js";
-import { CcxtLiveExchange } from "./exchange/ccxtExchange.js";
 import type { MarketData } from "./market/types.js";
-import { createRouterClient, routerAuthFromConfig } from "./models/dreamsRouter.js";
+import { routerAuthFromConfig } from "./models/routerAuth.js";
 import { createRouterRuntime } from "./models/routerRuntime.js";
 import { ModelLayer } from "./models/modelLayer.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
@@ -38,11 +37,14 @@ import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type
 import { commandWorker, RemoteCommands } from "./cluster/remoteCommands.js";
 import { liveWorkers, WorkerHeartbeat } from "./cluster/workers.js";
 import type { Worker } from "bullmq";
+import { bullConnection, bullPrefix, checkRedisForBull, createRedis, type RedisSettings } from "./redis/connection.js";
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
+import { MetricsRegistry } from "./ops/metrics.js";
+import { projectPath } from "./paths.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
 import { UsdcRefiller } from "./payments/usdcRefill.js";
@@ -70,6 +72,10 @@ export interface App {
   chainWallet?: { address: `0x${string}`; network: "base" | "base-sepolia"; rpcUrl?: string; blocks: number };
   mode: AgentMode;
   startedAt: number;
+  /** Prometheus metrics of this process: any part adds its gauges (`app.metrics.gauge(name, read)`). */
+  metrics: MetricsRegistry;
+  /** How BullMQ reaches Redis for this agent (TLS, user, REDIS_KEY_PREFIX as its prefix): for every queue. */
+  bull: { connection: ConnectionOptions; prefix: string };
   /** Makes one decision now (from chat, or from a scheduled job). */
   decide(req: DecideRequest, user?: ChatUser): Promise<DecisionRecord>;
   /** Asked before the order of every scheduled decision (approval mode), when set. */
@@ -127,18 +133,23 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const clock = opts.clock ?? Date.now;
   const redact = (s: string) => redactSecrets(s, config);
   const log = opts.log ?? createLog(config.logLevel, redact);
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+  // Our keys under REDIS_KEY_PREFIX through ioredis's keyPrefix; BullMQ's under the same prefix through its own option.
+  const redisSettings: RedisSettings = { ...config.redis, url: redisUrl };
+  const redis = createRedis(redisSettings);
   redis.on("error", (err) => log.error("redis", err));
+  await checkRedisForBull(redis, (m) => log.warn(m));
 
   const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
   const state = new AgentState(redis);
   const ledger = new Ledger(redis);
 
+  // ccxt, viem and the router's provider are loaded where they are built, only in the modes that use
+  // them (import() below): an offline process starts without them, faster and smaller.
   const market =
     opts.market ??
     (config.market.source === "live"
       ? new CcxtMarketData({
-          exchange: createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl, pro: true }),
+          exchange: (await import("./exchange/ccxtClient.js")).createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl, pro: true }),
           symbols: config.market.symbols,
           timeframe: config.market.timeframe,
           now: clock,
@@ -147,7 +158,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           stream: { mode: config.market.stream, onError: (err, retryInMs, how) => log.warn(`market ${how} stream: ${redact((err as Error).message)}; retrying in ${Math.round(retryInMs / 1000)} s`) },
         })
       : new ReplayMarketData({
-          dir: new URL("../data/ohlcv/", import.meta.url).pathname,
+          dir: projectPath("data", "ohlcv"),
           clock,
           epoch: await state.replayEpoch(clock()),
           stepMs: config.market.replayStepSeconds * 1000,
@@ -161,8 +172,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const exchange =
     opts.exchange ??
     (config.exchange.mode === "live"
-      ? new CcxtLiveExchange({
-          exchange: createLiveCcxtExchange({ id: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.secret, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
+      ? new (await import("./exchange/ccxtExchange.js")).CcxtLiveExchange({
+          exchange: (await import("./exchange/ccxtClient.js")).createLiveCcxtExchange({ id: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.secret, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl }),
           redis,
           symbols,
           sandbox: config.exchange.sandbox,
@@ -180,7 +191,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     });
 
   const routerAuth = routerAuthFromConfig(config.router);
-  const router = routerAuth ? createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
+  const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
   // When calls are paid per call with x402, the USDC that pays them is the key's own wallet, read on
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
   const wallet: UsdcWallet =
@@ -266,8 +277,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   let readQueues: AgentQueues | undefined;
   let heartbeat: WorkerHeartbeat | undefined;
   let commandsWorker: Worker | undefined;
-  const connection = { url: redisUrl, maxRetriesPerRequest: null };
-  const prefix = opts.queuePrefix ?? "bull";
+  // BullMQ's own connection and key prefix (REDIS_KEY_PREFIX + the queue prefix), built in one place.
+  const connection = bullConnection(redisSettings);
+  const prefix = bullPrefix(redisSettings, opts.queuePrefix);
 
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -293,6 +305,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks } }
       : {}),
     startedAt: clock(),
+    metrics: new MetricsRegistry(),
+    bull: { connection, prefix },
     mode: {
       trading: exchange.kind === "paper" ? "paper" : "live",
       market: market.describe(),

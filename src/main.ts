@@ -3,6 +3,7 @@ import { banner } from "./banner.js";
 import { ConsoleChat } from "./chat/console.js";
 import { startChatPlatforms } from "./chat/platforms.js";
 import { loadConfig, readDotEnv, redactSecrets, type Config } from "./config/config.js";
+import { startOps } from "./ops/serve.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
 import { forwardAllNotices, startFrontend } from "./cluster/frontend.js";
 
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
       url: config.redis.url,
       autostart: config.redis.autostart,
       dataDir: config.redis.dataDir,
+      tlsCa: config.redis.tlsCa,
       log: (m: string) => process.stderr.write(m + "\n"),
     });
   } catch (err) {
@@ -67,6 +69,11 @@ async function main(): Promise<void> {
   try {
     const app = await buildApp(config, redis.url);
     started.push(() => app.stop());
+    // Before the chats and the jobs, so /healthz answers while they start.
+    if (config.ops.metrics) {
+      const ops = await startOps(app, config.ops.metrics);
+      started.push(() => ops.stop());
+    }
     // A bug in one handler must not take the agent down with open positions to watch.
     process.on("unhandledRejection", (err) => app.log.error("unhandled rejection", err));
     const role = config.cluster.role;

@@ -83,7 +83,7 @@ describe("loadConfig defaults", () => {
         approval: { above: undefined, timeoutMs: 300_000 },
         notify: { trade: "on", decision: "silent", alert: "on", critical: "on", report: "on", error: "on", info: "silent" },
       },
-      redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data" },
+      redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data", keyPrefix: "", tlsCa: undefined },
       retention: { auditTtlMs: 3 * 86_400_000, ledgerDays: 35, archiveDir: undefined },
       market: { symbols: ["BTC/USDT", "ETH/USDT", "DOGE/USDT"], source: "replay", replayStepSeconds: 30, timeframe: "2h", stream: "auto" },
       exchange: {
@@ -120,6 +120,7 @@ describe("loadConfig defaults", () => {
         maxVar95Pct: 3,
       },
       logLevel: "info",
+      ops: { metrics: undefined },
     } satisfies Config);
   });
 

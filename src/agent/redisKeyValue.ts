@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { HealthStatus, KeyValueProvider, SetOptions } from "@daydreamsai/core";
+import { scanKeys } from "../redis/connection.js";
 
 /**
  * A key-value store in Redis for the agent: it holds each decision's audit record (core's own
@@ -60,14 +61,8 @@ export class RedisKeyValueProvider implements KeyValueProvider {
   }
 
   async keys(pattern = "*"): Promise<string[]> {
-    const found: string[] = [];
-    let cursor = "0";
-    do {
-      const [next, batch] = await this.redis.scan(cursor, "MATCH", this.prefix + pattern, "COUNT", 500);
-      cursor = next;
-      for (const k of batch) found.push(k.slice(this.prefix.length));
-    } while (cursor !== "0");
-    return found;
+    // scanKeys adds the connection's key prefix (REDIS_KEY_PREFIX), which SCAN patterns do not get.
+    return (await scanKeys(this.redis, this.prefix + pattern)).map((k) => k.slice(this.prefix.length));
   }
 
   async count(pattern?: string): Promise<number> {

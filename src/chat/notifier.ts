@@ -35,6 +35,11 @@ export class NotifierHub implements Notifier {
     if (i >= 0) this.sinks.splice(i, 1);
   }
 
+  /** The names of the chats notices go to now (for /metrics). */
+  sinkNames(): string[] {
+    return this.sinks.map((s) => s.name);
+  }
+
   decorate(d: NoticeDecorator): void {
     this.decorators.push(d);
   }

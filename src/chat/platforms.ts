@@ -1,8 +1,8 @@
 import type { ChatHost } from "./host.js";
 import type { PlatformHealth } from "./types.js";
 import { installNoticeCharts } from "./charts/hooks.js";
-import { DiscordChat } from "./discord/discordChat.js";
-import { TelegramChat } from "./telegram/telegramChat.js";
+import type { DiscordChat } from "./discord/discordChat.js";
+import type { TelegramChat } from "./telegram/telegramChat.js";
 
 export interface ChatPlatforms {
   telegram?: TelegramChat;
@@ -34,7 +34,9 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
   };
   const starting: Promise<void>[] = [];
 
+  // Each platform's library (grammy, discord.js) is loaded only when its token is set.
   if (c.telegram.token) {
+    const { TelegramChat } = await import("./telegram/telegramChat.js");
     const telegram = new TelegramChat(app, {
       token: c.telegram.token,
       ...(c.telegram.apiUrl ? { apiRoot: c.telegram.apiUrl } : {}),
@@ -57,6 +59,7 @@ export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> 
     );
   }
   if (c.discord.token) {
+    const { DiscordChat } = await import("./discord/discordChat.js");
     const discord = new DiscordChat(app, {
       token: c.discord.token,
       guildIds: c.discord.guildIds,

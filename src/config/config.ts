@@ -3,7 +3,8 @@
 // and .env.example, docs/configuration.md and the README table are generated from CONFIG_KEYS
 // (src/config/docs.ts); a test fails when they drift.
 import { existsSync, readFileSync } from "node:fs";
-import { privateKeyToAccount } from "viem/accounts";
+import { createRequire } from "node:module";
+import type * as ViemAccounts from "viem/accounts";
 import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
 import { buildCatalogue } from "../routing/catalogue.js";
@@ -417,6 +418,16 @@ const TABLE = {
     url: setting("REDIS_URL", "redis://127.0.0.1:6379", "Redis holding state, queues and the ledger", url(["redis:", "rediss:"], "a redis:// or rediss:// URL")),
     autostart: setting("REDIS_AUTOSTART", "true", "Start a local redis-server if none answers at a 127.0.0.1/localhost REDIS_URL", flag()),
     dataDir: setting("DATA_DIR", ".data", "Folder for local data (the auto-started Redis keeps its files in DATA_DIR/redis)", text),
+    /** "" or a prefix ending with ":", put before every key (ours and BullMQ's). */
+    keyPrefix: converted(
+      optional(
+        "REDIS_KEY_PREFIX",
+        "Prefix of every key this agent keeps in Redis, its queues' included, so several agents can share one Redis (e.g. desk1; a colon is added)",
+        matching(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*:?$/, "letters, digits, _ . - and : (no spaces, no * ? [ ]), like desk1 or team:desk1"),
+      ),
+      (v) => (v === undefined ? "" : v.endsWith(":") ? v : `${v}:`),
+    ),
+    tlsCa: optional("REDIS_TLS_CA", "PEM file of the CA that signed a rediss:// server's certificate, when no public CA did (managed Redis usually needs none)", text),
   }),
 
   /** How long Redis keeps what grows with every decision. */
@@ -498,6 +509,17 @@ const TABLE = {
 
   ...group("Logging", {
     logLevel: setting("LOG_LEVEL", "info", "Least severe log level printed", oneOf("debug", "info", "warn", "error")),
+  }),
+
+  ops: group("Operations", {
+    /** Where /healthz and /metrics are served; undefined: not served. */
+    metrics: combined(
+      {
+        port: optional("METRICS_PORT", "Port of the /healthz and Prometheus /metrics server; empty turns it off (9464 is the usual choice)", num({ min: 1, max: 65535, whole: true })),
+        host: setting("METRICS_HOST", "127.0.0.1", "Address the /healthz and /metrics server listens on (loopback by default; 0.0.0.0 in a container)", matching(/^[A-Za-z0-9.:-]+$/, "a host name or IP address, like 127.0.0.1 or 0.0.0.0")),
+      },
+      ({ port, host }) => (port === undefined ? undefined : { port, host }),
+    ),
   }),
 };
 
@@ -603,6 +625,8 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
     problems.push("REFILL_FROM_PRIVATE_KEY: refills on base move real USDC, so they need REFILL_MAINNET_CONFIRM=yes-move-real-usdc (to show it is intended); or use X402_NETWORK=base-sepolia");
   }
   if (v.X402_PRIVATE_KEY && v.X402_WALLET_ADDRESS) {
+    // Loaded only for this check (viem costs about 300 ms at startup): a process without a wallet never needs it.
+    const { privateKeyToAccount } = createRequire(import.meta.url)("viem/accounts") as typeof ViemAccounts;
     const own = privateKeyToAccount(v.X402_PRIVATE_KEY).address;
     if (own.toLowerCase() !== v.X402_WALLET_ADDRESS.toLowerCase()) {
       problems.push(`X402_WALLET_ADDRESS: expected the address of X402_PRIVATE_KEY (${own}), got ${v.X402_WALLET_ADDRESS}; leave it empty to use the key's own address`);

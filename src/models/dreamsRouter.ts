@@ -1,43 +1,19 @@
 import { createRequire } from "node:module";
 import { privateKeyToAccount } from "viem/accounts";
 import type { ModelV2 } from "../agent/scriptedModel.js";
-import type { Config } from "../config/config.js";
 import { meteredModel, type CallMeter } from "../payments/paymentMeter.js";
 import { X402Payer } from "../payments/x402Payer.js";
+import type { RouterAuth } from "./routerAuth.js";
 
-/**
- * How the agent pays the Dreams Router:
- *  - api-key: an account with the gateway, billed there (DREAMS_ROUTER_API_KEY);
- *  - x402: every call paid in USDC from the agent's own wallet, no login (X402_PRIVATE_KEY);
- *  - wallet-login: the wallet signs in (POST /auth/wallet-login) for a session, and still pays
- *    each call with x402.
- */
-export type RouterAuth =
-  | { kind: "api-key"; apiKey: string }
-  | { kind: "x402"; privateKey: `0x${string}`; network: "base" | "base-sepolia" }
-  | { kind: "wallet-login"; privateKey: `0x${string}`; network: "base" | "base-sepolia" };
+// Kept where they were first exported; they live in routerAuth.ts so the composition root can read
+// them without loading this module (and viem, the provider) when the router is off.
+export { routerAuthFromConfig, type RouterAuth } from "./routerAuth.js";
 
 export interface RouterSettings {
   baseURL: string;
   auth: RouterAuth;
 }
 
-/** The authentication ROUTER_AUTH and the keys that are set give; undefined when the router is off. */
-export function routerAuthFromConfig(r: Config["router"]): RouterAuth | undefined {
-  if (r.decisionModel !== "router") return undefined;
-  const wallet = r.privateKey ? { privateKey: r.privateKey, network: r.network } : undefined;
-  switch (r.auth) {
-    case "api-key":
-      return r.apiKey ? { kind: "api-key", apiKey: r.apiKey } : undefined;
-    case "x402":
-      return wallet && { kind: "x402", ...wallet };
-    case "wallet-login":
-      return wallet && { kind: "wallet-login", ...wallet };
-    default:
-      if (r.apiKey) return { kind: "api-key", apiKey: r.apiKey };
-      return wallet && { kind: "x402", ...wallet };
-  }
-}
 
 type Provider = (modelId: string, settings?: Record<string, unknown>) => ModelV2;
 // Asks the gateway to report usage (and its cost) in the reply, streamed or not.

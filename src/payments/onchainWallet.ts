@@ -1,5 +1,4 @@
-import { createPublicClient, erc20Abi, http, type Address } from "viem";
-import { base, baseSepolia } from "viem/chains";
+import type { Address, PublicClient } from "viem";
 import type { MicroUsdc } from "../domain/types.js";
 import type { CreditResult, Refiller, UsdcWallet } from "./wallet.js";
 
@@ -12,19 +11,29 @@ export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {
 /** Reads the agent wallet's real USDC balance on Base or Base Sepolia with viem. */
 export class OnchainUsdcWallet implements UsdcWallet {
   readonly kind = "onchain" as const;
-  private readonly client;
+  // viem is loaded with the first balance read, not at startup: a process without a wallet never loads it.
+  private client?: Promise<{ client: PublicClient; erc20Abi: typeof import("viem").erc20Abi }>;
   private readonly rpcHost: string;
 
   constructor(
     private readonly address: Address,
     private readonly network: "base" | "base-sepolia",
-    rpcUrl?: string,
+    private readonly rpcUrl?: string,
     /** Moves USDC in from the funding wallet (REFILL_FROM_PRIVATE_KEY); absent: refills are refused. */
     private readonly refiller?: Refiller,
   ) {
-    this.client = createPublicClient({ chain: network === "base" ? base : baseSepolia, transport: http(rpcUrl) });
     // Only the host: an RPC URL can carry an API key in its path or query.
     this.rpcHost = rpcUrl ? new URL(rpcUrl).host : "the chain's public endpoint";
+  }
+
+  private connect() {
+    this.client ??= Promise.all([import("viem"), import("viem/chains")]).then(([viem, chains]) => ({
+      client: viem.createPublicClient({ chain: this.network === "base" ? chains.base : chains.baseSepolia, transport: viem.http(this.rpcUrl) }) as PublicClient,
+      erc20Abi: viem.erc20Abi,
+    }));
+    // A failed load is tried again on the next read rather than remembered.
+    this.client.catch(() => (this.client = undefined));
+    return this.client;
   }
 
   describe(): string {
@@ -32,9 +41,10 @@ export class OnchainUsdcWallet implements UsdcWallet {
   }
 
   async balance(): Promise<MicroUsdc> {
+    const { client, erc20Abi } = await this.connect();
     let raw: bigint;
     try {
-      raw = await this.client.readContract({
+      raw = await client.readContract({
         address: USDC_ADDRESS[this.network],
         abi: erc20Abi,
         functionName: "balanceOf",

@@ -5,15 +5,28 @@
 //  - the Dreams Router's dialect: one v1 requirement as JSON in `x-payment-required`; the answer is
 //    the same `X-PAYMENT` (header names are case-insensitive, so this is the provider's `x-payment`).
 import { createHash } from "node:crypto";
-import { x402Client, x402HTTPClient } from "@x402/core/client";
+import type { x402Client, x402HTTPClient } from "@x402/core/client";
 import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
-import { ExactEvmScheme } from "@x402/evm/exact/client";
-import { UptoEvmScheme } from "@x402/evm/upto/client";
-import { ExactEvmSchemeV1 } from "@x402/evm/v1";
 import type { PrivateKeyAccount } from "viem/accounts";
 import type { MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
 import { USDC_ADDRESS } from "./onchainWallet.js";
+
+// The SDK (and the viem it brings) is loaded with the first 402 or the first payer, not at startup:
+// an offline process, or one billed by API key, never loads it.
+type Sdk = typeof import("@x402/core/client") & {
+  ExactEvmScheme: typeof import("@x402/evm/exact/client").ExactEvmScheme;
+  UptoEvmScheme: typeof import("@x402/evm/upto/client").UptoEvmScheme;
+  ExactEvmSchemeV1: typeof import("@x402/evm/v1").ExactEvmSchemeV1;
+};
+let sdk: Promise<Sdk> | undefined;
+function loadSdk(): Promise<Sdk> {
+  sdk ??= Promise.all([import("@x402/core/client"), import("@x402/evm/exact/client"), import("@x402/evm/upto/client"), import("@x402/evm/v1")]).then(
+    ([core, exact, upto, v1]) => ({ ...core, ExactEvmScheme: exact.ExactEvmScheme, UptoEvmScheme: upto.UptoEvmScheme, ExactEvmSchemeV1: v1.ExactEvmSchemeV1 }),
+  );
+  sdk.catch(() => (sdk = undefined));
+  return sdk;
+}
 
 export type ShortNetwork = "base" | "base-sepolia";
 export const CAIP2: Record<ShortNetwork, `eip155:${number}`> = { base: "eip155:8453", "base-sepolia": "eip155:84532" };
@@ -58,6 +71,7 @@ function amountOf(r: { amount?: unknown; maxAmountRequired?: unknown }): MicroUs
 
 /** Every offer in a 402, from whichever of the three places it is written. */
 export async function readOffers(res: Response): Promise<Offer[]> {
+  const { x402HTTPClient, x402Client } = await loadSdk();
   const http = new x402HTTPClient(new x402Client());
   const make = (pr: PaymentRequired, dialect: Offer["dialect"]): Offer[] =>
     (pr.accepts ?? []).map((raw) => {
@@ -158,32 +172,40 @@ export function termsOf(p: PaymentPayload): SignedTerms | undefined {
 
 /** Signs payments for offers with the agent's wallet, through the reference client. */
 export class X402Payer {
-  private readonly client: x402Client;
-  readonly http: x402HTTPClient;
+  private readonly ready: Promise<{ client: x402Client; http: x402HTTPClient }>;
+  /** Set once the SDK is loaded; every payment is signed (so waits for it) before a receipt is read. */
+  private http?: x402HTTPClient;
 
   constructor(readonly account: PrivateKeyAccount) {
-    // Our own guards (price, ceiling, budget, balance) run before signing: the SDK's default
-    // per-payment cap would be a second, differently configured one.
-    this.client = new x402Client().setSpendControls(false);
-    for (const net of Object.keys(CAIP2) as ShortNetwork[]) {
-      this.client.register(CAIP2[net], new ExactEvmScheme(account));
-      this.client.register(CAIP2[net], new UptoEvmScheme(account));
-      this.client.registerV1(net, new ExactEvmSchemeV1(account));
-    }
-    this.http = new x402HTTPClient(this.client);
+    // Loading starts now, with the router client, rather than inside the first decision's timeout.
+    this.ready = loadSdk().then(({ x402Client, x402HTTPClient, ExactEvmScheme, UptoEvmScheme, ExactEvmSchemeV1 }) => {
+      // Our own guards (price, ceiling, budget, balance) run before signing: the SDK's default
+      // per-payment cap would be a second, differently configured one.
+      const client = new x402Client().setSpendControls(false);
+      for (const net of Object.keys(CAIP2) as ShortNetwork[]) {
+        client.register(CAIP2[net], new ExactEvmScheme(account));
+        client.register(CAIP2[net], new UptoEvmScheme(account));
+        client.registerV1(net, new ExactEvmSchemeV1(account));
+      }
+      this.http = new x402HTTPClient(client);
+      return { client, http: this.http };
+    });
+    // Surfaced by sign(), which awaits it; not an unhandled rejection in the meantime.
+    this.ready.catch(() => {});
   }
 
   /** Signs `offer` (and only it), with the payment-identifier `paymentId` in a v2 payload. */
   async sign(offer: Offer, paymentId: string): Promise<{ payload: PaymentPayload; headers: Record<string, string> }> {
     const only = { ...offer.paymentRequired, accepts: [offer.raw] } as PaymentRequired;
-    const payload = await this.client.createPaymentPayload(only);
+    const { client, http } = await this.ready;
+    const payload = await client.createPaymentPayload(only);
     if (offer.x402Version === 2) {
       payload.extensions = {
         ...(payload.extensions ?? {}),
         "payment-identifier": { ...((offer.paymentRequired.extensions?.["payment-identifier"] as object | undefined) ?? {}), info: { required: false, id: paymentId } },
       };
     }
-    return { payload, headers: this.http.encodePaymentSignatureHeader(payload) };
+    return { payload, headers: http.encodePaymentSignatureHeader(payload) };
   }
 
   /** The receipt the server sent with its answer, or what its absence means. */
@@ -191,7 +213,7 @@ export class X402Payer {
     const base = { x402Version: offer.x402Version, scheme: offer.scheme, ...(offer.x402Version === 2 ? { paymentId } : {}) };
     let settle: SettleResponse | undefined;
     try {
-      settle = this.http.getPaymentSettleResponse((n) => res.headers.get(n));
+      settle = this.http?.getPaymentSettleResponse((n) => res.headers.get(n));
     } catch {
       settle = undefined;
     }

@@ -3,12 +3,15 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
+import { connectionOptions } from "./connection.js";
 
 export interface EnsureRedisOptions {
   url: string;
   autostart: boolean;
   dataDir: string;
+  /** REDIS_TLS_CA, for a rediss:// server signed by a private CA. */
+  tlsCa?: string | undefined;
   log?: (message: string) => void;
 }
 
@@ -26,20 +29,28 @@ const STOP_TIMEOUT_MS = 10_000;
 export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredRedis> {
   const { url, autostart, dataDir, log = () => {} } = options;
   const safeUrl = withoutCredentials(url);
+  const tls = connectionOptions({ url, keyPrefix: "", tlsCa: options.tlsCa });
 
-  const first = await ping(url, 1000);
+  // A managed Redis across a network (and its TLS handshake) gets longer than a local one.
+  const first = await ping(url, tls.tls ? 5000 : 1000, tls);
   if (first === "pong") {
     log(`Using Redis at ${safeUrl}`);
     return { url, started: false, stop: async () => {} };
   }
   if (first instanceof Error) {
     // Something is there and speaks Redis, so starting another server on that port would only fail.
-    throw new Error(`Redis at ${safeUrl} answered but refused PING: ${first.message}. Check the password in REDIS_URL.`);
+    throw new Error(`Redis at ${safeUrl} answered but refused PING: ${first.message}. Check the user name and password in REDIS_URL (redis://USER:PASSWORD@host:port).`);
   }
 
   const host = new URL(url).hostname;
   const reasons: string[] = [];
-  if (!autostart) reasons.push("REDIS_AUTOSTART is false, so none was started");
+  if (tls.tls) {
+    reasons.push(
+      `it is a rediss:// (TLS) URL, for which no server is started${lastSilence ? ` (the connection said: ${lastSilence})` : ""}; ` +
+        "check the host, the port, that the server speaks TLS there, and REDIS_TLS_CA if its certificate is privately signed",
+    );
+  }
+  else if (!autostart) reasons.push("REDIS_AUTOSTART is false, so none was started");
   else if (!LOCAL_HOSTS.has(host)) reasons.push("a server is only started automatically for 127.0.0.1 or localhost");
   else if (!redisServerOnPath()) reasons.push("redis-server is not on PATH");
   if (reasons.length > 0) {
@@ -101,9 +112,13 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredR
   };
 }
 
+// Why the last ping got no answer (a refused connection, a TLS certificate error), for the message.
+let lastSilence: string | undefined;
+
 /** "pong"; "silent" when nothing answered in time; or the error a Redis replied with. */
-async function ping(url: string, timeoutMs: number): Promise<"pong" | "silent" | Error> {
+async function ping(url: string, timeoutMs: number, extra: RedisOptions = {}): Promise<"pong" | "silent" | Error> {
   const client = new Redis(url, {
+    ...extra,
     lazyConnect: true,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,
@@ -119,7 +134,9 @@ async function ping(url: string, timeoutMs: number): Promise<"pong" | "silent" |
     return (await client.ping()) === "PONG" ? "pong" : "silent";
   } catch (err) {
     const e = lastError ?? (err as Error);
-    return e.name === "ReplyError" ? e : "silent";
+    if (e.name === "ReplyError") return e;
+    lastSilence = e.message;
+    return "silent";
   } finally {
     client.disconnect();
   }

@@ -1,4 +1,3 @@
-import { BollingerBands, SMA } from "technicalindicators";
 import type { Candle } from "../../domain/types.js";
 import { renderPng } from "./render.js";
 
@@ -21,6 +20,8 @@ const stamp = (t: number) => new Date(t).toISOString().slice(5, 16).replace("T",
 
 /** Close price with SMA20, SMA50 and the Bollinger bands, and the decision marked on the last candle. */
 export async function priceChart(input: PriceChartInput): Promise<Uint8Array> {
+  // Loaded with the first chart: a worker that never draws one never loads it.
+  const { BollingerBands, SMA } = await import("technicalindicators");
   const closes = input.candles.map((c) => c.close);
   const n = closes.length;
   const sma20 = align(SMA.calculate({ period: 20, values: closes }), n);
