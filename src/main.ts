@@ -71,7 +71,8 @@ async function main(): Promise<void> {
     started.push(() => app.stop());
     // Before the chats and the jobs, so /healthz answers while they start.
     if (config.ops.metrics) {
-      const ops = await startOps(app, config.ops.metrics);
+      const ops = await startOps(app, { ...config.ops.metrics, role: () => config.cluster.role, extraQueues: ["commands"] });
+      app.metrics.gauge("workers_live", async () => (await app.liveWorkers()).length, { help: "Workers with a live heartbeat, anywhere in the cluster" });
       started.push(() => ops.stop());
     }
     // A bug in one handler must not take the agent down with open positions to watch.
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
         };
       });
       started.push(() => frontend.stop());
+      app.metrics.gauge("frontend_active", () => (frontend.state().active ? 1 : 0), { help: "1 while this process holds the frontend lease and serves chat" });
       if (!frontend.state().active) process.stdout.write("Standing by: another frontend holds the lease; this one takes over chat when it stops.\n");
     } else {
       forwardAllNotices(app);
