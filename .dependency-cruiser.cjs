@@ -18,6 +18,13 @@ module.exports = {
       to: { path: "^(commands|jobs)/" },
     },
     {
+      name: "nothing-below-reaches-for-the-app",
+      severity: "error",
+      comment: "The App is the composition root's product, not a service locator: declare the narrow services a module uses instead.",
+      from: { path: "^(src|commands|jobs)/", pathNot: "^src/(main|banner)\\.ts$" },
+      to: { path: "^src/app\\.ts$" },
+    },
+    {
       name: "core-does-not-import-adapters-upward",
       severity: "error",
       comment: "The pure core (domain, risk, decision, indicators, engine) imports no service or adapter.",

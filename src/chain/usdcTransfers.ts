@@ -3,7 +3,7 @@
 // function: the job only fetches both sides.
 import { createPublicClient, http, parseAbiItem, type Address, type PublicClient } from "viem";
 import { base, baseSepolia } from "viem/chains";
-import { USDC_ADDRESS } from "../payments/onchainWallet.js";
+import { USDC_ADDRESS } from "./usdc.js";
 import type { ChargeRecord } from "../ledger/ledger.js";
 
 export type UsdcNetwork = "base" | "base-sepolia";

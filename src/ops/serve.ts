@@ -1,7 +1,23 @@
 // Starts /healthz and /metrics for one process of the agent, with the agent's gauges registered.
-import type { App } from "../app.js";
+import type { ConnectionOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import type { NotifierHub } from "../chat/notifier.js";
+import type { Log } from "../log.js";
+import type { DecisionServices } from "../pipeline/decide.js";
 import { AGENT_QUEUES, registerAgentMetrics } from "./agentMetrics.js";
+import type { MetricsRegistry } from "./metrics.js";
 import { startOpsServer, type OpsServer } from "./server.js";
+
+/** What the operator endpoints read (the composition root's app satisfies it). */
+export interface OpsHost {
+  services: Pick<DecisionServices, "clock" | "ledger" | "balance" | "state" | "models">;
+  metrics: MetricsRegistry;
+  notifier: Pick<NotifierHub, "sinkNames">;
+  bull: { connection: ConnectionOptions; prefix: string };
+  redis: Redis;
+  startedAt: number;
+  log: Log;
+}
 
 export interface OpsOptions {
   host: string;
@@ -12,7 +28,7 @@ export interface OpsOptions {
   extraQueues?: readonly string[];
 }
 
-export async function startOps(app: App, o: OpsOptions): Promise<OpsServer> {
+export async function startOps(app: OpsHost, o: OpsOptions): Promise<OpsServer> {
   const role = o.role ?? (() => "all");
   const { services } = app;
   const runtime = services.models.runtime;

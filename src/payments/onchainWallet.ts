@@ -1,12 +1,9 @@
 import type { Address, PublicClient } from "viem";
+import { USDC_ADDRESS } from "../chain/usdc.js";
 import type { MicroUsdc } from "../domain/types.js";
-import type { CreditResult, Refiller, UsdcWallet } from "./wallet.js";
 
-/** Circle's USDC contracts; the x402 payments of the router are made in this token. */
-export const USDC_ADDRESS: Record<"base" | "base-sepolia", Address> = {
-  base: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-  "base-sepolia": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
-};
+export { USDC_ADDRESS } from "../chain/usdc.js";
+import type { CreditResult, Refiller, UsdcWallet } from "./wallet.js";
 
 /** Reads the agent wallet's real USDC balance on Base or Base Sepolia with viem. */
 export class OnchainUsdcWallet implements UsdcWallet {
