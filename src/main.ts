@@ -83,7 +83,8 @@ async function main(): Promise<void> {
     if (role !== "worker") {
       // Chat runs while this process holds the frontend lease; a standby starts it when it takes over.
       const frontend = await startFrontend(app, async () => {
-        app.notifier.add(chat);
+        // With CONSOLE=off the console is no sink either: notices would only fill stdout.
+        if (config.chat.console) app.notifier.add(chat);
         const platforms = await startChatPlatforms(app);
         app.chatHealth = () => platforms.health().problems;
         if (config.chat.console && !consoleStarted) {
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
         return async () => {
           app.notifier.remove(chat);
           await platforms.stop();
+          // The next takeover starts new ones; these must not stay sinks and send every notice twice.
+          for (const sink of [platforms.telegram, platforms.discord]) if (sink) app.notifier.remove(sink);
         };
       });
       started.push(() => frontend.stop());

@@ -4,7 +4,7 @@
 // again. Afterwards every tick was decided once, nothing was ordered or paid twice, every notice
 // reached the alert chat once, and chat answered except during the failover windows.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,14 +12,16 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LEASE_KEY } from "../src/cluster/lease.js";
-import { NOTICE_STREAM } from "../src/cluster/noticeStream.js";
+import { NOTICE_STREAM, noticeBacklog } from "../src/cluster/noticeStream.js";
 import type { ChargeRecord, DecisionRecord } from "../src/ledger/ledger.js";
 import { RouterStandIn } from "./support/routerStandIn.js";
 import { TelegramStandIn, type TgChat, type TgUser } from "./support/telegramStandIn.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const INTERVAL_S = 5;
-const ALERT_CHAT = -1001;
+// The operator's own chat: Telegram paces a group to 20 messages a minute, fewer than 3 symbols
+// every 5 s raise, so a group's backlog would only grow (the limiter is real, and so is that limit).
+const ALERT_CHAT = 77;
 const ADMIN: TgUser = { id: 42, is_bot: false, first_name: "Ada" };
 const DM: TgChat = { id: 42, type: "private", first_name: "Ada" };
 
@@ -39,11 +41,13 @@ interface Proc {
   child: ChildProcess;
   ready: boolean;
   exited: boolean;
+  /** Sent a SIGKILL: dead from here on, though its exit event may come later on a loaded machine. */
+  killed: boolean;
   log: string;
 }
 
-// About 2 minutes of five processes on two cores: run on purpose with SCALE_OUT=1 (see the report:
-// the second frontend failover is not yet seen serving within the wait, under investigation).
+// About 2.7 minutes of five to seven processes on two cores (161 s alone on the loaded machine):
+// too long for every npm test, so it runs on purpose: npm run test:scale (SCALE_OUT=1).
 describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, workers, notices, under kill -9", () => {
   let dir: string;
   let redisChild: ChildProcess;
@@ -53,13 +57,14 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
   let router: RouterStandIn;
   const procs: Proc[] = [];
   let env: Record<string, string>;
+  let passed = false;
 
   const start = (name: string, role: Proc["role"]): Proc => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: ROOT, env: { ...env, ROLE: role, LOG_LEVEL: role === "frontend" ? "info" : "error" }, stdio: ["ignore", "pipe", "pipe"] });
-    const p: Proc = { name, role, child, ready: false, exited: false, log: "" };
+    const p: Proc = { name, role, child, ready: false, exited: false, killed: false, log: "" };
     const take = (b: Buffer) => {
-      p.log = (p.log + b.toString()).slice(-6000);
-      if (p.log.includes("Type /help")) p.ready = true;
+      p.log += b.toString();
+      if (!p.ready && p.log.includes("Type /help")) p.ready = true;
     };
     child.stdout!.on("data", take);
     child.stderr!.on("data", take);
@@ -67,7 +72,13 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
     procs.push(p);
     return p;
   };
-  const alive = (role: Proc["role"]) => procs.filter((p) => p.role === role && !p.exited);
+  const alive = (role: Proc["role"]) => procs.filter((p) => p.role === role && !p.exited && !p.killed);
+  // Until its exit event arrives a killed process still looks alive, and its job still names it:
+  // without the mark one kill was counted (and replaced) several times.
+  const kill9 = (p: Proc) => {
+    p.killed = true;
+    p.child.kill("SIGKILL");
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "scale-out-"));
@@ -76,7 +87,9 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
     for (let i = 0; i < 100 && spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() !== "PONG"; i++) await sleep(50);
     redisUrl = `redis://127.0.0.1:${port}`;
     redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    telegram = await new TelegramStandIn().start();
+    // As the Bot API server does: a new long poll ends the one waiting with 409, so a frontend that
+    // takes over is never refused because of the dead one's poll.
+    telegram = await new TelegramStandIn(undefined, { conflicts: "newest-wins" }).start();
     let call = 0;
     router = await RouterStandIn.start({
       prices: { "test/model": 0.01 },
@@ -123,6 +136,12 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
 
   afterAll(async () => {
     for (const p of procs) if (!p.exited) p.child.kill("SIGKILL");
+    // On a failure, every process's whole output is kept for reading (the run's directory goes).
+    if (!passed) {
+      const keep = mkdtempSync(join(tmpdir(), "scale-out-logs-"));
+      for (const p of procs) writeFileSync(join(keep, `${p.name.replace(/'/g, "_")}-${p.child.pid}.log`), p.log);
+      process.stderr.write(`scale-out: process logs kept in ${keep}\n`);
+    }
     await redis?.quit().catch(() => {});
     redisChild?.kill("SIGTERM");
     await telegram?.stop();
@@ -163,7 +182,7 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
         const holder = active.map((j) => j.processedBy).find((by) => by && readyWorkers.some((p) => by.split(":")[1] === String(p.child.pid)));
         const victim = holder ? readyWorkers.find((p) => holder.split(":")[1] === String(p.child.pid)) : undefined;
         if (victim) {
-          victim.child.kill("SIGKILL");
+          kill9(victim);
           kills.push({ what: victim.name, at: Date.now() });
           workerKills++;
           start(`${victim.name}'`, "worker");
@@ -175,7 +194,7 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
         const holder = (await redis.get(LEASE_KEY))?.split("-")[0];
         const victim = alive("frontend").find((p) => String(p.child.pid) === holder);
         if (victim) {
-          victim.child.kill("SIGKILL");
+          kill9(victim);
           const killedAt = Date.now();
           kills.push({ what: victim.name, at: killedAt });
           failovers.push({ killedAt });
@@ -187,7 +206,9 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
       }
       for (const f of failovers) {
         if (f.servedAt) continue;
-        const served = telegram.calls.find((c) => c.method === "sendMessage" && c.status === 200 && performance.timeOrigin + c.at > f.killedAt);
+        // Served means a user's message answered, by the new frontend (the killed one sends nothing).
+        // A notice sent from the stream is no proof: it shows the lease and the consumer, not polling.
+        const served = telegram.calls.find((c) => c.method === "sendMessage" && c.status === 200 && c.params.reply_parameters && performance.timeOrigin + c.at > f.killedAt);
         if (served) f.servedAt = performance.timeOrigin + served.at;
       }
       await sleep(250);
@@ -208,6 +229,9 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
     for (const p of alive("worker")) p.child.kill("SIGTERM");
     await waitUntil(() => alive("worker").length === 0, 40_000, "the workers to drain and exit");
     await sleep(3_000); // the last notices, raised while draining
+    // Everything raised is delivered before the frontends go (a stopping frontend leaves what it
+    // could not deliver in time pending, for the next one: kept, but not in the chat yet).
+    await waitUntil(async () => (await noticeBacklog(redis)) === 0, 60_000, "the notice backlog to drain");
     for (const p of alive("frontend")) p.child.kill("SIGTERM");
     await waitUntil(() => alive("frontend").length === 0, 30_000, "the frontends to exit");
     await decisions.close();
@@ -258,6 +282,15 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
     const inAlertChat = telegram.sent(ALERT_CHAT);
     const pending = (await redis.xpending(NOTICE_STREAM, "frontends")) as [number, ...unknown[]];
     expect(pending[0]).toBe(0);
+    if (inAlertChat.length !== raised) {
+      const entries = (await redis.xrange(NOTICE_STREAM, "-", "+")) as [string, string[]][];
+      const shown = inAlertChat.map((m) => m.text ?? m.caption ?? "").join("\n");
+      for (const [sid, f] of entries) {
+        const notice = f[f.indexOf("notice") + 1] ?? "";
+        const call = /call #\d+/.exec(notice)?.[0];
+        if (!call || !shown.includes(call)) process.stderr.write(`not in the alert chat: ${sid} at ${f[f.indexOf("at") + 1]} ${notice.slice(0, 300)}\n`);
+      }
+    }
     expect(inAlertChat.length).toBe(raised);
     const calls = inAlertChat.map((m) => /call #\d+/.exec(m.text ?? m.caption ?? "")?.[0]).filter((c): c is string => !!c);
     expect(calls.length).toBeGreaterThan(10);
@@ -281,12 +314,13 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
       `scale-out: ${ticks.length} ticks decided once each, ${charges.length} charges, ${ordered.length} orders, ${raised} notices delivered once; ` +
         `${workerKills} worker kills, ${frontendKills} frontend kills; failover windows ${windows.map((w) => secs(w.to - w.from)).join(", ")}\n`,
     );
+    passed = true;
   }, 420_000);
 });
 
-async function waitUntil(ok: () => boolean, ms: number, what: string): Promise<void> {
+async function waitUntil(ok: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }

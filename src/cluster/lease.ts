@@ -125,7 +125,20 @@ export class FrontendLease {
     if (this.timer) clearTimeout(this.timer);
     if (!this.active) return;
     await this.transition;
+    // The drain can outlast the lease (replies and notices are paced to Telegram's limits): keep it
+    // renewed meanwhile, or the acks of what is delivered would fail the fence.
+    const ttl = this.opts.ttlMs;
+    const keep = setInterval(() => {
+      const at = Date.now();
+      void withTimeout(this.redis.eval(RENEW, 1, this.key, this.id, String(ttl)) as Promise<number>, ttl / 3).then(
+        (renewed) => {
+          if (renewed === 1) this.deadline = at + ttl - ttl / 10;
+        },
+        () => {},
+      );
+    }, ttl / 3);
     await this.opts.onInactive("this process is stopping").catch((err: unknown) => this.opts.log.error("frontend stop", err));
+    clearInterval(keep);
     this.active = false;
     this.since = undefined;
     await withTimeout(this.redis.eval(RELEASE, 1, this.key, this.id) as Promise<number>, 1000).catch(() => {});

@@ -123,7 +123,11 @@ export class NoticeConsumer {
         const res = (await this.o.redis.xreadgroup("GROUP", GROUP, this.o.leaseId, "COUNT", 20, "BLOCK", 1000, "STREAMS", NOTICE_STREAM, ">")) as
           | [string, [string, string[]][]][]
           | null;
-        for (const [, entries] of res ?? []) await this.handle(entries);
+        for (const [, entries] of res ?? []) {
+          // Cut short by a lapse of the lease: what was read and not delivered is pending under
+          // our name, and XREADGROUP ">" never hands it out again, so claim it on the next round.
+          if (!(await this.handle(entries))) claimed = false;
+        }
       } catch (err) {
         const msg = String((err as Error).message);
         // The stream or its group vanished (a Redis without persistence restarted): start over.
@@ -139,16 +143,17 @@ export class NoticeConsumer {
     let cursor = "0-0";
     for (;;) {
       const [next, entries] = (await this.o.redis.xautoclaim(NOTICE_STREAM, GROUP, this.o.leaseId, 0, cursor, "COUNT", 50)) as [string, [string, string[] | null][]];
-      await this.handle(entries.filter((e): e is [string, string[]] => Array.isArray(e[1])));
+      if (!(await this.handle(entries.filter((e): e is [string, string[]] => Array.isArray(e[1]))))) throw new Error("the lease lapsed while claiming");
       if (next === "0-0" || !this.running) return;
       cursor = next;
     }
   }
 
-  private async handle(entries: [string, string[]][]): Promise<void> {
+  /** Delivers a batch; false when a lapse of the lease cut it short. */
+  private async handle(entries: [string, string[]][]): Promise<boolean> {
     for (const [streamId, fields] of entries) {
       // Stopping still finishes the batch already read (a drain); only losing the lease cuts it short.
-      if (!this.o.isActive()) return;
+      if (!this.o.isActive()) return false;
       const f = toRecord(fields) as Record<string, string>;
       const id = f.id ?? streamId;
       const sentKey = SENT_PREFIX + id;
@@ -173,5 +178,6 @@ export class NoticeConsumer {
       this.delivered++;
       await this.o.redis.eval(MARK_SENT, 3, this.o.leaseKey ?? LEASE_KEY, sentKey, NOTICE_STREAM, this.o.leaseId, GROUP, streamId, String(SENT_TTL_SECONDS));
     }
+    return true;
   }
 }

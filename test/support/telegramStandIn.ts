@@ -2,7 +2,11 @@
 // to api.telegram.org (POST /bot<token>/<method>, JSON or multipart), and it answers as the real
 // one does, errors included: 401 for a wrong token, 400 for a message over 4096 characters (after
 // entity parsing), bad HTML or an unchanged edit, 429 with retry_after when told to flood, and
-// 409 Conflict to a second long poll on the token while one is waiting (another bot instance).
+// 409 Conflict when two long polls meet on one token (another bot instance): by default the newer
+// poll is refused; with `conflicts: "newest-wins"` the waiting one is ended with the 409 and the
+// newer one waits, as the Bot API server itself does (tdlib/telegram-bot-api, Client.cpp:
+// do_get_updates calls abort_long_poll on the waiting query; a 409 within 3 s of the last one is
+// held back 3 s).
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseMultipart } from "./multipart.js";
@@ -52,6 +56,12 @@ interface Waiter {
   limit: number;
   res: ServerResponse;
   timer: NodeJS.Timeout;
+  call: ApiCall;
+}
+
+export interface TelegramStandInOptions {
+  /** Two long polls on the token: refuse the newer (default), or end the waiting one as Telegram does. */
+  conflicts?: "refuse-newcomer" | "newest-wins";
 }
 
 const ALLOWED_TAGS = new Set(["b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a", "tg-spoiler", "blockquote", "span"]);
@@ -120,9 +130,12 @@ export class TelegramStandIn {
   private nextCallbackId = 1;
   private waiters: Waiter[] = [];
   private readonly floods = new Map<string, { times: number; retryAfter: number }>();
+  private readonly conflictMode: NonNullable<TelegramStandInOptions["conflicts"]>;
+  private lastConflictAt = -Infinity;
 
-  constructor(token = "123456789:TEST-token_for_the_stand_in_only") {
+  constructor(token = "123456789:TEST-token_for_the_stand_in_only", opts: TelegramStandInOptions = {}) {
     this.token = token;
+    this.conflictMode = opts.conflicts ?? "refuse-newcomer";
   }
 
   get apiRoot(): string {
@@ -328,18 +341,28 @@ export class TelegramStandIn {
         const limit = Number(params.limit ?? 100);
         // One poller per token: a long poll while another one waits is another instance of the bot.
         // (A poll with no timeout, such as grammy's last one on stop to confirm the offset, passes.)
-        if (Number(params.timeout ?? 0) > 0 && this.waiters.length > 0) {
+        const conflict = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
+        if (this.conflictMode === "refuse-newcomer" && Number(params.timeout ?? 0) > 0 && this.waiters.length > 0) {
           this.conflicts++;
-          return this.fail(res, call, 409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running");
+          return this.fail(res, call, 409, conflict);
         }
         if (offset > 0) this.updates = this.updates.filter((u) => u.update_id >= offset);
         const ready = this.updates.slice(0, limit);
         const timeout = Number(params.timeout ?? 0);
         if (ready.length || timeout <= 0) return this.answerUpdates(res, ready);
+        for (const old of this.waiters.splice(0)) {
+          clearTimeout(old.timer);
+          this.conflicts++;
+          const now = performance.now();
+          const hold = now - this.lastConflictAt < 3000 ? 3000 : 0;
+          this.lastConflictAt = now;
+          setTimeout(() => this.fail(old.res, old.call, 409, conflict), hold);
+        }
         const waiter: Waiter = {
           offset,
           limit,
           res,
+          call,
           timer: setTimeout(() => {
             this.waiters = this.waiters.filter((w) => w !== waiter);
             this.answerUpdates(res, []);
