@@ -34,6 +34,7 @@ import { AgentQueues, type ScheduleLine, type ScheduleSpec } from "./queue/sched
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
+import { researchFromConfig } from "./research/fromConfig.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
@@ -200,7 +201,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
 
   const services: DecisionServices = {
     market,
-    research: new NoResearch(),
+    research: new NoResearch(),  // replaced below once the balance rules exist
     agent,
     models,
     exchange,
@@ -220,6 +221,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     quote: "USDT",
     clock,
   };
+
+  // RESEARCH_URL: research paid through the same guards, budget and wallet as the model calls.
+  services.research = researchFromConfig(config, { redis, budget: models.runtime!.budget, balance: services.balance, clock, symbols });
 
   const { hour, minute } = config.schedule.reportTime;
   const specs: ScheduleSpec[] = [
