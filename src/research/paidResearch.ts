@@ -4,6 +4,7 @@
 // atomic booking, under "research:<host>". One reply covers every watched symbol and is cached in
 // Redis for the TTL, so one payment serves every decision until it expires; a lock makes
 // concurrent decisions (and processes) wait for that one payment instead of each paying.
+import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { fromMicro, type MarketSymbol, type MicroUsdc } from "../domain/types.js";
@@ -175,9 +176,11 @@ export class PaidResearch implements ResearchProvider {
   private async fetchAndCache(symbol: MarketSymbol): Promise<ResearchReport> {
     const o = this.o;
     const now = o.clock();
-    // One charge id per TTL window: a retry after a crash carries the same payment-identifier
-    // and books nothing twice.
-    const chargeId = `research:${this.host}:${Math.floor(now / o.ttlMs)}`;
+    // The attempt is written down before paying: after a crash mid-call, the next attempt reuses its
+    // charge id, so it carries the same payment-identifier and the ledger books it once.
+    const inflightKey = `research:inflight:${this.host}`;
+    const chargeId = (await o.redis.get(inflightKey)) ?? `research:${this.host}:${now}:${randomUUID().slice(0, 8)}`;
+    await o.redis.set(inflightKey, chargeId, "PX", o.timeoutMs + 60_000);
     const caps = o.budget.caps;
     const perCall = Math.min(o.maxPriceMicro, caps.maxPerCallMicro);
     const capName = o.maxPriceMicro <= caps.maxPerCallMicro ? "RESEARCH_MAX_PRICE_USDC" : "MAX_PRICE_PER_CALL_USDC";
@@ -197,7 +200,10 @@ export class PaidResearch implements ResearchProvider {
         budgetWaitMs: Math.min(o.timeoutMs / 3, 5_000),
       },
     );
-    if (!held.ok) return this.unavailable("refused", `the payment was refused (${held.reason})`);
+    if (!held.ok) {
+      await o.redis.del(inflightKey);
+      return this.unavailable("refused", `the payment was refused (${held.reason})`);
+    }
     const spend = held.spend;
     const meter = new CallMeter(
       {
@@ -237,6 +243,7 @@ export class PaidResearch implements ResearchProvider {
       cost = meter.paidMicro;
       if (cost > 0) await spend.book(cost, meter.receipt ? { receipt: meter.receipt } : {});
       await spend.release();
+      await o.redis.del(inflightKey);
     }
     if (outcome.ok) {
       const c: Cached = { reply: outcome.reply, fetchedAt: now, costMicro: cost };
