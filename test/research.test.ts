@@ -67,11 +67,13 @@ describe("paid research", () => {
   });
 
   it("pays again only when the TTL has passed", async () => {
-    const { t, s } = await start((c) => (c.research.ttlMs = 300));
+    const { t, s } = await start((c) => (c.research.ttlMs = 60_000));
     await decideNow(t.app, "BTC/USDT", "1");
+    t.clock.advance(59_000);
     await decideNow(t.app, "ETH/USDT", "2");
     expect(s.payments).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 400));
+    // On the agent's clock: a replay or a backtest moves faster than Redis's own expiry.
+    t.clock.advance(1_000);
     const third = await decideNow(t.app, "BTC/USDT", "3");
     expect(third.research?.served).toBe("paid");
     expect(s.payments).toHaveLength(2);

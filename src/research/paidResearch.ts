@@ -140,9 +140,11 @@ export class PaidResearch implements ResearchProvider {
     }
   }
 
+  /** A reply younger than the TTL on the agent's clock (Redis's own expiry only clears old ones away). */
   private async cached(): Promise<Cached | undefined> {
     const raw = await this.o.redis.get(this.cacheKey);
-    return raw ? (JSON.parse(raw) as Cached) : undefined;
+    const c = raw ? (JSON.parse(raw) as Cached) : undefined;
+    return c && this.o.clock() - c.fetchedAt < this.o.ttlMs ? c : undefined;
   }
 
   private unavailable(served: "refused" | "failed", why: string, costMicro = 0): ResearchReport {
