@@ -29,6 +29,7 @@ export function formatDecision(r: DecisionRecord, opts: { paper: boolean }): str
       `${r.symbol}: no valid decision${tag}. No order placed.`,
       `Model: ${r.model} · cost ${usdc(r.costMicro)} · ${r.latencyMs} ms`,
       `Why: ${r.error ?? "unknown"}`,
+      ...(researchLine(r) ? [researchLine(r)!] : []),
     ].join("\n");
   }
   const size = r.action === "buy" || r.action === "sell" ? ` ${num(r.sizePct ?? 0, 1)}% of equity` : "";
