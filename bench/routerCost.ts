@@ -1,5 +1,6 @@
-// Average USDC per symbol-decision on a fixed reference workload, under four policies: always
-// gpt-4o, selection alone, selection plus cache, and all savers on. The real provider pays the
+// Average USDC per symbol-decision on a fixed reference workload, under several policies: always
+// gpt-4o, selection alone, selection plus cache, all savers on, and selection plus cache with paid
+// research included (the research stand-in at the design's $0.07 per cycle). The real provider pays the
 // router stand-in (design prices: gpt-4o $0.10, claude $0.05, gemini $0.02, llama $0.01 per call)
 // over loopback; the figure is what the stand-in was paid, divided by the decisions made.
 //
@@ -9,6 +10,7 @@
 // /decide from chat at seeded random times and symbols.
 import type { Config } from "../src/config/config.js";
 import type { DecisionRecord } from "../src/ledger/ledger.js";
+import { ResearchStandIn } from "../test/support/researchStandIn.js";
 import { saveResults } from "./results.js";
 import { privateRedis, startRouterBench, type BenchRedis } from "./routerSetup.js";
 
@@ -40,6 +42,8 @@ interface Policy {
   key: string;
   pin?: string;
   edit(c: Config): void;
+  /** Paid research from the research stand-in: USDC per call, and how long one reply serves. */
+  research?: { price: number; ttlMs: number };
 }
 
 const POLICIES: Policy[] = [
@@ -58,12 +62,25 @@ const POLICIES: Policy[] = [
   },
   // The default TTL equals the default interval, so the next scheduled decision always just misses.
   { name: "selection + cache (default TTL 5 min)", key: "selectionCacheDefaultTtl", edit: (c) => (c.routing.cacheTtlMs = 5 * 60_000) },
+  // The design's research line: about $0.07 per cycle. One reply per 5-minute cycle serves the
+  // cycle's three scheduled decisions and the chat decisions until the next one.
+  {
+    name: "selection + cache 30 min + paid research ($0.07 per 5-min cycle)",
+    key: "selectionCacheResearch",
+    edit: (c) => (c.routing.cacheTtlMs = 30 * 60_000),
+    research: { price: 0.07, ttlMs: INTERVAL_MS },
+  },
 ];
 
 async function runPolicy(redis: BenchRedis, policy: Policy, events: Event[]) {
+  const research = policy.research ? await ResearchStandIn.start({ price: policy.research.price }) : undefined;
   const bench = await startRouterBench(redis, (c) => {
     c.market.symbols = SYMBOLS;
     policy.edit(c);
+    if (research && policy.research) {
+      c.research.url = research.url;
+      c.research.ttlMs = policy.research.ttlMs;
+    }
   });
   const start = bench.clock.now;
   if (policy.pin) await bench.app.services.state.chooseModel(policy.pin);
@@ -78,19 +95,23 @@ async function runPolicy(redis: BenchRedis, policy: Policy, events: Event[]) {
     records.push(...made);
   }
   const wallS = (performance.now() - wall0) / 1000;
-  const paidMicro = Number(bench.standIn.paidAtomic());
+  const modelMicro = Number(bench.standIn.paidAtomic());
+  const researchMicro = Number(research?.paidAtomic() ?? 0n);
+  const paidMicro = modelMicro + researchMicro;
   const byModel: Record<string, number> = {};
   for (const p of bench.standIn.payments) byModel[p.model] = (byModel[p.model] ?? 0) + 1;
   const savers = { cache: 0, batch: 0, gate: 0 };
   for (const r of records) if (r.saver) savers[r.saver]++;
   const decided = records.filter((r) => r.outcome !== "failed" && r.outcome !== "skipped").length;
   await bench.stop();
+  await research?.close();
   return {
     policy: policy.name,
     decisions: records.length,
     decided,
     paidCalls: bench.standIn.payments.length,
     paidUsdc: Number((paidMicro / 1e6).toFixed(6)),
+    ...(research ? { researchCalls: research.payments.length, researchUsdc: Number((researchMicro / 1e6).toFixed(6)), modelUsdcPerSymbolDecision: Number((modelMicro / 1e6 / records.length).toFixed(5)) } : {}),
     avgUsdcPerSymbolDecision: Number((paidMicro / 1e6 / records.length).toFixed(5)),
     callsByModel: byModel,
     servedByCache: savers.cache,
@@ -111,7 +132,8 @@ export async function benchRouterCost(): Promise<Record<string, unknown>> {
       const r = await runPolicy(redis, p, events);
       figures[p.key] = r;
       console.log(
-        `  ${p.name.padEnd(62)} $${r.avgUsdcPerSymbolDecision.toFixed(5)} per symbol-decision ($${r.paidUsdc.toFixed(2)} for ${r.paidCalls} paid calls; cache ${r.servedByCache}, batch ${r.servedByBatch}, gate ${r.gated}; ${r.wallSeconds} s)`,
+        `  ${p.name.padEnd(62)} $${r.avgUsdcPerSymbolDecision.toFixed(5)} per symbol-decision ($${r.paidUsdc.toFixed(2)} for ${r.paidCalls} paid calls; cache ${r.servedByCache}, batch ${r.servedByBatch}, gate ${r.gated}; ${r.wallSeconds} s)` +
+          (r.researchCalls !== undefined ? `\n  ${"".padEnd(62)} of which research: $${r.researchUsdc!.toFixed(2)} for ${r.researchCalls} calls (models alone $${r.modelUsdcPerSymbolDecision!.toFixed(5)} per symbol-decision)` : ""),
       );
     }
   } finally {

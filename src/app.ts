@@ -41,6 +41,7 @@ import { bullConnection, bullPrefix, checkRedisForBull, createRedis, type RedisS
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
+import { researchFromConfig } from "./research/fromConfig.js";
 import { AgentState } from "./state/agentState.js";
 import { createLog, type Log } from "./log.js";
 import { MetricsRegistry } from "./ops/metrics.js";
@@ -238,7 +239,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
 
   const services: DecisionServices = {
     market,
-    research: new NoResearch(),
+    research: new NoResearch(),  // replaced below once the balance rules exist
     agent,
     models,
     exchange,
@@ -258,6 +259,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     quote: "USDT",
     clock,
   };
+
+  // RESEARCH_URL: research paid through the same guards, budget and wallet as the model calls.
+  services.research = researchFromConfig(config, { redis, budget: models.runtime!.budget, balance: services.balance, clock, symbols });
 
   const { hour, minute } = config.schedule.reportTime;
   const specs: ScheduleSpec[] = [

@@ -119,6 +119,7 @@ describe("loadConfig defaults", () => {
         cooldownAfterLossMinutes: 120,
         maxVar95Pct: 3,
       },
+      research: { url: undefined, ttlMs: 900_000, maxPrice: 0.1, timeoutMs: 10_000 },
       logLevel: "info",
       ops: { metrics: undefined },
     } satisfies Config);

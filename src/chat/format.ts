@@ -11,6 +11,16 @@ export const usdc = (micro: number, digits = 4) => `$${fromMicro(micro).toFixed(
 
 
 /** The reply to /decide and the scheduled decision notice: what, why, on what data, at what cost, and the order. */
+/** The decision's research in one line: the source and what it cost this decision. */
+export function researchLine(r: DecisionRecord): string | undefined {
+  const x = r.research;
+  if (!x) return undefined;
+  if (!x.available) return x.served === "none" ? `Research: ${x.source}.` : `Research: none from ${x.source}${x.costMicro ? ` (paid ${usdc(x.costMicro)})` : ""}. ${x.note ?? ""}`.trim();
+  if (x.served === "cache") return `Research: ${x.source} · from its cache (paid once for every decision in the TTL), no cost to this decision.`;
+  if (x.served === "paid") return `Research: ${x.source} · paid ${usdc(x.costMicro)}, cached for the next decisions.`;
+  return `Research: ${x.source} · free.`;
+}
+
 export function formatDecision(r: DecisionRecord, opts: { paper: boolean }): string {
   const tag = opts.paper ? " [PAPER]" : "";
   if (r.outcome === "skipped" && !r.action) return `${r.symbol}: no decision. ${r.error ?? ""}`.trim();
@@ -19,6 +29,7 @@ export function formatDecision(r: DecisionRecord, opts: { paper: boolean }): str
       `${r.symbol}: no valid decision${tag}. No order placed.`,
       `Model: ${r.model} · cost ${usdc(r.costMicro)} · ${r.latencyMs} ms`,
       `Why: ${r.error ?? "unknown"}`,
+      ...(researchLine(r) ? [researchLine(r)!] : []),
     ].join("\n");
   }
   const size = r.action === "buy" || r.action === "sell" ? ` ${num(r.sizePct ?? 0, 1)}% of equity` : "";
@@ -48,6 +59,8 @@ export function formatDecision(r: DecisionRecord, opts: { paper: boolean }): str
   } else if (r.risk) {
     lines.push(`Order: none. ${r.risk.message}`);
   }
+  const research = researchLine(r);
+  if (research) lines.push(research);
   if (r.saver) {
     const from = { cache: "the decision cache (same closed candle)", batch: "a batched call shared with other symbols", gate: "the signal gate (nothing to decide, no model asked)" }[r.saver];
     lines.push(`Saver: answered by ${from}${r.savedMicro ? `, saving ${usdc(r.savedMicro)}` : ""}.`);

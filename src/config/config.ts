@@ -364,6 +364,14 @@ const TABLE = {
     signalGateMinScore: setting("SIGNAL_GATE_MIN_SCORE", "0.3", "Signal score (absolute) from which the signal gate pays for a model", num({ min: 0, max: 1 })),
   }),
 
+  /** An x402-paid research endpoint (narratives, signals), paid through the same guards as model calls. */
+  research: group("Paid research", {
+    url: optional("RESEARCH_URL", "x402-paid research endpoint (narratives and signals as JSON, paid from X402_PRIVATE_KEY); empty: no research (offline)", httpUrl),
+    ttlMs: inMs(setting("RESEARCH_TTL_SECONDS", "900", "One research reply (paid once) serves every decision for this long", num({ min: 10, max: 86400, whole: true }))),
+    maxPrice: setting("RESEARCH_MAX_PRICE_USDC", "0.10", "Never pay more than this for one research call (MAX_PRICE_PER_CALL_USDC holds too)", num({ above: 0 })),
+    timeoutMs: setting("RESEARCH_TIMEOUT_MS", "10000", "Give up on the research endpoint after this many milliseconds (the decision goes on without it)", num({ min: 500, max: 120000, whole: true })),
+  }),
+
   chat: {
     ...group("Chat", {
       telegram: {

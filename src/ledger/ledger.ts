@@ -37,6 +37,8 @@ export interface DecisionRecord {
   savedMicro?: MicroUsdc;
   /** Why the free behaviour (offline engine or hold) decided instead of a router model. */
   freeBecause?: "budget" | "balance" | "all-failed" | "interrupted";
+  /** The research the decision was shown: where from, how it was had, what this decision paid for it. */
+  research?: { source: string; available: boolean; served: string; costMicro: MicroUsdc; note?: string };
 }
 
 export interface ModelAttempt {

@@ -42,7 +42,12 @@ export interface CostReport {
   caps?: { dailyMicro: MicroUsdc; monthlyMicro: MicroUsdc };
   /** x402 payments of the period by what their receipt said, and links to the latest settled ones. */
   payments: { settled: number; pending: number; failed: number; links: string[] };
+  /** Paid research of the period: its calls and spend (in the totals too), and decisions served from its cache. */
+  research: { calls: number; costMicro: MicroUsdc; cachedDecisions: number };
 }
+
+/** Research charges are booked under "research:<host>"; they are spend, but no model's. */
+export const isResearchCharge = (c: Pick<ChargeRecord, "model">): boolean => c.model.startsWith("research:");
 
 // Block explorers for the networks x402 pays on, by short name and CAIP-2 id.
 const EXPLORER: Record<string, string> = {
@@ -123,7 +128,13 @@ export function buildReport(
       savers[d.saver].savedMicro += d.savedMicro ?? 0;
     }
   }
-  for (const c of charges) slot(c.model).costMicro += c.costMicro;
+  const research = { calls: 0, costMicro: 0, cachedDecisions: decisions.filter((d) => d.research?.served === "cache").length };
+  for (const c of charges) {
+    if (isResearchCharge(c)) {
+      research.calls++;
+      research.costMicro += c.costMicro;
+    } else slot(c.model).costMicro += c.costMicro;
+  }
   const today = dayKey(now);
   const month = monthKey(now);
   const spentTodayMicro = monthCharges.filter((c) => dayKey(c.time) === today).reduce((s, c) => s + c.costMicro, 0);
@@ -163,6 +174,7 @@ export function buildReport(
     savers,
     ...(caps ? { caps } : {}),
     payments: paymentFigures(charges),
+    research,
   };
 }
 
@@ -181,6 +193,9 @@ export function formatReport(r: CostReport): string {
   const p = r.payments;
   if (p.settled || p.pending || p.failed) {
     lines.push(`Payments: ${p.settled} settled, ${p.pending} pending, ${p.failed} failed${p.links.length ? ` — latest: ${p.links.join(" ")}` : ""}`);
+  }
+  if (r.research.calls || r.research.cachedDecisions) {
+    lines.push(`Research: ${r.research.calls} paid calls, ${usd(r.research.costMicro)} (in the spend above); ${r.research.cachedDecisions} decisions served from its cache`);
   }
   const free = Object.entries(r.freeDecisions).map(([why, n]) => `${n} ${FREE_REASON[why] ?? why}`);
   if (r.fallbacks || free.length) lines.push(`Fallbacks taken: ${r.fallbacks}${free.length ? ` (free decisions: ${free.join(", ")})` : ""}`);

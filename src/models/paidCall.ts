@@ -3,6 +3,7 @@
 import type { ModelV2 } from "../agent/scriptedModel.js";
 import type { ValidationResult } from "../decision/schema.js";
 import type { Decision, MarketSymbol, MicroUsdc } from "../domain/types.js";
+import { holdSpend } from "../payments/guardedSpend.js";
 import { CallMeter, type GuardVerdict } from "../payments/paymentMeter.js";
 import type { CatalogueModel } from "../routing/catalogue.js";
 import type { CallFacts, SpendGuard } from "../routing/failures.js";
@@ -44,34 +45,31 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
 
   // Both ways of paying hold the model's expected price: an x402 call learns the exact one at the
   // 402, an account-billed call settles with the usage.cost the gateway reports afterwards.
-  const hold = expected;
-  if (expected > caps.maxPerCallMicro) {
-    return refused("price", `${m.id} costs about ${usd(expected)} per call, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}`);
-  }
   const overCeiling = (micro: MicroUsdc) =>
     `${m.id} would cost ${usd(micro)}, but only ${usd(Math.max(0, leftMicro))} of MAX_SPEND_PER_DECISION_USDC ${usd(caps.maxPerDecisionMicro * Math.max(1, symbols))} is left for this decision`;
-  if (expected > leftMicro) return refused("ceiling", overCeiling(expected));
-  const balance = await svc.balance.canMakeDecision(hold);
-  if (!balance.ok) return refused("balance", balance.reason);
-  // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
-  const budgetWaitMs = Math.min(m.timeoutMs / 3, 10_000);
-  const reserved = await rt.budget.reserveWaiting(chargeId, hold, svc.clock(), leaseMs, budgetWaitMs);
-  if (!reserved.ok) return refused(reserved.cap === "per-call" ? "price" : "budget", reserved.reason);
-  const reservation = reserved.reservation;
+  const held = await holdSpend(
+    { budget: rt.budget, balance: svc.balance, clock: svc.clock },
+    {
+      item: m.id,
+      chargeId,
+      expectedMicro: expected,
+      maxPerCallMicro: caps.maxPerCallMicro,
+      capName: "MAX_PRICE_PER_CALL_USDC",
+      ceiling: { leftMicro, describe: overCeiling },
+      leaseMs,
+      // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
+      budgetWaitMs: Math.min(m.timeoutMs / 3, 10_000),
+    },
+  );
+  if (!held.ok) return refused(held.guard, held.reason);
+  const spend = held.spend;
+  const reservation = spend.reservation;
 
   const meter = new CallMeter(
     {
       approve: async (micro): Promise<GuardVerdict> => {
         if (symbols === 1) await rt.stats.rememberPrice(m.id, micro);
-        if (micro > caps.maxPerCallMicro) {
-          return { ok: false, guard: "price", reason: `${m.id} asked ${usd(micro)}, above MAX_PRICE_PER_CALL_USDC ${usd(caps.maxPerCallMicro)}` };
-        }
-        if (micro > leftMicro) return { ok: false, guard: "ceiling", reason: overCeiling(micro) };
-        const bal = await svc.balance.canMakeDecision(micro);
-        if (!bal.ok) return { ok: false, guard: "balance", reason: bal.reason };
-        const resized = await rt.budget.resizeWaiting(reservation, micro, svc.clock(), leaseMs, budgetWaitMs);
-        if (!resized.ok) return { ok: false, guard: resized.cap === "per-call" ? "price" : "budget", reason: resized.reason };
-        return { ok: true };
+        return spend.approve(micro);
       },
       beforeSend: (micro) => rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro, time: svc.clock() }),
     },
@@ -102,7 +100,7 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     }
     if (cost > 0) {
       if (meter.sentMicro === 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
-      await svc.balance.trackCost(chargeId, m.id, cost, svc.clock(), {
+      await spend.book(cost, {
         marks: [rt.journal.bookedMark(req.decisionId, chargeId)],
         ...(meter.receipt ? { receipt: meter.receipt } : {}),
       });
@@ -110,7 +108,7 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
       if (!router.paysPerCall && symbols === 1 && meter.reportedMicro !== undefined) await rt.stats.rememberPrice(m.id, meter.reportedMicro);
       if (cost > reservation.micro) run.errors.push(`${m.id}: the gateway billed ${usd(cost)}, more than the ${usd(reservation.micro)} held for the call`);
     }
-    await rt.budget.release(reservation);
+    await spend.release();
     if (cost > 0) await rt.pauseAt?.("released");
   }
   const latencyMs = Math.round(performance.now() - t0);

@@ -10,7 +10,7 @@ import type { DecideRequest } from "../decision/request.js";
 import { decideWithModels, modelFields } from "../models/decideWithModels.js";
 import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
-import type { ResearchProvider } from "../research/types.js";
+import type { ResearchProvider, ResearchReport } from "../research/types.js";
 import { loadPortfolio, placeEntry, type OrderServices } from "../orders/orderPath.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
@@ -49,6 +49,11 @@ export function portfolioContext(p: Portfolio, realizedPnl: number, recent: Deci
 }
 
 export { loadPortfolio } from "../orders/orderPath.js";
+
+/** What a decision's record keeps of its research (its cost is booked in the ledger under research). */
+function researchFields(r: ResearchReport): NonNullable<DecisionRecord["research"]> {
+  return { source: r.source, available: r.available, served: r.served ?? (r.available ? "free" : "none"), costMicro: r.costMicro ?? 0, ...(r.available ? {} : { note: r.note }) };
+}
 
 /**
  * One decision, end to end: market data and indicators, research, portfolio and limits into the
@@ -125,6 +130,7 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       limits: svc.limits,
     };
     const out = await decideWithModels(svc, req, inputs, latest);
+    record = { ...record, research: researchFields(research) };
     record = { ...record, model: out.model, costMicro: record.costMicro + out.costMicro, latencyMs: out.latencyMs, ...modelFields(out) };
     decision = out.decision;
     const errors = out.errors;

@@ -99,12 +99,12 @@ export interface StandInOptions {
   port?: number;
 }
 
-const USDC_ASSET = {
+export const USDC_ASSET = {
   base: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
   "base-sepolia": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
 } as const;
-const TOKEN_NAME = { base: "USD Coin", "base-sepolia": "USDC" } as const;
-const CAIP2 = { base: "eip155:8453", "base-sepolia": "eip155:84532" } as const;
+export const TOKEN_NAME = { base: "USD Coin", "base-sepolia": "USDC" } as const;
+export const CAIP2 = { base: "eip155:8453", "base-sepolia": "eip155:84532" } as const;
 
 export const STANDIN_PAYEE = "0x00000000000000000000000000000000000a11ce" as const;
 
@@ -416,7 +416,7 @@ export class RouterStandIn {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let data = "";
     req.setEncoding("utf8");
