@@ -62,7 +62,8 @@ function researchFields(r: ResearchReport): NonNullable<DecisionRecord["research
  * asked (or paid for) again; the exchange dedupes the order on the same id.
  */
 export async function runDecision(svc: DecisionServices, req: DecideRequest): Promise<DecisionRecord> {
-  const existing = await svc.ledger.get(req.decisionId);
+  // Read together: each is one round trip to Redis, and neither depends on the other.
+  const [existing, pause] = await Promise.all([svc.ledger.get(req.decisionId), svc.state.pauseState()]);
   // Finished, or failed after asking the models: a retry must not ask (and pay) again.
   if (existing && (existing.risk || existing.outcome === "failed")) return existing;
 
@@ -78,14 +79,12 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
     outcome: "skipped",
   };
 
-  const pause = await svc.state.pauseState();
   if (pause.paused) {
     return { ...base, error: `Trading is paused (${pause.reason ?? "manual"}). Use /resume to lift it.` };
   }
 
-  const closed = await svc.market.closedCandles(req.symbol, 200);
+  const [closed, portfolio] = await Promise.all([svc.market.closedCandles(req.symbol, 200), loadPortfolio(svc)]);
   const snapshot = computeSnapshot(req.symbol, closed);
-  const portfolio = await loadPortfolio(svc);
   const indicators = {
     price: snapshot.price,
     sma20: snapshot.sma20,
@@ -113,9 +112,9 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       ...(existing.takeProfitPct !== undefined ? { takeProfitPct: existing.takeProfitPct } : {}),
     };
   } else {
-    const research = await svc.research.research(req.symbol);
-    // Read once: the portfolio context shows the last few, the model layer's tier choice the rest.
-    const latest = await svc.ledger.recent(20);
+    // The ledger's latest decisions are read once: the portfolio context shows the last few, the
+    // model layer's tier choice the rest.
+    const [research, latest, realizedPnl] = await Promise.all([svc.research.research(req.symbol), svc.ledger.recent(20), svc.portfolio.realizedPnl()]);
     const recent = latest.slice(0, 5).filter((r) => r.symbol === req.symbol);
     const inputs: DecisionInputs = {
       decisionId: req.decisionId,
@@ -124,7 +123,7 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       research,
       portfolio: portfolioContext(
         portfolio,
-        await svc.portfolio.realizedPnl(),
+        realizedPnl,
         recent.map((r) => ({ time: r.time, action: r.action ?? "none", outcome: r.outcome })),
       ),
       limits: svc.limits,
