@@ -80,6 +80,9 @@ async function main(): Promise<void> {
     const role = config.cluster.role;
     const chat = new ConsoleChat(app, process.stdin, process.stdout);
     let consoleStarted = false;
+    // Input is read only once the banner is out, so replies to typed or piped lines follow it.
+    let bannerDone!: () => void;
+    const bannerShown = new Promise<void>((resolve) => (bannerDone = resolve));
     if (role !== "worker") {
       // Chat runs while this process holds the frontend lease; a standby starts it when it takes over.
       const frontend = await startFrontend(app, async () => {
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
         app.chatHealth = () => platforms.health().problems;
         if (config.chat.console && !consoleStarted) {
           consoleStarted = true;
-          chat.start(() => void shutdown("end of input"));
+          void bannerShown.then(() => chat.start(() => void shutdown("end of input")));
         }
         return async () => {
           app.notifier.remove(chat);
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
     if (role !== "frontend") await app.startJobs();
     const redisNote = redis.started ? `started for this run (append-only data in ${config.redis.dataDir}/redis)` : "connected";
     process.stdout.write((await banner(app, redisNote)) + "\n");
+    bannerDone();
   } catch (err) {
     if (stopping) return;
     stopping = true;
