@@ -11,6 +11,18 @@ interface Bucket {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A sleep that `wake` (handed to `onWake`) ends at once: a retry wait that a stop must not sit out. */
+export function wakeableSleep(ms: number, onWake: (wake: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      resolve();
+    }
+    onWake(done);
+  });
+}
+
 /**
  * Paces outgoing messages per chat and overall, so the bot stays under a platform's flood limits
  * instead of running into them. `take` waits until a message may go, and says how long it waited.

@@ -20,6 +20,7 @@ import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
+import { wakeableSleep } from "../outbox.js";
 import type { ChatServices } from "../services.js";
 import { commandLine, slashCommands, symbolChoices } from "./slashCommands.js";
 
@@ -191,14 +192,7 @@ export class DiscordChat implements NoticeSink {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeRetry = done;
-    });
+    return wakeableSleep(ms, (wake) => (this.wakeRetry = wake));
   }
 
   /** discord.js says only a debug line here and stops: slash commands would be dead. */

@@ -7,7 +7,7 @@ import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
-import { telegramLimiter, type RateLimiter } from "../outbox.js";
+import { telegramLimiter, wakeableSleep, type RateLimiter } from "../outbox.js";
 import type { ChatServices } from "../services.js";
 import { floodControl } from "./flood.js";
 
@@ -190,14 +190,7 @@ export class TelegramChat implements NoticeSink {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeRetry = done;
-    });
+    return wakeableSleep(ms, (wake) => (this.wakeRetry = wake));
   }
 
   private pollingDown(reason: string): void {
