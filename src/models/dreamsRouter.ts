@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { privateKeyToAccount } from "viem/accounts";
 import type { ModelV2 } from "../agent/scriptedModel.js";
-import { meteredModel, type CallMeter } from "../payments/paymentMeter.js";
+import { meteredFetch, type CallMeter } from "../payments/paymentMeter.js";
 import { X402Payer } from "../payments/x402Payer.js";
 import type { RouterAuth } from "./routerAuth.js";
 
@@ -102,5 +102,21 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
         }
       }, meter, payer, () => (session = undefined));
     },
+  };
+}
+
+/**
+ * A router model for one call: the provider is built per call around `meter`'s fetch, so concurrent
+ * calls never mix up whose payment is whose. (The reported cost is read by the model layer.)
+ */
+export function meteredModel(modelId: string, build: (f: typeof fetch) => Promise<ModelV2>, meter: CallMeter | undefined, payer?: X402Payer, onUnauthorized?: () => void): ModelV2 {
+  const f = meter ? meteredFetch(meter, payer, fetch, onUnauthorized) : fetch;
+  return {
+    specificationVersion: "v2",
+    provider: "dreamsrouter",
+    modelId,
+    supportedUrls: {},
+    doGenerate: async (options) => (await build(f)).doGenerate(options),
+    doStream: async (options) => (await build(f)).doStream(options),
   };
 }

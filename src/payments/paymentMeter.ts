@@ -6,7 +6,6 @@
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
 import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
-import type { ModelV2 } from "../agent/scriptedModel.js";
 import { chooseOffer, paymentIdFor, readOffers, termsOf, type Offer, type OfferPolicy, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
 export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
@@ -179,20 +178,4 @@ export function meteredFetch(meter: CallMeter, payer?: X402Payer, base: typeof f
     return paid;
   };
   return metered as typeof fetch;
-}
-
-/**
- * A router model for one call: the provider is built per call around `meter`'s fetch, so concurrent
- * calls never mix up whose payment is whose. (The reported cost is read by the model layer.)
- */
-export function meteredModel(modelId: string, build: (f: typeof fetch) => Promise<ModelV2>, meter: CallMeter | undefined, payer?: X402Payer, onUnauthorized?: () => void): ModelV2 {
-  const f = meter ? meteredFetch(meter, payer, fetch, onUnauthorized) : fetch;
-  return {
-    specificationVersion: "v2",
-    provider: "dreamsrouter",
-    modelId,
-    supportedUrls: {},
-    doGenerate: async (options) => (await build(f)).doGenerate(options),
-    doStream: async (options) => (await build(f)).doStream(options),
-  };
 }
