@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Config } from "../src/config/config.js";
 import { buyReply, scriptedModels, sellReply, startTestApp, testConfig, type TestApp } from "./support/app.js";
@@ -62,4 +63,32 @@ describe("risk rules on the decision path", () => {
       }
     });
   }
+});
+
+describe("a hold on the decision path", () => {
+  const holdReply = `<response><action_call name="RiskManagement">${JSON.stringify({ stance: "hold", confidence: 0.6, reasons: ["scripted hold"] })}</action_call></response>`;
+
+  it("is decided and recorded while another worker holds the trading lock, which a buy waits for", async () => {
+    let reply = holdReply;
+    t = await startTestApp(testConfig(), { models: scriptedModels(() => reply, 0) });
+    const other = new Redis(t.url);
+    try {
+      // Another worker's order in flight: the lock is held for 2 s.
+      await other.set("lock:trading", "another-worker", "PX", 2000);
+      const hold = await t.app.decide({ decisionId: "hold-1", symbol: "BTC/USDT", trigger: "chat" });
+      // Decided while the other worker still held the lock: a hold never waited for it.
+      expect(await other.get("lock:trading")).toBe("another-worker");
+      expect(hold).toMatchObject({ outcome: "no-order", action: "hold", risk: { outcome: "no-trade", message: "Hold: no order." } });
+      expect(await t.app.services.ledger.get("hold-1")).toMatchObject({ outcome: "no-order", action: "hold" });
+
+      reply = buyReply(5);
+      // Another symbol: the decision cache would serve BTC's hold again for the same candle.
+      const buy = await t.app.decide({ decisionId: "buy-1", symbol: "ETH/USDT", trigger: "chat" });
+      expect(buy.outcome).toBe("order");
+      // The buy went only once the other worker's lease ran out.
+      expect(await other.pttl("lock:trading")).toBe(-2);
+    } finally {
+      await other.quit();
+    }
+  });
 });

@@ -10,7 +10,7 @@ import type { MarketData } from "../market/types.js";
 import type { ClosedTrade, PortfolioStore } from "../portfolio/store.js";
 import { equity } from "../portfolio/valuation.js";
 import { riskContext } from "../risk/context.js";
-import { checkRisk, type RiskVerdict } from "../risk/rules.js";
+import { checkRisk, holdVerdict, type RiskVerdict } from "../risk/rules.js";
 import type { RiskLimits } from "../domain/types.js";
 import type { AgentState } from "../state/agentState.js";
 
@@ -57,6 +57,15 @@ export interface OrderOutcome {
 }
 
 const placeable = (v: RiskVerdict) => (v.outcome === "approved" || v.outcome === "resized") && v.side !== undefined && v.qty > 0;
+
+/**
+ * The verdict of a decision that places no order whatever the books hold (a hold), or undefined.
+ * Such a decision needs neither the trading lock nor a fresh read of the books: most scheduled
+ * decisions are holds, and each lock and read is a Redis round trip.
+ */
+export function verdictWithoutBooks(decision: Decision): RiskVerdict | undefined {
+  return decision.action === "hold" ? holdVerdict() : undefined;
+}
 
 /**
  * A risk-checked order: the cool-down, VaR, daily loss, exposure, position-size and open-position

@@ -11,7 +11,7 @@ import { decideWithModels, modelFields } from "../models/decideWithModels.js";
 import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
 import type { ResearchProvider, ResearchReport } from "../research/types.js";
-import { loadPortfolio, placeEntry, type OrderServices } from "../orders/orderPath.js";
+import { loadPortfolio, placeEntry, verdictWithoutBooks, type OrderServices } from "../orders/orderPath.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
 
@@ -49,6 +49,20 @@ export function portfolioContext(p: Portfolio, realizedPnl: number, recent: Deci
 }
 
 export { loadPortfolio } from "../orders/orderPath.js";
+
+/** The model's answer a record kept (saved before its order), or undefined when there was none. */
+function answerIn(r: DecisionRecord | undefined): Decision | undefined {
+  if (r?.action === undefined || r.reasons === undefined || r.confidence === undefined) return undefined;
+  return {
+    symbol: r.symbol,
+    action: r.action,
+    sizePct: r.sizePct ?? 0,
+    confidence: r.confidence,
+    reasons: r.reasons,
+    ...(r.stopLossPct !== undefined ? { stopLossPct: r.stopLossPct } : {}),
+    ...(r.takeProfitPct !== undefined ? { takeProfitPct: r.takeProfitPct } : {}),
+  };
+}
 
 /** What a decision's record keeps of its research (its cost is booked in the ledger under research). */
 function researchFields(r: ResearchReport): NonNullable<DecisionRecord["research"]> {
@@ -98,20 +112,11 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
     signal: snapshot.signal,
   };
 
-  let decision: Decision | undefined;
   let record: DecisionRecord = { ...base, indicators };
-  if (existing?.action && existing.reasons && existing.confidence !== undefined) {
-    // The model already answered for this decision before a crash or retry: reuse its answer.
-    decision = {
-      symbol: req.symbol,
-      action: existing.action,
-      sizePct: existing.sizePct ?? 0,
-      confidence: existing.confidence,
-      reasons: existing.reasons,
-      ...(existing.stopLossPct !== undefined ? { stopLossPct: existing.stopLossPct } : {}),
-      ...(existing.takeProfitPct !== undefined ? { takeProfitPct: existing.takeProfitPct } : {}),
-    };
-  } else {
+  // The model already answered for this decision before a crash or retry: reuse its answer.
+  let decision = answerIn(existing);
+  const reused = decision !== undefined;
+  if (!decision) {
     // The ledger's latest decisions are read once: the portfolio context shows the last few, the
     // model layer's tier choice the rest.
     const [research, latest, realizedPnl] = await Promise.all([svc.research.research(req.symbol), svc.ledger.recent(20), svc.portfolio.realizedPnl()]);
@@ -150,9 +155,17 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       // What happened on the way to this answer: models skipped or failed, billing notes.
       ...(errors.length ? { error: `model notes: ${errors.join(" | ")}` } : {}),
     };
-    // Saved before any order, so a retry after a crash reuses this answer instead of paying again.
-    await svc.ledger.put(record);
   }
+
+  // A hold places no order: no gate, lock or second read of the books, and one write of the record.
+  const orderless = verdictWithoutBooks(decision);
+  if (orderless) {
+    record = { ...record, risk: { outcome: orderless.outcome, message: orderless.message, rules: orderless.rules }, outcome: "no-order", latencyMs: svc.clock() - started };
+    await svc.ledger.put(record);
+    return record;
+  }
+  // Saved before any order, so a retry after a crash reuses this answer instead of paying again.
+  if (!reused) await svc.ledger.put(record);
 
   if (req.gate) {
     const stop = await req.gate(decision, record);

@@ -50,6 +50,11 @@ const fmt = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 2 
  * stop wider than allowed, and when what is left is under the minimum order. Sells and closes
  * reduce risk and are never blocked by the loss or exposure limits.
  */
+/** A hold asks for no order, so no book, price or limit bears on its verdict. */
+export function holdVerdict(): RiskVerdict {
+  return { outcome: "no-trade", message: "Hold: no order.", rules: [], qty: 0 };
+}
+
 export function checkRisk(decision: Decision, portfolio: Portfolio, limits: RiskLimits, price: number, context: RiskContext = {}): RiskVerdict {
   const symbol = decision.symbol;
   const held = portfolio.positions.find((p) => p.symbol === symbol);
@@ -61,7 +66,7 @@ export function checkRisk(decision: Decision, portfolio: Portfolio, limits: Risk
     qty: 0,
   });
 
-  if (decision.action === "hold") return { outcome: "no-trade", message: "Hold: no order.", rules: [], qty: 0 };
+  if (decision.action === "hold") return holdVerdict();
   if (!(price > 0)) return refuse("min-order", `No usable price for ${symbol}: no order.`);
 
   if (decision.action === "close" || decision.action === "sell") {
