@@ -58,6 +58,8 @@ redis.call('LTRIM', KEYS[3], 0, 999)
 return order
 `;
 
+const SEEDED_BALANCES = `redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) return redis.call('HGETALL', KEYS[1])`;
+
 /**
  * A simulated exchange in Redis: market orders fill at the current price, moved against the
  * trader by the slippage, less the fee. Balances and orders survive restarts.
@@ -86,9 +88,11 @@ export class PaperExchange implements Exchange {
   }
 
   async balances(): Promise<Record<string, number>> {
-    await this.seed();
-    const raw = await this.redis.hgetall(this.balanceKey);
-    return Object.fromEntries(Object.entries(raw).map(([asset, v]) => [asset, Number(v)]));
+    // Seeded and read in one script: every decision reads the balances, and this is one round trip.
+    const flat = (await this.redis.eval(SEEDED_BALANCES, 1, this.balanceKey, this.quote, String(this.opts.startingCash))) as string[];
+    const out: Record<string, number> = {};
+    for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = Number(flat[i + 1]);
+    return out;
   }
 
   async placeOrder(req: OrderRequest): Promise<Order> {

@@ -166,6 +166,14 @@ if fresh then return 1 end
 return 0
 `;
 
+// The latest decision records, newest first: ARGV[1] how many, ARGV[2] their keys' whole prefix.
+const RECENT = `
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {} end
+for i, id in ipairs(ids) do ids[i] = ARGV[2] .. id end
+return redis.call('MGET', unpack(ids))
+`;
+
 export const dayKey = (t: number): string => new Date(t).toISOString().slice(0, 10);
 export const monthKey = (t: number): string => new Date(t).toISOString().slice(0, 7);
 
@@ -241,10 +249,11 @@ export class Ledger {
   }
 
   async recent(limit: number): Promise<DecisionRecord[]> {
-    const ids = await this.redis.zrevrange(`${this.prefix}decisions`, 0, limit - 1);
-    if (ids.length === 0) return [];
-    const raws = await this.redis.mget(ids.map((id) => `${this.prefix}decision:${id}`));
-    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DecisionRecord);
+    // The index and the records in one script (one round trip; every decision reads them). The
+    // records' keys are built inside it, so it is given the whole key prefix, ioredis's included.
+    const recordPrefix = `${this.redis.options.keyPrefix ?? ""}${this.prefix}decision:`;
+    const raws = (await this.redis.eval(RECENT, 1, `${this.prefix}decisions`, String(limit), recordPrefix)) as (string | null)[];
+    return raws.filter((r): r is string => typeof r === "string").map((r) => JSON.parse(r) as DecisionRecord);
   }
 
   /**
