@@ -17,14 +17,21 @@ import type { Executor } from "./paidCall.js";
 
 export { modelFields, type ModelDecisionServices, type ModelOutcome } from "./decisionRun.js";
 
-/** `recent`: the ledger's latest decisions, newest first, when the caller has read them already. */
-export async function decideWithModels(svc: ModelDecisionServices, req: DecideRequest, inputs: DecisionInputs, recent?: DecisionRecord[]): Promise<ModelOutcome> {
+/** What the caller read already, with its own reads in the same round trips. */
+export interface ReadBefore {
+  /** The ledger's latest decisions, newest first. */
+  recent: DecisionRecord[];
+  /** The model chosen with /model, if any. */
+  chosenModel: string | undefined;
+}
+
+export async function decideWithModels(svc: ModelDecisionServices, req: DecideRequest, inputs: DecisionInputs, read: ReadBefore): Promise<ModelOutcome> {
   const layer = svc.models;
   const rt = layer.runtime;
-  const pinned = await svc.state.chosenModel();
+  const pinned = read.chosenModel;
   const pinnedEntry = pinned ? layer.find(pinned) : undefined;
   if (!layer.routerEnabled || !rt || pinnedEntry?.kind === "offline") return offlineOnly(svc, inputs);
-  return routerDecision(newRun(svc, layer, rt, req, inputs, pinnedEntry?.id), recent);
+  return routerDecision(newRun(svc, layer, rt, req, inputs, pinnedEntry?.id), read.recent);
 }
 
 async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): Promise<ModelOutcome> {
@@ -36,7 +43,7 @@ async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): 
     : { model: OFFLINE_MODEL_ID, costMicro: 0, latencyMs, attempts: [], errors: [`${OFFLINE_MODEL_ID}: ${out.error}`] };
 }
 
-async function routerDecision(run: DecisionRun, recent: DecisionRecord[] | undefined): Promise<ModelOutcome> {
+async function routerDecision(run: DecisionRun, recent: DecisionRecord[]): Promise<ModelOutcome> {
   const { svc, rt, req, inputs } = run;
   // A retried job: reuse a paid answer, book a payment a crash left unbooked, never pay twice.
   const journal = await rt.journal.read(req.decisionId);
@@ -51,7 +58,8 @@ async function routerDecision(run: DecisionRun, recent: DecisionRecord[] | undef
     }
   }
 
-  [run.learnedPrices, run.recent] = await Promise.all([rt.stats.lastPrices(), recent ?? svc.ledger.recent(20)]);
+  run.recent = recent;
+  run.learnedPrices = await rt.stats.lastPrices();
   const models = run.layer.routerCatalogue();
   const assessment = assess({ trigger: req.trigger, snapshot: inputs.snapshot, holding: run.holding, ...lastConfidence(run, inputs.symbol) });
   const pinnedModel = run.pinned ? models.find((m) => m.id === run.pinned) : undefined;

@@ -77,7 +77,7 @@ function researchFields(r: ResearchReport): NonNullable<DecisionRecord["research
  */
 export async function runDecision(svc: DecisionServices, req: DecideRequest): Promise<DecisionRecord> {
   // Read together: each is one round trip to Redis, and neither depends on the other.
-  const [existing, pause] = await Promise.all([svc.ledger.get(req.decisionId), svc.state.pauseState()]);
+  const [existing, { pause, chosenModel }] = await Promise.all([svc.ledger.get(req.decisionId), svc.state.forDecision()]);
   // Finished, or failed after asking the models: a retry must not ask (and pay) again.
   if (existing && (existing.risk || existing.outcome === "failed")) return existing;
 
@@ -133,7 +133,7 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
       ),
       limits: svc.limits,
     };
-    const out = await decideWithModels(svc, req, inputs, latest);
+    const out = await decideWithModels(svc, req, inputs, { recent: latest, chosenModel });
     record = { ...record, research: researchFields(research) };
     record = { ...record, model: out.model, costMicro: record.costMicro + out.costMicro, latencyMs: out.latencyMs, ...modelFields(out) };
     decision = out.decision;

@@ -16,6 +16,12 @@ export interface PauseState {
 export class AgentState {
   constructor(private readonly redis: Redis, private readonly prefix = "agent:") {}
 
+  /** The pause and the chosen model in one read: a decision needs both before it starts. */
+  async forDecision(): Promise<{ pause: PauseState; chosenModel: string | undefined }> {
+    const [pause, model] = await this.redis.mget(this.prefix + "pause", this.prefix + "model");
+    return { pause: pause ? (JSON.parse(pause) as PauseState) : { paused: false }, chosenModel: model ?? undefined };
+  }
+
   async pauseState(): Promise<PauseState> {
     const raw = await this.redis.get(this.prefix + "pause");
     return raw ? (JSON.parse(raw) as PauseState) : { paused: false };
