@@ -22,6 +22,7 @@ export interface PaperExchangeOptions {
 const PLACE = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
+redis.call('HSETNX', KEYS[2], ARGV[11], ARGV[12])
 local side, qty, price, feeRate = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local base, quote = ARGV[5], ARGV[6]
 local cash = tonumber(redis.call('HGET', KEYS[2], quote) or '0')
@@ -83,10 +84,6 @@ export class PaperExchange implements Exchange {
     return `${this.prefix}balances`;
   }
 
-  private async seed(): Promise<void> {
-    await this.redis.hsetnx(this.balanceKey, this.quote, String(this.opts.startingCash));
-  }
-
   async balances(): Promise<Record<string, number>> {
     // Seeded and read in one script: every decision reads the balances, and this is one round trip.
     const flat = (await this.redis.eval(SEEDED_BALANCES, 1, this.balanceKey, this.quote, String(this.opts.startingCash))) as string[];
@@ -96,17 +93,16 @@ export class PaperExchange implements Exchange {
   }
 
   async placeOrder(req: OrderRequest): Promise<Order> {
-    const existing = await this.findOrder(req.clientOrderId);
-    if (existing) return existing;
-    await this.seed();
+    // The script finds an order placed before under the same id, and seeds the cash, itself; only
+    // a refusal made here must look for that order first.
     const [base, quote] = splitSymbol(req.symbol);
     const now = this.clock();
     const id = `paper-${now}-${Math.random().toString(36).slice(2, 10)}`;
     if (!(req.qty > 0) || !Number.isFinite(req.qty)) {
-      return this.reject(req, id, now, `quantity must be positive, got ${req.qty}`);
+      return (await this.findOrder(req.clientOrderId)) ?? this.reject(req, id, now, `quantity must be positive, got ${req.qty}`);
     }
     const mid = await this.opts.prices(req.symbol);
-    if (!(mid > 0)) return this.reject(req, id, now, `no price for ${req.symbol}`);
+    if (!(mid > 0)) return (await this.findOrder(req.clientOrderId)) ?? this.reject(req, id, now, `no price for ${req.symbol}`);
     const slip = this.opts.slippageBps / 10_000;
     const price = req.side === "buy" ? mid * (1 + slip) : mid * (1 - slip);
     const raw = (await this.redis.eval(
@@ -125,6 +121,8 @@ export class PaperExchange implements Exchange {
       req.clientOrderId,
       req.symbol,
       String(now),
+      this.quote,
+      String(this.opts.startingCash),
     )) as string;
     return JSON.parse(raw) as Order;
   }

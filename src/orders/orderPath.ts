@@ -74,15 +74,16 @@ export function verdictWithoutBooks(decision: Decision): RiskVerdict | undefined
 export async function placeEntry(svc: OrderServices, intent: EntryIntent): Promise<OrderOutcome> {
   const { decision, clientOrderId } = intent;
   const symbol = decision.symbol;
-  const found = await svc.exchange.findOrder(clientOrderId, symbol);
-  if (!found && (await svc.state.isPaused())) {
+  // Reads that do not depend on each other go together: each is a round trip.
+  const [found, paused] = await Promise.all([svc.exchange.findOrder(clientOrderId, symbol), svc.state.isPaused()]);
+  if (!found && paused) {
     return { risk: { outcome: "no-trade", message: "Trading was paused before the order: nothing placed.", rules: [] }, found: false, realizedPnl: 0 };
   }
-  const portfolio = await loadPortfolio(svc);
-  const price = await svc.market.lastPrice(symbol);
-  const priced = { ...portfolio, prices: { ...portfolio.prices, [symbol]: price } };
   // Cool-down and VaR only bear on buys: a hold, sell or close needs no market history.
-  const context = decision.action === "buy" && !found ? await riskContext(svc, symbol, priced.positions) : {};
+  const wantsContext = decision.action === "buy" && !found;
+  const [portfolio, price, lastLosses] = await Promise.all([loadPortfolio(svc), svc.market.lastPrice(symbol), wantsContext ? svc.portfolio.lastLosses() : undefined]);
+  const priced = { ...portfolio, prices: { ...portfolio.prices, [symbol]: price } };
+  const context = wantsContext ? await riskContext(svc, symbol, priced.positions, lastLosses) : {};
   const verdict = checkRisk(decision, priced, svc.limits, price, context);
   const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
   if (!found && !placeable(verdict)) return { risk, verdict, found: false, realizedPnl: 0 };

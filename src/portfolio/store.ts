@@ -92,7 +92,9 @@ export class PortfolioStore {
     const opts: FillOptions = options && "stopLoss" in options ? { exits: options } : ((options ?? {}) as FillOptions);
     const nothing = { realizedPnl: 0, applied: false };
     const marker = `${this.prefix}applied:${order.id}`;
-    const before = parseApplied(await this.redis.get(marker));
+    // The marker and the position read together (one round trip); the position is used only for a new fill.
+    const [appliedRaw, heldRaw] = await Promise.all([this.redis.get(marker), this.redis.hget(`${this.prefix}positions`, order.symbol)]);
+    const before = parseApplied(appliedRaw);
     if (before === "all") return nothing;
     if (before.qty <= 0 && (order.filledQty <= 0 || opts.correction)) return nothing;
     // An executed quantity never falls back to nothing: such a read is broken, not truer.
@@ -108,7 +110,7 @@ export class PortfolioStore {
     const feeMoved = Math.abs(fee) > Math.max(Math.abs(now.fee), 1e-9) * 1e-9 || Math.abs(otherFee) > Math.max(other, 1e-9) * 1e-9;
     if (!qtyMoved && !feeMoved) return nothing;
 
-    const held = await this.position(order.symbol);
+    const held = heldRaw ? (JSON.parse(heldRaw) as Position) : undefined;
     let next: Position | undefined = held;
     let realized = 0;
     let closed: ClosedTrade | undefined;

@@ -12,9 +12,11 @@ export async function riskContext(
   svc: { market: MarketData; portfolio: PortfolioStore; limits: { maxVar95Pct?: number }; clock: () => number },
   symbol: string,
   positions: Position[],
+  /** The last loss per symbol, when the caller read it already. */
+  lastLosses?: Record<string, number>,
 ): Promise<RiskContext> {
   const now = svc.clock();
-  const losses = await svc.portfolio.lastLosses();
+  const losses = lastLosses ?? (await svc.portfolio.lastLosses());
   const context: RiskContext = { now, ...(losses[symbol] !== undefined ? { lastLossAt: losses[symbol] } : {}) };
   if (svc.limits.maxVar95Pct === undefined) return context;
   const symbols = [...new Set([symbol, ...positions.map((p) => p.symbol)])];
