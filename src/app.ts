@@ -192,7 +192,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     });
 
   const routerAuth = routerAuthFromConfig(config.router);
-  const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ baseURL: config.router.url, auth: routerAuth }) : undefined;
+  const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ baseURL: config.router.url, auth: routerAuth, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) : undefined;
   // When calls are paid per call with x402, the USDC that pays them is the key's own wallet, read on
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
   const wallet: UsdcWallet =

@@ -64,6 +64,11 @@ export interface DevChainOptions {
   port?: number;
   /** Which network's chain id and USDC address the local chain takes. */
   network?: "base" | "base-sepolia";
+  /**
+   * Also put Permit2 and x402's upto proxy at their canonical addresses, for the `upto` scheme.
+   * Off by default: the other tests need only USDC.
+   */
+  x402Upto?: boolean;
 }
 
 export interface DevChain {
@@ -73,12 +78,16 @@ export interface DevChain {
   usdc: Address;
   /** Owner, master minter, pauser and blacklister of the token; also pays the facilitator's gas. */
   deployer: PrivateKeyAccount;
+  /** Permit2 and the x402 upto proxy (option x402Upto), at the addresses @x402/evm signs for. */
+  permit2?: { permit2: Address; uptoProxy: Address };
   /** Development accounts 1..19 (funded with ETH for gas), by index. */
   account(index: number): PrivateKeyAccount;
   /** The private key of development account `index` (a public throwaway key). */
   privateKey(index: number): Hex;
   /** A plain USDC transfer signed by `from`; resolves with the mined transaction's hash. */
   transfer(from: PrivateKeyAccount, to: Address, atomic: bigint): Promise<Hex>;
+  /** A USDC approval signed by `owner` (e.g. of Permit2); resolves with the mined transaction's hash. */
+  approve(owner: PrivateKeyAccount, spender: Address, atomic: bigint): Promise<Hex>;
   publicClient: PublicClient;
   /** Mints USDC (atomic units, 6 decimals) to `to`. */
   mint(to: Address, atomic: bigint): Promise<void>;
@@ -190,6 +199,16 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
   await call("initializeV2_2", [[], "USDC"]);
   await call("configureMinter", [me, 2n ** 255n]);
 
+  const permit2 = opts.x402Upto ? await placeUptoContracts(rpc, send, publicClient) : undefined;
+
+  const tokenCall = async (signer: PrivateKeyAccount, functionName: "transfer" | "approve", to: Address, atomic: bigint): Promise<Hex> => {
+    const w = createWalletClient({ chain: viemChain, transport, account: signer });
+    const hash = await w.writeContract({ address: usdc, abi: erc20Abi, functionName, args: [to, atomic] });
+    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new Error(`${functionName} reverted (${hash})`);
+    return hash;
+  };
+
   let serving = true;
   const stopServing = async () => {
     if (!serving) return;
@@ -202,16 +221,16 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
     network,
     chainId: viemChain.id,
     usdc,
+    ...(permit2 ? { permit2 } : {}),
     deployer,
     account,
     privateKey,
     publicClient,
     async transfer(from, to, atomic) {
-      const w = createWalletClient({ chain: viemChain, transport, account: from });
-      const hash = await w.writeContract({ address: usdc, abi: erc20Abi, functionName: "transfer", args: [to, atomic] });
-      const receipt = await publicClient.waitForTransactionReceipt({ hash });
-      if (receipt.status !== "success") throw new Error(`transfer reverted (${hash})`);
-      return hash;
+      return tokenCall(from, "transfer", to, atomic);
+    },
+    async approve(owner, spender, atomic) {
+      return tokenCall(owner, "approve", spender, atomic);
     },
     rpc,
     async mint(to, atomic) {
@@ -229,4 +248,36 @@ export async function startDevChain(opts: DevChainOptions = {}): Promise<DevChai
       await conn.close();
     },
   };
+}
+
+interface UptoContracts {
+  create2Deployer: { address: Address; deployedBytecode: Hex };
+  permit2: { address: Address; deployedBytecode: Hex };
+  x402UptoPermit2Proxy: { address: Address; bytecode: Hex; create2: { salt: Hex } };
+}
+
+/**
+ * Permit2 and the upto proxy, from the bytecode in permit2Contracts.json (its provenance is written
+ * there). Permit2 is etched, as Uniswap's own DeployPermit2 does. The proxy keeps Permit2's address
+ * as an immutable, so it is created, not etched: through the deterministic deployer with the salt
+ * x402 deploys it with. That it lands at the address the SDK signs for proves the creation code is
+ * the one deployed on Base (the address commits to its hash).
+ */
+async function placeUptoContracts(
+  rpc: (method: string, params?: unknown[]) => Promise<unknown>,
+  send: (to: Address | undefined, data: Hex) => Promise<unknown>,
+  publicClient: PublicClient,
+): Promise<{ permit2: Address; uptoProxy: Address }> {
+  const c = require("./permit2Contracts.json") as UptoContracts;
+  const { PERMIT2_ADDRESS, x402UptoPermit2ProxyAddress } = await import("@x402/evm");
+  if (getAddress(c.permit2.address) !== getAddress(PERMIT2_ADDRESS) || getAddress(c.x402UptoPermit2Proxy.address) !== getAddress(x402UptoPermit2ProxyAddress)) {
+    throw new Error("permit2Contracts.json names other addresses than @x402/evm signs for: refresh it for this SDK");
+  }
+  await rpc("hardhat_setCode", [c.create2Deployer.address, c.create2Deployer.deployedBytecode]);
+  await rpc("hardhat_setCode", [c.permit2.address, c.permit2.deployedBytecode]);
+  const initCode = `${c.x402UptoPermit2Proxy.bytecode}${c.permit2.address.slice(2).toLowerCase().padStart(64, "0")}` as Hex;
+  await send(c.create2Deployer.address, `${c.x402UptoPermit2Proxy.create2.salt}${initCode.slice(2)}` as Hex);
+  const code = await publicClient.getCode({ address: x402UptoPermit2ProxyAddress });
+  if (!code || code === "0x") throw new Error(`the upto proxy's creation code did not land at ${x402UptoPermit2ProxyAddress}: it is not the code x402 deployed`);
+  return { permit2: getAddress(PERMIT2_ADDRESS), uptoProxy: getAddress(x402UptoPermit2ProxyAddress) };
 }

@@ -12,6 +12,8 @@ export { routerAuthFromConfig, type RouterAuth } from "./routerAuth.js";
 export interface RouterSettings {
   baseURL: string;
   auth: RouterAuth;
+  /** The wallet's chain endpoint (BASE_RPC_URL), read when an `upto` payment needs an approval. */
+  rpcUrl?: string;
 }
 
 
@@ -56,7 +58,7 @@ export function createRouterClient(settings: RouterSettings): RouterClient {
   const account = auth.kind === "api-key" ? undefined : privateKeyToAccount(auth.privateKey);
   // Our metered fetch pays (x402Payer, on the reference SDK): the provider is given no signer, so
   // its own v1-only wrapper never signs anything.
-  const payer = account ? new X402Payer(account) : undefined;
+  const payer = account && auth.kind !== "api-key" ? new X402Payer(account, { network: auth.network, ...(settings.rpcUrl ? { rpcUrl: settings.rpcUrl } : {}) }) : undefined;
   let session: Promise<string> | undefined;
 
   const login = (): Promise<string> => {

@@ -91,8 +91,14 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
     meter.abort();
     // What was paid: the signed x402 amount that left the process, else the gateway's reported
     // cost, else (an account-billed answer with no cost reported) the estimate.
-    if (meter.sentMicro > 0) await rt.pauseAt?.("paid");
     cost = meter.paidMicro;
+    // An `upto` payment settled for less than was signed: the journal, which a retry after a crash
+    // books from, learns the settled amount (or, settled for nothing, that nothing is owed).
+    if (meter.sentMicro > 0 && cost < meter.sentMicro) {
+      if (cost > 0) await rt.journal.paymentSent(req.decisionId, { chargeId, model: m.id, micro: cost, time: svc.clock() });
+      else await rt.journal.settled(req.decisionId, chargeId);
+    }
+    if (meter.sentMicro > 0) await rt.pauseAt?.("paid");
     if (cost === 0 && meter.reportedMicro !== undefined) cost = meter.reportedMicro;
     else if (cost === 0 && !router.paysPerCall && meter.answered) {
       cost = expected;

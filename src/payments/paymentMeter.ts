@@ -6,7 +6,7 @@
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
 import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
-import { chooseOffer, paymentIdFor, readOffers, termsOf, type Offer, type OfferPolicy, type SignedTerms, type X402Payer } from "./x402Payer.js";
+import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, termsOf, type Offer, type OfferPolicy, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
 export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
 
@@ -114,6 +114,16 @@ export class CallMeter {
     // A second of slack: the signer read the clock a moment before this check did.
     if (terms.validForSeconds > offer.maxTimeoutSeconds + 1) {
       throw this.refuse("payment", `the authorization is valid for ${terms.validForSeconds} s, more than the ${offer.maxTimeoutSeconds} s the offer allows`);
+    }
+    if (terms.signedApproveTx) throw this.refuse("payment", "the payment carries a signed token approval transaction, which is never sent");
+    // A gas-sponsored `upto` carries an EIP-2612 permit: it may let Permit2 (and only it) draw this
+    // wallet's USDC, no more than the approved price.
+    const a = terms.approval;
+    if (a) {
+      if (a.spender.toLowerCase() !== PERMIT2_ADDRESS.toLowerCase()) throw this.refuse("payment", `the signed approval is for ${a.spender}, not Permit2`);
+      if (a.asset.toLowerCase() !== offer.asset.toLowerCase()) throw this.refuse("payment", "the signed approval is for another token than the offer's");
+      if (a.from.toLowerCase() !== terms.from.toLowerCase()) throw this.refuse("payment", "the signed approval is not from the paying wallet");
+      if (a.amountMicro === undefined || a.amountMicro > this.approvedMicro) throw this.refuse("payment", `the signed approval ${a.amountMicro ?? "(unreadable)"} exceeds the approved ${this.approvedMicro}`);
     }
     await this.hooks.beforeSend(terms.valueMicro);
     this.sentMicro += terms.valueMicro;

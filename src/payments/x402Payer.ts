@@ -18,11 +18,18 @@ type Sdk = typeof import("@x402/core/client") & {
   ExactEvmScheme: typeof import("@x402/evm/exact/client").ExactEvmScheme;
   UptoEvmScheme: typeof import("@x402/evm/upto/client").UptoEvmScheme;
   ExactEvmSchemeV1: typeof import("@x402/evm/v1").ExactEvmSchemeV1;
+  publicRpc: Record<ShortNetwork, string>;
 };
 let sdk: Promise<Sdk> | undefined;
 function loadSdk(): Promise<Sdk> {
-  sdk ??= Promise.all([import("@x402/core/client"), import("@x402/evm/exact/client"), import("@x402/evm/upto/client"), import("@x402/evm/v1")]).then(
-    ([core, exact, upto, v1]) => ({ ...core, ExactEvmScheme: exact.ExactEvmScheme, UptoEvmScheme: upto.UptoEvmScheme, ExactEvmSchemeV1: v1.ExactEvmSchemeV1 }),
+  sdk ??= Promise.all([import("@x402/core/client"), import("@x402/evm/exact/client"), import("@x402/evm/upto/client"), import("@x402/evm/v1"), import("viem/chains")]).then(
+    ([core, exact, upto, v1, chains]) => ({
+      ...core,
+      ExactEvmScheme: exact.ExactEvmScheme,
+      UptoEvmScheme: upto.UptoEvmScheme,
+      ExactEvmSchemeV1: v1.ExactEvmSchemeV1,
+      publicRpc: { base: chains.base.rpcUrls.default.http[0], "base-sepolia": chains.baseSepolia.rpcUrls.default.http[0] },
+    }),
   );
   sdk.catch(() => (sdk = undefined));
   return sdk;
@@ -32,6 +39,14 @@ export type ShortNetwork = "base" | "base-sepolia";
 export const CAIP2: Record<ShortNetwork, `eip155:${number}`> = { base: "eip155:8453", "base-sepolia": "eip155:84532" };
 const SHORT: Record<string, ShortNetwork> = { "eip155:8453": "base", "eip155:84532": "base-sepolia", base: "base", "base-sepolia": "base-sepolia" };
 export const SCHEMES = ["exact", "upto"] as const;
+const CHAIN_ID: Record<ShortNetwork, number> = { base: 8453, "base-sepolia": 84532 };
+/** Uniswap's Permit2, at this address on every chain: what `upto` pays through (the SDK's PERMIT2_ADDRESS). */
+export const PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
+// Gas-sponsoring extensions a server may declare for Permit2 payments (the SDK's keys). EIP-2612
+// approves Permit2 for the signed maximum only; the ERC-20 one signs approve(Permit2, 2^256 - 1),
+// a standing allowance no guard of ours could bound, so it is never offered to the signer.
+const EIP2612_SPONSORING = "eip2612GasSponsoring";
+const ERC20_APPROVAL_SPONSORING = "erc20ApprovalGasSponsoring";
 
 /** One way a server offers to be paid, whatever version it came in. */
 export interface Offer {
@@ -146,9 +161,14 @@ export function paymentIdFor(chargeId: string): string {
 export interface SignedTerms {
   from: string;
   to: string;
+  /** The amount signed: for `upto`, the maximum the server may settle. */
   valueMicro: MicroUsdc;
   /** Seconds from now until the authorization expires. */
   validForSeconds: number;
+  /** An EIP-2612 permit carried along (gas-sponsored `upto`): the allowance it gives, and to whom. */
+  approval?: { from: string; spender: string; asset: string; amountMicro: MicroUsdc | undefined };
+  /** The payload carries a signed approve transaction (the ERC-20 approval extension). */
+  signedApproveTx: boolean;
 }
 
 export function termsOf(p: PaymentPayload): SignedTerms | undefined {
@@ -156,16 +176,24 @@ export function termsOf(p: PaymentPayload): SignedTerms | undefined {
     authorization?: { from?: string; to?: string; value?: string; validBefore?: string };
     permit2Authorization?: { from?: string; permitted?: { amount?: string }; deadline?: string; witness?: { to?: string } };
   };
+  const ext = (p.extensions ?? {}) as Record<string, { info?: Record<string, unknown> } | undefined>;
+  const permit = ext[EIP2612_SPONSORING]?.info;
+  const along = {
+    ...(permit?.signature !== undefined
+      ? { approval: { from: String(permit.from), spender: String(permit.spender), asset: String(permit.asset), amountMicro: /^\d+$/.test(String(permit.amount)) ? Number(permit.amount) : undefined } }
+      : {}),
+    signedApproveTx: ext[ERC20_APPROVAL_SPONSORING]?.info?.signedTransaction !== undefined,
+  };
   const now = Math.floor(Date.now() / 1000);
   if (inner.authorization) {
     const a = inner.authorization;
     if (!/^\d+$/.test(a.value ?? "")) return undefined;
-    return { from: String(a.from), to: String(a.to), valueMicro: Number(a.value), validForSeconds: Number(a.validBefore ?? 0) - now };
+    return { from: String(a.from), to: String(a.to), valueMicro: Number(a.value), validForSeconds: Number(a.validBefore ?? 0) - now, ...along };
   }
   if (inner.permit2Authorization) {
     const a = inner.permit2Authorization;
     if (!/^\d+$/.test(a.permitted?.amount ?? "")) return undefined;
-    return { from: String(a.from), to: String(a.witness?.to), valueMicro: Number(a.permitted!.amount), validForSeconds: Number(a.deadline ?? 0) - now };
+    return { from: String(a.from), to: String(a.witness?.to), valueMicro: Number(a.permitted!.amount), validForSeconds: Number(a.deadline ?? 0) - now, ...along };
   }
   return undefined;
 }
@@ -176,15 +204,24 @@ export class X402Payer {
   /** Set once the SDK is loaded; every payment is signed (so waits for it) before a receipt is read. */
   private http?: x402HTTPClient;
 
-  constructor(readonly account: PrivateKeyAccount) {
+  /**
+   * `chain`: the network the agent pays on and its JSON-RPC endpoint (BASE_RPC_URL; absent, the
+   * chain's public one). `upto` reads through it the wallet's Permit2 allowance and EIP-2612 nonce,
+   * to sign a gas-sponsored approval when the allowance is short and the server offers to sponsor.
+   */
+  constructor(
+    readonly account: PrivateKeyAccount,
+    chain?: { network: ShortNetwork; rpcUrl?: string },
+  ) {
     // Loading starts now, with the router client, rather than inside the first decision's timeout.
-    this.ready = loadSdk().then(({ x402Client, x402HTTPClient, ExactEvmScheme, UptoEvmScheme, ExactEvmSchemeV1 }) => {
+    this.ready = loadSdk().then(({ x402Client, x402HTTPClient, ExactEvmScheme, UptoEvmScheme, ExactEvmSchemeV1, publicRpc }) => {
       // Our own guards (price, ceiling, budget, balance) run before signing: the SDK's default
       // per-payment cap would be a second, differently configured one.
       const client = new x402Client().setSpendControls(false);
+      const rpc = chain ? { [CHAIN_ID[chain.network]]: { rpcUrl: chain.rpcUrl ?? publicRpc[chain.network] } } : undefined;
       for (const net of Object.keys(CAIP2) as ShortNetwork[]) {
         client.register(CAIP2[net], new ExactEvmScheme(account));
-        client.register(CAIP2[net], new UptoEvmScheme(account));
+        client.register(CAIP2[net], new UptoEvmScheme(account, rpc));
         client.registerV1(net, new ExactEvmSchemeV1(account));
       }
       this.http = new x402HTTPClient(client);
@@ -196,7 +233,8 @@ export class X402Payer {
 
   /** Signs `offer` (and only it), with the payment-identifier `paymentId` in a v2 payload. */
   async sign(offer: Offer, paymentId: string): Promise<{ payload: PaymentPayload; headers: Record<string, string> }> {
-    const only = { ...offer.paymentRequired, accepts: [offer.raw] } as PaymentRequired;
+    const { [ERC20_APPROVAL_SPONSORING]: _unbounded, ...declared } = offer.paymentRequired.extensions ?? {};
+    const only = { ...offer.paymentRequired, ...(offer.paymentRequired.extensions ? { extensions: declared } : {}), accepts: [offer.raw] } as PaymentRequired;
     const { client, http } = await this.ready;
     const payload = await client.createPaymentPayload(only);
     if (offer.x402Version === 2) {

@@ -25,7 +25,7 @@ export function researchFromConfig(
     budget: deps.budget,
     balance: deps.balance,
     clock: deps.clock,
-    ...(config.router.privateKey ? { payer: new X402Payer(privateKeyToAccount(config.router.privateKey)) } : {}),
+    ...(config.router.privateKey ? { payer: new X402Payer(privateKeyToAccount(config.router.privateKey), { network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) } : {}),
     network: config.router.network,
     payees: config.routing.payees,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),

@@ -3,7 +3,8 @@
 // the x402 handshake exactly as the provider performs it (requirement in the `x-payment-required`
 // header, payment back in `x-payment`), wallet login, and API keys. Every payment is checked
 // offline: EIP-712 signature (viem), payee, amount, network, validity window, and a nonce that may
-// never be used twice. Per-model prices and per-model faults are set by the test.
+// never be used twice. Per-model prices and per-model faults are set by the test. In v2 it can
+// offer `upto` instead (the price as a maximum, settled after the reply for the tokens used).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
@@ -14,6 +15,7 @@ import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/
 import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
+import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import { UsdcChain } from "./usdcChain.js";
 
 
@@ -62,6 +64,9 @@ export interface AcceptedPayment {
   time: number;
   /** The on-chain transfer that settled it (the stand-in chain's). */
   transaction: string;
+  scheme: "exact" | "upto";
+  /** `upto`: the maximum the payer signed (`value` is what was settled). */
+  maxValue?: bigint;
   paymentId?: string;
 }
 
@@ -90,6 +95,19 @@ export interface StandInOptions {
   x402?: "v2" | "v1" | "dreams";
   /** More offers beside the real one (each a change to it): wrong asset, other network, another payee... */
   extraOffers?: Partial<{ network: string; asset: string; payTo: string; scheme: string; priceFactor: number }>[];
+  /**
+   * v2 only: the real offer is `upto`, its amount the maximum (the model's price), settled after
+   * the reply for what the call used: `perTokenAtomic` per prompt and completion token, at most the
+   * maximum, unless `settleAtomic` asks for another amount (a faulty or greedy server). Needs a
+   * real chain (`signer`) with Permit2 and the upto proxy. `sponsors`: the gas-sponsoring
+   * extension the 402 declares for a payer with no Permit2 allowance yet (default: an EIP-2612
+   * approval, which the proxy's `settleWithPermit` submits).
+   */
+  upto?: {
+    perTokenAtomic: number;
+    settleAtomic?: (usedAtomic: bigint, maxAtomic: bigint) => bigint;
+    sponsors?: "eip2612GasSponsoring" | "erc20ApprovalGasSponsoring" | "none";
+  };
   /**
    * The facilitator's signer on a real chain (test/support/chainFacilitator.ts): payments then
    * settle on it with transferWithAuthorization. Absent: the in-memory stand-in chain.
@@ -123,6 +141,8 @@ const defaultReply: ReplyFn = (req) =>
 export class RouterStandIn {
   readonly payments: AcceptedPayment[] = [];
   readonly refused: { model: string; reason: string }[] = [];
+  /** The payment headers the facilitator refused, at verification or at settlement. */
+  readonly refusedHeaders: string[] = [];
   readonly calls: CallLog[] = [];
   readonly sessions = new Map<string, string>();
   private readonly faults = new Map<string, { fault: StandInFault; left: number }>();
@@ -136,6 +156,8 @@ export class RouterStandIn {
   readonly duplicates: string[] = [];
   private readonly facilitator = new x402Facilitator();
   private readonly byPaymentId = new Map<string, SettleResponse>();
+  /** What an `upto` offer carries in `extra`: the facilitator address that alone may settle it. */
+  private readonly uptoExtra: Record<string, unknown> = {};
   url = "";
 
   private constructor(
@@ -150,6 +172,11 @@ export class RouterStandIn {
     const signer = opts.signer ?? (this.chain.signer as never as FacilitatorEvmSigner);
     this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], new ExactEvmScheme(signer, { simulateInSettle: false }));
     this.facilitator.registerV1(["base", "base-sepolia"] as never, new ExactEvmSchemeV1(signer, { simulateInSettle: false }));
+    if (opts.upto) {
+      const upto = new UptoEvmScheme(signer);
+      this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], upto);
+      Object.assign(this.uptoExtra, upto.getExtra(CAIP2[this.network]));
+    }
   }
 
   get mode(): "v2" | "v1" | "dreams" {
@@ -285,10 +312,13 @@ export class RouterStandIn {
 
     const price = this.priceAtomic(model, request.symbols.length);
     const v2 = this.mode === "v2";
+    const upto = v2 ? this.opts.upto : undefined;
     const offer = (change: NonNullable<StandInOptions["extraOffers"]>[number] = {}) => {
       const network = change.network ?? (v2 ? CAIP2[this.network] : this.network);
       const amount = BigInt(Math.round(Number(price) * (change.priceFactor ?? 1))).toString();
-      const common = { scheme: change.scheme ?? "exact", network, payTo: change.payTo ?? this.payTo, maxTimeoutSeconds: 300, asset: change.asset ?? USDC_ASSET[this.network], extra: { name: TOKEN_NAME[this.network], version: "2" } };
+      const scheme = change.scheme ?? (upto ? "upto" : "exact");
+      const extra = { name: TOKEN_NAME[this.network], version: "2", ...(scheme === "upto" ? this.uptoExtra : {}) };
+      const common = { scheme, network, payTo: change.payTo ?? this.payTo, maxTimeoutSeconds: 300, asset: change.asset ?? USDC_ASSET[this.network], extra };
       return v2
         ? { ...common, amount }
         : { ...common, maxAmountRequired: amount, resource: `${this.url}/chat/completions`, description: `chat completion with ${model}`, mimeType: "application/json" };
@@ -302,7 +332,10 @@ export class RouterStandIn {
           error,
           resource: { url: `${this.url}/chat/completions`, description: `chat completion with ${model}`, mimeType: "application/json" },
           accepts,
-          extensions: { "payment-identifier": { info: { required: false }, schema: { type: "object" } } },
+          extensions: {
+            "payment-identifier": { info: { required: false }, schema: { type: "object" } },
+            ...(upto && upto.sponsors !== "none" ? { [upto.sponsors ?? "eip2612GasSponsoring"]: { info: { description: "The facilitator pays the gas of the payer's approval of Permit2", version: "1" }, schema: { type: "object" } } } : {}),
+          },
         };
         return send(402, {}, { "payment-required": encodePaymentRequiredHeader(required as never) });
       }
@@ -310,6 +343,34 @@ export class RouterStandIn {
     };
 
     let settled: Record<string, string> = {};
+    // Settles a verified payment for `amount` (atomic), records it, and answers its receipt header.
+    const settle = async (payload: PaymentPayload, target: PaymentRequirements, header: string, paymentId: string | undefined, amount?: bigint): Promise<{ headers: Record<string, string> } | { refused: string }> => {
+      const requirements = amount === undefined ? target : { ...target, amount: amount.toString() };
+      const settlement = await this.facilitator.settle(payload, requirements).catch((e: Error) => ({ success: false, errorReason: e.message, transaction: "", network: target.network }));
+      if (!settlement.success) {
+        const reason = `settle: ${settlement.errorReason}`;
+        this.refused.push({ model, reason });
+        this.refusedHeaders.push(header);
+        return { refused: reason };
+      }
+      if (paymentId) this.byPaymentId.set(paymentId, settlement as SettleResponse);
+      const signed = signedTerms(payload);
+      log.paid = true;
+      this.payments.push({
+        model,
+        ...signed,
+        value: amount ?? signed.value,
+        scheme: target.scheme === "upto" ? "upto" : "exact",
+        ...(amount === undefined ? {} : { maxValue: signed.value }),
+        header,
+        time: Date.now(),
+        transaction: settlement.transaction,
+        ...(paymentId ? { paymentId } : {}),
+      });
+      return { headers: { [v2 ? "payment-response" : "x-payment-response"]: encodePaymentResponseHeader(settlement as SettleResponse) } };
+    };
+    // An `upto` payment verified now and settled after the reply, for what the reply used.
+    let uptoDue: { payload: PaymentPayload; target: PaymentRequirements; header: string; paymentId?: string } | undefined;
     if (!byAccount) {
       const header = v2 ? req.headers["payment-signature"] : req.headers["x-payment"];
       if (typeof header !== "string") return askToPay("payment required");
@@ -335,6 +396,7 @@ export class RouterStandIn {
         if (!verdict.isValid || target !== (real as unknown)) {
           const reason = !verdict.isValid ? `${verdict.invalidReason ?? "invalid"}${(verdict as { invalidMessage?: string }).invalidMessage ? `: ${(verdict as { invalidMessage?: string }).invalidMessage}` : ""}` : "pays an offer the stand-in cannot settle";
           this.refused.push({ model, reason });
+          this.refusedHeaders.push(header);
           return askToPay(reason);
         }
         if (fault?.kind === "402-repeat") {
@@ -342,16 +404,13 @@ export class RouterStandIn {
           this.refused.push({ model, reason: "gateway refused the payment (injected)" });
           return askToPay("payment could not be settled");
         }
-        const settlement = await this.facilitator.settle(payload, target!).catch((e: Error) => ({ success: false, errorReason: e.message, transaction: "", network: target!.network }));
-        if (!settlement.success) {
-          this.refused.push({ model, reason: `settle: ${settlement.errorReason}` });
-          return askToPay(`settle: ${settlement.errorReason}`);
+        if (target!.scheme === "upto") {
+          uptoDue = { payload, target: target!, header, ...(paymentId ? { paymentId } : {}) };
+        } else {
+          const done = await settle(payload, target!, header, paymentId);
+          if ("refused" in done) return askToPay(done.refused);
+          settled = done.headers;
         }
-        if (paymentId) this.byPaymentId.set(paymentId, settlement as SettleResponse);
-        const auth = (payload.payload as { authorization: { from: string; to: string; value: string; nonce: string } }).authorization;
-        log.paid = true;
-        this.payments.push({ model, from: auth.from, to: auth.to, value: BigInt(auth.value), nonce: auth.nonce, header, time: Date.now(), transaction: settlement.transaction, ...(paymentId ? { paymentId } : {}) });
-        settled = { [responseHeader]: encodePaymentResponseHeader(settlement as SettleResponse) };
       }
     }
 
@@ -370,9 +429,17 @@ export class RouterStandIn {
     } else {
       content = this.reply(request);
     }
-    const costUsdc = Number(price) / 1_000_000;
-    const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4), total_tokens: 0, cost: costUsdc };
+    const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4), total_tokens: 0, cost: Number(price) / 1_000_000 };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    if (uptoDue && upto) {
+      const max = BigInt(uptoDue.target.amount);
+      const used = BigInt(usage.total_tokens * upto.perTokenAtomic);
+      const due = upto.settleAtomic ? upto.settleAtomic(used, max) : used < max ? used : max;
+      const done = await settle(uptoDue.payload, uptoDue.target, uptoDue.header, uptoDue.paymentId, due);
+      if ("refused" in done) return askToPay(done.refused);
+      settled = done.headers;
+      usage.cost = Number(due) / 1_000_000;
+    }
     const id = `chatcmpl-${randomUUID().slice(0, 8)}`;
 
     if (fault?.kind === "malformed") {
@@ -414,6 +481,20 @@ export class RouterStandIn {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     res.end(JSON.stringify(payload));
   }
+}
+
+/** Who signed a payment, to whom, for how much (the maximum, for `upto`), under which nonce. */
+function signedTerms(payload: PaymentPayload): { from: string; to: string; value: bigint; nonce: string } {
+  const p = payload.payload as {
+    authorization?: { from: string; to: string; value: string; nonce: string };
+    permit2Authorization?: { from: string; nonce: string; permitted: { amount: string }; witness: { to: string } };
+  };
+  if (p.permit2Authorization) {
+    const a = p.permit2Authorization;
+    return { from: a.from, to: a.witness.to, value: BigInt(a.permitted.amount), nonce: a.nonce };
+  }
+  const a = p.authorization!;
+  return { from: a.from, to: a.to, value: BigInt(a.value), nonce: a.nonce };
 }
 
 export function readBody(req: IncomingMessage): Promise<string> {
