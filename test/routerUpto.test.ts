@@ -238,21 +238,22 @@ describe("the guards on what an upto payment carries", () => {
     to: STANDIN_PAYEE,
     valueMicro: 31_337,
     validForSeconds: 300,
-    approval: { from: payer, spender: PERMIT2_ADDRESS, asset: offer.asset, amountMicro: 31_337 },
+    approval: { from: payer, spender: PERMIT2_ADDRESS, asset: offer.asset, amountMicro: 31_337, validForSeconds: 300 },
     signedApproveTx: false,
     ...change,
   });
 
-  it("lets an EIP-2612 approval of Permit2 for at most the approved price leave, and nothing wider", async () => {
+  it("lets an EIP-2612 approval of Permit2 for at most the approved price and the offer's time leave, and nothing wider", async () => {
     expect(PERMIT2_ADDRESS).toBe(SDK_PERMIT2);
     const ok = await approved();
     await ok.beforeSend(terms());
     expect(ok.sentMicro).toBe(31_337);
 
     const refusals: [Partial<SignedTerms>, RegExp][] = [
-      [{ approval: { from: payer, spender: "0x000000000000000000000000000000000000dEaD", asset: offer.asset, amountMicro: 31_337 } }, /signed approval is for 0x0+dEaD, not Permit2/],
-      [{ approval: { from: payer, spender: PERMIT2_ADDRESS, asset: offer.asset, amountMicro: 31_338 } }, /signed approval 31338 exceeds the approved 31337/],
-      [{ approval: { from: payer, spender: PERMIT2_ADDRESS, asset: "0x0000000000000000000000000000000000000bad", amountMicro: 31_337 } }, /another token/],
+      [{ approval: { from: payer, spender: "0x000000000000000000000000000000000000dEaD", asset: offer.asset, amountMicro: 31_337, validForSeconds: 300 } }, /signed approval is for 0x0+dEaD, not Permit2/],
+      [{ approval: { from: payer, spender: PERMIT2_ADDRESS, asset: offer.asset, amountMicro: 31_338, validForSeconds: 300 } }, /signed approval 31338 exceeds the approved 31337/],
+      [{ approval: { from: payer, spender: PERMIT2_ADDRESS, asset: "0x0000000000000000000000000000000000000bad", amountMicro: 31_337, validForSeconds: 300 } }, /another token/],
+      [{ approval: { from: payer, spender: PERMIT2_ADDRESS, asset: offer.asset, amountMicro: 31_337, validForSeconds: 3600 } }, /signed approval is valid for 3600 s, more than the 300 s/],
       [{ signedApproveTx: true }, /signed token approval transaction/],
     ];
     for (const [change, reason] of refusals) {

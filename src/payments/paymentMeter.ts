@@ -124,6 +124,7 @@ export class CallMeter {
       if (a.asset.toLowerCase() !== offer.asset.toLowerCase()) throw this.refuse("payment", "the signed approval is for another token than the offer's");
       if (a.from.toLowerCase() !== terms.from.toLowerCase()) throw this.refuse("payment", "the signed approval is not from the paying wallet");
       if (a.amountMicro === undefined || a.amountMicro > this.approvedMicro) throw this.refuse("payment", `the signed approval ${a.amountMicro ?? "(unreadable)"} exceeds the approved ${this.approvedMicro}`);
+      if (!(a.validForSeconds <= offer.maxTimeoutSeconds + 1)) throw this.refuse("payment", `the signed approval is valid for ${a.validForSeconds} s, more than the ${offer.maxTimeoutSeconds} s the offer allows`);
     }
     await this.hooks.beforeSend(terms.valueMicro);
     this.sentMicro += terms.valueMicro;

@@ -166,7 +166,7 @@ export interface SignedTerms {
   /** Seconds from now until the authorization expires. */
   validForSeconds: number;
   /** An EIP-2612 permit carried along (gas-sponsored `upto`): the allowance it gives, and to whom. */
-  approval?: { from: string; spender: string; asset: string; amountMicro: MicroUsdc | undefined };
+  approval?: { from: string; spender: string; asset: string; amountMicro: MicroUsdc | undefined; validForSeconds: number };
   /** The payload carries a signed approve transaction (the ERC-20 approval extension). */
   signedApproveTx: boolean;
 }
@@ -176,15 +176,15 @@ export function termsOf(p: PaymentPayload): SignedTerms | undefined {
     authorization?: { from?: string; to?: string; value?: string; validBefore?: string };
     permit2Authorization?: { from?: string; permitted?: { amount?: string }; deadline?: string; witness?: { to?: string } };
   };
+  const now = Math.floor(Date.now() / 1000);
   const ext = (p.extensions ?? {}) as Record<string, { info?: Record<string, unknown> } | undefined>;
   const permit = ext[EIP2612_SPONSORING]?.info;
   const along = {
     ...(permit?.signature !== undefined
-      ? { approval: { from: String(permit.from), spender: String(permit.spender), asset: String(permit.asset), amountMicro: /^\d+$/.test(String(permit.amount)) ? Number(permit.amount) : undefined } }
+      ? { approval: { from: String(permit.from), spender: String(permit.spender), asset: String(permit.asset), amountMicro: /^\d+$/.test(String(permit.amount)) ? Number(permit.amount) : undefined, validForSeconds: Number(permit.deadline ?? 0) - now } }
       : {}),
     signedApproveTx: ext[ERC20_APPROVAL_SPONSORING]?.info?.signedTransaction !== undefined,
   };
-  const now = Math.floor(Date.now() / 1000);
   if (inner.authorization) {
     const a = inner.authorization;
     if (!/^\d+$/.test(a.value ?? "")) return undefined;
