@@ -70,7 +70,7 @@ export interface App {
   reconciliations: ReconciliationLog;
   symbols: MarketSymbol[];
   /** The agent's on-chain USDC wallet, when x402 pays from one (chain reconciliation reads it). */
-  chainWallet?: { address: `0x${string}`; network: "base" | "base-sepolia"; rpcUrl?: string; blocks: number };
+  chainWallet?: { address: `0x${string}`; network: "base" | "base-sepolia"; rpcUrl?: string; blocks: number; funder?: `0x${string}` };
   mode: AgentMode;
   startedAt: number;
   /** Prometheus metrics of this process: any part adds its gauges (`app.metrics.gauge(name, read)`). */
@@ -195,17 +195,14 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ baseURL: config.router.url, auth: routerAuth, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) : undefined;
   // When calls are paid per call with x402, the USDC that pays them is the key's own wallet, read on
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
-  const wallet: UsdcWallet =
-    router?.payer && !opts.paperWallet
-      ? new OnchainUsdcWallet(
-          router.payer as `0x${string}`,
-          config.router.network,
-          config.router.rpcUrl,
-          config.balance.refillFromKey
-            ? new UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
-            : undefined,
-        )
-      : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
+  const onchain = router?.payer && !opts.paperWallet;
+  const refiller =
+    onchain && config.balance.refillFromKey
+      ? new UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
+      : undefined;
+  const wallet: UsdcWallet = onchain
+    ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl, refiller)
+    : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
 
   const models = opts.models ?? new ModelLayer(
     router
@@ -306,7 +303,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     reconciliations: new ReconciliationLog(redis),
     symbols,
     ...(wallet.kind === "onchain" && router?.payer
-      ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks } }
+      ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks, ...(refiller ? { funder: refiller.funder } : {}) } }
       : {}),
     startedAt: clock(),
     metrics: new MetricsRegistry(),

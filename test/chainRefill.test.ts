@@ -7,6 +7,7 @@ import { erc20Abi, type Address } from "viem";
 import { startDevChain, type DevChain } from "../src/chain/devChain.js";
 import { UsdcRefiller } from "../src/payments/usdcRefill.js";
 import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
+import { runChainReconciliation } from "../jobs/chainReconcile.js";
 import { freshRedisUrl } from "./support/app.js";
 import { chainFacilitator } from "./support/chainFacilitator.js";
 import { startRouterApp } from "./support/routerApp.js";
@@ -49,6 +50,46 @@ describe("on-chain refills", () => {
       expect(done.text).toMatch(/Refilled \$5\.00 on chain: 0x[0-9a-f]{64}\nUSDC balance now \$5\.00/);
       expect(await bal(agent)).toBe(5_000_000n);
       expect(await bal(funding.address)).toBe(45_000_000n);
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
+
+  it("the chain reconciliation matches logged refills with the USDC that came in from the funding wallet", async () => {
+    const funding = chain.account(17);
+    await chain.mint(funding.address, 50_000_000n);
+    const t = await startRouterApp(
+      (c) => {
+        c.router.rpcUrl = chain.url;
+        c.router.privateKey = chain.privateKey(18);
+        c.balance.refillFromKey = chain.privateKey(17);
+      },
+      { signer: chainFacilitator(chain.url, chain.account(3)) },
+      {},
+    );
+    try {
+      const agent = chain.account(18).address;
+      expect(t.app.chainWallet).toMatchObject({ address: agent, funder: funding.address });
+      const job = { ...t.app, chainWallet: t.app.chainWallet! };
+      const ask = await t.run("/refill 3");
+      await t.run(`/confirm ${ask.confirmationId!}`);
+      expect(await bal(agent)).toBe(3_000_000n);
+      expect(await runChainReconciliation(job)).toEqual([]);
+
+      // USDC sent from the funding wallet by hand: no refill logged for it.
+      const byHand = await chain.transfer(funding, agent, 250_000n);
+      // A deposit from anyone else is not a refill, and not a difference.
+      await chain.mint(chain.account(5).address, 1_000_000n);
+      await chain.transfer(chain.account(5), agent, 100_000n);
+      // A refill logged whose transfer never happened (a corrupted or forged log).
+      const forged = `0x${"cd".repeat(32)}`;
+      await t.app.redis.lpush("refill:log", JSON.stringify({ hash: forged, amountMicro: 1_000_000, at: t.clock.now }));
+
+      const drifts = await runChainReconciliation(job);
+      expect(drifts.map((d) => [d.of, d.kind, d.transaction]).sort()).toEqual([["refill", "missing", forged], ["refill", "unknown", byHand.toLowerCase()]].sort());
+      const alert = t.notices.notices.find((n) => /Chain reconciliation on base-sepolia: 2 difference/.test(n.text));
+      expect(alert?.text).toMatch(/refill unknown: \$0\.250000 came in from the funding wallet/);
+      expect(alert?.text).toMatch(/refill missing: a refill of \$1\.000000 is logged as confirmed/);
     } finally {
       await t.stop();
     }

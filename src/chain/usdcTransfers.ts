@@ -28,8 +28,17 @@ export function explorerLink(network: UsdcNetwork, hash: string, local: boolean)
 }
 
 /** USDC Transfer events sent from `wallet` in blocks [fromBlock, toBlock]. */
-export async function transfersFrom(client: PublicClient, network: UsdcNetwork, wallet: Address, fromBlock: bigint, toBlock: bigint): Promise<ChainTransfer[]> {
-  const logs = await client.getLogs({ address: USDC_ADDRESS[network], event: TRANSFER_EVENT, args: { from: wallet }, fromBlock, toBlock });
+export function transfersFrom(client: PublicClient, network: UsdcNetwork, wallet: Address, fromBlock: bigint, toBlock: bigint): Promise<ChainTransfer[]> {
+  return transfers(client, network, { from: wallet }, fromBlock, toBlock);
+}
+
+/** USDC Transfer events from `sender` to `wallet` in blocks [fromBlock, toBlock]. */
+export function transfersBetween(client: PublicClient, network: UsdcNetwork, sender: Address, wallet: Address, fromBlock: bigint, toBlock: bigint): Promise<ChainTransfer[]> {
+  return transfers(client, network, { from: sender, to: wallet }, fromBlock, toBlock);
+}
+
+async function transfers(client: PublicClient, network: UsdcNetwork, args: { from?: Address; to?: Address }, fromBlock: bigint, toBlock: bigint): Promise<ChainTransfer[]> {
+  const logs = await client.getLogs({ address: USDC_ADDRESS[network], event: TRANSFER_EVENT, args, fromBlock, toBlock });
   return logs.map((l) => ({
     transaction: l.transactionHash!.toLowerCase(),
     from: l.args.from!.toLowerCase(),
@@ -41,6 +50,8 @@ export async function transfersFrom(client: PublicClient, network: UsdcNetwork, 
 
 export interface ChainDrift {
   kind: "missing" | "unknown" | "different";
+  /** What the books say moved: a payment out of the wallet, or a refill into it. */
+  of: "payment" | "refill";
   transaction: string;
   bookedMicro?: number;
   chainMicro?: number;
@@ -65,11 +76,41 @@ export function compareWithChain(charges: ChargeRecord[], transfers: ChainTransf
   const drifts: ChainDrift[] = [];
   for (const [tx, micro] of booked) {
     const seen = onChain.get(tx);
-    if (seen === undefined) drifts.push({ kind: "missing", transaction: tx, bookedMicro: micro, message: `booked ${usd(micro)} as settled in ${tx}, but no USDC left the wallet in that transaction` });
-    else if (seen !== micro) drifts.push({ kind: "different", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `${tx}: booked ${usd(micro)}, the chain moved ${usd(seen)}` });
+    if (seen === undefined) drifts.push({ kind: "missing", of: "payment", transaction: tx, bookedMicro: micro, message: `booked ${usd(micro)} as settled in ${tx}, but no USDC left the wallet in that transaction` });
+    else if (seen !== micro) drifts.push({ kind: "different", of: "payment", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `${tx}: booked ${usd(micro)}, the chain moved ${usd(seen)}` });
   }
   for (const [tx, micro] of onChain) {
-    if (!booked.has(tx)) drifts.push({ kind: "unknown", transaction: tx, chainMicro: micro, message: `${usd(micro)} left the wallet in ${tx} with no booking` });
+    if (!booked.has(tx)) drifts.push({ kind: "unknown", of: "payment", transaction: tx, chainMicro: micro, message: `${usd(micro)} left the wallet in ${tx} with no booking` });
+  }
+  return drifts;
+}
+
+/** A refill the refiller logged once its transfer was mined (src/payments/usdcRefill.ts). */
+export interface LoggedRefill {
+  hash: string;
+  amountMicro: number;
+  at: number;
+}
+
+/**
+ * Refills logged as confirmed against the USDC that came into the wallet from the funding wallet,
+ * matched by transaction hash. missing: logged, no such transfer in; unknown: USDC came in from the
+ * funding wallet with no refill logged (sent by hand, or by a refill whose log was lost);
+ * different: both exist with different amounts. Deposits from anyone else are not refills.
+ */
+export function compareRefills(refills: LoggedRefill[], incoming: ChainTransfer[]): ChainDrift[] {
+  const logged = new Map<string, number>();
+  for (const r of refills) logged.set(r.hash.toLowerCase(), (logged.get(r.hash.toLowerCase()) ?? 0) + r.amountMicro);
+  const came = new Map<string, number>();
+  for (const t of incoming) came.set(t.transaction, (came.get(t.transaction) ?? 0) + t.valueMicro);
+  const drifts: ChainDrift[] = [];
+  for (const [tx, micro] of logged) {
+    const seen = came.get(tx);
+    if (seen === undefined) drifts.push({ kind: "missing", of: "refill", transaction: tx, bookedMicro: micro, message: `a refill of ${usd(micro)} is logged as confirmed in ${tx}, but no USDC came in from the funding wallet in that transaction` });
+    else if (seen !== micro) drifts.push({ kind: "different", of: "refill", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `refill ${tx}: logged ${usd(micro)}, the chain moved ${usd(seen)}` });
+  }
+  for (const [tx, micro] of came) {
+    if (!logged.has(tx)) drifts.push({ kind: "unknown", of: "refill", transaction: tx, chainMicro: micro, message: `${usd(micro)} came in from the funding wallet in ${tx} with no refill logged` });
   }
   return drifts;
 }

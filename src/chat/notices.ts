@@ -189,11 +189,11 @@ export function textOf(e: NoticeEvent): string {
       return e.message;
     case "chain-drift":
       return [
-        `Chain reconciliation on ${e.network}: ${e.drifts.length} difference(s) between the booked payments and the wallet's USDC transfers. Nothing was changed; check and correct:`,
-        ...e.drifts.map((d) => `  • ${d.kind}: ${d.message}`),
+        `Chain reconciliation on ${e.network}: ${e.drifts.length} difference(s) between the books (payments, refills) and the wallet's USDC transfers. Nothing was changed; check and correct:`,
+        ...e.drifts.map((d) => `  • ${d.of} ${d.kind}: ${d.message}`),
       ].join("\n");
     case "chain-reconciled":
-      return `Chain reconciliation on ${e.network}: the booked payments and the wallet's USDC transfers agree again.`;
+      return `Chain reconciliation on ${e.network}: the books (payments, refills) and the wallet's USDC transfers agree again.`;
     case "chat-down":
       return `${PLATFORM_NAME[e.platform]} is down since ${clockTime(e.since)}: ${e.reason}. Commands sent there go unanswered until it is back; it is retried on its own.`;
     case "chat-up":

@@ -9,7 +9,7 @@ import { encodeFunctionData, erc20Abi, keccak256, type Address, type Hex, type P
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia } from "viem/chains";
 import type { MicroUsdc } from "../domain/types.js";
-import { explorerLink, usdcClient, type UsdcNetwork } from "../chain/usdcTransfers.js";
+import { explorerLink, usdcClient, type LoggedRefill, type UsdcNetwork } from "../chain/usdcTransfers.js";
 import { USDC_ADDRESS } from "./onchainWallet.js";
 
 export type RefillResult =
@@ -51,6 +51,13 @@ return 1
 `;
 
 const usd = (micro: number) => `$${(micro / 1_000_000).toFixed(2)}`;
+
+const REFILL_LOG = "refill:log";
+
+/** The refills confirmed since `since` (ms), newest first. */
+export async function loggedRefills(redis: Redis, since: number): Promise<LoggedRefill[]> {
+  return (await redis.lrange(REFILL_LOG, 0, -1)).map((l) => JSON.parse(l) as LoggedRefill).filter((r) => r.at >= since);
+}
 
 export class UsdcRefiller {
   private readonly client: PublicClient;
@@ -155,7 +162,8 @@ export class UsdcRefiller {
       }
       if (receipt.status !== "success") return this.release(key, `the USDC transfer reverted on chain (${explorerLink(this.o.network, hash!, this.local)}); nothing moved`);
       await r.hset(key, "status", "confirmed");
-      await r.lpush("refill:log", JSON.stringify({ hash, amountMicro, at: this.clock() }));
+      // The log the chain reconciliation reads; refills are a few a day, so 1,000 are years of them.
+      await r.multi().lpush(REFILL_LOG, JSON.stringify({ hash, amountMicro, at: this.clock() })).ltrim(REFILL_LOG, 0, 999).exec();
       return this.done(hash!, amountMicro, false);
     } catch (err) {
       const msg = (err as Error).message ?? String(err);
