@@ -45,8 +45,23 @@ async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): 
 
 async function routerDecision(run: DecisionRun, recent: DecisionRecord[]): Promise<ModelOutcome> {
   const { svc, rt, req, inputs } = run;
+  run.recent = recent;
+  const models = run.layer.routerCatalogue();
+  const assessment = assess({ trigger: req.trigger, snapshot: inputs.snapshot, holding: run.holding, ...lastConfidence(run, inputs.symbol) });
+  const pinnedModel = run.pinned ? models.find((m) => m.id === run.pinned) : undefined;
+  const tier = pinnedModel?.tier ?? assessment.tier;
+  const order = orderForTier(models, tier, pinnedModel?.id);
+  const key: CacheKey = { symbol: inputs.symbol, candleTime: inputs.snapshot.candleTime, tier, holding: run.holding };
+
+  // Three reads that do not depend on each other, in one round trip; the cache is looked at only
+  // when no earlier try of this decision left anything in the journal.
+  const [journal, learnedPrices, cached] = await Promise.all([
+    rt.journal.read(req.decisionId),
+    rt.stats.lastPrices(),
+    rt.policy.cacheTtlMs > 0 ? rt.cache.get(key, svc.clock()) : undefined,
+  ]);
+  run.learnedPrices = learnedPrices;
   // A retried job: reuse a paid answer, book a payment a crash left unbooked, never pay twice.
-  const journal = await rt.journal.read(req.decisionId);
   if (journal) {
     for (const p of journal.unsettled) {
       await svc.balance.trackCost(p.chargeId, p.model, p.micro, p.time, { marks: [rt.journal.bookedMark(req.decisionId, p.chargeId)] });
@@ -58,20 +73,8 @@ async function routerDecision(run: DecisionRun, recent: DecisionRecord[]): Promi
     }
   }
 
-  run.recent = recent;
-  run.learnedPrices = await rt.stats.lastPrices();
-  const models = run.layer.routerCatalogue();
-  const assessment = assess({ trigger: req.trigger, snapshot: inputs.snapshot, holding: run.holding, ...lastConfidence(run, inputs.symbol) });
-  const pinnedModel = run.pinned ? models.find((m) => m.id === run.pinned) : undefined;
-  const tier = pinnedModel?.tier ?? assessment.tier;
-  const order = orderForTier(models, tier, pinnedModel?.id);
-  const key: CacheKey = { symbol: inputs.symbol, candleTime: inputs.snapshot.candleTime, tier, holding: run.holding };
-
   // Saver 1: a paid decision on this very candle, tier and position, still fresh.
-  if (rt.policy.cacheTtlMs > 0) {
-    const hit = await rt.cache.get(key, svc.clock());
-    if (hit) return served(run, hit, key, tier);
-  }
+  if (cached) return served(run, cached, key, tier);
 
   // Saver 2: a scheduled decision with nothing to decide pays for no model.
   if (rt.policy.gate.enabled && req.trigger === "schedule") {
