@@ -6,15 +6,15 @@
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
 import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
-import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, termsOf, type Offer, type OfferPolicy, type SignedTerms, type X402Payer } from "./x402Payer.js";
+import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, termsOf, type Offer, type OfferPolicy, type SignedPayment, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
 export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
 
 export interface MeterHooks {
   /** The gateway quoted a price: allow paying it (resize the reservation) or refuse. Before signing. */
   approve(micro: MicroUsdc, offer: Offer): Promise<GuardVerdict>;
-  /** A payment is about to leave the process: journal it first. */
-  beforeSend(micro: MicroUsdc): Promise<void>;
+  /** A payment is about to leave the process: journal it first (with what was signed, to send it again after a crash). */
+  beforeSend(micro: MicroUsdc, signed?: SignedPayment): Promise<void>;
 }
 
 /** Raised inside the provider's fetch when our own guardrails refuse to pay. */
@@ -32,6 +32,13 @@ export interface MeterExpect {
   payees?: string[];
   /** The charge this call books under: its payment-identifier is derived from it. */
   chargeId?: string;
+  /**
+   * A payment signed for this same charge before a crash: sent again as it is when it pays the
+   * offer taken. A server that settled it answers from its payment-identifier cache, and one that
+   * did not sees a fresh signature with the same identifier as a conflict (409), not a retry; the
+   * chain settles its nonce once whatever the server does.
+   */
+  resend?: SignedPayment;
 }
 
 /** One model call's view of the wire. */
@@ -104,7 +111,7 @@ export class CallMeter {
   }
 
   /** Checks a signed payment against what was approved, and journals it, before it is sent. */
-  async beforeSend(terms: SignedTerms | undefined): Promise<void> {
+  async beforeSend(terms: SignedTerms | undefined, signed?: SignedPayment): Promise<void> {
     const offer = this.offer;
     if (!terms || !offer) throw this.refuse("payment", "the signed payment could not be read");
     if (this.approvedMicro === undefined) throw this.refuse("payment", "a payment was signed without an approved price");
@@ -126,7 +133,7 @@ export class CallMeter {
       if (a.amountMicro === undefined || a.amountMicro > this.approvedMicro) throw this.refuse("payment", `the signed approval ${a.amountMicro ?? "(unreadable)"} exceeds the approved ${this.approvedMicro}`);
       if (!(a.validForSeconds <= offer.maxTimeoutSeconds + 1)) throw this.refuse("payment", `the signed approval is valid for ${a.validForSeconds} s, more than the ${offer.maxTimeoutSeconds} s the offer allows`);
     }
-    await this.hooks.beforeSend(terms.valueMicro);
+    await this.hooks.beforeSend(terms.valueMicro, signed);
     this.sentMicro += terms.valueMicro;
   }
 
@@ -174,8 +181,9 @@ export function meteredFetch(meter: CallMeter, payer?: X402Payer, base: typeof f
     }
     await res.body?.cancel().catch(() => {});
     const paymentId = meter.paymentId;
-    const signed = await payer.sign(offer, paymentId);
-    await meter.beforeSend(termsOf(signed.payload));
+    const signed = reusable(meter.expect.resend, offer, paymentId) ?? (await payer.sign(offer, paymentId));
+    // A payment sent again meets the same checks as a new one (amount approved now, payer, payee).
+    await meter.beforeSend(termsOf(signed.payload), signed);
     const headers = new Headers(init?.headers);
     for (const [k, v] of Object.entries(signed.headers)) headers.set(k, v);
     const paid = await send(input, { ...init, headers });
@@ -189,4 +197,18 @@ export function meteredFetch(meter: CallMeter, payer?: X402Payer, base: typeof f
     return paid;
   };
   return metered as typeof fetch;
+}
+
+/** The earlier payment, if it pays exactly this offer under this payment-identifier. */
+function reusable(earlier: SignedPayment | undefined, offer: Offer, paymentId: string): SignedPayment | undefined {
+  if (!earlier) return undefined;
+  const id = (earlier.payload.extensions?.["payment-identifier"] as { info?: { id?: unknown } } | undefined)?.info?.id;
+  return id === paymentId && canonicalJson(earlier.payload.accepted) === canonicalJson(offer.raw) ? earlier : undefined;
+}
+
+/** JSON with object keys sorted: the same terms compare equal whatever order a server wrote them in. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }

@@ -198,6 +198,12 @@ export function termsOf(p: PaymentPayload): SignedTerms | undefined {
   return undefined;
 }
 
+/** A payment as signed, and the header that carries it. */
+export interface SignedPayment {
+  payload: PaymentPayload;
+  headers: Record<string, string>;
+}
+
 /** Signs payments for offers with the agent's wallet, through the reference client. */
 export class X402Payer {
   private readonly ready: Promise<{ client: x402Client; http: x402HTTPClient }>;
@@ -232,7 +238,7 @@ export class X402Payer {
   }
 
   /** Signs `offer` (and only it), with the payment-identifier `paymentId` in a v2 payload. */
-  async sign(offer: Offer, paymentId: string): Promise<{ payload: PaymentPayload; headers: Record<string, string> }> {
+  async sign(offer: Offer, paymentId: string): Promise<SignedPayment> {
     const { [ERC20_APPROVAL_SPONSORING]: _unbounded, ...declared } = offer.paymentRequired.extensions ?? {};
     const only = { ...offer.paymentRequired, ...(offer.paymentRequired.extensions ? { extensions: declared } : {}), accepts: [offer.raw] } as PaymentRequired;
     const { client, http } = await this.ready;

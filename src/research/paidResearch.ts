@@ -11,7 +11,7 @@ import { fromMicro, type MarketSymbol, type MicroUsdc } from "../domain/types.js
 import type { BudgetGuard } from "../payments/budgetGuard.js";
 import { holdSpend, type SpendGuards } from "../payments/guardedSpend.js";
 import { CallMeter, meteredFetch, PaymentRefusedError } from "../payments/paymentMeter.js";
-import type { ShortNetwork, X402Payer } from "../payments/x402Payer.js";
+import type { ShortNetwork, SignedPayment, X402Payer } from "../payments/x402Payer.js";
 import { RedisLock } from "../redis/lock.js";
 import type { ResearchProvider, ResearchReport } from "./types.js";
 
@@ -42,6 +42,15 @@ interface Cached {
   costMicro: MicroUsdc;
 }
 
+/** A paid attempt, written down before paying: its charge id, and once signed, the payment itself. */
+interface Inflight {
+  chargeId: string;
+  signed?: SignedPayment;
+}
+
+/** The points of a paid attempt where a crash could fall: paid and not booked, booked and not let go. */
+export type ResearchStep = "paid" | "booked";
+
 export interface PaidResearchOptions {
   url: string;
   redis: Redis;
@@ -63,6 +72,14 @@ export interface PaidResearchOptions {
 }
 
 const usd = (m: MicroUsdc) => `$${fromMicro(m).toFixed(4)}`;
+
+/** The attempt a crash left behind; an older agent wrote the bare charge id. */
+function parseInflight(raw: string | null): Inflight | undefined {
+  if (raw === null) return undefined;
+  if (!raw.startsWith("{")) return { chargeId: raw };
+  const parsed = JSON.parse(raw) as Inflight;
+  return typeof parsed.chargeId === "string" ? parsed : undefined;
+}
 
 /** Reads at most `max` bytes of a body; undefined when it is longer (the rest is not read). */
 async function boundedText(res: Response, max: number): Promise<string | undefined> {
@@ -111,6 +128,8 @@ export class PaidResearch implements ResearchProvider {
   readonly source: string;
   private readonly host: string;
   private readonly lock: RedisLock;
+  /** A seam for crash tests: awaited at each step after a payment left. A test that never resolves it freezes the attempt there. */
+  pauseAt?: (step: ResearchStep) => Promise<void>;
 
   constructor(private readonly o: PaidResearchOptions) {
     this.host = new URL(o.url).host;
@@ -179,10 +198,13 @@ export class PaidResearch implements ResearchProvider {
     const o = this.o;
     const now = o.clock();
     // The attempt is written down before paying: after a crash mid-call, the next attempt reuses its
-    // charge id, so it carries the same payment-identifier and the ledger books it once.
+    // charge id, so the ledger books it once, and sends the payment it signed again (same
+    // payment-identifier, same payload), which a server that settled it answers from its cache.
     const inflightKey = `research:inflight:${this.host}`;
-    const chargeId = (await o.redis.get(inflightKey)) ?? `research:${this.host}:${now}:${randomUUID().slice(0, 8)}`;
-    await o.redis.set(inflightKey, chargeId, "PX", o.timeoutMs + 60_000);
+    const inflightMs = o.timeoutMs + 60_000;
+    const earlier = parseInflight(await o.redis.get(inflightKey));
+    const chargeId = earlier?.chargeId ?? `research:${this.host}:${now}:${randomUUID().slice(0, 8)}`;
+    await o.redis.set(inflightKey, JSON.stringify({ chargeId, ...(earlier?.signed ? { signed: earlier.signed } : {}) } satisfies Inflight), "PX", inflightMs);
     const caps = o.budget.caps;
     const perCall = Math.min(o.maxPriceMicro, caps.maxPerCallMicro);
     const capName = o.maxPriceMicro <= caps.maxPerCallMicro ? "RESEARCH_MAX_PRICE_USDC" : "MAX_PRICE_PER_CALL_USDC";
@@ -213,9 +235,11 @@ export class PaidResearch implements ResearchProvider {
           await o.redis.set(`research:price:${this.host}`, String(micro), "EX", 7 * 24 * 3600);
           return spend.approve(micro);
         },
-        beforeSend: async () => {},
+        beforeSend: async (_micro, signed) => {
+          if (signed) await o.redis.set(inflightKey, JSON.stringify({ chargeId, signed } satisfies Inflight), "PX", inflightMs);
+        },
       },
-      { network: o.network, ...(o.payer ? { payer: o.payer.account.address } : {}), payees: o.payees, chargeId },
+      { network: o.network, ...(o.payer ? { payer: o.payer.account.address } : {}), payees: o.payees, chargeId, ...(earlier?.signed ? { resend: earlier.signed } : {}) },
     );
     const f = meteredFetch(meter, o.payer, o.fetch ?? fetch);
     const url = new URL(o.url);
@@ -243,7 +267,9 @@ export class PaidResearch implements ResearchProvider {
       meter.abort();
       // What was paid is what left the process (for `upto`, what the receipt says was settled).
       cost = meter.paidMicro;
+      if (cost > 0) await this.pauseAt?.("paid");
       if (cost > 0) await spend.book(cost, meter.receipt ? { receipt: meter.receipt } : {});
+      if (cost > 0) await this.pauseAt?.("booked");
       await spend.release();
       await o.redis.del(inflightKey);
     }

@@ -2,7 +2,9 @@
 // answers narratives and per-symbol signals as JSON, after an x402 v2 handshake (PAYMENT-REQUIRED,
 // PAYMENT-SIGNATURE, PAYMENT-RESPONSE) verified and settled by the reference facilitator over the
 // same in-memory USDC chain as the router stand-in (or a real chain's signer). The test sets the
-// price, the reply (an injection attempt, an oversized or malformed body) and faults.
+// price, the reply (an injection attempt, an oversized or malformed body) and faults. A repeated
+// payment-identifier is answered as the extension prescribes (./paymentIdentifier.ts): the cached
+// reply and receipt for the same payment, 409 for another payment under the same id.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { x402Facilitator } from "@x402/core/facilitator";
@@ -10,6 +12,7 @@ import { decodePaymentSignatureHeader, encodePaymentRequiredHeader, encodePaymen
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
 import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { PaymentIdentifierCache, paymentIdOf } from "./paymentIdentifier.js";
 import { CAIP2, readBody, TOKEN_NAME, USDC_ASSET } from "./routerStandIn.js";
 import { UsdcChain } from "./usdcChain.js";
 
@@ -20,6 +23,14 @@ export interface ResearchPayment {
   value: bigint;
   transaction: string;
   paymentId?: string;
+  /** The raw payment header, so a test can send it again. */
+  header: string;
+}
+
+/** A paid answer as sent, so a repeat of its payment gets it again. */
+interface PaidAnswer {
+  body: string;
+  receipt: Record<string, string>;
 }
 
 /** A reply body, given the symbols asked for: a JSON value, or raw text (to send something broken). */
@@ -41,6 +52,13 @@ export interface ResearchStandInOptions {
 export class ResearchStandIn {
   readonly payments: ResearchPayment[] = [];
   readonly refused: string[] = [];
+  /** Payment-identifiers answered from the cache (neither verified nor settled again). */
+  readonly duplicates: string[] = [];
+  /** Payment-identifiers refused with 409: another payment under an id already used. */
+  readonly conflicts: string[] = [];
+  /** Off: a repeated payment is verified and settled as a new one (a server without the extension). */
+  dedupe = true;
+  private readonly answered = new PaymentIdentifierCache<PaidAnswer>();
   /** Every request, paid or not. */
   requests = 0;
   readonly network: "base" | "base-sepolia";
@@ -123,6 +141,19 @@ export class ResearchStandIn {
       this.refused.push("payment header is not base64 JSON");
       return askToPay("payment header is not base64 JSON");
     }
+    if (this.dedupe) {
+      const seen = this.answered.lookup(payload);
+      if (seen.kind === "repeat") {
+        this.duplicates.push(seen.id);
+        res.writeHead(200, { "content-type": "application/json", ...seen.response.receipt });
+        res.end(seen.response.body);
+        return;
+      }
+      if (seen.kind === "conflict") {
+        this.conflicts.push(seen.id);
+        return this.json(res, 409, { error: "payment identifier already used with different payload", paymentId: seen.id });
+      }
+    }
     const target = offer as unknown as PaymentRequirements;
     const verdict = await this.facilitator.verify(payload, target).catch((e: Error) => ({ isValid: false, invalidReason: e.message }));
     if (!verdict.isValid) {
@@ -135,15 +166,15 @@ export class ResearchStandIn {
       return askToPay(`settle: ${settlement.errorReason}`);
     }
     const auth = (payload.payload as { authorization: { from: string; value: string } }).authorization;
-    const paymentId = (payload.extensions?.["payment-identifier"] as { info?: { id?: string } } | undefined)?.info?.id;
-    this.payments.push({ from: auth.from, value: BigInt(auth.value), transaction: settlement.transaction, ...(paymentId ? { paymentId } : {}) });
-    const receipt = { "payment-response": encodePaymentResponseHeader(settlement as SettleResponse) };
-    if (this.rawBody !== undefined) {
-      res.writeHead(200, { "content-type": "application/json", ...receipt });
-      res.end(this.rawBody);
-      return;
-    }
-    this.json(res, 200, this.body(symbols), receipt);
+    const paymentId = paymentIdOf(payload);
+    this.payments.push({ from: auth.from, value: BigInt(auth.value), transaction: settlement.transaction, header, ...(paymentId ? { paymentId } : {}) });
+    const answer: PaidAnswer = {
+      body: this.rawBody ?? JSON.stringify(this.body(symbols)),
+      receipt: { "payment-response": encodePaymentResponseHeader(settlement as SettleResponse) },
+    };
+    this.answered.remember(payload, answer);
+    res.writeHead(200, { "content-type": "application/json", ...answer.receipt });
+    res.end(answer.body);
   }
 
   private json(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {

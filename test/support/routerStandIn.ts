@@ -16,6 +16,7 @@ import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
+import { paymentIdOf } from "./paymentIdentifier.js";
 import { UsdcChain } from "./usdcChain.js";
 
 
@@ -381,7 +382,7 @@ export class RouterStandIn {
         this.refused.push({ model, reason: "payment header is not base64 JSON" });
         return askToPay("payment header is not base64 JSON");
       }
-      const paymentId = v2 ? (payload.extensions?.["payment-identifier"] as { info?: { id?: string } } | undefined)?.info?.id : undefined;
+      const paymentId = v2 ? paymentIdOf(payload) : undefined;
       const seen = paymentId ? this.byPaymentId.get(paymentId) : undefined;
       const responseHeader = v2 ? "payment-response" : "x-payment-response";
       if (seen) {
