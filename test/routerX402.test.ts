@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
 import { CallMeter, meteredFetch, PaymentRefusedError } from "../src/payments/paymentMeter.js";
-import { X402Payer, paymentIdFor } from "../src/payments/x402Payer.js";
+import { X402Payer, paymentIdFor, type SignedPayment } from "../src/payments/x402Payer.js";
 import { GPT, TEST_WALLET_KEY, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
 import { RouterStandIn, STANDIN_PAYEE } from "./support/routerStandIn.js";
 
@@ -95,16 +95,25 @@ describe("offers", () => {
 });
 
 describe("the payment-identifier", () => {
-  it("is the same for a retried attempt, and the server does not charge it twice", async () => {
+  it("is the same for a retried attempt: the same payment sent again is not charged twice, a fresh one under its id is a conflict", async () => {
     standIn = await RouterStandIn.start({ prices: { [GPT]: 0.031337 }, x402: "v2" });
     const payer = new X402Payer(account);
-    const attempt = () => {
-      const meter = new CallMeter({ approve: async () => ({ ok: true }), beforeSend: async () => {} }, { network: "base-sepolia", chargeId: "job-7:openai/gpt-4o" });
+    let first: SignedPayment | undefined;
+    const attempt = (resend?: SignedPayment) => {
+      const meter = new CallMeter(
+        { approve: async () => ({ ok: true }), beforeSend: async (_micro, signed) => void (first ??= signed) },
+        { network: "base-sepolia", chargeId: "job-7:openai/gpt-4o", ...(resend ? { resend } : {}) },
+      );
       return meteredFetch(meter, payer)(`${standIn!.url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
     };
     expect((await attempt()).status).toBe(200);
-    expect((await attempt()).status).toBe(200);
+    expect(first).toBeDefined();
+    // The retry sends what it signed before: answered from the server's cache.
+    expect((await attempt(first)).status).toBe(200);
     expect(standIn.duplicates).toEqual([paymentIdFor("job-7:openai/gpt-4o")]);
+    // A new signature under the same identifier is another payment: refused, as the extension says.
+    expect((await attempt()).status).toBe(409);
+    expect(standIn.conflicts).toEqual([paymentIdFor("job-7:openai/gpt-4o")]);
     expect(standIn.payments).toHaveLength(1);
     expect(standIn.chain.transfers).toHaveLength(1);
   });

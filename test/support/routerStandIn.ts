@@ -16,7 +16,7 @@ import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
-import { paymentIdOf } from "./paymentIdentifier.js";
+import { PaymentIdentifierCache, paymentIdOf } from "./paymentIdentifier.js";
 import { UsdcChain } from "./usdcChain.js";
 
 
@@ -156,7 +156,10 @@ export class RouterStandIn {
   /** Payments answered from the payment-identifier cache (not verified or charged again). */
   readonly duplicates: string[] = [];
   private readonly facilitator = new x402Facilitator();
-  private readonly byPaymentId = new Map<string, SettleResponse>();
+  /** Settled payments by payment-identifier: the same payment is answered again, another one under its id is a 409. */
+  private readonly byPaymentId = new PaymentIdentifierCache<SettleResponse>();
+  /** Payment-identifiers refused with 409: another payment under an id already used. */
+  readonly conflicts: string[] = [];
   /** What an `upto` offer carries in `extra`: the facilitator address that alone may settle it. */
   private readonly uptoExtra: Record<string, unknown> = {};
   url = "";
@@ -354,7 +357,7 @@ export class RouterStandIn {
         this.refusedHeaders.push(header);
         return { refused: reason };
       }
-      if (paymentId) this.byPaymentId.set(paymentId, settlement as SettleResponse);
+      if (paymentId) this.byPaymentId.remember(payload, settlement as SettleResponse);
       const signed = signedTerms(payload);
       log.paid = true;
       this.payments.push({
@@ -382,13 +385,17 @@ export class RouterStandIn {
         this.refused.push({ model, reason: "payment header is not base64 JSON" });
         return askToPay("payment header is not base64 JSON");
       }
-      const paymentId = v2 ? paymentIdOf(payload) : undefined;
-      const seen = paymentId ? this.byPaymentId.get(paymentId) : undefined;
+      const seen = v2 ? this.byPaymentId.lookup(payload) : ({ kind: "new" } as const);
+      const paymentId = v2 && seen.kind === "new" ? paymentIdOf(payload) : undefined;
       const responseHeader = v2 ? "payment-response" : "x-payment-response";
-      if (seen) {
-        // Like a real server: the same payment-identifier is the same payment, answered, not charged again.
-        this.duplicates.push(paymentId!);
-        settled = { [responseHeader]: encodePaymentResponseHeader(seen) };
+      if (seen.kind === "conflict") {
+        this.conflicts.push(seen.id);
+        return send(409, { error: "payment identifier already used with different payload", paymentId: seen.id });
+      }
+      if (seen.kind === "repeat") {
+        // Like a real server: the same payment sent again is answered, not charged again.
+        this.duplicates.push(seen.id);
+        settled = { [responseHeader]: encodePaymentResponseHeader(seen.response) };
         log.paid = true;
       } else {
         // Which of our offers it pays: the one it names (v2), or the real one (v1 names only scheme and network).
