@@ -80,15 +80,23 @@ function runCore(command: Command, args: unknown, ctx: CommandContext): Promise<
   const remote = ctx.app.remote;
   if (!remote || !runsRemotely(command, args)) return command.run(args, ctx);
   return remote.run(
-    { command: command.name, args, user: ctx.user, ...(ctx.where ? { where: ctx.where } : {}), ...(ctx.confirmationId ? { confirmationId: ctx.confirmationId } : {}) },
+    {
+      command: command.name,
+      args,
+      user: ctx.user,
+      ...(ctx.where ? { where: ctx.where } : {}),
+      ...(ctx.confirmationId ? { confirmationId: ctx.confirmationId } : {}),
+      ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+    },
     ctx.progress,
   );
 }
 
 /**
  * A worker runs a command a frontend sent it (roles and confirmations were checked there). The
- * request id comes from the job, so a worker taking over a crashed one's job makes the same
- * decision and the same order ids, and neither orders nor pays twice.
+ * request id is the chat message's when the frontend named one, else the job's, so a worker taking
+ * over a crashed one's job (or a redelivered message) makes the same decision and the same order
+ * ids, and neither orders nor pays twice.
  */
 export async function runRemoteCall(
   host: CommandHost,

@@ -7,6 +7,7 @@ export type { PressOutcome } from "./types.js";
 import { AccessControl } from "./access.js";
 import { AuditLog, type AuditResult } from "./audit.js";
 import { ConfirmationStore, parseButtonAction, type MessageRef, type PendingAction } from "./confirmations.js";
+import { DeliveryClaims } from "./deliveries.js";
 
 /** How a platform edits a message it posted (to show a confirmation's outcome, without buttons). */
 export type MessageEditor = (ref: MessageRef, text: string) => Promise<void>;
@@ -44,6 +45,8 @@ export class ChatServices {
   readonly access: AccessControl;
   readonly audit: AuditLog;
   readonly confirmations: ConfirmationStore;
+  /** Incoming updates some frontend already took (Telegram redelivers what a dead one never confirmed). */
+  readonly deliveries: DeliveryClaims;
   approvalHandler: ApprovalHandler | undefined;
   private readonly editors = new Map<Platform, MessageEditor>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -56,6 +59,7 @@ export class ChatServices {
     this.access = new AccessControl(deps.redis, deps.chat);
     this.audit = new AuditLog(deps.redis, deps.clock);
     this.confirmations = new ConfirmationStore(deps.redis, deps.clock);
+    this.deliveries = new DeliveryClaims(deps.redis);
   }
 
   addEditor(platform: Platform, editor: MessageEditor): void {

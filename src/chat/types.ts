@@ -75,6 +75,11 @@ export interface CommandCall {
   where?: string;
   /** Shows a first answer at once; the platform replaces it with the final reply. */
   progress?: (text: string) => Promise<void>;
+  /**
+   * Names the request the platform received (e.g. one Telegram message), the same if it is handed
+   * over again: ids made from it (a decision's, an order's) dedupe a second run. Unset: a fresh one.
+   */
+  requestId?: string;
 }
 
 /** A command line read and allowed, ready to run; or the reply that refuses it. */

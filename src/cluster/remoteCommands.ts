@@ -14,6 +14,8 @@ export interface RemoteCall {
   user: ChatUser;
   where?: string;
   confirmationId?: string;
+  /** The platform's name for the request (see CommandCall.requestId); the job's id when unset. */
+  requestId?: string;
 }
 
 /** What a worker runs for a remote call; `requestId` is the same when the job is run again after a crash. */
@@ -127,7 +129,9 @@ export function commandWorker(connection: ConnectionOptions, handler: RemoteHand
     COMMANDS_QUEUE,
     async (job) => {
       const call = decode<RemoteCall>(String((job.data as { call: string }).call));
-      const reply = await handler(call, `job-${job.id}`, async (text) => {
+      // The frontend's request id when it has one: a redelivered chat message becomes a new job,
+      // and must still make the same decision and order ids as the first.
+      const reply = await handler(call, call.requestId ?? `job-${job.id}`, async (text) => {
         await job.updateProgress({ text });
       });
       return encode(reply);

@@ -6,7 +6,9 @@
 // poll is refused; with `conflicts: "newest-wins"` the waiting one is ended with the 409 and the
 // newer one waits, as the Bot API server itself does (tdlib/telegram-bot-api, Client.cpp:
 // do_get_updates calls abort_long_poll on the waiting query; a 409 within 3 s of the last one is
-// held back 3 s).
+// held back 3 s). Updates are kept until confirmed, as the Bot API does: getUpdates returns those
+// with update_id >= offset, and a call with an offset forgets every update below it; until then
+// each poller (another bot instance, after a failover) is handed the same updates again.
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseMultipart } from "./multipart.js";

@@ -116,10 +116,10 @@ export class TelegramChat implements NoticeSink {
     });
     this.chat = app.chat;
     this.bot.on("message", (ctx) => {
-      this.track(this.onMessage(ctx.message));
+      this.track(this.once(ctx.update.update_id, () => this.onMessage(ctx.message)));
     });
     this.bot.on("callback_query:data", (ctx) => {
-      this.track(this.onButton(ctx.callbackQuery));
+      this.track(this.once(ctx.update.update_id, () => this.onButton(ctx.callbackQuery)));
     });
     this.bot.catch((err) => app.log.error("telegram update failed", app.redact(String(err.error))));
   }
@@ -129,6 +129,30 @@ export class TelegramChat implements NoticeSink {
     const done = p.catch((err: unknown) => this.app.log.error("telegram handler failed", this.app.redact(String(err))));
     this.inFlight.add(done);
     void done.finally(() => this.inFlight.delete(done));
+  }
+
+  /**
+   * Runs `handle` unless this update was taken already. Telegram hands an update out again until
+   * some poller confirms it, so a standby that takes over from a frontend which died between
+   * answering and confirming gets it a second time; the claim in Redis makes it answered once.
+   * The claim is not awaited by the polling loop (it runs in the handler), so a slow Redis never
+   * holds up getUpdates.
+   */
+  private async once(updateId: number, handle: () => Promise<void>): Promise<void> {
+    let first = true;
+    try {
+      first = await this.chat.deliveries.claim(`telegram:update:${this.bot.botInfo.id}:${updateId}`);
+    } catch (err) {
+      // Dropping a command because its claim could not be written would lose it for sure; running
+      // it risks a second answer only, and its request id (from the message) keeps a decision or
+      // an order it starts from being made twice.
+      this.app.log.warn(`Telegram: could not claim update ${updateId}; handling it anyway`, this.app.redact(String(err)));
+    }
+    if (!first) {
+      this.app.log.debug(`Telegram: update ${updateId} was already taken by a frontend; skipped`);
+      return;
+    }
+    await handle();
   }
 
   async start(): Promise<void> {
@@ -308,6 +332,8 @@ export class TelegramChat implements NoticeSink {
     const ctx: CommandCall = {
       user,
       where,
+      // The message, not the delivery: the same on a redelivery, so what it starts dedupes.
+      requestId: `tg:${this.bot.botInfo.id}:${msg.chat.id}:${msg.message_id}`,
       // Progress is a courtesy: failing to show it must not fail the command.
       progress: async (t) => {
         try {
