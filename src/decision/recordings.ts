@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Decision } from "../domain/types.js";
 import { validateDecision } from "./schema.js";
+import { canonicalJson } from "../domain/canonicalJson.js";
 
 export interface Recording {
   /** sha256 (hex) of the model's input, canonical JSON: see inputHash. */
@@ -22,16 +23,6 @@ export interface RecordingStore {
   /** The first recording of an input is kept: a replay must answer what was paid for first. */
   put(r: Recording): Promise<void>;
   all(): Promise<Recording[]>;
-}
-
-/** JSON with object keys sorted at every depth, so equal content always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
 /**

@@ -3,6 +3,7 @@
 // lets the guards approve the chosen price before anything is signed, checks the signed payment
 // before it leaves the process, and reads the settlement receipt. API-key calls report their cost
 // in the reply (`usage.cost`), read from the stream's finish part.
+import { canonicalJson } from "../domain/canonicalJson.js";
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
 import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
@@ -204,11 +205,4 @@ function reusable(earlier: SignedPayment | undefined, offer: Offer, paymentId: s
   if (!earlier) return undefined;
   const id = (earlier.payload.extensions?.["payment-identifier"] as { info?: { id?: unknown } } | undefined)?.info?.id;
   return id === paymentId && canonicalJson(earlier.payload.accepted) === canonicalJson(offer.raw) ? earlier : undefined;
-}
-
-/** JSON with object keys sorted: the same terms compare equal whatever order a server wrote them in. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
 }
