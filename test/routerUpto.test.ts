@@ -179,6 +179,12 @@ describe("x402 upto on the local chain", () => {
       expect(refused.accepted.scheme).toBe("upto");
       expect((refused.extensions?.erc20ApprovalGasSponsoring as { info?: { signedTransaction?: string } } | undefined)?.info?.signedTransaction).toBeUndefined();
       expect(await permit2Allowance(wallet.address)).toBe(0n);
+      // The reference resource server says so with 412, not 402: still a refused payment, not a
+      // server error, its receipt failed. Booked at the signed maximum, which stays valid.
+      expect(t.standIn.callsTo(GPT).map((c) => c.status)).toEqual([402, 412]);
+      const [refusedCall] = await t.app.services.ledger.recent(1);
+      expect(refusedCall!.attempts).toEqual([expect.objectContaining({ model: GPT, ok: false, failure: "payment", costMicro: Number(MAX) })]);
+      expect((await t.app.services.ledger.charges(0, Date.now() * 2)).map((c) => c.receipt?.status)).toEqual(["failed"]);
 
       // The owner approves Permit2 on chain (a bounded allowance); from then on no extension is needed.
       await chain.approve(wallet, PERMIT2_ADDRESS, 100_000n);

@@ -2,6 +2,7 @@
 // verified and settled by the reference facilitator over an in-memory USDC chain.
 import { afterEach, describe, expect, it } from "vitest";
 import { privateKeyToAccount } from "viem/accounts";
+import { decodePaymentRequiredHeader, decodePaymentSignatureHeader } from "@x402/core/http";
 import { CallMeter, meteredFetch, PaymentRefusedError } from "../src/payments/paymentMeter.js";
 import { X402Payer, paymentIdFor, type SignedPayment } from "../src/payments/x402Payer.js";
 import { GPT, TEST_WALLET_KEY, startRouterApp, type RouterTestApp } from "./support/routerApp.js";
@@ -114,6 +115,71 @@ describe("the payment-identifier", () => {
     // A new signature under the same identifier is another payment: refused, as the extension says.
     expect((await attempt()).status).toBe(409);
     expect(standIn.conflicts).toEqual([paymentIdFor("job-7:openai/gpt-4o")]);
+    expect(standIn.payments).toHaveLength(1);
+    expect(standIn.chain.transfers).toHaveLength(1);
+  });
+});
+
+describe("v2 refusals and faults, at the reference resource server", () => {
+  const meter = (chargeId: string) => new CallMeter({ approve: async () => ({ ok: true }), beforeSend: async () => {} }, { network: "base-sepolia", payer: account.address, chargeId });
+  const pay = (m: CallMeter, init: RequestInit = {}) =>
+    meteredFetch(m, new X402Payer(account))(`${standIn!.url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, ...init });
+  const send = (header: string) => fetch(`${standIn!.url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "payment-signature": header }, body });
+  const requiredError = (res: Response) => decodePaymentRequiredHeader(res.headers.get("payment-required")!).error;
+  const reencode = (p: unknown) => Buffer.from(JSON.stringify(p)).toString("base64");
+
+  it("refuses a payment to an offer it only shows (another payee), with a 402 that offers again", async () => {
+    const other = "0x000000000000000000000000000000000000b0b0";
+    standIn = await RouterStandIn.start({ prices: { [GPT]: 0.031337 }, x402: "v2", extraOffers: [{ payTo: other, priceFactor: 0.5 }] });
+    // No payee list: the client takes the cheaper offer, which the stand-in does not settle.
+    const res = await pay(meter("decoy:1"));
+    expect(res.status).toBe(402);
+    expect(requiredError(res)).toBe("pays an offer the stand-in cannot settle");
+    expect(decodePaymentRequiredHeader(res.headers.get("payment-required")!).accepts.map((a) => a.payTo)).toEqual([other, STANDIN_PAYEE]);
+    expect(standIn.refused).toEqual([{ model: GPT, reason: "pays an offer the stand-in cannot settle" }]);
+    expect(decodePaymentSignatureHeader(standIn.refusedHeaders[0]!).accepted.payTo).toBe(other);
+    expect(standIn.payments).toHaveLength(0);
+    expect(standIn.chain.transfers).toHaveLength(0);
+  });
+
+  it("402-repeat: a valid payment refused once, nothing settled; then taken", async () => {
+    standIn = await RouterStandIn.start({ prices: { [GPT]: 0.031337 }, x402: "v2" });
+    standIn.setFault(GPT, { kind: "402-repeat" }, 1);
+    const refused = meter("repeat:1");
+    const res = await pay(refused);
+    expect(res.status).toBe(402);
+    expect(requiredError(res)).toBe("payment could not be settled");
+    expect(refused.paymentRefused).toBe(true);
+    expect(standIn.refused.map((r) => r.reason)).toEqual(["gateway refused the payment (injected)"]);
+    expect(standIn.chain.transfers).toHaveLength(0);
+    expect((await pay(meter("repeat:2"))).status).toBe(200);
+    expect(standIn.payments).toHaveLength(1);
+    expect(standIn.chain.transfers).toHaveLength(1);
+  });
+
+  it("hang after payment: settled before the reply that never comes", async () => {
+    standIn = await RouterStandIn.start({ prices: { [GPT]: 0.031337 }, x402: "v2" });
+    standIn.setFault(GPT, { kind: "hang", afterPayment: true }, 1);
+    await expect(pay(meter("hang:1"), { signal: AbortSignal.timeout(1_000) })).rejects.toThrow();
+    expect(standIn.payments).toHaveLength(1);
+    expect(standIn.chain.transfers).toHaveLength(1);
+  });
+
+  it("a replayed or tampered payment (no payment-identifier to dedupe it) is refused by the reference verifier", async () => {
+    standIn = await RouterStandIn.start({ prices: { [GPT]: 0.031337 }, x402: "v2" });
+    expect((await pay(meter("replay:1"))).status).toBe(200);
+    const { extensions: _ids, ...payload } = decodePaymentSignatureHeader(standIn.payments[0]!.header);
+    const replay = await send(reencode(payload));
+    expect(replay.status).toBe(402);
+    expect(requiredError(replay)).toMatch(/nonce/i);
+    const inner = payload.payload as { authorization: Record<string, string> };
+    const tampered = await send(reencode({ ...payload, payload: { ...inner, authorization: { ...inner.authorization, nonce: `0x${"11".repeat(32)}` } } }));
+    expect(tampered.status).toBe(402);
+    expect(requiredError(tampered)).toMatch(/signature/i);
+    const garbage = await send("%%%");
+    expect(garbage.status).toBe(402);
+    expect(standIn.refused.map((r) => r.reason)).toEqual([expect.stringMatching(/nonce/i), expect.stringMatching(/signature/i), "payment header is not base64 JSON"]);
+    expect(standIn.refusedHeaders).toHaveLength(2);
     expect(standIn.payments).toHaveLength(1);
     expect(standIn.chain.transfers).toHaveLength(1);
   });

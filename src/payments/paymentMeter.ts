@@ -7,7 +7,7 @@ import { canonicalJson } from "../domain/canonicalJson.js";
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
 import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
-import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, termsOf, type Offer, type OfferPolicy, type SignedPayment, type SignedTerms, type X402Payer } from "./x402Payer.js";
+import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, refusesPayment, termsOf, type Offer, type OfferPolicy, type SignedPayment, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
 export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
 
@@ -53,7 +53,7 @@ export class CallMeter {
   approvedMicro?: MicroUsdc;
   /** x402 payments that left the process during this call. */
   sentMicro: MicroUsdc = 0;
-  /** The gateway answered our payment with 402 again. */
+  /** The gateway turned our payment down: 402 again, or 412 (refusesPayment). */
   paymentRefused = false;
   /** Cost the gateway reported in its reply (API-key calls). */
   reportedMicro?: MicroUsdc;
@@ -194,7 +194,7 @@ export function meteredFetch(meter: CallMeter, payer?: X402Payer, base: typeof f
       meter.receipt = receipt;
       if (settledMicro !== undefined) meter.settledMicro = settledMicro;
     }
-    if (paid.status === 402) meter.paymentRefused = true;
+    if (refusesPayment(paid.status)) meter.paymentRefused = true;
     return paid;
   };
   return metered as typeof fetch;

@@ -48,6 +48,14 @@ export const PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
 const EIP2612_SPONSORING = "eip2612GasSponsoring";
 const ERC20_APPROVAL_SPONSORING = "erc20ApprovalGasSponsoring";
 
+/**
+ * Whether a server's answer to a payment turns it down: 402 again, or the 412 the reference
+ * resource server sends when the payer has no Permit2 allowance (permit2_allowance_required).
+ */
+export function refusesPayment(status: number): boolean {
+  return status === 402 || status === 412;
+}
+
 /** One way a server offers to be paid, whatever version it came in. */
 export interface Offer {
   x402Version: 1 | 2;
@@ -261,7 +269,7 @@ export class X402Payer {
     } catch {
       settle = undefined;
     }
-    if (!settle) return { ...base, status: res.status === 402 ? "failed" : "pending", network: offer.network };
+    if (!settle) return { ...base, status: refusesPayment(res.status) ? "failed" : "pending", network: offer.network };
     const amount = settle.amount !== undefined && /^\d+$/.test(settle.amount) ? Number(settle.amount) : undefined;
     return {
       ...base,

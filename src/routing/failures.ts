@@ -24,7 +24,7 @@ export interface CallFacts {
   timedOut: boolean;
   /** An x402 payment left this process during the call. */
   paymentSent: boolean;
-  /** The gateway answered a payment with 402 again. */
+  /** The gateway turned a payment down (402 again, or 412). */
   paymentRefused: boolean;
   /** Our own guardrails refused to pay. */
   guard?: SpendGuard;

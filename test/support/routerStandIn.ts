@@ -1,22 +1,32 @@
-// A stand-in for the Dreams Router on 127.0.0.1, for tests and benchmarks. The real provider
-// (@daydreamsai/ai-sdk-provider) talks to it over HTTP: OpenAI chat completions (streamed and not),
-// the x402 handshake exactly as the provider performs it (requirement in the `x-payment-required`
-// header, payment back in `x-payment`), wallet login, and API keys. Every payment is checked
-// offline: EIP-712 signature (viem), payee, amount, network, validity window, and a nonce that may
-// never be used twice. Per-model prices and per-model faults are set by the test. In v2 it can
-// offer `upto` instead (the price as a maximum, settled after the reply for the tokens used).
+// A stand-in for the Dreams Router on 127.0.0.1, for tests, benchmarks and the chain demo. The real
+// provider (@daydreamsai/ai-sdk-provider) talks to it over HTTP: OpenAI chat completions (streamed
+// and not), x402, wallet login, and API keys. Per-model prices and per-model faults are set by the
+// test. The x402 it speaks is switchable:
+// - v2 (`x402: "v2"`): the handshake is the reference resource server's (x402HTTPResourceServer,
+//   ./standInResourceServer.ts): the 402 with PAYMENT-REQUIRED, verification, settlement and the
+//   PAYMENT-RESPONSE receipt. It can offer `upto` instead of `exact` (the price as a maximum,
+//   settled after the reply for the tokens used), and dedupes payment-identifiers (409 on reuse).
+// - standard v1 (offer in the 402 body) and the Dreams dialect (the offer also in the non-standard
+//   `x-payment-required` header, payment back in `x-payment`): the reference resource server
+//   answers v2 only, so these build the 402 here and hand the payment to the reference
+//   facilitator directly.
+// Either way, the signature, payee, amount, network, validity window and nonce are checked by
+// the reference facilitator (x402Facilitator with @x402/evm's schemes), over the in-memory USDC
+// chain or a real one. Faults (500, 429, hang, 402-repeat, bad replies) are injected around it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import { verifyMessage } from "viem";
 import { x402Facilitator } from "@x402/core/facilitator";
-import { decodePaymentSignatureHeader, encodePaymentRequiredHeader, encodePaymentResponseHeader } from "@x402/core/http";
+import { decodePaymentSignatureHeader, encodePaymentResponseHeader } from "@x402/core/http";
+import type { HTTPResponseInstructions } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
 import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
-import { PaymentIdentifierCache, paymentIdOf } from "./paymentIdentifier.js";
+import { paymentIdOf } from "./paymentIdentifier.js";
+import { StandInResourceServer, type OfferChange, type VerifiedPayment } from "./standInResourceServer.js";
 import { UsdcChain } from "./usdcChain.js";
 
 
@@ -95,7 +105,7 @@ export interface StandInOptions {
   /** Which x402 the stand-in speaks: v2 headers, standard v1 (offer in the body), or the Dreams Router's dialect (default). */
   x402?: "v2" | "v1" | "dreams";
   /** More offers beside the real one (each a change to it): wrong asset, other network, another payee... */
-  extraOffers?: Partial<{ network: string; asset: string; payTo: string; scheme: string; priceFactor: number }>[];
+  extraOffers?: OfferChange[];
   /**
    * v2 only: the real offer is `upto`, its amount the maximum (the model's price), settled after
    * the reply for what the call used: `perTokenAtomic` per prompt and completion token, at most the
@@ -156,12 +166,10 @@ export class RouterStandIn {
   /** Payments answered from the payment-identifier cache (not verified or charged again). */
   readonly duplicates: string[] = [];
   private readonly facilitator = new x402Facilitator();
-  /** Settled payments by payment-identifier: the same payment is answered again, another one under its id is a 409. */
-  private readonly byPaymentId = new PaymentIdentifierCache<SettleResponse>();
   /** Payment-identifiers refused with 409: another payment under an id already used. */
   readonly conflicts: string[] = [];
-  /** What an `upto` offer carries in `extra`: the facilitator address that alone may settle it. */
-  private readonly uptoExtra: Record<string, unknown> = {};
+  /** The v2 handshake, on the reference resource server (absent in v1 and the Dreams dialect). */
+  private v2: StandInResourceServer | undefined;
   url = "";
 
   private constructor(
@@ -176,11 +184,7 @@ export class RouterStandIn {
     const signer = opts.signer ?? (this.chain.signer as never as FacilitatorEvmSigner);
     this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], new ExactEvmScheme(signer, { simulateInSettle: false }));
     this.facilitator.registerV1(["base", "base-sepolia"] as never, new ExactEvmSchemeV1(signer, { simulateInSettle: false }));
-    if (opts.upto) {
-      const upto = new UptoEvmScheme(signer);
-      this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], upto);
-      Object.assign(this.uptoExtra, upto.getExtra(CAIP2[this.network]));
-    }
+    if (opts.upto) this.facilitator.register([CAIP2.base, CAIP2["base-sepolia"]], new UptoEvmScheme(signer));
   }
 
   get mode(): "v2" | "v1" | "dreams" {
@@ -202,6 +206,23 @@ export class RouterStandIn {
     });
     await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
     standIn.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    if (standIn.mode === "v2") {
+      const network = standIn.network;
+      const upto = opts.upto;
+      standIn.v2 = await StandInResourceServer.start(
+        {
+          url: standIn.url,
+          network: CAIP2[network],
+          asset: USDC_ASSET[network],
+          tokenName: TOKEN_NAME[network],
+          payTo: standIn.payTo,
+          scheme: upto ? "upto" : "exact",
+          decoys: opts.extraOffers ?? [],
+          ...(upto && upto.sponsors !== "none" ? { sponsors: upto.sponsors ?? "eip2612GasSponsoring" } : {}),
+        },
+        standIn.facilitator,
+      );
+    }
     return standIn;
   }
 
@@ -281,6 +302,12 @@ export class RouterStandIn {
       log.status = status;
       this.json(res, status, payload, headers);
     };
+    // Sends what the resource server answered (its headers carry the content type).
+    const instruct = (r: HTTPResponseInstructions) => {
+      log.status = r.status;
+      res.writeHead(r.status, r.headers);
+      res.end(JSON.stringify(r.body ?? {}));
+    };
 
     if (!(model in this.opts.prices)) return send(404, { error: { message: `model ${model} not found` } });
     const prompt = flattenPrompt(parsed.messages ?? []);
@@ -315,111 +342,43 @@ export class RouterStandIn {
     }
 
     const price = this.priceAtomic(model, request.symbols.length);
-    const v2 = this.mode === "v2";
-    const upto = v2 ? this.opts.upto : undefined;
-    const offer = (change: NonNullable<StandInOptions["extraOffers"]>[number] = {}) => {
-      const network = change.network ?? (v2 ? CAIP2[this.network] : this.network);
-      const amount = BigInt(Math.round(Number(price) * (change.priceFactor ?? 1))).toString();
-      const scheme = change.scheme ?? (upto ? "upto" : "exact");
-      const extra = { name: TOKEN_NAME[this.network], version: "2", ...(scheme === "upto" ? this.uptoExtra : {}) };
-      const common = { scheme, network, payTo: change.payTo ?? this.payTo, maxTimeoutSeconds: 300, asset: change.asset ?? USDC_ASSET[this.network], extra };
-      return v2
-        ? { ...common, amount }
-        : { ...common, maxAmountRequired: amount, resource: `${this.url}/chat/completions`, description: `chat completion with ${model}`, mimeType: "application/json" };
-    };
-    const real = offer();
-    const accepts = [...(this.opts.extraOffers ?? []).map((c) => offer(c)), real];
-    const askToPay = (error: string) => {
-      if (v2) {
-        const required = {
-          x402Version: 2,
-          error,
-          resource: { url: `${this.url}/chat/completions`, description: `chat completion with ${model}`, mimeType: "application/json" },
-          accepts,
-          extensions: {
-            "payment-identifier": { info: { required: false }, schema: { type: "object" } },
-            ...(upto && upto.sponsors !== "none" ? { [upto.sponsors ?? "eip2612GasSponsoring"]: { info: { description: "The facilitator pays the gas of the payer's approval of Permit2", version: "1" }, schema: { type: "object" } } } : {}),
-          },
-        };
-        return send(402, {}, { "payment-required": encodePaymentRequiredHeader(required as never) });
-      }
-      return send(402, { x402Version: 1, error, accepts }, this.mode === "dreams" ? { "x-payment-required": JSON.stringify(real) } : {});
-    };
-
     let settled: Record<string, string> = {};
-    // Settles a verified payment for `amount` (atomic), records it, and answers its receipt header.
-    const settle = async (payload: PaymentPayload, target: PaymentRequirements, header: string, paymentId: string | undefined, amount?: bigint): Promise<{ headers: Record<string, string> } | { refused: string }> => {
-      const requirements = amount === undefined ? target : { ...target, amount: amount.toString() };
-      const settlement = await this.facilitator.settle(payload, requirements).catch((e: Error) => ({ success: false, errorReason: e.message, transaction: "", network: target.network }));
-      if (!settlement.success) {
-        const reason = `settle: ${settlement.errorReason}`;
-        this.refused.push({ model, reason });
-        this.refusedHeaders.push(header);
-        return { refused: reason };
-      }
-      if (paymentId) this.byPaymentId.remember(payload, settlement as SettleResponse);
-      const signed = signedTerms(payload);
-      log.paid = true;
-      this.payments.push({
-        model,
-        ...signed,
-        value: amount ?? signed.value,
-        scheme: target.scheme === "upto" ? "upto" : "exact",
-        ...(amount === undefined ? {} : { maxValue: signed.value }),
-        header,
-        time: Date.now(),
-        transaction: settlement.transaction,
-        ...(paymentId ? { paymentId } : {}),
-      });
-      return { headers: { [v2 ? "payment-response" : "x-payment-response"]: encodePaymentResponseHeader(settlement as SettleResponse) } };
-    };
     // An `upto` payment verified now and settled after the reply, for what the reply used.
-    let uptoDue: { payload: PaymentPayload; target: PaymentRequirements; header: string; paymentId?: string } | undefined;
-    if (!byAccount) {
-      const header = v2 ? req.headers["payment-signature"] : req.headers["x-payment"];
-      if (typeof header !== "string") return askToPay("payment required");
-      let payload: PaymentPayload;
-      try {
-        payload = decodePaymentSignatureHeader(header);
-      } catch {
-        this.refused.push({ model, reason: "payment header is not base64 JSON" });
-        return askToPay("payment header is not base64 JSON");
+    let uptoDue: VerifiedPayment | undefined;
+    if (!byAccount && this.v2) {
+      const gate = await this.v2.gate(req, {
+        priceAtomic: price,
+        refuseValid: () => (fault?.kind === "402-repeat" ? (useFault(), true) : false),
+      });
+      if (gate.kind === "respond") {
+        if (gate.refused) this.refuse(model, gate.refused.reason, gate.refused.header);
+        return instruct(gate.response);
       }
-      const seen = v2 ? this.byPaymentId.lookup(payload) : ({ kind: "new" } as const);
-      const paymentId = v2 && seen.kind === "new" ? paymentIdOf(payload) : undefined;
-      const responseHeader = v2 ? "payment-response" : "x-payment-response";
-      if (seen.kind === "conflict") {
-        this.conflicts.push(seen.id);
-        return send(409, { error: "payment identifier already used with different payload", paymentId: seen.id });
+      if (gate.kind === "conflict") {
+        this.conflicts.push(gate.id);
+        return send(409, { error: "payment identifier already used with different payload", paymentId: gate.id });
       }
-      if (seen.kind === "repeat") {
+      if (gate.kind === "repeat") {
         // Like a real server: the same payment sent again is answered, not charged again.
-        this.duplicates.push(seen.id);
-        settled = { [responseHeader]: encodePaymentResponseHeader(seen.response) };
+        this.duplicates.push(gate.id);
+        settled = this.v2.receiptHeaders(gate.response);
         log.paid = true;
+      } else if (gate.payment.requirements.scheme === "upto") {
+        uptoDue = gate.payment;
       } else {
-        // Which of our offers it pays: the one it names (v2), or the real one (v1 names only scheme and network).
-        const target = (v2 ? accepts.find((o) => JSON.stringify(o) === JSON.stringify(payload.accepted)) : real) as unknown as PaymentRequirements | undefined;
-        const verdict = target ? await this.facilitator.verify(payload, target).catch((e: Error) => ({ isValid: false, invalidReason: e.message })) : { isValid: false, invalidReason: "pays none of the offers" };
-        if (!verdict.isValid || target !== (real as unknown)) {
-          const reason = !verdict.isValid ? `${verdict.invalidReason ?? "invalid"}${(verdict as { invalidMessage?: string }).invalidMessage ? `: ${(verdict as { invalidMessage?: string }).invalidMessage}` : ""}` : "pays an offer the stand-in cannot settle";
-          this.refused.push({ model, reason });
-          this.refusedHeaders.push(header);
-          return askToPay(reason);
+        const done = await this.v2.settle(gate.payment);
+        if (!done.ok) {
+          this.refuse(model, done.reason, gate.payment.header);
+          return instruct(done.response);
         }
-        if (fault?.kind === "402-repeat") {
-          useFault();
-          this.refused.push({ model, reason: "gateway refused the payment (injected)" });
-          return askToPay("payment could not be settled");
-        }
-        if (target!.scheme === "upto") {
-          uptoDue = { payload, target: target!, header, ...(paymentId ? { paymentId } : {}) };
-        } else {
-          const done = await settle(payload, target!, header, paymentId);
-          if ("refused" in done) return askToPay(done.refused);
-          settled = done.headers;
-        }
+        this.record(log, gate.payment.payload, "exact", gate.payment.header, done.settlement);
+        settled = done.headers;
       }
+    } else if (!byAccount) {
+      const paid = await this.payV1(req, model, price, fault, useFault);
+      if ("ask" in paid) return send(402, paid.ask.body, paid.ask.headers);
+      this.record(log, paid.payload, "exact", paid.header, paid.settlement);
+      settled = { "x-payment-response": encodePaymentResponseHeader(paid.settlement) };
     }
 
     if (fault?.kind === "hang") {
@@ -439,12 +398,17 @@ export class RouterStandIn {
     }
     const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4), total_tokens: 0, cost: Number(price) / 1_000_000 };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-    if (uptoDue && upto) {
-      const max = BigInt(uptoDue.target.amount);
-      const used = BigInt(usage.total_tokens * upto.perTokenAtomic);
-      const due = upto.settleAtomic ? upto.settleAtomic(used, max) : used < max ? used : max;
-      const done = await settle(uptoDue.payload, uptoDue.target, uptoDue.header, uptoDue.paymentId, due);
-      if ("refused" in done) return askToPay(done.refused);
+    if (uptoDue && this.opts.upto && this.v2) {
+      const { perTokenAtomic, settleAtomic } = this.opts.upto;
+      const max = BigInt(uptoDue.requirements.amount);
+      const used = BigInt(usage.total_tokens * perTokenAtomic);
+      const due = settleAtomic ? settleAtomic(used, max) : used < max ? used : max;
+      const done = await this.v2.settle(uptoDue, due);
+      if (!done.ok) {
+        this.refuse(model, done.reason, uptoDue.header);
+        return instruct(done.response);
+      }
+      this.record(log, uptoDue.payload, "upto", uptoDue.header, done.settlement, due);
       settled = done.headers;
       usage.cost = Number(due) / 1_000_000;
     }
@@ -483,6 +447,88 @@ export class RouterStandIn {
     out += `data: ${JSON.stringify({ id, object: "chat.completion.chunk", model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage })}\n\n`;
     out += "data: [DONE]\n\n";
     res.end(out);
+  }
+
+  /**
+   * Standard v1 and the Dreams dialect, which the reference resource server does not speak (it
+   * answers v2 only): the offer in the 402 body (and, for Dreams, in `x-payment-required`), the
+   * payment in `x-payment`, verified and settled by the reference facilitator directly.
+   */
+  private async payV1(
+    req: IncomingMessage,
+    model: string,
+    price: bigint,
+    fault: StandInFault | undefined,
+    useFault: () => void,
+  ): Promise<{ ask: { body: unknown; headers: Record<string, string> } } | { payload: PaymentPayload; header: string; settlement: SettleResponse }> {
+    const offer = (change: OfferChange = {}) => ({
+      scheme: change.scheme ?? "exact",
+      network: change.network ?? this.network,
+      payTo: change.payTo ?? this.payTo,
+      maxTimeoutSeconds: 300,
+      asset: change.asset ?? USDC_ASSET[this.network],
+      extra: { name: TOKEN_NAME[this.network], version: "2" },
+      maxAmountRequired: BigInt(Math.round(Number(price) * (change.priceFactor ?? 1))).toString(),
+      resource: `${this.url}/chat/completions`,
+      description: `chat completion with ${model}`,
+      mimeType: "application/json",
+    });
+    const real = offer();
+    const accepts = [...(this.opts.extraOffers ?? []).map((c) => offer(c)), real];
+    const headers: Record<string, string> = this.mode === "dreams" ? { "x-payment-required": JSON.stringify(real) } : {};
+    const ask = (error: string) => ({ ask: { body: { x402Version: 1, error, accepts }, headers } });
+    const header = req.headers["x-payment"];
+    if (typeof header !== "string") return ask("payment required");
+    let payload: PaymentPayload;
+    try {
+      payload = decodePaymentSignatureHeader(header);
+    } catch {
+      this.refused.push({ model, reason: "payment header is not base64 JSON" });
+      return ask("payment header is not base64 JSON");
+    }
+    // v1 names only scheme and network: it pays the real offer.
+    const target = real as unknown as PaymentRequirements;
+    const verdict = await this.facilitator.verify(payload, target).catch((e: Error) => ({ isValid: false, invalidReason: e.message, invalidMessage: undefined }));
+    if (!verdict.isValid) {
+      const reason = `${verdict.invalidReason ?? "invalid"}${verdict.invalidMessage ? `: ${verdict.invalidMessage}` : ""}`;
+      this.refuse(model, reason, header);
+      return ask(reason);
+    }
+    if (fault?.kind === "402-repeat") {
+      useFault();
+      this.refused.push({ model, reason: "gateway refused the payment (injected)" });
+      return ask("payment could not be settled");
+    }
+    const settlement = await this.facilitator.settle(payload, target).catch((e: Error) => ({ success: false, errorReason: e.message, transaction: "", network: target.network }) as SettleResponse);
+    if (!settlement.success) {
+      const reason = `settle: ${settlement.errorReason}`;
+      this.refuse(model, reason, header);
+      return ask(reason);
+    }
+    return { payload, header, settlement };
+  }
+
+  private refuse(model: string, reason: string, header?: string): void {
+    this.refused.push({ model, reason });
+    if (header !== undefined) this.refusedHeaders.push(header);
+  }
+
+  /** A settled payment: `settledAtomic` for `upto` (less than the signed maximum, as the reply used). */
+  private record(log: CallLog, payload: PaymentPayload, scheme: "exact" | "upto", header: string, settlement: SettleResponse, settledAtomic?: bigint): void {
+    const signed = signedTerms(payload);
+    const paymentId = paymentIdOf(payload);
+    log.paid = true;
+    this.payments.push({
+      model: log.model,
+      ...signed,
+      value: settledAtomic ?? signed.value,
+      scheme,
+      ...(settledAtomic === undefined ? {} : { maxValue: signed.value }),
+      header,
+      time: Date.now(),
+      transaction: settlement.transaction,
+      ...(payload.x402Version === 2 && paymentId ? { paymentId } : {}),
+    });
   }
 
   private json(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
