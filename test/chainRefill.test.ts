@@ -29,19 +29,24 @@ afterAll(async () => {
 const refiller = (funding: number, agent: Address, more: Partial<ConstructorParameters<typeof UsdcRefiller>[0]> = {}) =>
   new UsdcRefiller({ redis, network: "base-sepolia", rpcUrl: chain.url, fundingKey: chain.privateKey(funding), agent, maxPerDayMicro: 20_000_000, ...more });
 
+/** The app paying from dev account `agent`, refilled from dev account `funding` (minted 50 USDC). */
+async function refillApp(funding: number, agent: number) {
+  await chain.mint(chain.account(funding).address, 50_000_000n);
+  return startRouterApp(
+    (c) => {
+      c.router.rpcUrl = chain.url;
+      c.router.privateKey = chain.privateKey(agent);
+      c.balance.refillFromKey = chain.privateKey(funding);
+    },
+    { signer: chainFacilitator(chain.url, chain.account(3)) },
+    {},
+  );
+}
+
 describe("on-chain refills", () => {
   it("/refill 5, confirmed by an admin, moves 5 USDC from the funding wallet and shows the transaction", async () => {
     const funding = chain.account(6);
-    await chain.mint(funding.address, 50_000_000n);
-    const t = await startRouterApp(
-      (c) => {
-        c.router.rpcUrl = chain.url;
-        c.router.privateKey = chain.privateKey(7);
-        c.balance.refillFromKey = chain.privateKey(6);
-      },
-      { signer: chainFacilitator(chain.url, chain.account(3)) },
-      {},
-    );
+    const t = await refillApp(6, 7);
     try {
       const agent = chain.account(7).address;
       const ask = await t.run("/refill 5");
@@ -57,16 +62,7 @@ describe("on-chain refills", () => {
 
   it("the chain reconciliation matches logged refills with the USDC that came in from the funding wallet", async () => {
     const funding = chain.account(17);
-    await chain.mint(funding.address, 50_000_000n);
-    const t = await startRouterApp(
-      (c) => {
-        c.router.rpcUrl = chain.url;
-        c.router.privateKey = chain.privateKey(18);
-        c.balance.refillFromKey = chain.privateKey(17);
-      },
-      { signer: chainFacilitator(chain.url, chain.account(3)) },
-      {},
-    );
+    const t = await refillApp(17, 18);
     try {
       const agent = chain.account(18).address;
       expect(t.app.chainWallet).toMatchObject({ address: agent, funder: funding.address });
