@@ -29,7 +29,7 @@ module.exports = {
       severity: "error",
       comment: "The pure core (domain, risk, decision, indicators, engine) imports no service or adapter.",
       from: { path: "^src/(domain|risk/rules|risk/var|decision|indicators|engine)" },
-      to: { path: "^src/(app|chat|models|pipeline|orders|queue|payments|routing|exchange/ccxt)" },
+      to: { path: "^src/(app|chat|models|pipeline|orders|queue|payments|exchange/ccxt)" },
     },
   ],
   options: {

@@ -1,5 +1,5 @@
 import { usdc } from "../src/chat/format.js";
-import { summarize } from "../src/routing/modelStats.js";
+import { summarize } from "../src/models/modelStats.js";
 import { defineCommand, type Needs } from "./types.js";
 
 type ModelArgs = { kind: "list" } | { kind: "auto" } | { kind: "set"; id: string };

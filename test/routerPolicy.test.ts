@@ -3,11 +3,12 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
 import type { IndicatorSnapshot, Position } from "../src/domain/types.js";
-import { batchPrompt, parseBatchReply, type BatchItem } from "../src/routing/batch.js";
-import { buildCatalogue } from "../src/routing/catalogue.js";
-import { adviseAfter, classify, parseRetryAfter, type CallFacts } from "../src/routing/failures.js";
-import { assess, orderForTier } from "../src/routing/selection.js";
-import { signalGate } from "../src/routing/signalGate.js";
+import { batchPrompt, parseBatchReply, type BatchItem } from "../src/models/batchPrompt.js";
+import { buildCatalogue } from "../src/models/catalogue.js";
+import { adviseAfter, classify, type CallFacts } from "../src/models/failures.js";
+import { parseRetryAfter } from "../src/payments/refusals.js";
+import { assess, orderForTier } from "../src/models/selection.js";
+import { signalGate } from "../src/models/signalGate.js";
 
 const snap = (over: Partial<IndicatorSnapshot> = {}): IndicatorSnapshot => ({
   symbol: "BTC/USDT",

@@ -4,6 +4,7 @@
 import { createPublicClient, http, parseAbiItem, type Address, type PublicClient } from "viem";
 import { base, baseSepolia } from "viem/chains";
 import { USDC_ADDRESS } from "./usdc.js";
+import { usd } from "../domain/types.js";
 import type { ChargeRecord } from "../ledger/ledger.js";
 
 export type UsdcNetwork = "base" | "base-sepolia";
@@ -58,7 +59,7 @@ export interface ChainDrift {
   message: string;
 }
 
-const usd = (micro: number) => `$${(micro / 1_000_000).toFixed(6)}`;
+const usd6 = (micro: number) => usd(micro, 6);
 
 /**
  * Settled payments in the ledger against the wallet's outgoing transfers on chain, matched by
@@ -76,11 +77,11 @@ export function compareWithChain(charges: ChargeRecord[], transfers: ChainTransf
   const drifts: ChainDrift[] = [];
   for (const [tx, micro] of booked) {
     const seen = onChain.get(tx);
-    if (seen === undefined) drifts.push({ kind: "missing", of: "payment", transaction: tx, bookedMicro: micro, message: `booked ${usd(micro)} as settled in ${tx}, but no USDC left the wallet in that transaction` });
-    else if (seen !== micro) drifts.push({ kind: "different", of: "payment", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `${tx}: booked ${usd(micro)}, the chain moved ${usd(seen)}` });
+    if (seen === undefined) drifts.push({ kind: "missing", of: "payment", transaction: tx, bookedMicro: micro, message: `booked ${usd6(micro)} as settled in ${tx}, but no USDC left the wallet in that transaction` });
+    else if (seen !== micro) drifts.push({ kind: "different", of: "payment", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `${tx}: booked ${usd6(micro)}, the chain moved ${usd6(seen)}` });
   }
   for (const [tx, micro] of onChain) {
-    if (!booked.has(tx)) drifts.push({ kind: "unknown", of: "payment", transaction: tx, chainMicro: micro, message: `${usd(micro)} left the wallet in ${tx} with no booking` });
+    if (!booked.has(tx)) drifts.push({ kind: "unknown", of: "payment", transaction: tx, chainMicro: micro, message: `${usd6(micro)} left the wallet in ${tx} with no booking` });
   }
   return drifts;
 }
@@ -106,11 +107,11 @@ export function compareRefills(refills: LoggedRefill[], incoming: ChainTransfer[
   const drifts: ChainDrift[] = [];
   for (const [tx, micro] of logged) {
     const seen = came.get(tx);
-    if (seen === undefined) drifts.push({ kind: "missing", of: "refill", transaction: tx, bookedMicro: micro, message: `a refill of ${usd(micro)} is logged as confirmed in ${tx}, but no USDC came in from the funding wallet in that transaction` });
-    else if (seen !== micro) drifts.push({ kind: "different", of: "refill", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `refill ${tx}: logged ${usd(micro)}, the chain moved ${usd(seen)}` });
+    if (seen === undefined) drifts.push({ kind: "missing", of: "refill", transaction: tx, bookedMicro: micro, message: `a refill of ${usd6(micro)} is logged as confirmed in ${tx}, but no USDC came in from the funding wallet in that transaction` });
+    else if (seen !== micro) drifts.push({ kind: "different", of: "refill", transaction: tx, bookedMicro: micro, chainMicro: seen, message: `refill ${tx}: logged ${usd6(micro)}, the chain moved ${usd6(seen)}` });
   }
   for (const [tx, micro] of came) {
-    if (!logged.has(tx)) drifts.push({ kind: "unknown", of: "refill", transaction: tx, chainMicro: micro, message: `${usd(micro)} came in from the funding wallet in ${tx} with no refill logged` });
+    if (!logged.has(tx)) drifts.push({ kind: "unknown", of: "refill", transaction: tx, chainMicro: micro, message: `${usd6(micro)} came in from the funding wallet in ${tx} with no refill logged` });
   }
   return drifts;
 }

@@ -1,4 +1,4 @@
-import { fromMicro } from "../domain/types.js";
+import { usd as usdc } from "../domain/types.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
 
 const num = (n: number, digits = 2) =>
@@ -7,7 +7,7 @@ const num = (n: number, digits = 2) =>
 /** A price with as many decimals as its size needs (DOGE 0.16518, BTC 64,210.55). */
 export const price = (p: number) => num(p, p >= 100 ? 2 : p >= 1 ? 4 : 6);
 export const money = (n: number, quote = "USDT") => `${num(n)} ${quote}`;
-export const usdc = (micro: number, digits = 4) => `$${fromMicro(micro).toFixed(digits)}`;
+export { usdc };
 
 
 /** The reply to /decide and the scheduled decision notice: what, why, on what data, at what cost, and the order. */

@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import type * as ViemAccounts from "viem/accounts";
 import { z } from "zod";
 import type { RiskLimits } from "../domain/types.js";
-import { buildCatalogue } from "../routing/catalogue.js";
+import { buildCatalogue } from "../models/catalogue.js";
 
 export type ChatRole = "viewer" | "trader" | "admin";
 export const NOTICE_KINDS = ["trade", "decision", "alert", "critical", "report", "error", "info"] as const;

@@ -129,6 +129,8 @@ export type MicroUsdc = number;
 
 export const USDC = (n: number): MicroUsdc => Math.round(n * 1_000_000);
 export const fromMicro = (m: MicroUsdc): number => m / 1_000_000;
+/** The one way money is written for people: `$0.0313` (4 digits unless asked otherwise). */
+export const usd = (m: MicroUsdc, digits = 4): string => `$${fromMicro(m).toFixed(digits)}`;
 
 /** How this run of the agent trades and decides, in words for chat (never a key). */
 export interface AgentMode {

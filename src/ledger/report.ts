@@ -1,4 +1,4 @@
-import { fromMicro, type MicroUsdc } from "../domain/types.js";
+import { usd, type MicroUsdc } from "../domain/types.js";
 import { dayKey, monthKey, type ChargeRecord, type DecisionRecord, type PaymentReceipt } from "./ledger.js";
 
 export interface ModelUsage {
@@ -178,7 +178,7 @@ export function buildReport(
   };
 }
 
-export const usd = (micro: MicroUsdc, digits = 4): string => `$${fromMicro(micro).toFixed(digits)}`;
+export { usd };
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function formatReport(r: CostReport): string {

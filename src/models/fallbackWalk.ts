@@ -2,8 +2,8 @@
 // retried on the same model only when the policy allows it (never after a payment).
 import type { MicroUsdc } from "../domain/types.js";
 import type { ModelAttempt } from "../ledger/ledger.js";
-import type { CatalogueModel } from "../routing/catalogue.js";
-import { adviseAfter, classify } from "../routing/failures.js";
+import type { CatalogueModel } from "./catalogue.js";
+import { adviseAfter, classify } from "./failures.js";
 import type { DecisionRun } from "./decisionRun.js";
 import { alertGuard } from "./guardAlerts.js";
 import { paidCall, type ExecResult, type Executor } from "./paidCall.js";

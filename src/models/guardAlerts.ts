@@ -1,11 +1,10 @@
 // What the team is told when a spending guardrail stops a paid call: once per cap and period,
 // naming the setting that changes it.
-import { fromMicro, type MicroUsdc } from "../domain/types.js";
-import type { CatalogueModel } from "../routing/catalogue.js";
-import type { FailureClass } from "../routing/failures.js";
+import { usd } from "../domain/types.js";
+import type { CatalogueModel } from "./catalogue.js";
+import type { FailureClass } from "./failures.js";
 import { estimate, type DecisionRun } from "./decisionRun.js";
 
-export const usd = (m: MicroUsdc, d = 4) => `$${fromMicro(m).toFixed(d)}`;
 
 export async function alertGuard(run: DecisionRun, cls: FailureClass, m: CatalogueModel, reason: string): Promise<void> {
   const { rt, svc } = run;

@@ -2,7 +2,7 @@ import { decisionToAgentReply, scriptedModel, type ModelV2 } from "../agent/scri
 import type { DecisionInputs } from "../agent/tradingAgent.js";
 import type { Decision, MicroUsdc } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
-import { buildCatalogue, type CatalogueModel, type Tier } from "../routing/catalogue.js";
+import { buildCatalogue, type CatalogueModel, type Tier } from "./catalogue.js";
 import type { CallMeter } from "../payments/paymentMeter.js";
 import type { RouterRuntime } from "./routerRuntime.js";
 
@@ -35,7 +35,7 @@ export interface RouterModels {
 
 /**
  * The AI SDK would retry a retryable gateway error itself, after a backoff of seconds, inside one
- * model call: the router's own policy (src/routing/failures.ts) decides retries instead, by error
+ * model call: the router's own policy (src/models/failures.ts) decides retries instead, by error
  * class and never after a payment. So the error goes up as a plain one, which the SDK does not retry.
  */
 function ownRetries(err: unknown): never {

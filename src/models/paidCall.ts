@@ -5,10 +5,11 @@ import type { ValidationResult } from "../decision/schema.js";
 import type { Decision, MarketSymbol, MicroUsdc } from "../domain/types.js";
 import { holdSpend } from "../payments/guardedSpend.js";
 import { CallMeter, type GuardVerdict } from "../payments/paymentMeter.js";
-import type { CatalogueModel } from "../routing/catalogue.js";
-import type { CallFacts, SpendGuard } from "../routing/failures.js";
+import type { CatalogueModel } from "./catalogue.js";
+import type { CallFacts } from "./failures.js";
+import type { SpendGuard } from "../payments/refusals.js";
 import { estimate, type DecisionRun } from "./decisionRun.js";
-import { usd } from "./guardAlerts.js";
+import { usd } from "../domain/types.js";
 
 export interface ExecResult {
   ok: boolean;

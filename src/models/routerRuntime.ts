@@ -3,10 +3,10 @@ import { BudgetGuard } from "../payments/budgetGuard.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import { spendKeys } from "../ledger/ledger.js";
 import { RedisRecordings, type RecordingStore } from "../decision/recordings.js";
-import { CircuitBreaker } from "../routing/breaker.js";
-import { DecisionCache } from "../routing/decisionCache.js";
-import { DecisionJournal } from "../routing/decisionJournal.js";
-import { ModelStats } from "../routing/modelStats.js";
+import { CircuitBreaker } from "./breaker.js";
+import { DecisionCache } from "./decisionCache.js";
+import { DecisionJournal } from "./decisionJournal.js";
+import { ModelStats } from "./modelStats.js";
 
 export interface RouterPolicy {
   /** What decides when no router model can (or may) answer. */

@@ -6,7 +6,7 @@ import { Queue, type ConnectionOptions } from "bullmq";
 import type { MicroUsdc } from "../domain/types.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
 import type { BudgetStatus } from "../payments/budgetGuard.js";
-import type { BreakerState } from "../routing/breaker.js";
+import type { BreakerState } from "../models/breaker.js";
 import type { MetricsRegistry, Sample } from "./metrics.js";
 
 /** The queues BullMQ runs for the agent; other parts add theirs with `queues.names`. */

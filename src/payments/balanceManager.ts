@@ -1,4 +1,4 @@
-import { USDC, fromMicro, type MicroUsdc } from "../domain/types.js";
+import { USDC, usd, type MicroUsdc } from "../domain/types.js";
 import type { BookingExtras, Ledger, PaymentReceipt } from "../ledger/ledger.js";
 import type { UsdcWallet } from "./wallet.js";
 
@@ -59,7 +59,7 @@ export class BalanceManager {
     if (balance - estimatedCost < floor) {
       return {
         ok: false,
-        reason: `USDC balance $${fromMicro(balance).toFixed(2)} cannot pay an estimated $${fromMicro(estimatedCost).toFixed(4)} and stay above the critical level $${this.rules.criticalBalance.toFixed(2)}.`,
+        reason: `USDC balance ${usd(balance, 2)} cannot pay an estimated ${usd(estimatedCost)} and stay above the critical level $${this.rules.criticalBalance.toFixed(2)}.`,
       };
     }
     return { ok: true };

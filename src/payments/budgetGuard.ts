@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { fromMicro, type MicroUsdc } from "../domain/types.js";
+import { usd, type MicroUsdc } from "../domain/types.js";
 import { dayKey, monthKey } from "../ledger/ledger.js";
 
 export interface BudgetCaps {
@@ -60,7 +60,6 @@ redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({micro = micro, day = ARGV[7],
 return {1, '', sd, rd}
 `;
 
-const usd = (m: MicroUsdc, d = 4) => `$${fromMicro(m).toFixed(d)}`;
 
 /**
  * The spending caps, enforced before any payment: a maximum price per call, and daily and monthly

@@ -3,14 +3,13 @@
 // and a budget reservation; when the server names its exact price, the same checks again on it
 // and the reservation resized (before anything is signed); after the call, the booking in one
 // Redis script and the reservation released. Callers add only what is theirs (journals, stats).
-import { fromMicro, type MicroUsdc } from "../domain/types.js";
+import { usd, type MicroUsdc } from "../domain/types.js";
 import type { BookingExtras, PaymentReceipt } from "../ledger/ledger.js";
-import type { SpendGuard } from "../routing/failures.js";
+import type { SpendGuard } from "./refusals.js";
 import type { BalanceManager } from "./balanceManager.js";
 import type { BudgetGuard, Reservation } from "./budgetGuard.js";
 import type { GuardVerdict } from "./paymentMeter.js";
 
-const usd = (m: MicroUsdc) => `$${fromMicro(m).toFixed(4)}`;
 
 export interface SpendGuards {
   budget: BudgetGuard;

@@ -6,7 +6,7 @@
 import { canonicalJson } from "../domain/canonicalJson.js";
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
-import { parseRetryAfter, type SpendGuard } from "../routing/failures.js";
+import { parseRetryAfter, type SpendGuard } from "./refusals.js";
 import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, refusesPayment, termsOf, type Offer, type OfferPolicy, type SignedPayment, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
 export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };

@@ -8,7 +8,7 @@ import type { Redis } from "ioredis";
 import { encodeFunctionData, erc20Abi, keccak256, type Address, type Hex, type PublicClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base, baseSepolia } from "viem/chains";
-import type { MicroUsdc } from "../domain/types.js";
+import { usd, type MicroUsdc } from "../domain/types.js";
 import { explorerLink, usdcClient, type LoggedRefill, type UsdcNetwork } from "../chain/usdcTransfers.js";
 import { USDC_ADDRESS } from "./onchainWallet.js";
 
@@ -50,7 +50,7 @@ redis.call('DEL', KEYS[1] .. ':lock')
 return 1
 `;
 
-const usd = (micro: number) => `$${(micro / 1_000_000).toFixed(2)}`;
+const usd2 = (micro: number) => usd(micro, 2);
 
 const REFILL_LOG = "refill:log";
 
@@ -103,7 +103,7 @@ export class UsdcRefiller {
     const r = this.o.redis;
     const reserved = (await r.eval(RESERVE, 2, this.dayKey(), key, String(amountMicro), String(this.o.maxPerDayMicro), String(this.clock()))) as string[];
     if (reserved[0] === "over") {
-      return { ok: false, reason: `REFILL_MAX_PER_DAY_USDC is ${usd(this.o.maxPerDayMicro)} and ${usd(Number(reserved[1]))} was refilled today: ${usd(amountMicro)} more would cross it. Try a smaller amount or tomorrow (UTC).` };
+      return { ok: false, reason: `REFILL_MAX_PER_DAY_USDC is ${usd2(this.o.maxPerDayMicro)} and ${usd2(Number(reserved[1]))} was refilled today: ${usd2(amountMicro)} more would cross it. Try a smaller amount or tomorrow (UTC).` };
     }
     const intent = await r.hgetall(key);
     if (reserved[0] === "exists") {
@@ -132,7 +132,7 @@ export class UsdcRefiller {
           this.client.estimateFeesPerGas(),
         ]);
         if (funds < BigInt(amountMicro)) {
-          return this.release(key, `the funding wallet ${short(this.account.address)} holds ${usd(Number(funds))} USDC, less than the ${usd(amountMicro)} asked. Top it up, or refill less.`);
+          return this.release(key, `the funding wallet ${short(this.account.address)} holds ${usd2(Number(funds))} USDC, less than the ${usd2(amountMicro)} asked. Top it up, or refill less.`);
         }
         const data = encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [this.o.agent, BigInt(amountMicro)] });
         const to = USDC_ADDRESS[this.o.network];

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { fromMicro, type MarketSymbol, type MicroUsdc } from "../domain/types.js";
+import { usd, type MarketSymbol, type MicroUsdc } from "../domain/types.js";
 import type { BudgetGuard } from "../payments/budgetGuard.js";
 import { holdSpend, type SpendGuards } from "../payments/guardedSpend.js";
 import { CallMeter, meteredFetch, PaymentRefusedError } from "../payments/paymentMeter.js";
@@ -71,7 +71,6 @@ export interface PaidResearchOptions {
   fetch?: typeof fetch;
 }
 
-const usd = (m: MicroUsdc) => `$${fromMicro(m).toFixed(4)}`;
 
 /** The attempt a crash left behind; an older agent wrote the bare charge id. */
 function parseInflight(raw: string | null): Inflight | undefined {

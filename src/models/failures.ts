@@ -1,5 +1,6 @@
 // What went wrong with one model call, and what to do about it. Pure: the facts come from the
 // call's meter (what crossed the wire) and the agent's verdict on the reply.
+import type { SpendGuard } from "../payments/refusals.js";
 
 export type FailureClass =
   | "timeout"
@@ -30,8 +31,6 @@ export interface CallFacts {
   guard?: SpendGuard;
 }
 
-/** Our own guardrails: the price per call, the per-decision ceiling, the daily/monthly budget, the balance rule. */
-export type SpendGuard = "price" | "ceiling" | "budget" | "balance";
 
 export function classify(f: CallFacts): FailureClass | undefined {
   if (f.ok) return undefined;
@@ -95,13 +94,4 @@ export function adviseAfter(cls: FailureClass, f: CallFacts, attempt: number): R
     case "low-balance":
       return next("none", { stopPaidCalls: true });
   }
-}
-
-/** Retry-After in milliseconds, from seconds or an HTTP date. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
