@@ -55,9 +55,19 @@ const PERMIT_TYPES = {
 
 let chain: DevChain;
 let standIn: XgateStandIn;
-let cfg: RouterConfig;
+let mainConfig: RouterConfig;
 
-async function signPermit(owner: PrivateKeyAccount, cap: bigint, o: { nonce?: bigint; deadline?: bigint; spender?: Address; signWith?: PrivateKeyAccount } = {}) {
+interface PermitOptions {
+  nonce?: bigint;
+  deadline?: bigint;
+  spender?: Address;
+  signWith?: PrivateKeyAccount;
+  /** Another router's /v1/config (default: the main stand-in's). */
+  config?: RouterConfig;
+}
+
+async function signPermit(owner: PrivateKeyAccount, cap: bigint, o: PermitOptions = {}) {
+  const cfg = o.config ?? mainConfig;
   const net = cfg.networks[0]!;
   const nonce = o.nonce ?? (await chain.publicClient.readContract({ address: net.asset.address, abi: NONCES_ABI, functionName: "nonces", args: [owner.address] }));
   const deadline = o.deadline ?? BigInt(Math.floor(Date.now() / 1000) + 3600);
@@ -67,7 +77,8 @@ async function signPermit(owner: PrivateKeyAccount, cap: bigint, o: { nonce?: bi
   return { signature, nonce, deadline, spender, cap };
 }
 
-async function permitHeader(owner: PrivateKeyAccount, cap: bigint, o: Parameters<typeof signPermit>[2] = {}): Promise<string> {
+async function permitHeader(owner: PrivateKeyAccount, cap: bigint, o: PermitOptions = {}): Promise<string> {
+  const cfg = o.config ?? mainConfig;
   const net = cfg.networks[0]!;
   const p = await signPermit(owner, cap, o);
   const payload = {
@@ -80,7 +91,7 @@ async function permitHeader(owner: PrivateKeyAccount, cap: bigint, o: Parameters
 
 async function chat(model: string, header?: string, o: { stream?: boolean; headerName?: string; bearer?: string; signal?: AbortSignal } = {}) {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (header) headers[o.headerName ?? cfg.payment_header] = header;
+  if (header) headers[o.headerName ?? mainConfig.payment_header] = header;
   if (o.bearer) headers.authorization = `Bearer ${o.bearer}`;
   const res = await fetch(`${standIn.url}/v1/chat/completions`, {
     method: "POST",
@@ -98,6 +109,7 @@ async function chat(model: string, header?: string, o: { stream?: boolean; heade
   return { status: res.status, headers: res.headers, text, json };
 }
 
+const routerConfig = async (origin: string) => (await (await fetch(`${origin}/v1/config`)).json()) as RouterConfig;
 const usdc = (a: Address) => chain.publicClient.readContract({ address: chain.usdc, abi: erc20Abi, functionName: "balanceOf", args: [a] });
 const allowance = (owner: Address, spender: Address) => chain.publicClient.readContract({ address: chain.usdc, abi: erc20Abi, functionName: "allowance", args: [owner, spender] });
 const price = (model: string) => standIn.priceAtomic(model);
@@ -105,12 +117,12 @@ const price = (model: string) => standIn.priceAtomic(model);
 beforeAll(async () => {
   chain = await startDevChain();
   standIn = await XgateStandIn.start({
-    signer: chainFacilitator(chain.url, chain.account(10), "base-sepolia", { pollingIntervalMs: 50 }),
+    signer: chainFacilitator(chain.url, chain.account(10), "base-sepolia", { pollingIntervalMs: 50, nonceManager: true }),
     apiKeys: [API_KEY],
     // Sweeps only when a test asks, and then every open session with spend settles.
     sweeper: { intervalMs: 0, idleSettleMs: 0 },
   });
-  cfg = (await (await fetch(`${standIn.url}/v1/config`)).json()) as RouterConfig;
+  mainConfig = await routerConfig(standIn.url);
 }, 60_000);
 afterAll(async () => {
   await standIn?.close();
@@ -119,6 +131,7 @@ afterAll(async () => {
 
 describe("the hosted router's surface", () => {
   it("serves /v1/config with the facilitator as pay_to, and answers 402 with PAYMENT-REQUIRED when no permit is sent", async () => {
+    const cfg = mainConfig;
     expect(cfg.payment_header).toBe("PAYMENT-SIGNATURE");
     expect(cfg.networks[0]).toMatchObject({ network_id: "eip155:84532", chain_id: 84532, asset: { address: chain.usdc, symbol: "USDC", decimals: 6 }, pay_to: chain.account(10).address, active: true });
     expect(cfg.eip712_config).toEqual({ domain_name: "USDC", domain_version: "2" });
@@ -196,5 +209,286 @@ describe("permit sessions, settled on the chain", () => {
     expect(await allowance(payer.address, payTo)).toBe(cap - firstSum - 2n * price(GPT));
     expect(standIn.session(sessionId)!.settledTotal).toBe((firstSum + 2n * price(GPT)).toString());
     expect(standIn.calls.filter((c) => c.sessionId === sessionId).map((c) => c.status)).toEqual([200, 200, 200, 200, 200, 200, 200]);
+  });
+
+  it("cap_exhausted: a call that would take the session past its cap is refused, and nothing more is booked", async () => {
+    const payer = chain.account(2);
+    await chain.mint(payer.address, 1_000_000n);
+    const header = await permitHeader(payer, 2n * price(GPT) + 1n);
+    expect((await chat(GPT, header)).status).toBe(200);
+    const second = await chat(GPT, header);
+    expect(second.status).toBe(200);
+    const id = second.headers.get("x-upto-session-id")!;
+    const third = await chat(GPT, header);
+    expect(third.status).toBe(402);
+    // The published middleware's tracking-error body.
+    expect(third.json).toEqual({ error: "cap_exhausted", message: "Upto cap exhausted, reauthorize with higher max", sessionId: id });
+    expect(third.headers.get("payment-required")).toBeNull();
+    expect(standIn.session(id)!.pendingSpent).toBe((2n * price(GPT)).toString());
+    // A cheaper call still fits under the cap? 1 atomic unit left: no.
+    expect((await chat(LLAMA, header)).json.error).toBe("cap_exhausted");
+  });
+
+  it("session_closed: closing sessions settles what they owe on chain, then refuses the permit", async () => {
+    const payer = chain.account(3);
+    await chain.mint(payer.address, 1_000_000n);
+    const header = await permitHeader(payer, 100_000n);
+    const ok = await chat(CLAUDE, header);
+    expect(ok.status).toBe(200);
+    const id = ok.headers.get("x-upto-session-id")!;
+    const before = await usdc(payer.address);
+
+    await standIn.closeSessions();
+    const closing = standIn.settlements.find((s) => s.sessionId === id)!;
+    expect(closing).toMatchObject({ reason: "manual_close", amount: price(CLAUDE), success: true });
+    expect(await usdc(payer.address)).toBe(before - price(CLAUDE));
+    expect(standIn.session(id)).toMatchObject({ status: "closed", pendingSpent: "0", settledTotal: price(CLAUDE).toString() });
+
+    const refused = await chat(CLAUDE, header);
+    expect(refused.status).toBe(402);
+    expect(refused.json).toEqual({ error: "session_closed", message: "Session closed. Reauthorize a new upto cap", sessionId: id });
+    // A new permit (the wallet's next nonce) opens a new session.
+    const fresh = await chat(CLAUDE, await permitHeader(payer, 100_000n));
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.get("x-upto-session-id")).not.toBe(id);
+  });
+
+  it("settlement_blocked: the wallet's nonce moved on chain, the facilitator's permit reverts, and the session is refused after", async () => {
+    const payer = chain.account(4);
+    await chain.mint(payer.address, 1_000_000n);
+    const header = await permitHeader(payer, 200_000n);
+    const ok = await chat(GEMINI, header);
+    expect(ok.status).toBe(200);
+    const id = ok.headers.get("x-upto-session-id")!;
+
+    // The same wallet signs another permit at that nonce (to someone else), and it is submitted first.
+    const other = chain.account(12);
+    const p = await signPermit(payer, 1n, { spender: other.address });
+    const sig = parseSignature(p.signature);
+    const submitter = createWalletClient({ account: other, chain: baseSepolia, transport: http(chain.url) });
+    const tx = await submitter.writeContract({ address: chain.usdc, abi: PERMIT_ABI, functionName: "permit", args: [payer.address, other.address, 1n, p.deadline, Number(sig.v), sig.r, sig.s] });
+    expect((await chain.publicClient.waitForTransactionReceipt({ hash: tx })).status).toBe("success");
+    const before = await usdc(payer.address);
+
+    await standIn.settle(id);
+    expect(standIn.settlements.find((s) => s.sessionId === id)).toMatchObject({ success: false, errorReason: "insufficient_allowance", transaction: "", amount: price(GEMINI) });
+    expect(await usdc(payer.address)).toBe(before);
+    expect(standIn.session(id)).toMatchObject({ status: "open", pendingSpent: price(GEMINI).toString() });
+
+    const refused = await chat(GEMINI, header);
+    expect(refused.status).toBe(402);
+    expect(refused.json.error).toEqual({ code: "settlement_blocked", message: expect.stringContaining("insufficient_allowance") });
+    // A permit at the wallet's current nonce works.
+    expect((await chat(GEMINI, await permitHeader(payer, 200_000n))).status).toBe(200);
+  });
+
+  it("session_permit_mismatch: a second permit from the wallet at a nonce another open session holds", async () => {
+    const payer = chain.account(5);
+    await chain.mint(payer.address, 1_000_000n);
+    const nonce = await chain.publicClient.readContract({ address: chain.usdc, abi: NONCES_ABI, functionName: "nonces", args: [payer.address] });
+    const workerA = await permitHeader(payer, 300_000n, { nonce });
+    const workerB = await permitHeader(payer, 400_000n, { nonce });
+    const a = await chat(LLAMA, workerA);
+    expect(a.status).toBe(200);
+    const b = await chat(LLAMA, workerB);
+    expect(b.status).toBe(402);
+    expect(b.json.error).toEqual({ code: "session_permit_mismatch", message: expect.stringContaining(`nonce ${nonce}`) });
+    expect(standIn.sessions().filter((s) => s.owner === payer.address)).toHaveLength(1);
+    // Worker A's permit keeps working.
+    expect((await chat(LLAMA, workerA)).status).toBe(200);
+  });
+
+  it("insufficient_token_balance: a wallet emptied on chain is refused before any session opens", async () => {
+    const payer = chain.account(6);
+    await chain.mint(payer.address, 5_000n);
+    await chain.transfer(payer, chain.account(13).address, 5_000n);
+    expect(await usdc(payer.address)).toBe(0n);
+    const sessionsBefore = standIn.sessions().length;
+    const r = await chat(LLAMA, await permitHeader(payer, 100_000n));
+    expect(r.status).toBe(402);
+    expect(r.json.error.code).toBe("insufficient_token_balance");
+    expect(r.json.error.message.toLowerCase()).toContain("insufficient token balance");
+    expect(standIn.sessions()).toHaveLength(sessionsBefore);
+  });
+
+  it("settling_in_progress (409) while a settlement's receipt never comes; it completes once blocks are mined again", async () => {
+    const payer = chain.account(7);
+    await chain.mint(payer.address, 1_000_000n);
+    const header = await permitHeader(payer, 200_000n);
+    const ok = await chat(GPT, header);
+    const id = ok.headers.get("x-upto-session-id")!;
+    await chain.rpc("evm_setAutomine", [false]);
+    let settling: Promise<void>;
+    try {
+      settling = standIn.settle(id);
+      expect(standIn.session(id)!.status).toBe("settling");
+      const refused = await chat(GPT, header);
+      expect(refused.status).toBe(409);
+      expect(refused.json).toEqual({ error: "settling_in_progress", message: "Session is settling a batch, retry shortly", sessionId: id });
+      // Wait until the facilitator's permit transaction is in the node's pool (bounded).
+      for (let i = 0; i < 400; i++) {
+        const pending = (await chain.rpc("eth_getBlockByNumber", ["pending", false])) as { transactions: unknown[] };
+        if (pending.transactions.length > 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      await chain.rpc("evm_setAutomine", [true]);
+    }
+    await chain.rpc("evm_mine", []);
+    await settling!;
+    expect(standIn.settlements.find((s) => s.sessionId === id)).toMatchObject({ success: true, amount: price(GPT) });
+    expect((await chat(GPT, header)).status).toBe(200);
+  });
+
+  it("refuses a forged permit and one whose spender is not the facilitator, with the facilitator's reason", async () => {
+    const payer = chain.account(8);
+    await chain.mint(payer.address, 1_000_000n);
+    const forged = await chat(LLAMA, await permitHeader(payer, 100_000n, { signWith: chain.account(14) }));
+    expect(forged.status).toBe(402);
+    expect(JSON.parse(Buffer.from(forged.headers.get("payment-required")!, "base64").toString("utf8")).error).toBe("invalid_permit_signature");
+    expect(forged.json.error.code).toBe("invalid_permit_signature");
+    const elsewhere = await chat(LLAMA, await permitHeader(payer, 100_000n, { spender: chain.account(14).address }));
+    expect(elsewhere.json.error.code).toBe("spender_not_facilitator");
+    const short = await chat(GPT, await permitHeader(payer, price(GPT) - 1n));
+    expect(short.json.error.code).toBe("cap_too_low");
+    expect(standIn.sessions().filter((s) => s.owner === payer.address)).toHaveLength(0);
+  });
+});
+
+describe("catalogue, accounts and faults", () => {
+  it("lists the catalogue in OpenRouter's shape with auto; /auth/wallet-login is not a route", async () => {
+    const list = (await (await fetch(`${standIn.url}/v1/models`)).json()) as { object: string; data: { id: string; object: string; pricing: Record<string, string> }[] };
+    expect(list.object).toBe("list");
+    expect(list.data.map((m) => m.id)).toEqual([...XGATE_MODELS.map((m) => m.id), "auto"]);
+    expect(list.data.find((m) => m.id === GPT)).toMatchObject({ object: "model", owned_by: "openai", pricing: { prompt: "0", completion: "0", request: "0.020063" } });
+    expect(list.data.find((m) => m.id === "auto")!.pricing.request).toBe("0.001013");
+    for (const path of ["/auth/wallet-login", "/v1/auth/wallet-login"]) {
+      const r = await fetch(`${standIn.url}${path}`, { method: "POST", body: "{}" });
+      expect(r.status).toBe(404);
+    }
+    expect((await chat("openai/gpt-4o")).status).toBe(404);
+  });
+
+  it("bills an API key's account and reports usage.cost; an unknown key is 401", async () => {
+    const r = await chat(CLAUDE, undefined, { bearer: API_KEY });
+    expect(r.status).toBe(200);
+    expect(r.json.usage.cost).toBe(0.012041);
+    expect(r.headers.get("x-upto-session-id")).toBeNull();
+    expect(standIn.accountSpentAtomic(API_KEY)).toBe(price(CLAUDE));
+    const bad = await chat(CLAUDE, undefined, { bearer: "not-a-key" });
+    expect(bad.status).toBe(401);
+    expect(bad.json.error.code).toBe("invalid_api_key");
+  });
+
+  it("gateway faults: 429 with Retry-After and 500 charge nothing; malformed and schema-breaking replies are charged; slow answers; a hang", async () => {
+    const payer = chain.account(9);
+    await chain.mint(payer.address, 1_000_000n);
+    const header = await permitHeader(payer, 500_000n);
+    const id = (await chat(LLAMA, header)).headers.get("x-upto-session-id")!;
+    const pending = () => BigInt(standIn.session(id)!.pendingSpent);
+    expect(pending()).toBe(price(LLAMA));
+
+    standIn.setFault(GEMINI, { kind: "http-429", retryAfterSeconds: 7 }, 1);
+    const limited = await chat(GEMINI, header);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBe("7");
+    standIn.setFault(GEMINI, { kind: "http-500" }, 1);
+    expect((await chat(GEMINI, header)).status).toBe(500);
+    expect(pending()).toBe(price(LLAMA));
+
+    standIn.setFault(GEMINI, { kind: "malformed" }, 1);
+    const broken = await chat(GEMINI, header, { stream: true });
+    expect(broken.status).toBe(200);
+    expect(broken.text).not.toContain("[DONE]");
+    standIn.setFault(GEMINI, { kind: "schema" }, 1);
+    expect((await chat(GEMINI, header)).json.choices[0].message.content).toContain("ExecuteTrade");
+    expect(pending()).toBe(price(LLAMA) + 2n * price(GEMINI));
+
+    standIn.setDelay(150);
+    const t0 = Date.now();
+    expect((await chat(GEMINI, header)).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    standIn.setDelay(0);
+
+    standIn.setFault(GEMINI, { kind: "hang", afterPayment: true }, 1);
+    const abort = new AbortController();
+    const hung = chat(GEMINI, header, { signal: abort.signal });
+    // The call is charged, then never answered: wait for the charge, then give up as a client would.
+    for (let i = 0; i < 400 && pending() < price(LLAMA) + 4n * price(GEMINI); i++) await new Promise((r) => setTimeout(r, 10));
+    abort.abort();
+    await expect(hung).rejects.toThrow();
+    expect(pending()).toBe(price(LLAMA) + 4n * price(GEMINI));
+    expect(standIn.callsTo(GEMINI).slice(-6).map((c) => c.fault ?? c.status)).toEqual(["http-429", "http-500", "malformed", "schema", 200, "hang"]);
+  });
+
+  it("overcharge: the session is charged more than the catalogue says, and that is what settles on chain", async () => {
+    const payer = chain.account(15);
+    await chain.mint(payer.address, 1_000_000n);
+    const header = await permitHeader(payer, 500_000n);
+    standIn.setOvercharge((p) => p * 3n);
+    try {
+      const r = await chat(CLAUDE, header);
+      expect(r.status).toBe(200);
+      const id = r.headers.get("x-upto-session-id")!;
+      expect(standIn.session(id)!.pendingSpent).toBe((3n * price(CLAUDE)).toString());
+      const before = await usdc(payer.address);
+      await standIn.settle(id);
+      expect(await usdc(payer.address)).toBe(before - 3n * price(CLAUDE));
+    } finally {
+      standIn.setOvercharge(undefined);
+    }
+  });
+});
+
+describe("the sweeper on its own clock, with the published defaults", () => {
+  it("settles at 90% of the cap (default thresholds) and reports each call's cost when asked", async () => {
+    const other = await XgateStandIn.start({
+      signer: chainFacilitator(chain.url, chain.account(11), "base-sepolia", { pollingIntervalMs: 50, nonceManager: true }),
+      reportCost: true,
+      sweeper: { intervalMs: 0 },
+    });
+    try {
+      const payer = chain.account(16);
+      await chain.mint(payer.address, 1_000_000n);
+      const header = await permitHeader(payer, 10n * price(GPT), { config: await routerConfig(other.url) });
+      const call = () =>
+        fetch(`${other.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "payment-signature": header },
+          body: JSON.stringify({ model: GPT, messages: [{ role: "user", content: "hi" }] }),
+        });
+      const first = await call();
+      expect(first.headers.get("x-token-cost")).toBe(price(GPT).toString());
+      for (let i = 0; i < 7; i++) expect((await call()).status).toBe(200);
+      await other.sweep(); // 80%: not idle 2 minutes, not at 90% of the cap
+      expect(other.settlements).toHaveLength(0);
+      expect((await call()).status).toBe(200);
+      await other.sweep();
+      expect(other.settlements).toEqual([expect.objectContaining({ reason: "cap_threshold", amount: 9n * price(GPT), success: true })]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("sweeps by itself every intervalMs: a test waits for the settlement event, not the clock", async () => {
+    const other = await XgateStandIn.start({
+      signer: chainFacilitator(chain.url, chain.account(17), "base-sepolia", { pollingIntervalMs: 50, nonceManager: true }),
+      sweeper: { intervalMs: 25, idleSettleMs: 0 },
+    });
+    try {
+      const payer = chain.account(18);
+      await chain.mint(payer.address, 1_000_000n);
+      const header = await permitHeader(payer, 100_000n, { config: await routerConfig(other.url) });
+      const next = other.nextSettlement();
+      const r = await fetch(`${other.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "payment-signature": header },
+        body: JSON.stringify({ model: LLAMA, messages: [{ role: "user", content: "hi" }] }),
+      });
+      expect(r.status).toBe(200);
+      expect(await next).toMatchObject({ sessionId: r.headers.get("x-upto-session-id"), reason: "idle_timeout", amount: price(LLAMA), success: true });
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -88,6 +88,8 @@ export interface XgateStandInOptions {
   /**
    * The facilitator's signer on the chain (test/support/chainFacilitator.ts). Its address is
    * `pay_to`: the permit's spender, who submits permit + transferFrom and receives the USDC.
+   * Give it a nonce manager (chainFacilitator's `nonceManager`): the sweeper settles sessions
+   * concurrently, as the published one does, and one key's transactions must not share a nonce.
    */
   signer: FacilitatorEvmSigner;
   network?: "base" | "base-sepolia";
