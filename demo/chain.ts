@@ -39,7 +39,7 @@ if (legacy) {
   ];
 } else {
   const router = await XgateStandIn.start({
-    signer: chainFacilitator(chain.url, chain.account(3), "base-sepolia", { nonceManager: true, pollingIntervalMs: 250 }),
+    signer: chainFacilitator(chain.url, chain.account(3), "base-sepolia", { pollingIntervalMs: 250 }),
     port: routerPort,
     sweeper: { idleSettleMs: IDLE_SETTLE_MS, intervalMs: SWEEP_INTERVAL_MS },
     onSettlement: (s) =>

@@ -117,7 +117,7 @@ const price = (model: string) => standIn.priceAtomic(model);
 beforeAll(async () => {
   chain = await startDevChain();
   standIn = await XgateStandIn.start({
-    signer: chainFacilitator(chain.url, chain.account(10), "base-sepolia", { pollingIntervalMs: 50, nonceManager: true }),
+    signer: chainFacilitator(chain.url, chain.account(10), "base-sepolia", { pollingIntervalMs: 50 }),
     apiKeys: [API_KEY],
     // Sweeps only when a test asks, and then every open session with spend settles.
     sweeper: { intervalMs: 0, idleSettleMs: 0 },
@@ -229,19 +229,26 @@ describe("permit sessions, settled on the chain", () => {
     expect((await chat(LLAMA, header)).json.error).toBe("cap_exhausted");
   });
 
-  it("session_closed: closing sessions settles what they owe on chain, then refuses the permit", async () => {
+  it("session_closed: closing sessions settles what they owe on chain (several at once, from one facilitator key), then refuses the permit", async () => {
     const payer = chain.account(3);
+    const second = chain.account(20); // signs only: needs no ETH
     await chain.mint(payer.address, 1_000_000n);
+    await chain.mint(second.address, 1_000_000n);
     const header = await permitHeader(payer, 100_000n);
     const ok = await chat(CLAUDE, header);
     expect(ok.status).toBe(200);
     const id = ok.headers.get("x-upto-session-id")!;
+    const otherId = (await chat(GEMINI, await permitHeader(second, 100_000n))).headers.get("x-upto-session-id")!;
     const before = await usdc(payer.address);
+    const secondBefore = await usdc(second.address);
 
     await standIn.closeSessions();
     const closing = standIn.settlements.find((s) => s.sessionId === id)!;
     expect(closing).toMatchObject({ reason: "manual_close", amount: price(CLAUDE), success: true });
+    expect(standIn.settlements.find((s) => s.sessionId === otherId)).toMatchObject({ reason: "manual_close", amount: price(GEMINI), success: true });
+    expect(standIn.settlements.filter((s) => s.reason === "manual_close").every((s) => s.success)).toBe(true);
     expect(await usdc(payer.address)).toBe(before - price(CLAUDE));
+    expect(await usdc(second.address)).toBe(secondBefore - price(GEMINI));
     expect(standIn.session(id)).toMatchObject({ status: "closed", pendingSpent: "0", settledTotal: price(CLAUDE).toString() });
 
     const refused = await chat(CLAUDE, header);
@@ -443,7 +450,7 @@ describe("catalogue, accounts and faults", () => {
 describe("the sweeper on its own clock, with the published defaults", () => {
   it("settles at 90% of the cap (default thresholds) and reports each call's cost when asked", async () => {
     const other = await XgateStandIn.start({
-      signer: chainFacilitator(chain.url, chain.account(11), "base-sepolia", { pollingIntervalMs: 50, nonceManager: true }),
+      signer: chainFacilitator(chain.url, chain.account(11), "base-sepolia", { pollingIntervalMs: 50 }),
       reportCost: true,
       sweeper: { intervalMs: 0 },
     });
@@ -472,7 +479,7 @@ describe("the sweeper on its own clock, with the published defaults", () => {
 
   it("sweeps by itself every intervalMs: a test waits for the settlement event, not the clock", async () => {
     const other = await XgateStandIn.start({
-      signer: chainFacilitator(chain.url, chain.account(17), "base-sepolia", { pollingIntervalMs: 50, nonceManager: true }),
+      signer: chainFacilitator(chain.url, chain.account(17), "base-sepolia", { pollingIntervalMs: 50 }),
       sweeper: { intervalMs: 25, idleSettleMs: 0 },
     });
     try {

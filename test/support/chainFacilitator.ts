@@ -1,6 +1,6 @@
 // The x402 reference facilitator's EVM signer on a real chain: a viem wallet client with public
 // actions, pointed at the local node, as a facilitator would run it against Base.
-import { createWalletClient, http, nonceManager, publicActions, type Hex } from "viem";
+import { createWalletClient, http, publicActions, type Hex } from "viem";
 import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { base, baseSepolia } from "viem/chains";
 import { toFacilitatorEvmSigner, type FacilitatorEvmSigner } from "@x402/evm";
@@ -13,11 +13,6 @@ export interface ChainFacilitatorOptions {
   pollingIntervalMs?: number;
   /** How long a settlement waits for its receipt before it counts as failed (default 30 s). */
   confirmationTimeoutMs?: number;
-  /**
-   * Number the signer's transactions locally (viem's nonce manager), so that settlements sent at
-   * the same moment do not take the same nonce: Daydreams' sweeper settles sessions concurrently.
-   */
-  nonceManager?: boolean;
 }
 
 export function chainFacilitator(
@@ -28,7 +23,7 @@ export function chainFacilitator(
 ): FacilitatorEvmSigner {
   const acct = typeof account === "string" ? privateKeyToAccount(account) : account;
   const client = createWalletClient({
-    account: opts.nonceManager ? { ...acct, nonceManager } : acct,
+    account: acct,
     chain: network === "base" ? base : baseSepolia,
     transport: http(rpcUrl),
     ...(opts.pollingIntervalMs !== undefined ? { pollingInterval: opts.pollingIntervalMs } : {}),

@@ -88,8 +88,7 @@ export interface XgateStandInOptions {
   /**
    * The facilitator's signer on the chain (test/support/chainFacilitator.ts). Its address is
    * `pay_to`: the permit's spender, who submits permit + transferFrom and receives the USDC.
-   * Give it a nonce manager (chainFacilitator's `nonceManager`): the sweeper settles sessions
-   * concurrently, as the published one does, and one key's transactions must not share a nonce.
+   * The stand-in sends its transactions one at a time (see `oneAtATime`).
    */
   signer: FacilitatorEvmSigner;
   network?: "base" | "base-sepolia";
@@ -208,7 +207,7 @@ export class XgateStandIn {
     this.reply = opts.reply ?? defaultReply;
     this.delayMs = opts.delayMs ?? 0;
     this.overcharge = opts.overcharge;
-    this.facilitator.register(this.network, new UptoEvmScheme(opts.signer));
+    this.facilitator.register(this.network, new UptoEvmScheme(oneAtATime(opts.signer)));
     // The facilitator client the session code settles through, watched so a test can await it.
     const client: UptoFacilitatorClient = {
       settle: (payload, requirements) => {
@@ -648,6 +647,33 @@ export class XgateStandIn {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     res.end(JSON.stringify(payload));
   }
+}
+
+/**
+ * The facilitator's signer, sending one transaction at a time. The published sweeper settles
+ * sessions concurrently from one key; each send takes the account's next nonce from the node, so
+ * two sends at the same moment took the same nonce and one settlement failed ("nonce too low").
+ * viem's local nonce manager is no cure: a permit that reverts at gas estimation has already
+ * consumed its nonce while a concurrent send took the next, leaving a gap ("nonce too high").
+ * Hosted facilitators number transactions server-side (Daydreams' CDP signer); here, a queue:
+ * a send starts when the previous one is in the node's pool. Receipts are still awaited in parallel.
+ */
+export function oneAtATime(signer: FacilitatorEvmSigner): FacilitatorEvmSigner {
+  let last: Promise<unknown> = Promise.resolve();
+  const queued = <T>(send: () => Promise<T>): Promise<T> => {
+    const run = last.then(send, send);
+    last = run.catch(() => undefined);
+    return run;
+  };
+  return {
+    getAddresses: () => signer.getAddresses(),
+    readContract: (args) => signer.readContract(args),
+    verifyTypedData: (args) => signer.verifyTypedData(args),
+    writeContract: (args) => queued(() => signer.writeContract(args)),
+    sendTransaction: (args) => queued(() => signer.sendTransaction(args)),
+    waitForTransactionReceipt: (args) => signer.waitForTransactionReceipt(args),
+    getCode: (args) => signer.getCode(args),
+  };
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {
