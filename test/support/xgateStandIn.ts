@@ -283,7 +283,11 @@ export class XgateStandIn {
     return s ? this.view(id, s) : undefined;
   }
 
-  /** One sweep now (the sweeper's own logic), resolving when the settlements it started are done. */
+  /**
+   * One sweep now (the sweeper's own logic), resolving when the settlements it started are done.
+   * While blocks are not mined (automine off) that is only when they are again, or when the
+   * signer's confirmation timeout fails them: don't await it inside such a hold.
+   */
   async sweep(): Promise<void> {
     this.sweeper.sweep();
     await this.settled();
