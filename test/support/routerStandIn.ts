@@ -25,6 +25,18 @@ import type { FacilitatorEvmSigner } from "@x402/evm";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { ExactEvmSchemeV1 } from "@x402/evm/exact/v1/facilitator";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
+import {
+  defaultReply,
+  flattenPrompt,
+  readBody,
+  schemaBreakingReply,
+  symbolsIn,
+  usageOf,
+  writeCompletion,
+  type ReplyFn,
+  type StandInFault,
+  type StandInRequest,
+} from "./chatCompletions.js";
 import { paymentIdOf } from "./paymentIdentifier.js";
 import { StandInResourceServer, type OfferChange, type VerifiedPayment } from "./standInResourceServer.js";
 import { UsdcChain } from "./usdcChain.js";
@@ -41,28 +53,7 @@ export const TRANSFER_WITH_AUTHORIZATION = {
     { name: "nonce", type: "bytes32" },
   ],
 } as const;
-export type StandInFault =
-  | { kind: "http-500" }
-  | { kind: "http-429"; retryAfterSeconds: number }
-  /** Never answers (until the client gives up). Before payment by default: a dead model. */
-  | { kind: "hang"; afterPayment?: boolean }
-  /** Paid, then a reply that is not a valid chat-completions stream or body. */
-  | { kind: "malformed" }
-  /** Paid, then a well-formed reply whose action breaks the decision schema. */
-  | { kind: "schema" }
-  /** Answers 402 again to a valid payment: the gateway refuses to take it. */
-  | { kind: "402-repeat" };
-
-export interface StandInRequest {
-  model: string;
-  stream: boolean;
-  /** The whole prompt, flattened to text. */
-  prompt: string;
-  /** Symbols the prompt asks about ("Decide now on BTC/USDT", or a batch list). */
-  symbols: string[];
-}
-
-export type ReplyFn = (req: StandInRequest) => string;
+export { holdReply, readBody, type ReplyFn, type StandInFault, type StandInRequest } from "./chatCompletions.js";
 
 export interface AcceptedPayment {
   model: string;
@@ -136,18 +127,6 @@ export const TOKEN_NAME = { base: "USD Coin", "base-sepolia": "USDC" } as const;
 export const CAIP2 = { base: "eip155:8453", "base-sepolia": "eip155:84532" } as const;
 
 export const STANDIN_PAYEE = "0x00000000000000000000000000000000000a11ce" as const;
-
-/** The reply a model gives when the test chose nothing: hold on every symbol asked about. */
-export const holdReply = (symbol?: string) =>
-  `<response><reasoning>stand-in</reasoning><action_call name="RiskManagement">${JSON.stringify({
-    ...(symbol ? { symbol } : {}),
-    stance: "hold",
-    confidence: 0.6,
-    reasons: ["stand-in hold"],
-  })}</action_call></response>`;
-
-const defaultReply: ReplyFn = (req) =>
-  req.symbols.length > 1 ? `<response>${req.symbols.map((s) => holdReply(s).replace(/<\/?response>/g, "")).join("")}</response>` : holdReply();
 
 export class RouterStandIn {
   readonly payments: AcceptedPayment[] = [];
@@ -392,12 +371,11 @@ export class RouterStandIn {
     let content: string;
     if (fault?.kind === "schema") {
       useFault();
-      content = `<response><reasoning>all in</reasoning><action_call name="ExecuteTrade">${JSON.stringify({ side: "buy", sizePct: 500, confidence: 3, reasons: [] })}</action_call></response>`;
+      content = schemaBreakingReply;
     } else {
       content = this.reply(request);
     }
-    const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4), total_tokens: 0, cost: Number(price) / 1_000_000 };
-    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    const usage = usageOf(prompt, content, Number(price) / 1_000_000);
     if (uptoDue && this.opts.upto && this.v2) {
       const { perTokenAtomic, settleAtomic } = this.opts.upto;
       const max = BigInt(uptoDue.requirements.amount);
@@ -414,39 +392,10 @@ export class RouterStandIn {
     }
     const id = `chatcmpl-${randomUUID().slice(0, 8)}`;
 
-    if (fault?.kind === "malformed") {
-      useFault();
-      log.status = 200;
-      if (stream) {
-        res.writeHead(200, { "content-type": "text/event-stream", ...settled });
-        res.end(`data: {"id":"${id}","choices":[{"delta":{"content":"<response><action_call name=\\"Exec`);
-      } else {
-        res.writeHead(200, { "content-type": "application/json", ...settled });
-        res.end(`{"id":"${id}","choices":[{"message":{"role":"assist`);
-      }
-      return;
-    }
-
+    const malformed = fault?.kind === "malformed";
+    if (malformed) useFault();
     log.status = 200;
-    if (!stream) {
-      this.json(res, 200, {
-        id,
-        object: "chat.completion",
-        model,
-        provider: "stand-in",
-        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-        usage,
-      }, settled);
-      return;
-    }
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...settled });
-    const chunk = (delta: object, extra: object = {}) =>
-      `data: ${JSON.stringify({ id, object: "chat.completion.chunk", model, provider: "stand-in", choices: [{ index: 0, delta, ...extra }] })}\n\n`;
-    let out = chunk({ role: "assistant", content: "" });
-    for (let i = 0; i < content.length; i += 64) out += chunk({ content: content.slice(i, i + 64) });
-    out += `data: ${JSON.stringify({ id, object: "chat.completion.chunk", model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage })}\n\n`;
-    out += "data: [DONE]\n\n";
-    res.end(out);
+    writeCompletion(res, { id, model, content, usage, stream, headers: settled, malformed });
   }
 
   /**
@@ -549,34 +498,4 @@ function signedTerms(payload: PaymentPayload): { from: string; to: string; value
   }
   const a = p.authorization!;
   return { from: a.from, to: a.to, value: BigInt(a.value), nonce: a.nonce };
-}
-
-export function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = "";
-    req.setEncoding("utf8");
-    req.on("data", (c: string) => (data += c));
-    req.on("end", () => resolve(data));
-    req.on("error", reject);
-  });
-}
-
-function flattenPrompt(messages: { role: string; content: unknown }[]): string {
-  return messages
-    .map((m) =>
-      typeof m.content === "string"
-        ? m.content
-        : Array.isArray(m.content)
-          ? m.content.map((p: { text?: string }) => p.text ?? "").join("")
-          : "",
-    )
-    .join("\n");
-}
-
-/** The symbols a prompt asks about: a batch list, or the agent's "Decide now on X". */
-function symbolsIn(prompt: string): string[] {
-  const batch = /Symbols to decide: ([A-Z0-9/, ]+)/.exec(prompt);
-  if (batch) return batch[1]!.split(",").map((s) => s.trim()).filter(Boolean);
-  const one = /Decide now on ([A-Z0-9]+\/[A-Z0-9]+)/.exec(prompt);
-  return one ? [one[1]!] : [];
 }
