@@ -1,11 +1,12 @@
 import { USDC } from "../src/domain/types.js";
 import { levelOf } from "../src/payments/balanceManager.js";
+import { openSessionLine } from "../src/payments/sessionText.js";
 import { money, usdc } from "../src/chat/format.js";
 import { equity } from "../src/portfolio/valuation.js";
 import { loadPortfolio } from "../src/orders/orderPath.js";
 import { defineCommand, noArgs, type Needs } from "./types.js";
 
-export const balance = defineCommand<undefined, Needs<"mode", "balance" | "exchange" | "portfolio" | "market" | "quote" | "clock">>({
+export const balance = defineCommand<undefined, Needs<"mode" | "sessions", "balance" | "exchange" | "portfolio" | "market" | "quote" | "clock">>({
   name: "balance",
   summary: "USDC for model calls, and the trading account",
   usage: "/balance",
@@ -15,7 +16,7 @@ export const balance = defineCommand<undefined, Needs<"mode", "balance" | "excha
     const b = app.services.balance;
     const micro = await b.getBalance();
     const level = levelOf(micro, b.rules);
-    const portfolio = await loadPortfolio(app.services);
+    const [portfolio, sessions] = await Promise.all([loadPortfolio(app.services), app.sessions?.recent(3)]);
     const tag = app.mode.trading === "paper" ? " [PAPER]" : "";
     const levelText = { ok: "OK", low: `LOW (under $${b.rules.minBalance.toFixed(2)})`, critical: `CRITICAL (under $${b.rules.criticalBalance.toFixed(2)}: trading pauses)` }[level];
     return {
@@ -23,6 +24,7 @@ export const balance = defineCommand<undefined, Needs<"mode", "balance" | "excha
         `USDC for model calls: ${usdc(micro, 2)} — ${levelText}`,
         `  ${b.describeWallet()}`,
         `  warn < $${b.rules.minBalance.toFixed(2)}, pause < $${b.rules.criticalBalance.toFixed(2)}, auto-refill ${b.rules.autoRefill ? `on (+$${b.rules.refillAmount.toFixed(2)} under $${b.rules.refillThreshold.toFixed(2)})` : "off"}`,
+        ...(sessions ? [`  ${openSessionLine(sessions, app.services.clock())}`] : []),
         `Trading account${tag}: cash ${money(portfolio.cash, app.services.quote)}, equity ${money(equity(portfolio), app.services.quote)}, ${portfolio.positions.length} open position(s)`,
       ].join("\n"),
     };

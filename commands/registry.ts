@@ -9,6 +9,7 @@ import { limits } from "./limits.js";
 import { trade } from "./trade.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
+import { session } from "./session.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
 import { attachReplyExtras } from "../src/chat/charts/hooks.js";
 import type { CommandCall, CommandDispatcher, PressOutcome } from "../src/chat/types.js";
@@ -58,7 +59,7 @@ const modelCommand: Command = {
   options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
 };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, session, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -4,6 +4,7 @@ import { loadPortfolio } from "../src/orders/orderPath.js";
 import { equity, exposure, exposureBySymbol, maxDrawdown, totalUnrealizedPnl, unrealizedPnl } from "../src/portfolio/valuation.js";
 import { describeLimits } from "../src/risk/rules.js";
 import { portfolioVar, returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../src/risk/var.js";
+import { openSessionLine } from "../src/payments/sessionText.js";
 import { defineCommand, noArgs, type Needs } from "./types.js";
 
 const ago = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
@@ -14,7 +15,7 @@ function chatLines(problems: string[]): string[] {
 
 export const status = defineCommand<
   undefined,
-  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
 >({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
@@ -24,19 +25,21 @@ export const status = defineCommand<
   async run(_, { app }) {
     const s = app.services;
     const now = s.clock();
-    const [pause, chosen, bal, portfolio, schedule, reconciled] = await Promise.all([
+    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions] = await Promise.all([
       s.state.pauseState(),
       s.state.chosenModel(),
       s.balance.getBalance(),
       loadPortfolio(s),
       app.schedule(),
       app.reconciliations.last(),
+      app.sessions?.recent(3),
     ]);
     const eq = equity(portfolio);
     const lines = [
       `Trading: ${pause.paused ? `PAUSED (${pause.reason}, by ${pause.by ?? "the agent"}, ${ago(now - (pause.since ?? now))} ago)` : "running"} · ${app.mode.trading === "paper" ? "PAPER (simulated)" : `LIVE on ${s.exchange.name}`}`,
       `Market: ${s.market.describe()}`,
       `Model: ${chosen ?? s.models.chain()[0]!.id}${chosen ? " (chosen)" : ""} · research: ${s.research.name}`,
+      ...(sessions ? [openSessionLine(sessions, now)] : []),
       `USDC: ${usdc(bal, 2)} (${levelOf(bal, s.balance.rules)}) · equity ${money(eq, s.quote)} · exposure ${eq > 0 ? ((exposure(portfolio) / eq) * 100).toFixed(1) : "0"}% · ${portfolio.positions.length} position(s)`,
       `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}` : "not run yet"}`,
       `Uptime: ${ago(now - app.startedAt)}`,

@@ -6,6 +6,7 @@ import type { DecideRequest } from "../src/decision/request.js";
 import type { AgentMode, MarketSymbol } from "../src/domain/types.js";
 import type { DecisionRecord } from "../src/ledger/ledger.js";
 import type { Log } from "../src/log.js";
+import type { PermitSessions } from "../src/payments/permitSessions.js";
 import type { DecisionServices } from "../src/pipeline/decide.js";
 import type { ReconciliationLog } from "../src/portfolio/reconcile.js";
 import type { ScheduleLine } from "../src/queue/scheduler.js";
@@ -33,6 +34,8 @@ export interface CommandHost {
   costReport(now?: number): Promise<string>;
   redact(text: string): string;
   log: Log;
+  /** The wallet's permit sessions with the router, when it is paid by one. */
+  sessions?: PermitSessions;
   /** What is wrong with the chat platforms now (none: all fine); set once they have started. */
   chatHealth?(): string[];
   /**

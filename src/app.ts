@@ -9,6 +9,8 @@ import { runLedgerRollup } from "../jobs/ledgerRollup.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
 import { runChainReconciliation } from "../jobs/chainReconcile.js";
+import { runPaymentRecovery } from "../jobs/recoverPayments.js";
+import { runRouterRefresh } from "../jobs/refreshRouter.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
@@ -19,7 +21,12 @@ import { redactSecrets, type Config } from "./config/config.js";
 import { USDC, type AgentMode, type MarketSymbol } from "./domain/types.js";
 import { PaperExchange } from "./exchange/paper.js";
 import type { Exchange } from "./exchange/types.js";
-import { Ledger, type DecisionRecord } from "./ledger/ledger.js";
+import { Ledger, ledgerKeys, type DecisionRecord } from "./ledger/ledger.js";
+import type { SignedAuthorization } from "./payments/inflight.js";
+import type { PermitSessions } from "./payments/permitSessions.js";
+import { sessionReport } from "./payments/sessionText.js";
+import type { RecoveryResult } from "./payments/recovery.js";
+import type { ChainDrift } from "./chain/usdcTransfers.js";
 import { buildReport, formatReport } from "./ledger/report.js";
 import { JsonlArchive } from "./ledger/archive.js";
 import { LedgerRollup } from "./ledger/rollup.js";
@@ -29,6 +36,7 @@ import type { MarketData } from "./market/types.js";
 import { routerAuthFromConfig } from "./models/routerAuth.js";
 import { createRouterRuntime } from "./models/routerRuntime.js";
 import { ModelLayer } from "./models/modelLayer.js";
+import { LiveCatalogue } from "./models/liveCatalogue.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
 import { PortfolioStore } from "./portfolio/store.js";
@@ -99,6 +107,12 @@ export interface App {
   queueDepth(): Promise<{ decisions: number; monitors: number; commands: number }>;
   /** Workers with a live heartbeat, anywhere in the cluster. */
   liveWorkers(): Promise<string[]>;
+  /** Books or releases the payments that left and were never booked (also run on its own: at start, after a Redis outage, every minute). */
+  recoverPayments(): Promise<RecoveryResult>;
+  /** Compares the books with the wallet's USDC on chain (and matches permit sessions' batches); [] without a chain wallet. */
+  reconcileChain(): Promise<ChainDrift[]>;
+  /** The wallet's permit sessions, when the router is paid by one. */
+  sessions?: PermitSessions;
   /** Starts the workers and the schedules (roles all and worker). Commands work without it. */
   startJobs(): Promise<void>;
   /** Finishes the jobs in flight, then closes everything. */
@@ -192,8 +206,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     });
 
   const routerAuth = routerAuthFromConfig(config.router);
-  const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ baseURL: config.router.url, auth: routerAuth, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) : undefined;
-  // When calls are paid per call with x402, the USDC that pays them is the key's own wallet, read on
+  const router = routerAuth ? (await import("./models/dreamsRouter.js")).createRouterClient({ origin: config.router.url, auth: routerAuth, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) : undefined;
+  // When the router is paid from a wallet, the USDC that pays it is the key's own wallet, read on
   // chain. Otherwise (offline, or an API key billed to an account) the rules watch the paper wallet.
   const onchain = router?.payer && !opts.paperWallet;
   const refiller =
@@ -203,11 +217,23 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const wallet: UsdcWallet = onchain
     ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl, refiller)
     : new PaperWallet(redis, USDC(config.balance.paperWalletStart));
+  const balance = new BalanceManager(wallet, ledger, {
+    minBalance: config.balance.minBalance,
+    criticalBalance: config.balance.criticalBalance,
+    refillThreshold: config.balance.refillThreshold,
+    refillAmount: config.balance.refillAmount,
+    autoRefill: config.balance.autoRefill,
+  });
 
+  // The router's catalogue (/v1/models): what it offers and at what price, shared through Redis.
+  const live = router && !opts.models ? new LiveCatalogue(redis, router.origin, clock) : undefined;
+  if (live) await live.load();
   const models = opts.models ?? new ModelLayer(
     router
       ? {
-          factory: (id, meter) => router.model(id, meter),
+          factory: (id, f) => router.model(id, f),
+          payWith: () => router.payWith(),
+          ...(live ? { live } : {}),
           primary: config.router.primaryModel,
           fallbacks: config.router.fallbackModels,
           estimateUsdc: config.router.costPerDecision,
@@ -228,7 +254,49 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     dailyBudget: config.balance.dailyBudget,
     monthlyBudget: config.balance.monthlyBudget,
   };
-  models.attach(createRouterRuntime(redis, runtimeSettings, (message) => notifier.notify({ type: "model-alert", message })));
+  const runtime = createRouterRuntime(redis, runtimeSettings, {
+    balance,
+    refusals: ledger,
+    clock,
+    alert: (message: string) => notifier.notify({ type: "model-alert", message }),
+    ...(wallet.kind === "onchain" ? { chainWatch: true } : {}),
+  });
+  models.attach(runtime);
+  // A wallet pays the hosted router by permit session: one per wallet and router, shared by every process.
+  const sessions = router?.useSessions({
+    redis,
+    budget: runtime.budget,
+    balance: { getBalance: () => balance.getBalance(), rules: balance.rules },
+    capMicro: USDC(config.router.sessionCap),
+    ttlSeconds: config.router.sessionTtlSeconds,
+    clock,
+  });
+  // Paid and not booked: never. The recovery books or releases what the crash index still holds.
+  const chainReader = wallet.kind === "onchain" && router?.chain ? router.chain : undefined;
+  const recovery = {
+    inflight: runtime.payments.inflight,
+    budget: runtime.budget,
+    balance,
+    booked: async (chargeId: string) => (await redis.exists(ledgerKeys().charged(chargeId))) === 1,
+    ...(sessions ? { sessions } : {}),
+    ...(chainReader ? { chain: { used: (a: SignedAuthorization) => chainReader.authorizationUsed(a.kind, a.asset as `0x${string}`, a.from as `0x${string}`, a.nonce), now: () => chainReader.now() } } : {}),
+    clock,
+  };
+  // Redis back after an outage: a booking it refused meanwhile is made now, not at the next tick.
+  let redisDown = false;
+  redis.on("error", () => (redisDown = true));
+  redis.on("ready", () => {
+    if (!redisDown) return;
+    redisDown = false;
+    void runPaymentRecovery({ recovery, notifier }).catch((err: unknown) => log.error("payment recovery", err));
+  });
+
+  // The router's payment terms and catalogue, read now; a router that does not answer is asked again later.
+  if (router) {
+    const [terms, cat] = await Promise.all([router.refreshTerms(), live?.refresh()]);
+    if (terms && terms.kind !== "session") log.info(`router payment: ${terms.why}; each call is paid as its 402 asks`);
+    if (cat && !cat.ok) log.warn(`router catalogue: ${cat.why}; using ${live?.current ? "the last one read" : "the built-in model list and prices"}`);
+  }
 
   // AUDIT_TTL_DAYS: how long the audit record of each decision (its prompt and reply) is kept.
   const agent = new TradingAgent(new RedisKeyValueProvider(redis), { auditTtlSeconds: Math.max(1, Math.round(config.retention.auditTtlMs / 1000)) });
@@ -242,13 +310,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     exchange,
     portfolio: new PortfolioStore(redis),
     ledger,
-    balance: new BalanceManager(wallet, ledger, {
-      minBalance: config.balance.minBalance,
-      criticalBalance: config.balance.criticalBalance,
-      refillThreshold: config.balance.refillThreshold,
-      refillAmount: config.balance.refillAmount,
-      autoRefill: config.balance.autoRefill,
-    }),
+    balance,
     state,
     // A copy: /limits changes it at run time, and the loaded configuration stays as it was.
     limits: { ...config.risk },
@@ -258,7 +320,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   };
 
   // RESEARCH_URL: research paid through the same guards, budget and wallet as the model calls.
-  services.research = researchFromConfig(config, { redis, budget: models.runtime!.budget, balance: services.balance, clock, symbols });
+  services.research = researchFromConfig(config, { redis, payments: runtime.payments, clock, symbols });
 
   const { hour, minute } = config.schedule.reportTime;
   const specs: ScheduleSpec[] = [
@@ -267,6 +329,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
     { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
     ...(wallet.kind === "onchain" ? [{ id: "chain-reconcile", job: "chain-reconcile" as const, every: config.schedule.reconcileMs, label: "chain reconciliation" }] : []),
+    { id: "recover-payments", job: "recover-payments", every: 60_000, label: "payment recovery" },
+    ...(router ? [{ id: "router-refresh", job: "router-refresh" as const, every: config.router.catalogueRefreshMs, label: "router terms and catalogue" }] : []),
     { id: "report", job: "report", pattern: `${minute} ${hour} * * *`, label: "daily cost report" },
     // Past midnight UTC, so the day that just left the retention window goes the same night.
     { id: "rollup", job: "rollup", pattern: "15 0 * * *", label: "ledger rollup" },
@@ -324,6 +388,12 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       return { ...d, commands };
     },
     liveWorkers: () => liveWorkers(redis),
+    recoverPayments: () => runPaymentRecovery({ recovery, notifier }),
+    reconcileChain: () =>
+      app.chainWallet
+        ? runChainReconciliation({ ...app, chainWallet: app.chainWallet, ...(router?.chain ? { allowance: (asset: `0x${string}`, spender: `0x${string}`) => router.chain!.allowance(asset, spender) } : {}) })
+        : Promise.resolve([]),
+    ...(sessions ? { sessions } : {}),
     async schedule() {
       const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs;
       if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix);
@@ -341,13 +411,19 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       const [decisions, monthCharges] = await Promise.all([ledger.decisions(dayStart, now), ledger.charges(monthStart, now)]);
       const todayCharges = monthCharges.filter((c) => c.time >= dayStart);
       const caps = { dailyMicro: USDC(config.balance.dailyBudget), monthlyMicro: USDC(config.balance.monthlyBudget) };
-      return formatReport(buildReport(decisions, todayCharges, monthCharges, now, `today, ${d.toISOString().slice(0, 10)} UTC`, caps));
+      const text = formatReport(buildReport(decisions, todayCharges, monthCharges, now, `today, ${d.toISOString().slice(0, 10)} UTC`, caps));
+      const [refused, views] = await Promise.all([ledger.refusals(dayStart, now), sessions ? sessions.recent(5) : []]);
+      const withBatches = sessions ? await Promise.all(views.map(async (view) => ({ view, batches: await sessions.batches(view.id) }))) : [];
+      const more = sessionReport(withBatches, refused, now);
+      return more.length ? `${text}\n${more.join("\n")}` : text;
     },
     redact,
     async startJobs() {
       if (market instanceof CcxtMarketData) market.startStreams();
       // Drift between the books and the exchange is reported before the first decision.
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
+      // Payments a crash or a full Redis left unbooked are settled before anything new is paid.
+      await runPaymentRecovery({ recovery, notifier }).catch((err: unknown) => log.error("payment recovery", err));
       queues = new AgentQueues(connection, log, prefix);
       heartbeat = new WorkerHeartbeat(redis);
       await heartbeat.start();
@@ -376,11 +452,15 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           case "reconcile":
             return runReconciliation(app);
           case "chain-reconcile":
-            return app.chainWallet ? runChainReconciliation({ ...app, chainWallet: app.chainWallet }) : undefined;
+            return app.chainWallet ? app.reconcileChain() : undefined;
           case "report":
             return runDailyReport(app);
           case "rollup":
             return runLedgerRollup({ services, rollup, retentionDays: config.retention.ledgerDays, log });
+          case "recover-payments":
+            return runPaymentRecovery({ recovery, notifier });
+          case "router-refresh":
+            return router ? runRouterRefresh({ router: { refreshTerms: () => router.refreshTerms(), ...(live ? { refreshCatalogue: () => live.refresh() } : {}) }, log }) : undefined;
           default:
             throw new Error(`unknown job ${job.name}`);
         }

@@ -33,15 +33,18 @@ describe("loadConfig defaults", () => {
   it("loads every default from an empty environment", () => {
     expect(ok({})).toEqual({
       router: {
-        url: "https://router.daydreams.systems/v1",
+        url: "https://ai.xgate.run",
         apiKey: undefined,
         walletAddress: undefined,
         rpcUrl: undefined,
         privateKey: undefined,
         network: "base-sepolia",
         auth: "auto",
-        primaryModel: "openai/gpt-4o",
-        fallbackModels: ["anthropic/claude-3-5-sonnet", "google-vertex/gemini-2.5-flash", "groq/llama-3.1-8b-instant"],
+        sessionCap: 2,
+        sessionTtlSeconds: 1800,
+        primaryModel: "anthropic:claude-sonnet-4-6",
+        fallbackModels: ["openai:gpt-5", "google:gemini-2.5-flash", "meta:llama-3.3-70b"],
+        catalogueRefreshMs: 1_800_000,
         costPerDecision: 0.04,
         timeoutMs: 20000,
         decisionModel: "offline",
@@ -73,6 +76,7 @@ describe("loadConfig defaults", () => {
         batchMaxSymbols: 10,
         signalGate: false,
         signalGateMinScore: 0.3,
+        invalidReplyRetries: 1,
       },
       chat: {
         telegram: { token: undefined, allowedUsers: [], chatId: undefined, threadId: undefined, apiUrl: undefined, webhook: undefined },
@@ -179,14 +183,14 @@ describe("Config from the settings table", () => {
       DISCORD_API_URL: "http://127.0.0.1:8082/api/",
       TELEGRAM_WEBHOOK_URL: "https://bot.example.org/hook",
       TELEGRAM_WEBHOOK_LISTEN: "127.0.0.1:9000",
-      MODEL_PRICES: "openai/gpt-4o=0.2",
+      MODEL_PRICES: "openai:gpt-5=0.2",
     });
     expect(c.routing.breakerCooldownMs).toBe(90_000);
     expect(c.chat.approval).toEqual({ above: 250, timeoutMs: 45_000 });
     expect(c.chat.telegram.apiUrl).toBe("http://127.0.0.1:8081");
     expect(c.chat.discord.apiUrl).toBe("http://127.0.0.1:8082/api");
     expect(c.chat.telegram.webhook).toEqual({ url: "https://bot.example.org/hook", host: "127.0.0.1", port: 9000 });
-    expect(c.routing.modelPrices).toEqual({ "openai/gpt-4o": 0.2 });
+    expect(c.routing.modelPrices).toEqual({ "openai:gpt-5": 0.2 });
     expect(c.routing.modelTimeouts).toEqual({});
     expect(fails({ BATCH_DECISIONS: "on", DECISION_CACHE_TTL_SECONDS: "0" })).toContain(
       'BATCH_DECISIONS: "on" hands each symbol its answer through the decision cache, so it needs DECISION_CACHE_TTL_SECONDS above 0',

@@ -19,6 +19,8 @@ describe("MAX_SPEND_PER_DECISION_USDC", () => {
       c.routing.modelPrices = { ...STANDIN_PRICES };
       c.routing.breakerFailures = 2;
       c.routing.breakerCooldownMs = 3_600_000;
+      // The whole chain may be asked here: this test is about the ceiling (the default stops sooner, below).
+      c.routing.invalidReplyRetries = 3;
     });
     for (const m of [GPT, CLAUDE, GEMINI, LLAMA]) t.standIn.setFault(m, { kind: "schema" });
     await t.app.services.state.chooseModel(GPT);
@@ -50,6 +52,25 @@ describe("MAX_SPEND_PER_DECISION_USDC", () => {
     expect(BigInt(await t.app.services.ledger.spentOn(dayKey(t.clock.now)))).toBe(paid);
     expect(paid).toBe(2n * (31_337n + 11_017n + 4_021n) + 2n * 21_113n);
     expect((await t.run("/model")).text).toMatch(/openai\/gpt-4o[^\n]*cooling down/);
+  }, 60_000);
+
+  it("after an invalid reply asks at most one more paid model (INVALID_REPLY_RETRIES), then the offline engine decides", async () => {
+    t = await startRouterApp((c) => {
+      c.routing.breakerFailures = 100;
+    });
+    for (const m of [GPT, CLAUDE, GEMINI, LLAMA]) t.standIn.setFault(m, { kind: "schema" });
+    await t.app.services.state.chooseModel(GPT);
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(1);
+      const before = t.standIn.payments.length;
+      const r = await t.app.decide({ decisionId: `hostile:${i}`, symbol: "BTC/USDT", trigger: "chat" });
+      expect(t.standIn.payments.length - before).toBe(2);
+      expect(r.model).toBe("offline-engine");
+      expect(r.attempts!.map((a) => a.model)).toEqual([GPT, CLAUDE]);
+      expect(r.costMicro).toBe(31_337 + 21_113);
+    }
+    expect(t.standIn.calls.filter((c) => c.model === GEMINI || c.model === LLAMA)).toEqual([]);
+    expect(BigInt(await t.app.services.ledger.spentOn(dayKey(t.clock.now)))).toBe(t.standIn.paidAtomic());
   }, 60_000);
 });
 

@@ -5,7 +5,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshRedisUrl } from "./support/app.js";
 import { runProduct } from "./support/product.js";
-import { STANDIN_PRICES, TEST_WALLET_KEY } from "./support/routerApp.js";
+import { CLAUDE, GEMINI, GPT, LLAMA, STANDIN_PRICES, TEST_WALLET_KEY } from "./support/routerApp.js";
 import { RouterStandIn } from "./support/routerStandIn.js";
 
 let standIn: RouterStandIn;
@@ -58,6 +58,9 @@ describe("npm start paying the router with x402 v2, as a user runs it", () => {
       BASE_RPC_URL: rpcUrl,
       SYMBOLS: "BTC/USDT",
       DECISION_CACHE_TTL_SECONDS: "0",
+      // This per-call v2 stand-in serves the design's 2024 models (the hosted router's own is xgateStandIn).
+      PRIMARY_MODEL: GPT,
+      FALLBACK_MODELS: [CLAUDE, GEMINI, LLAMA].join(","),
     });
     expect(code, err).toBe(0);
     // One payment, in the v2 headers, verified and settled by the reference facilitator.

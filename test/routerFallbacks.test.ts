@@ -25,7 +25,8 @@ describe("a primary that fails, and the next model answering", () => {
     { fault: { kind: "hang" }, failure: "timeout", calls: 1, paid: false },
     { fault: { kind: "malformed" }, failure: "invalid-reply", calls: 2, paid: true },
     { fault: { kind: "schema" }, failure: "invalid-reply", calls: 2, paid: true },
-    { fault: { kind: "402-repeat" }, failure: "payment", calls: 2, paid: true },
+    // The gateway refused a valid payment: nothing was taken, so nothing is booked.
+    { fault: { kind: "402-repeat" }, failure: "payment", calls: 2, paid: false },
   ];
 
   it("falls back on each injected failure, retries only an unpaid server error, and never trades a bad reply", async () => {
@@ -45,6 +46,7 @@ describe("a primary that fails, and the next model answering", () => {
       expect(record.model, name).toBe(CLAUDE);
       expect(record.action, name).toBe("hold");
       expect(reply.text, name).toMatch(new RegExp(`Model: ${CLAUDE}[\\s\\S]*Note: model notes: ${GPT}: ${c.failure}`));
+      if (c.fault.kind === "402-repeat") expect(reply.text, name).toMatch(/refused the payment[^\n]*nothing was paid/);
       const primary = record.attempts!.filter((a) => a.model === GPT);
       expect(primary.map((a) => a.failure), name).toEqual(c.fault.kind === "http-500" ? ["server", "server"] : [c.failure]);
       expect(t.standIn.callsTo(GPT), name).toHaveLength(c.calls);
@@ -53,15 +55,17 @@ describe("a primary that fails, and the next model answering", () => {
       expect(primaryCost, name).toBe(c.paid ? 31_337 : 0);
       expect(record.costMicro, name).toBe(primaryCost + 21_113);
       if (c.fault.kind === "malformed" || c.fault.kind === "schema") expect(t.standIn.payments.length - paidBefore, name).toBe(2);
-      // The 402 to a valid payment: the gateway took nothing, but the signed authorization left
-      // the process and stays valid until it expires, so it is booked (conservatively).
-      if (c.fault.kind === "402-repeat") expect(t.standIn.refused.at(-1)!.reason).toMatch(/injected/);
+      // The 402 to a valid payment: the gateway took nothing; the ledger keeps it as refused, not spent.
+      if (c.fault.kind === "402-repeat") {
+        expect(t.standIn.refused.at(-1)!.reason).toMatch(/injected/);
+        expect((await t.app.services.ledger.refusals(0, Date.now() * 2)).map((r) => r.model)).toEqual([GPT]);
+      }
       await t.app.redis.del(`router:breaker:${GPT}`);
     }
     expect(await t.app.services.exchange.trades(100)).toEqual([]);
-    // Every payment the stand-in took, and the one it refused, is in the ledger.
+    // Every payment the stand-in took is in the ledger, and nothing else.
     const booked = (await t.app.services.ledger.charges(0, Date.now() * 2)).reduce((s, c) => s + c.costMicro, 0);
-    expect(BigInt(booked)).toBe(t.standIn.paidAtomic() + 31_337n);
+    expect(BigInt(booked)).toBe(t.standIn.paidAtomic());
   });
 
   it("cools a rate-limited model for its retry-after, and other decisions skip it meanwhile", async () => {
@@ -151,7 +155,11 @@ describe("the circuit breaker", () => {
 
 describe("a malformed reply", () => {
   it("never becomes an order, whatever shape it takes; with ROUTER_FALLBACK=hold the agent holds", async () => {
-    t = await startRouterApp((c) => (c.routing.fallback = "hold"));
+    t = await startRouterApp((c) => {
+      c.routing.fallback = "hold";
+      // Every shape of bad reply is walked here; the default stops after one more paid model (routerCaps.test.ts).
+      c.routing.invalidReplyRetries = 3;
+    });
     t.standIn.setReply((req) =>
       req.model === LLAMA
         ? `<response>${buyReply(5).replace(/<\/?response>/g, "")}${buyReply(5).replace(/<\/?response>/g, "")}</response>`

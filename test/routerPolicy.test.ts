@@ -38,19 +38,38 @@ const catalogue = buildCatalogue({
 describe("the catalogue", () => {
   it("prices and tiers the design's models, and honours MODEL_PRICES and MODEL_TIMEOUTS", () => {
     expect(catalogue.map((m) => [m.id, m.tier, m.listPriceMicro, m.timeoutMs])).toEqual([
-      ["openai/gpt-4o", "premium", 100_000, 15_000],
+      ["openai/gpt-4o", "premium", 80_000, 15_000],
       ["anthropic/claude-3-5-sonnet", "standard", 50_000, 20_000],
       ["google-vertex/gemini-2.5-flash", "fast", 20_000, 20_000],
       ["groq/llama-3.1-8b-instant", "economy", 10_000, 20_000],
     ]);
     const custom = buildCatalogue({ primary: "x/new-model", fallbacks: [], prices: { "x/new-model": 0.001 }, defaultPriceUsdc: 0.04, timeouts: {}, defaultTimeoutMs: 5000 });
-    expect(custom[0]).toMatchObject({ tier: "economy", listPriceMicro: 1000 });
+    expect(custom[0]).toMatchObject({ tier: "economy", listPriceMicro: 1000, priceFrom: "configured" });
+  });
+
+  it("prices from the router's live catalogue, and marks a model it no longer offers", () => {
+    const live = buildCatalogue({
+      primary: "openai:gpt-5",
+      fallbacks: ["google:gemini-2.5-flash", "gone:model"],
+      prices: { "google:gemini-2.5-flash": 0.03 },
+      defaultPriceUsdc: 0.04,
+      timeouts: {},
+      defaultTimeoutMs: 5000,
+      offered: [{ id: "openai:gpt-5", priceMicro: 20_063 }, { id: "google:gemini-2.5-flash", priceMicro: 2_027 }, { id: "auto" }],
+    });
+    expect(live.map((m) => [m.id, m.listPriceMicro, m.priceFrom, m.tier, m.offered])).toEqual([
+      // Tiers by rank of price among the models offered: cheapest economy, dearest premium.
+      ["openai:gpt-5", 20_063, "catalogue", "economy", undefined],
+      // MODEL_PRICES wins over the catalogue.
+      ["google:gemini-2.5-flash", 30_000, "configured", "premium", undefined],
+      ["gone:model", 40_000, "estimate", "standard", false],
+    ]);
   });
 
   it("reads MODEL_PRICES and MODEL_TIMEOUTS from config, and refuses models outside the chain", () => {
-    const ok = loadConfig({ MODEL_PRICES: "openai/gpt-4o=0.12, groq/llama-3.1-8b-instant=0.005", MODEL_TIMEOUTS: "openai/gpt-4o=9000" });
+    const ok = loadConfig({ PRIMARY_MODEL: "openai/gpt-4o", FALLBACK_MODELS: "groq/llama-3.1-8b-instant", MODEL_PRICES: "openai/gpt-4o=0.12, groq/llama-3.1-8b-instant=0.005", MODEL_TIMEOUTS: "openai/gpt-4o=9000" });
     expect(ok.ok && ok.config.routing).toMatchObject({ modelPrices: { "openai/gpt-4o": 0.12, "groq/llama-3.1-8b-instant": 0.005 }, modelTimeouts: { "openai/gpt-4o": 9000 } });
-    const bad = loadConfig({ MODEL_PRICES: "openai/gpt-5=0.2", MODEL_TIMEOUTS: "openai/gpt-4o=fast", BATCH_DECISIONS: "on", DECISION_CACHE_TTL_SECONDS: "0" });
+    const bad = loadConfig({ PRIMARY_MODEL: "openai/gpt-4o", FALLBACK_MODELS: "groq/llama-3.1-8b-instant", MODEL_PRICES: "openai/gpt-5=0.2", MODEL_TIMEOUTS: "openai/gpt-4o=fast", BATCH_DECISIONS: "on", DECISION_CACHE_TTL_SECONDS: "0" });
     expect(bad.ok).toBe(false);
     const message = bad.ok ? "" : bad.message;
     expect(message).toMatch(/MODEL_TIMEOUTS: expected a comma-separated list of MODEL=VALUE pairs/);

@@ -131,7 +131,7 @@ describe("x402 upto on the local chain", () => {
     }
   }, 60_000);
 
-  it("a settlement above the signed maximum is refused, and the authorization (still valid) is booked at its maximum", async () => {
+  it("a settlement above the signed maximum is refused and not booked; settled later on chain, the recovery books it", async () => {
     const agent = chain.account(7).address;
     const t = await uptoApp(7, { perTokenAtomic: PER_TOKEN, settleAtomic: (_used, max) => max + 1n }, (c) => (c.router.fallbackModels = []));
     try {
@@ -144,9 +144,15 @@ describe("x402 upto on the local chain", () => {
       expect(await usdcOf(agent)).toBe(before);
       expect(await usdcOf(STANDIN_PAYEE)).toBe(payeeBefore);
 
-      // The gateway took nothing, but the signed maximum stays valid until its deadline: booked, conservatively.
+      // The gateway took nothing: nothing is booked, the refusal is kept; the signed maximum stays valid
+      // until its deadline, so its reservation stays and the recovery watches the chain.
       const [record] = await t.app.services.ledger.recent(1);
-      expect(record!.attempts!.filter((a) => a.model === GPT)).toEqual([expect.objectContaining({ ok: false, failure: "payment", costMicro: Number(MAX) })]);
+      expect(record!.attempts!.filter((a) => a.model === GPT)).toEqual([expect.objectContaining({ ok: false, failure: "payment", costMicro: 0 })]);
+      expect(await t.app.services.ledger.charges(0, Date.now() * 2)).toEqual([]);
+      expect((await t.app.services.ledger.refusals(0, Date.now() * 2)).map((r) => r.micro)).toEqual([Number(MAX)]);
+      const rt = t.app.services.models.runtime!;
+      expect((await rt.budget.status(t.clock.now)).reservedTodayMicro).toBe(Number(MAX));
+      expect(await t.app.recoverPayments()).toMatchObject({ booked: [], released: [], waiting: 1 });
 
       // The chain agrees on both counts: the proxy itself refuses more than the maximum, and still
       // settles the maximum later. So booking less than the maximum here could under-book.
@@ -161,6 +167,11 @@ describe("x402 upto on the local chain", () => {
       expect(late).toMatchObject({ success: true, amount: MAX.toString() });
       expect(await usdcOf(agent)).toBe(before - MAX);
       expect(await usdcOf(STANDIN_PAYEE)).toBe(payeeBefore + MAX);
+      // The chain shows it used: the recovery books the maximum, once, and lets the reservation go.
+      expect((await t.app.recoverPayments()).booked).toEqual([expect.objectContaining({ micro: Number(MAX), why: "used on chain after a refusal" })]);
+      expect((await t.app.services.ledger.charges(0, Date.now() * 2)).map((c) => c.costMicro)).toEqual([Number(MAX)]);
+      expect((await rt.budget.status(t.clock.now)).reservedTodayMicro).toBe(0);
+      expect((await t.app.recoverPayments()).booked).toEqual([]);
     } finally {
       await t.stop();
     }
@@ -180,11 +191,12 @@ describe("x402 upto on the local chain", () => {
       expect((refused.extensions?.erc20ApprovalGasSponsoring as { info?: { signedTransaction?: string } } | undefined)?.info?.signedTransaction).toBeUndefined();
       expect(await permit2Allowance(wallet.address)).toBe(0n);
       // The reference resource server says so with 412, not 402: still a refused payment, not a
-      // server error, its receipt failed. Booked at the signed maximum, which stays valid.
+      // server error. Nothing is booked; the refusal is kept.
       expect(t.standIn.callsTo(GPT).map((c) => c.status)).toEqual([402, 412]);
       const [refusedCall] = await t.app.services.ledger.recent(1);
-      expect(refusedCall!.attempts).toEqual([expect.objectContaining({ model: GPT, ok: false, failure: "payment", costMicro: Number(MAX) })]);
-      expect((await t.app.services.ledger.charges(0, Date.now() * 2)).map((c) => c.receipt?.status)).toEqual(["failed"]);
+      expect(refusedCall!.attempts).toEqual([expect.objectContaining({ model: GPT, ok: false, failure: "payment", costMicro: 0 })]);
+      expect(await t.app.services.ledger.charges(0, Date.now() * 2)).toEqual([]);
+      expect((await t.app.services.ledger.refusals(0, Date.now() * 2)).map((r) => r.reason)).toEqual([expect.stringMatching(/permit2_allowance_required|412/)]);
 
       // The owner approves Permit2 on chain (a bounded allowance); from then on no extension is needed.
       await chain.approve(wallet, PERMIT2_ADDRESS, 100_000n);

@@ -184,16 +184,16 @@ async function pickModel(args: Args, config: Config): Promise<PricedModel> {
     // The same authentication as live (ROUTER_AUTH and the keys that are set), whatever DECISION_MODEL says.
     const auth = routerAuthFromConfig({ ...config.router, decisionModel: "router" });
     if (!auth) throw new UsageError("--real-calls needs DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY in .env or the environment");
-    const baseURL = args.routerUrl ?? config.router.url;
-    const client = createRouterClient({ baseURL, auth });
-    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${baseURL}, each decision recorded`, model: () => client.model(args.model), deadlineMs: config.router.timeoutMs });
+    const origin = (args.routerUrl ?? config.router.url).replace(/\/+$/, "").replace(/\/v1$/, "");
+    const client = createRouterClient({ origin, auth, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) });
+    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${origin}, each decision recorded`, model: () => client.model(args.model, fetch), deadlineMs: config.router.timeoutMs });
   }
   if (args.routerUrl) {
     const host = new URL(args.routerUrl).hostname;
     if (!LOOPBACK.has(host)) throw new UsageError(`--router-url ${args.routerUrl} is not on this machine: a router elsewhere means real calls, which need --real-calls`);
     // A stand-in never gets the real key.
-    const client = createRouterClient({ baseURL: args.routerUrl, auth: { kind: "api-key", apiKey: "backtest-stand-in" } });
-    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "stand-in", path: `@daydreamsai/core agent, router stand-in at ${args.routerUrl} (no money moves)`, model: () => client.model(args.model), deadlineMs: config.router.timeoutMs });
+    const client = createRouterClient({ origin: args.routerUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), auth: { kind: "api-key", apiKey: "backtest-stand-in" } });
+    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "stand-in", path: `@daydreamsai/core agent, router stand-in at ${args.routerUrl} (no money moves)`, model: () => client.model(args.model, fetch), deadlineMs: config.router.timeoutMs });
   }
   return throughAgent({
     id: args.model,

@@ -50,9 +50,9 @@ async function transfers(client: PublicClient, network: UsdcNetwork, args: { fro
 }
 
 export interface ChainDrift {
-  kind: "missing" | "unknown" | "different";
-  /** What the books say moved: a payment out of the wallet, or a refill into it. */
-  of: "payment" | "refill";
+  kind: "missing" | "unknown" | "different" | "batch-unmatched" | "batch-larger" | "never-settled" | "allowance-open";
+  /** What the books say moved: a payment out of the wallet, a refill into it, or a permit session's batches. */
+  of: "payment" | "refill" | "session";
   transaction: string;
   bookedMicro?: number;
   chainMicro?: number;

@@ -285,20 +285,25 @@ const httpUrl = url(["http:", "https:"], "an http(s) URL");
 
 const TABLE = {
   router: group("Dreams Router (LLM gateway)", {
-    url: setting("DREAMS_ROUTER_URL", "https://router.daydreams.systems/v1", "Base URL of the Dreams Router API", httpUrl),
+    /** The router's origin: its API is under /v1 (a trailing /v1 in the setting is accepted and dropped). */
+    url: converted(setting("DREAMS_ROUTER_URL", "https://ai.xgate.run", "Address of the Dreams Router (its API is under /v1; a trailing /v1 is accepted)", httpUrl), (u) => u.replace(/\/+$/, "").replace(/\/v1$/, "")),
     apiKey: secret("DREAMS_ROUTER_API_KEY", "API key for the router (one way to pay; X402_PRIVATE_KEY is the other)", noSpaces("an API key")),
     walletAddress: optional("X402_WALLET_ADDRESS", "Wallet address whose USDC pays for model calls", hex(40, "a 0x-prefixed 40-hex-digit wallet address")),
     privateKey: secret("X402_PRIVATE_KEY", "Private key that signs x402 USDC payments for model calls", hex(64, "a 0x-prefixed 64-hex-digit private key")),
     rpcUrl: optional("BASE_RPC_URL", "JSON-RPC endpoint of Base / Base Sepolia for reading the wallet's USDC balance; empty means the chain's public endpoint", httpUrl),
     network: setting("X402_NETWORK", "base-sepolia", "Chain for x402 payments (base-sepolia is the testnet)", oneOf("base", "base-sepolia")),
-    auth: setting("ROUTER_AUTH", "auto", "How to authenticate to the router; auto picks from the keys that are set", oneOf("auto", "x402", "wallet-login", "api-key")),
-    primaryModel: setting("PRIMARY_MODEL", "openai/gpt-4o", "Model asked first for each decision", text),
+    auth: setting("ROUTER_AUTH", "auto", "How to pay the router: x402 (a permit session, or per call, from X402_PRIVATE_KEY's wallet), api-key (DREAMS_ROUTER_API_KEY), or auto (whichever key is set, the API key first)", oneOf("auto", "x402", "wallet-login", "api-key")),
+    /** The most one permit session lets the router's facilitator draw (the budgets and the balance rule may allow less). */
+    sessionCap: setting("SESSION_CAP_USDC", "2", "Most USDC one permit session may let the router draw from the wallet (the daily and monthly budgets and the balance rule may allow less)", num({ min: 0.01, max: 1000 })),
+    sessionTtlSeconds: setting("SESSION_TTL_SECONDS", "1800", "How long a signed permit stays usable: after its deadline nobody can apply it, and a new one is signed", num({ min: 300, max: 86400, whole: true })),
+    primaryModel: setting("PRIMARY_MODEL", "anthropic:claude-sonnet-4-6", "Model asked first for each decision (an id from the router's /v1/models, provider:model, or auto)", text),
     fallbackModels: setting(
       "FALLBACK_MODELS",
-      "anthropic/claude-3-5-sonnet,google-vertex/gemini-2.5-flash,groq/llama-3.1-8b-instant",
+      "openai:gpt-5,google:gemini-2.5-flash,meta:llama-3.3-70b",
       "Models tried in order when the primary fails (comma-separated)",
       list(/^\S+$/, "a comma-separated list of model names"),
     ),
+    catalogueRefreshMs: inMs(setting("CATALOGUE_REFRESH_SECONDS", "1800", "How often the router's model catalogue (/v1/models: ids and prices) is read again", num({ min: 60, max: 86400, whole: true }))),
     /** Expected USDC per call of a model with no known price: reserved before a call, never booked. */
     costPerDecision: setting("COST_PER_DECISION_USDC", "0.04", "Expected USDC per call of a model with no known price: only an estimate reserved before a call; what is booked is what was paid", num({ min: 0 })),
     timeoutMs: setting("MODEL_TIMEOUT_MS", "20000", "Give up on a model call after this many milliseconds", num({ min: 1000, max: 600000, whole: true })),
@@ -328,15 +333,15 @@ const TABLE = {
     fallback: setting("ROUTER_FALLBACK", "offline", "What decides when no router model can or may answer (all failed, budget reached): offline engine, or hold", oneOf("offline", "hold")),
     /** Milliseconds by model id; MODEL_TIMEOUT_MS for the rest. */
     modelTimeouts: orElse(
-      optional("MODEL_TIMEOUTS", "Per-model timeouts in milliseconds, overriding MODEL_TIMEOUT_MS (e.g. openai/gpt-4o=15000)", perModel(num({ min: 1000, max: 600000, whole: true }), "openai/gpt-4o=15000")),
+      optional("MODEL_TIMEOUTS", "Per-model timeouts in milliseconds, overriding MODEL_TIMEOUT_MS (e.g. openai:gpt-5=15000)", perModel(num({ min: 1000, max: 600000, whole: true }), "openai:gpt-5=15000")),
       {},
     ),
     /** Expected USDC per call by model id, before the gateway quotes a price. */
     modelPrices: orElse(
       optional(
         "MODEL_PRICES",
-        "Expected USDC per call by model, used before the gateway quotes a price (defaults: gpt-4o 0.10, claude-3.5-sonnet 0.05, gemini-2.5-flash 0.02, llama-3.1 0.01, else COST_PER_DECISION_USDC); also sets each model's tier",
-        perModel(num({ min: 0 }), "openai/gpt-4o=0.10"),
+        "Expected USDC per call by model, overriding the router's catalogue (/v1/models) and the built-in estimates (gpt-5/opus 0.08, sonnet 0.05, flash 0.02, llama 0.01, else COST_PER_DECISION_USDC); also sets each model's tier",
+        perModel(num({ min: 0 }), "openai:gpt-5=0.08"),
       ),
       {},
     ),
@@ -362,6 +367,7 @@ const TABLE = {
     batchMaxSymbols: setting("BATCH_MAX_SYMBOLS", "10", "Most symbols in one batched call", num({ min: 2, max: 50, whole: true })),
     signalGate: setting("SIGNAL_GATE", "off", "Scheduled decisions pay for a model only when the signal is decisive, RSI is extreme or an open position faces a bearish signal", onOff()),
     signalGateMinScore: setting("SIGNAL_GATE_MIN_SCORE", "0.3", "Signal score (absolute) from which the signal gate pays for a model", num({ min: 0, max: 1 })),
+    invalidReplyRetries: setting("INVALID_REPLY_RETRIES", "1", "After a paid model's invalid reply, how many more paid models one decision may ask before the free fallback decides", num({ min: 0, max: 5, whole: true })),
   }),
 
   /** An x402-paid research endpoint (narratives, signals), paid through the same guards as model calls. */
@@ -651,9 +657,12 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
       );
     } else if (auth === "api-key" && !hasKey) {
       problems.push(`ROUTER_AUTH: "api-key" needs DREAMS_ROUTER_API_KEY; set it, or use ROUTER_AUTH=auto`);
-    } else if ((auth === "x402" || auth === "wallet-login") && !hasWallet) {
+    } else if (auth === "x402" && !hasWallet) {
       problems.push(`ROUTER_AUTH: "${auth}" needs X402_PRIVATE_KEY; set it, or use ROUTER_AUTH=auto`);
     }
+  }
+  if (v.ROUTER_AUTH === "wallet-login") {
+    problems.push(`ROUTER_AUTH: "wallet-login" is gone: the router no longer offers a wallet login. A wallet pays with a permit session: use ROUTER_AUTH=x402 (or auto) with X402_PRIVATE_KEY`);
   }
 
   const chain = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? [])];

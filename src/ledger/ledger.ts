@@ -116,6 +116,15 @@ export function rolledUpCharges(a: DayAggregate): ChargeRecord[] {
   }));
 }
 
+/** A payment the server turned down: what it was for, what it would have cost, and why. */
+export interface RefusedPayment {
+  chargeId: string;
+  time: number;
+  model: string;
+  micro: MicroUsdc;
+  reason: string;
+}
+
 /** What the gateway said about an x402 payment: settled on chain, pending, or failed. */
 export interface PaymentReceipt {
   status: "settled" | "pending" | "failed";
@@ -135,13 +144,21 @@ export interface BookingExtras {
   wallet?: { key: string; seedMicro: MicroUsdc };
   /** Hash fields to set to "1" in the same transaction (the decision journal's "booked" mark). */
   marks?: [key: string, field: string][];
+  /** Hash fields to delete in the same transaction (the payment's entry in the crash index). */
+  clears?: [key: string, field: string][];
+  /** Only with a fresh booking: values appended to lists (a permit session's calls). */
+  pushes?: [key: string, value: string][];
+  /** Only with a fresh booking: hash counters raised (a permit session's tally). */
+  incrs?: [key: string, field: string, by: number][];
 }
 
 // One booking, all or nothing: the charge marker, the ledger entry, the daily and monthly spend,
-// the wallet debit and the journal's mark. A script runs whole or not at all (a crash of our
-// process cannot split it), so a retry either finds everything booked or nothing.
-// KEYS: charged, charges, spend:day, spend:month, wallet ('' = none), mark keys...
-// ARGV: cost, time, entry json, walletSeed, mark fields...
+// the wallet debit, the journal's mark, the crash index cleared and the session's tally. A script
+// runs whole or not at all (a crash of our process cannot split it), so a retry either finds
+// everything booked or nothing.
+// KEYS: charged, charges, spend:day, spend:month, wallet ('' = none), then the keys of the marks,
+// clears, pushes and incrs. ARGV: cost, time, entry json, walletSeed, the four counts, then the
+// marks' fields, the clears' fields, the pushes' values, and (field, amount) per incr.
 const BOOK = `
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
 local amount = tonumber(ARGV[1])
@@ -150,6 +167,7 @@ if fresh and KEYS[5] ~= '' then
   if b == nil then return redis.error_reply('wallet balance is not a number') end
   if amount > b then amount = b end
 end
+local nm, nc, np, ni = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 -- Every read and check is above this line: Redis does not roll a script back, so none may fail below.
 if fresh then
   redis.call('SET', KEYS[1], ARGV[1])
@@ -161,7 +179,11 @@ if fresh then
     redis.call('DECRBY', KEYS[5], amount)
   end
 end
-for i = 6, #KEYS do redis.call('HSET', KEYS[i], ARGV[i - 1], '1') end
+local k, a = 6, 9
+for i = 1, nm do redis.call('HSET', KEYS[k], ARGV[a], '1'); k = k + 1; a = a + 1 end
+for i = 1, nc do redis.call('HDEL', KEYS[k], ARGV[a]); k = k + 1; a = a + 1 end
+for i = 1, np do if fresh then redis.call('RPUSH', KEYS[k], ARGV[a]) end; k = k + 1; a = a + 1 end
+for i = 1, ni do if fresh then redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1]) end; k = k + 1; a = a + 2 end
 if fresh then return 1 end
 return 0
 `;
@@ -223,22 +245,44 @@ export class Ledger {
   async charge(c: ChargeRecord, extras: BookingExtras = {}): Promise<boolean> {
     const keys = spendKeys(this.prefix);
     const marks = extras.marks ?? [];
+    const clears = extras.clears ?? [];
+    const pushes = extras.pushes ?? [];
+    const incrs = extras.incrs ?? [];
     const fresh = await this.redis.eval(
       BOOK,
-      5 + marks.length,
+      5 + marks.length + clears.length + pushes.length + incrs.length,
       `${this.prefix}charged:${c.decisionId}`,
       `${this.prefix}charges`,
       keys.day(dayKey(c.time)),
       keys.month(monthKey(c.time)),
       extras.wallet?.key ?? "",
       ...marks.map((m) => m[0]),
+      ...clears.map((m) => m[0]),
+      ...pushes.map((m) => m[0]),
+      ...incrs.map((m) => m[0]),
       c.costMicro,
       c.time,
       JSON.stringify(c),
       extras.wallet?.seedMicro ?? 0,
+      marks.length,
+      clears.length,
+      pushes.length,
+      incrs.length,
       ...marks.map((m) => m[1]),
+      ...clears.map((m) => m[1]),
+      ...pushes.map((m) => m[1]),
+      ...incrs.flatMap((m) => [m[1], m[2]]),
     );
     return fresh === 1;
+  }
+
+  /** A payment the server refused: nothing is booked as spent, and the refusal is kept for the report. */
+  async refused(r: RefusedPayment): Promise<void> {
+    await this.redis.zadd(`${this.prefix}refused`, r.time, JSON.stringify(r));
+  }
+
+  async refusals(from: number, to: number): Promise<RefusedPayment[]> {
+    return (await this.redis.zrangebyscore(`${this.prefix}refused`, from, to)).map((r) => JSON.parse(r) as RefusedPayment);
   }
 
   async decisions(from: number, to: number): Promise<DecisionRecord[]> {

@@ -18,7 +18,7 @@ export interface Walked {
   attempts: ModelAttempt[];
   errors: string[];
   /** Paid calls must stop for this decision. */
-  stop?: "budget" | "balance" | "auth";
+  stop?: "budget" | "balance" | "auth" | "invalid";
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,7 +35,21 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
     run.errors.push(...w.errors);
     return w;
   };
+  // After a paid model's invalid reply, only so many more paid models (INVALID_REPLY_RETRIES): a
+  // gateway whose every reply is bad must not be paid by the whole chain on every decision.
+  let paidLeftAfterInvalid: number | undefined;
   for (const m of order) {
+    if (m.offered === false) {
+      const why = "not in the router's catalogue now";
+      walked.attempts.push({ model: m.id, ok: false, latencyMs: 0, costMicro: 0, failure: why, skipped: true });
+      walked.errors.push(`${m.id}: skipped, ${why}`);
+      continue;
+    }
+    if (paidLeftAfterInvalid !== undefined && paidLeftAfterInvalid <= 0) {
+      walked.errors.push(`${m.id}: not asked, INVALID_REPLY_RETRIES (${rt.policy.paidAfterInvalid}) more paid models were asked after an invalid reply`);
+      walked.stop = "invalid";
+      return merge(walked);
+    }
     const gate = await rt.breaker.allow(m.id, svc.clock());
     if (!gate.call) {
       const until = gate.until ? ` until ${new Date(gate.until).toISOString().slice(11, 19)} UTC` : "";
@@ -47,6 +61,8 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
     for (let attempt = 1; attempt <= 2; attempt++) {
       const chargeId = `${chargeBase}:${m.id}${attempt > 1 ? `:${attempt}` : ""}`;
       const call = await paidCall(run, m, exec, chargeId, symbols, ceiling - paidBefore - walked.costMicro);
+      const paid = call.costMicro > 0 || call.facts.paymentSent;
+      if (paidLeftAfterInvalid !== undefined && paid) paidLeftAfterInvalid--;
       walked.costMicro += call.costMicro;
       run.costMicro += symbols > 1 ? 0 : call.costMicro;
       walked.latencyMs = call.latencyMs;
@@ -67,6 +83,7 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
         walked.winnerCostMicro = call.costMicro;
         return merge(walked);
       }
+      if (cls === "invalid-reply" && paid && paidLeftAfterInvalid === undefined) paidLeftAfterInvalid = rt.policy.paidAfterInvalid;
       const advice = adviseAfter(cls!, call.facts, attempt);
       const detail = call.facts.guard ? call.guardReason : call.result.error;
       walked.errors.push(`${m.id}: ${cls}${detail ? `, ${detail.slice(0, 160)}` : ""}`);

@@ -3,7 +3,9 @@ import type { DecisionInputs } from "../agent/tradingAgent.js";
 import type { Decision, MicroUsdc } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import { buildCatalogue, type CatalogueModel, type Tier } from "./catalogue.js";
+import type { PayWith } from "../payments/paidRequest.js";
 import type { CallMeter } from "../payments/paymentMeter.js";
+import type { LiveCatalogue } from "./liveCatalogue.js";
 import type { RouterRuntime } from "./routerRuntime.js";
 
 export interface ModelEntry {
@@ -13,11 +15,21 @@ export interface ModelEntry {
   estimateMicro: MicroUsdc;
   tier?: Tier;
   timeoutMs?: number;
+  /** false: the router's live catalogue does not list it now (it is skipped). */
+  offered?: false;
+  /** Where its price comes from: MODEL_PRICES, the router's catalogue, or the built-in estimate. */
+  priceFrom?: CatalogueModel["priceFrom"];
 }
 
 export interface RouterModels {
-  /** Builds a Dreams Router model by id; `meter` sees its payment and its reported cost. */
-  factory: (modelId: string, meter?: CallMeter) => ModelV2;
+  /** Builds a Dreams Router model by id whose requests go through `f` (the paid request's fetch). */
+  factory: (modelId: string, f: typeof fetch) => ModelV2;
+  /** How calls are paid now (a permit session, per call, an account); absent: an account that reports its costs. */
+  payWith?: () => Promise<PayWith>;
+  /** The router's catalogue as last read from /v1/models: prices, and which models it offers now. */
+  live?: LiveCatalogue;
+  /** The gateway answered 401: a credential to drop. */
+  unauthorized?: () => void;
   primary: string;
   fallbacks: string[];
   /** COST_PER_DECISION_USDC: the estimate for a model with no known price. */
@@ -50,6 +62,11 @@ function reportedCost(metadata: unknown): unknown {
   return (metadata as { openrouter?: { usage?: { cost?: unknown } } } | undefined)?.openrouter?.usage?.cost;
 }
 
+/** A cost reported in the reply (usage.cost) counts unless the payment already named one (x-token-cost). */
+function observeCost(meter: CallMeter | undefined, usd: unknown): void {
+  if (meter && meter.reportedMicro === undefined) meter.observeReportedCost(usd);
+}
+
 type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends ReadableStream<infer P> ? P : never;
 
 /**
@@ -59,20 +76,31 @@ type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends Rea
  */
 export class ModelLayer {
   private readonly offline: ModelEntry = { id: OFFLINE_MODEL_ID, kind: "offline", estimateMicro: 0 };
-  private readonly routerModels: CatalogueModel[];
+  private routerModels: CatalogueModel[];
   runtime?: RouterRuntime;
 
+  /** The catalogue snapshot the router models were last priced from. */
+  private pricedFrom?: number;
+
   constructor(readonly router?: RouterModels) {
-    this.routerModels = router
-      ? buildCatalogue({
-          primary: router.primary,
-          fallbacks: router.fallbacks,
-          prices: router.prices ?? {},
-          defaultPriceUsdc: router.estimateUsdc,
-          timeouts: router.timeouts ?? {},
-          defaultTimeoutMs: router.timeoutMs ?? 20_000,
-        })
-      : [];
+    this.routerModels = this.priced();
+  }
+
+  /** The configured models priced by MODEL_PRICES, else the live catalogue, else the built-in list. */
+  private priced(): CatalogueModel[] {
+    const router = this.router;
+    if (!router) return [];
+    const live = router.live?.current;
+    this.pricedFrom = live?.fetchedAt;
+    return buildCatalogue({
+      primary: router.primary,
+      fallbacks: router.fallbacks,
+      prices: router.prices ?? {},
+      defaultPriceUsdc: router.estimateUsdc,
+      timeouts: router.timeouts ?? {},
+      defaultTimeoutMs: router.timeoutMs ?? 20_000,
+      ...(live ? { offered: live.models } : {}),
+    });
   }
 
   attach(runtime: RouterRuntime): void {
@@ -85,15 +113,17 @@ export class ModelLayer {
 
   /** Router models in the configured order (primary first), with tier, list price and timeout. */
   routerCatalogue(): CatalogueModel[] {
+    // Re-priced when a newer catalogue was read (by this process or, through Redis, another one).
+    if (this.router?.live?.current?.fetchedAt !== this.pricedFrom) this.routerModels = this.priced();
     return this.routerModels;
   }
 
   catalogue(): ModelEntry[] {
-    return [...this.routerModels.map((m) => this.entry(m)), this.offline];
+    return [...this.routerCatalogue().map((m) => this.entry(m)), this.offline];
   }
 
   entry(m: CatalogueModel): ModelEntry {
-    return { id: m.id, kind: "router", estimateMicro: m.listPriceMicro, tier: m.tier, timeoutMs: m.timeoutMs };
+    return { id: m.id, kind: "router", estimateMicro: m.listPriceMicro, tier: m.tier, timeoutMs: m.timeoutMs, ...(m.offered === false ? { offered: false } : {}), priceFrom: m.priceFrom };
   }
 
   get offlineEntry(): ModelEntry {
@@ -113,12 +143,12 @@ export class ModelLayer {
     return [first, ...all.filter((m) => m.id !== first.id)];
   }
 
-  languageModel(entry: ModelEntry, inputs: DecisionInputs, meter?: CallMeter): ModelV2 {
+  languageModel(entry: ModelEntry, inputs: DecisionInputs, f: typeof fetch = fetch, meter?: CallMeter): ModelV2 {
     if (entry.kind === "offline") {
       const position = inputs.portfolio.positions.find((p) => p.symbol === inputs.symbol);
       return scriptedModel(OFFLINE_MODEL_ID, () => decisionToAgentReply(decideOffline(inputs.snapshot, position, inputs.limits)));
     }
-    return this.routerModel(entry.id, meter);
+    return this.routerModel(entry.id, f, meter);
   }
 
   /** The offline engine's decision for these inputs (no model, no cost). */
@@ -127,15 +157,15 @@ export class ModelLayer {
     return decideOffline(inputs.snapshot, position, inputs.limits);
   }
 
-  /** A router model for one call, whose reported cost (`usage.cost`) reaches `meter`. */
-  routerModel(id: string, meter?: CallMeter): ModelV2 {
+  /** A router model for one call through `f`, whose reported cost (`usage.cost`) reaches `meter`. */
+  routerModel(id: string, f: typeof fetch = fetch, meter?: CallMeter): ModelV2 {
     if (!this.router) throw new Error(`model ${id} needs the Dreams Router, which is not configured`);
-    const model = this.router.factory(id, meter);
+    const model = this.router.factory(id, f);
     return {
       ...model,
       doGenerate: async (o) => {
         const result = await Promise.resolve(model.doGenerate(o)).catch(ownRetries);
-        meter?.observeReportedCost(reportedCost(result.providerMetadata));
+        observeCost(meter, reportedCost(result.providerMetadata));
         return result;
       },
       doStream: async (o) => {
@@ -143,7 +173,7 @@ export class ModelLayer {
         if (!meter) return result;
         const watch = new TransformStream<StreamPart, StreamPart>({
           transform(part, controller) {
-            if (part.type === "finish") meter.observeReportedCost(reportedCost(part.providerMetadata));
+            if (part.type === "finish") observeCost(meter, reportedCost(part.providerMetadata));
             controller.enqueue(part);
           },
         });

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
 import { BudgetGuard } from "../payments/budgetGuard.js";
+import { InflightPayments } from "../payments/inflight.js";
+import type { PaymentServices } from "../payments/paidRequest.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import { spendKeys } from "../ledger/ledger.js";
 import { RedisRecordings, type RecordingStore } from "../decision/recordings.js";
@@ -14,6 +16,8 @@ export interface RouterPolicy {
   cacheTtlMs: number;
   batch: { enabled: boolean; maxSymbols: number; symbols: MarketSymbol[] };
   gate: { enabled: boolean; minScore: number };
+  /** After a paid model's invalid reply, how many more paid models one decision may ask (INVALID_REPLY_RETRIES). */
+  paidAfterInvalid: number;
 }
 
 /** The Redis-backed services of the model loop, shared by every worker and process. */
@@ -21,6 +25,8 @@ export interface RouterRuntime {
   policy: RouterPolicy;
   breaker: CircuitBreaker;
   budget: BudgetGuard;
+  /** What every payment meets (the one paid request): the budget, the balance rule, the crash index, the books. */
+  payments: PaymentServices;
   stats: ModelStats;
   cache: DecisionCache;
   journal: DecisionJournal;
@@ -59,23 +65,51 @@ export interface RuntimeSettings {
   slowestTimeoutMs: number;
   dailyBudget: number;
   monthlyBudget: number;
+  invalidReplyRetries: number;
 }
 
-export function createRouterRuntime(redis: Redis, r: RuntimeSettings, alert: (text: string) => Promise<void>, ledgerPrefix = "ledger:"): RouterRuntime {
+/** What the payments need from outside the model loop: the balance rule and the books. */
+export interface RuntimeDeps {
+  balance: PaymentServices["balance"];
+  refusals: PaymentServices["refusals"];
+  clock: () => number;
+  /** Posts one alert to the chat. */
+  alert(text: string): Promise<void>;
+  /** Refused per-call payments are kept watched until the chain says whether they were used. */
+  chainWatch?: boolean;
+}
+
+export function createRouterRuntime(redis: Redis, r: RuntimeSettings, deps: RuntimeDeps, ledgerPrefix = "ledger:"): RouterRuntime {
   const slowest = r.slowestTimeoutMs;
+  const alert = deps.alert;
+  const budget = new BudgetGuard(
+    redis,
+    { dailyMicro: USDC(r.dailyBudget), monthlyMicro: USDC(r.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall), maxPerDecisionMicro: USDC(r.maxSpendPerDecision) },
+    spendKeys(ledgerPrefix),
+  );
+  // Told once per kind and period: the same clock or wallet trouble refuses every payment until fixed.
+  const alertOnce = async (kind: "clock" | "wallet", text: string) => {
+    if ((await redis.set(`payments:alerted:${kind}`, "1", "EX", 3600, "NX")) === "OK") await alert(text);
+  };
   return {
     policy: {
       fallback: r.fallback,
       cacheTtlMs: r.cacheTtlMs,
       batch: { enabled: r.batch, maxSymbols: r.batchMaxSymbols, symbols: r.symbols },
       gate: { enabled: r.signalGate, minScore: r.signalGateMinScore },
+      paidAfterInvalid: r.invalidReplyRetries,
     },
     breaker: new CircuitBreaker(redis, { failures: r.breakerFailures, coolDownMs: r.breakerCooldownMs, probeLeaseMs: slowest + 5_000 }),
-    budget: new BudgetGuard(
-      redis,
-      { dailyMicro: USDC(r.dailyBudget), monthlyMicro: USDC(r.monthlyBudget), maxPerCallMicro: USDC(r.maxPricePerCall), maxPerDecisionMicro: USDC(r.maxSpendPerDecision) },
-      spendKeys(ledgerPrefix),
-    ),
+    budget,
+    payments: {
+      budget,
+      balance: deps.balance,
+      inflight: new InflightPayments(redis),
+      refusals: deps.refusals,
+      clock: deps.clock,
+      alert: alertOnce,
+      ...(deps.chainWatch ? { chainWatch: true } : {}),
+    },
     stats: new ModelStats(redis),
     cache: new DecisionCache(redis),
     journal: new DecisionJournal(redis),

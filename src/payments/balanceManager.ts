@@ -92,14 +92,12 @@ export class BalanceManager {
     model: string,
     cost: MicroUsdc,
     time = Date.now(),
-    more: { receipt?: PaymentReceipt; marks?: BookingExtras["marks"] } = {},
+    more: { receipt?: PaymentReceipt } & Omit<BookingExtras, "wallet"> = {},
   ): Promise<void> {
     if (cost <= 0) return;
     const debit = this.wallet.bookingDebit?.();
-    const fresh = await this.ledger.charge(
-      { decisionId, model, costMicro: cost, time, ...(more.receipt ? { receipt: more.receipt } : {}) },
-      { ...(debit ? { wallet: debit } : {}), ...(more.marks ? { marks: more.marks } : {}) },
-    );
+    const { receipt, ...extras } = more;
+    const fresh = await this.ledger.charge({ decisionId, model, costMicro: cost, time, ...(receipt ? { receipt } : {}) }, { ...(debit ? { wallet: debit } : {}), ...extras });
     // A wallet outside Redis (on chain) is debited by the payment itself; this keeps its interface whole.
     if (fresh && !debit) await this.wallet.debit(cost);
   }

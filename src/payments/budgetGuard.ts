@@ -37,20 +37,28 @@ export interface BudgetStatus {
 
 // Reserve (or resize) `id` to ARGV[2] micro-USDC if spent + every other live reservation + it
 // stays within both caps. Expired reservations (a process that died mid-call) are dropped here.
+// A permit session's reservation (span = 1) counts against whichever day and month it is now:
+// what the open permit still allows can be spent today, whenever it was signed.
 // KEYS: spend:day, spend:month, reservations hash. ARGV: id, micro, capDay, capMonth, now, expiresAt, day, month.
-const RESERVE = `
-local now = tonumber(ARGV[5])
-local rd, rm = 0, 0
-local all = redis.call('HGETALL', KEYS[3])
-for i = 1, #all, 2 do
-  local r = cjson.decode(all[i + 1])
-  if r.exp <= now then
-    redis.call('HDEL', KEYS[3], all[i])
-  elseif all[i] ~= ARGV[1] then
-    if r.day == ARGV[7] then rd = rd + r.micro end
-    if r.month == ARGV[8] then rm = rm + r.micro end
+const LIVE = `
+local function live(keys, argv, skip)
+  local now = tonumber(argv[5])
+  local rd, rm = 0, 0
+  local all = redis.call('HGETALL', keys[3])
+  for i = 1, #all, 2 do
+    local r = cjson.decode(all[i + 1])
+    if r.exp <= now then
+      redis.call('HDEL', keys[3], all[i])
+    elseif all[i] ~= skip then
+      if r.span == 1 or r.day == argv[7] then rd = rd + r.micro end
+      if r.span == 1 or r.month == argv[8] then rm = rm + r.micro end
+    end
   end
+  return rd, rm
 end
+`;
+const RESERVE = `${LIVE}
+local rd, rm = live(KEYS, ARGV, ARGV[1])
 local micro = tonumber(ARGV[2])
 local sd = tonumber(redis.call('GET', KEYS[1]) or '0')
 local sm = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -59,7 +67,52 @@ if sm + rm + micro > tonumber(ARGV[4]) then return {0, 'monthly', sm, rm} end
 redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({micro = micro, day = ARGV[7], month = ARGV[8], exp = tonumber(ARGV[6])}))
 return {1, '', sd, rd}
 `;
-
+// Opens a permit session's reservation of at most ARGV[2], as much as both caps still allow, and at
+// least ARGV[9] (else nothing). Returns {micro reserved, cap that limited it}.
+const OPEN_SESSION = `${LIVE}
+local rd, rm = live(KEYS, ARGV, ARGV[1])
+local sd = tonumber(redis.call('GET', KEYS[1]) or '0')
+local sm = tonumber(redis.call('GET', KEYS[2]) or '0')
+local want = tonumber(ARGV[2])
+local day = tonumber(ARGV[3]) - sd - rd
+local month = tonumber(ARGV[4]) - sm - rm
+local micro, limit = want, 'session'
+if day < micro then micro, limit = day, 'daily' end
+if month < micro then micro, limit = month, 'monthly' end
+if micro < tonumber(ARGV[9]) then return {0, limit} end
+redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({micro = micro, span = 1, day = ARGV[7], month = ARGV[8], exp = tonumber(ARGV[6])}))
+return {micro, limit}
+`;
+// Moves ARGV[3] micro-USDC out of the session reservation ARGV[1] into a call's own reservation
+// ARGV[2] (the money stays reserved; the permit has that much less left). 0: the session is gone,
+// -1: too little left in it.
+const TAKE = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local s = cjson.decode(raw)
+local now = tonumber(ARGV[4])
+if s.exp <= now then return 0 end
+local micro = tonumber(ARGV[3])
+if s.micro < micro then return -1 end
+s.micro = s.micro - micro
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(s))
+redis.call('HSET', KEYS[1], ARGV[2], cjson.encode({micro = micro, day = ARGV[6], month = ARGV[7], exp = tonumber(ARGV[5]), from = ARGV[1]}))
+return 1
+`;
+// A call that spent nothing gives what it took back to its session, if the session is still there.
+const GIVE_BACK = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local r = cjson.decode(raw)
+redis.call('HDEL', KEYS[1], ARGV[1])
+if not r.from then return 0 end
+local sraw = redis.call('HGET', KEYS[1], r.from)
+if not sraw then return 0 end
+local s = cjson.decode(sraw)
+s.micro = s.micro + r.micro
+redis.call('HSET', KEYS[1], r.from, cjson.encode(s))
+return 1
+`;
 
 /**
  * The spending caps, enforced before any payment: a maximum price per call, and daily and monthly
@@ -143,6 +196,59 @@ export class BudgetGuard {
     await this.redis.hdel(`${this.prefix}reservations`, r.id);
   }
 
+  /**
+   * Reserves what a new permit may let the router spend: `wantMicro` (the session cap, the balance
+   * rule) or less, as much as the daily and monthly caps still allow, never under `minMicro`.
+   * Held until `untilMs` (the permit's deadline), and counted against every day it is alive.
+   */
+  async openSession(id: string, wantMicro: MicroUsdc, minMicro: MicroUsdc, now: number, untilMs: number): Promise<{ ok: true; micro: MicroUsdc; limitedBy: string } | { ok: false; cap: "daily" | "monthly" | "session"; reason: string }> {
+    const day = dayKey(now);
+    const month = monthKey(now);
+    const [micro, limit] = (await this.redis.eval(
+      OPEN_SESSION,
+      3,
+      this.spendKey.day(day),
+      this.spendKey.month(month),
+      `${this.prefix}reservations`,
+      id,
+      wantMicro,
+      this.caps.dailyMicro,
+      this.caps.monthlyMicro,
+      now,
+      untilMs,
+      day,
+      month,
+      Math.max(1, minMicro),
+    )) as [number, string];
+    if (micro > 0) return { ok: true, micro: Number(micro), limitedBy: limit };
+    const cap = limit as "daily" | "monthly" | "session";
+    const name = cap === "daily" ? `the daily budget ${usd(this.caps.dailyMicro, 2)}` : cap === "monthly" ? `the monthly budget ${usd(this.caps.monthlyMicro, 2)}` : "the session cap";
+    return { ok: false, cap, reason: `${name} leaves less than ${usd(minMicro)} for a new permit session` };
+  }
+
+  /** Moves a call's price out of its session's reservation into the call's own; false when the session is gone or short. */
+  async takeFromSession(sessionId: string, callId: string, micro: MicroUsdc, now: number, leaseMs: number): Promise<"ok" | "gone" | "short"> {
+    const r = (await this.redis.eval(TAKE, 1, `${this.prefix}reservations`, sessionId, callId, micro, now, now + leaseMs, dayKey(now), monthKey(now))) as number;
+    return r === 1 ? "ok" : r === 0 ? "gone" : "short";
+  }
+
+  /** A call that spent nothing: what it took goes back to its session. */
+  async giveBack(callId: string): Promise<void> {
+    await this.redis.eval(GIVE_BACK, 1, `${this.prefix}reservations`, callId);
+  }
+
+  /** What a session's reservation still holds (0 once it is gone). */
+  async sessionLeft(sessionId: string, now: number): Promise<MicroUsdc> {
+    const raw = await this.redis.hget(`${this.prefix}reservations`, sessionId);
+    const r = raw ? (JSON.parse(raw) as { micro: number; exp: number }) : undefined;
+    return r && r.exp > now ? r.micro : 0;
+  }
+
+  /** Lets a session's reservation go (revoked, or replaced and closed). */
+  async closeSession(sessionId: string): Promise<void> {
+    await this.redis.hdel(`${this.prefix}reservations`, sessionId);
+  }
+
   async status(now: number): Promise<BudgetStatus> {
     const day = dayKey(now);
     const month = monthKey(now);
@@ -154,10 +260,10 @@ export class BudgetGuard {
     let rd = 0;
     let rm = 0;
     for (const raw of Object.values(all)) {
-      const r = JSON.parse(raw) as { micro: number; day: string; month: string; exp: number };
+      const r = JSON.parse(raw) as { micro: number; day: string; month: string; exp: number; span?: number };
       if (r.exp <= now) continue;
-      if (r.day === day) rd += r.micro;
-      if (r.month === month) rm += r.micro;
+      if (r.span === 1 || r.day === day) rd += r.micro;
+      if (r.span === 1 || r.month === month) rm += r.micro;
     }
     return { caps: this.caps, spentTodayMicro: Number(sd ?? 0), reservedTodayMicro: rd, spentMonthMicro: Number(sm ?? 0), reservedMonthMicro: rm };
   }

@@ -6,7 +6,9 @@
 import { canonicalJson } from "../domain/canonicalJson.js";
 import { USDC, type MicroUsdc } from "../domain/types.js";
 import type { PaymentReceipt } from "../ledger/ledger.js";
+import type { StoredPermit } from "./permitSessions.js";
 import { parseRetryAfter, type SpendGuard } from "./refusals.js";
+import { blamesTheClock, INVALIDATES_PERMIT, readRefusal, type SessionRefusal } from "./routerTerms.js";
 import { chooseOffer, paymentIdFor, PERMIT2_ADDRESS, readOffers, refusesPayment, termsOf, type Offer, type OfferPolicy, type SignedPayment, type SignedTerms, type X402Payer } from "./x402Payer.js";
 
 export type GuardVerdict = { ok: true } | { ok: false; guard: SpendGuard; reason: string };
@@ -64,6 +66,16 @@ export class CallMeter {
   guardReason?: string;
   /** A 200 arrived: the model answered (and, without x402, the call is billed). */
   answered = false;
+  /** The server turned the payment down, and why (its code and text). */
+  refusal?: { code?: SessionRefusal; text: string };
+  /** Permit sessions: the permit the call went out on, and whether the router took the call on it. */
+  permit?: StoredPermit;
+  sessionCharged = false;
+  /** The router answered on a permit with something other than a refusal or a 2xx: charged or not, it cannot say. */
+  sessionUnconfirmed = false;
+  routerSessionId?: string;
+  /** How far the server's clock (its Date header) is from ours, in ms, when it answered a payment. */
+  clockSkewMs?: number;
   private readonly abortController = new AbortController();
 
   constructor(
@@ -92,6 +104,17 @@ export class CallMeter {
   get paidMicro(): MicroUsdc {
     if (this.offer?.scheme === "upto" && this.settledMicro !== undefined) return Math.min(this.settledMicro, this.sentMicro);
     return this.sentMicro;
+  }
+
+  /**
+   * What the server accepted, and so what is booked: a per-call payment it did not refuse (for
+   * `upto`, what it settled), a call it took on a permit session (at what it reported, else the
+   * expected price), or what an account-billed call reported.
+   */
+  charged(expectedMicro: MicroUsdc): MicroUsdc {
+    if (this.paymentSent) return this.paymentRefused ? 0 : this.paidMicro;
+    if (this.permit) return this.sessionCharged || this.sessionUnconfirmed ? (this.reportedMicro ?? expectedMicro) : 0;
+    return this.reportedMicro ?? 0;
   }
 
   /** Picks the cheapest acceptable offer and asks the guards; throws (before signing) if refused. */
@@ -140,6 +163,22 @@ export class CallMeter {
 
   observeReportedCost(usd: unknown): void {
     if (typeof usd === "number" && Number.isFinite(usd) && usd >= 0) this.reportedMicro = USDC(usd);
+  }
+
+  /** The server's Date header against our clock: a payment refused for its time window is our clock's fault when they differ. */
+  observeServerDate(date: string | null, now: number): void {
+    const at = date ? Date.parse(date) : NaN;
+    if (Number.isFinite(at)) this.clockSkewMs = now - at;
+  }
+
+  /** The refusal blames the time, or the server's clock is far from ours. */
+  get clockSuspect(): boolean {
+    return (this.refusal !== undefined && blamesTheClock(this.refusal.text)) || Math.abs(this.clockSkewMs ?? 0) > 120_000;
+  }
+
+  /** A refusal raised inside a fetch (ours or the gateway's), recorded like the guards' own. */
+  refuseFor(guard: SpendGuard | "payment", reason: string): PaymentRefusedError {
+    return this.refuse(guard, reason);
   }
 
   private refuse(guard: SpendGuard | "payment", reason: string): PaymentRefusedError {
@@ -194,10 +233,113 @@ export function meteredFetch(meter: CallMeter, payer?: X402Payer, base: typeof f
       meter.receipt = receipt;
       if (settledMicro !== undefined) meter.settledMicro = settledMicro;
     }
-    if (refusesPayment(paid.status)) meter.paymentRefused = true;
+    if (refusesPayment(paid.status)) {
+      meter.paymentRefused = true;
+      meter.observeServerDate(paid.headers.get("date"), Date.now());
+      const said = readRefusal(402, await paid.clone().json().catch(() => undefined));
+      const header = paymentRequiredError(paid);
+      meter.refusal = said?.code || !header ? { ...(said ?? {}), text: said?.text && said.text !== "HTTP 402" ? said.text : header ?? `HTTP ${paid.status}` } : { text: `${header} (HTTP ${paid.status})` };
+    }
     return paid;
   };
   return metered as typeof fetch;
+}
+
+/** The `error` of a v2 PAYMENT-REQUIRED header, where the reference server says why it refused. */
+function paymentRequiredError(res: Response): string | undefined {
+  const h = res.headers.get("payment-required");
+  if (!h) return undefined;
+  try {
+    const pr = JSON.parse(Buffer.from(h, "base64").toString("utf8")) as { error?: unknown };
+    return typeof pr.error === "string" ? pr.error.slice(0, 200) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a permit-session call asks of the rest of the payment: journal it, renew a refused permit, stop when the wallet is short. */
+export interface SessionHooks {
+  /** The permit a call goes out on is about to leave the process: journal it (a crash after this books it). */
+  beforeSend(permit: StoredPermit): Promise<void>;
+  /** The router refused the permit: the call gives back what it took, and a new permit (or none) is had for a second try. */
+  renew(refused: StoredPermit, why: { code?: SessionRefusal; text: string }): Promise<StoredPermit | undefined>;
+  /** The router says the wallet holds too little USDC. */
+  walletShort(text: string): Promise<void>;
+}
+
+/**
+ * A fetch for a router paid by permit session: the permit rides on every request (no 402 round
+ * trip); a refusal that invalidates the permit gets one retry on a new permit; the wallet being
+ * short stops the call. Which of the router's answers mean "charged" is read here.
+ */
+export function sessionFetch(meter: CallMeter, first: StoredPermit, hooks: SessionHooks, base: typeof fetch = fetch, onUnauthorized?: () => void): typeof fetch {
+  const f = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    let permit: StoredPermit | undefined = first;
+    for (let attempt = 1; permit; attempt++) {
+      meter.permit = permit;
+      meter.status = undefined;
+      meter.retryAfterMs = undefined;
+      const headers = new Headers(init?.headers);
+      // The permit is the credential: an API key header would only confuse the router.
+      headers.delete("authorization");
+      headers.delete("x-api-key");
+      headers.set(permit.headerName, permit.header);
+      await hooks.beforeSend(permit);
+      const signal = init?.signal ? AbortSignal.any([init.signal, meter.signal]) : meter.signal;
+      let res: Response;
+      try {
+        res = await base(input, { ...init, headers, signal });
+      } catch (err) {
+        // Sent, and no answer: the router may have taken the call (it charges when it verifies the permit).
+        meter.sessionUnconfirmed = true;
+        throw err;
+      }
+      meter.status = res.status;
+      meter.retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+      if (res.ok) {
+        meter.sessionCharged = true;
+        meter.answered = res.status === 200;
+        meter.routerSessionId = res.headers.get("x-upto-session-id") ?? undefined;
+        // The facilitator's metered example reports the call's cost in atomic USDC.
+        const cost = res.headers.get("x-token-cost");
+        if (cost && /^\d{1,12}$/.test(cost)) meter.reportedMicro = Number(cost);
+        return res;
+      }
+      const refusal = readRefusal(res.status, await res.clone().json().catch(() => undefined));
+      if (!refusal) {
+        if (res.status === 401) onUnauthorized?.();
+        // A server error after the permit was verified may still have been charged; a 4xx other
+        // than a refusal (unknown model, rate limit, bad request) is answered before any charge.
+        if (res.status >= 500) meter.sessionUnconfirmed = true;
+        return res;
+      }
+      meter.refusal = refusal;
+      meter.observeServerDate(res.headers.get("date"), Date.now());
+      if (refusal.code === "insufficient_token_balance") {
+        await res.body?.cancel().catch(() => {});
+        await hooks.walletShort(refusal.text);
+        throw meter.refuseFor("balance", `the router refused the permit: the wallet holds too little USDC (${refusal.text})`);
+      }
+      // Settling a batch: nothing was charged, and the same call may go again in a moment.
+      if (refusal.code === "settling_in_progress") return res;
+      if (attempt > 1) {
+        meter.paymentRefused = true;
+        return res;
+      }
+      if (refusal.code && !INVALIDATES_PERMIT.has(refusal.code)) {
+        meter.paymentRefused = true;
+        return res;
+      }
+      await res.body?.cancel().catch(() => {});
+      permit = await hooks.renew(permit, refusal);
+      if (!permit) {
+        meter.paymentRefused = true;
+        throw meter.refuseFor("payment", `the router refused the permit (${refusal.text}) and no new one could be signed`);
+      }
+    }
+    throw new Error("unreachable");
+  };
+  return f as typeof fetch;
 }
 
 /** The earlier payment, if it pays exactly this offer under this payment-identifier. */

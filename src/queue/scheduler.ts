@@ -7,7 +7,7 @@ export interface ScheduleSpec {
   /** Scheduler id, e.g. "decide:BTC/USDT". */
   id: string;
   /** Job name the worker dispatches on. */
-  job: "decide" | "balance" | "positions" | "report" | "reconcile" | "chain-reconcile" | "rollup";
+  job: "decide" | "balance" | "positions" | "report" | "reconcile" | "chain-reconcile" | "rollup" | "recover-payments" | "router-refresh";
   data?: Record<string, unknown>;
   every?: number;
   /** Cron pattern (UTC), for the daily jobs. */

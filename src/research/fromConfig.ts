@@ -2,8 +2,7 @@ import type { Redis } from "ioredis";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Config } from "../config/config.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
-import type { BudgetGuard } from "../payments/budgetGuard.js";
-import type { SpendGuards } from "../payments/guardedSpend.js";
+import type { PaymentServices } from "../payments/paidRequest.js";
 import { X402Payer } from "../payments/x402Payer.js";
 import { PaidResearch } from "./paidResearch.js";
 import { NoResearch, type ResearchProvider } from "./types.js";
@@ -11,7 +10,7 @@ import { NoResearch, type ResearchProvider } from "./types.js";
 /** RESEARCH_URL set: paid research from the agent's wallet, under the model calls' budget. Else none. */
 export function researchFromConfig(
   config: Config,
-  deps: { redis: Redis; budget: BudgetGuard; balance: SpendGuards["balance"]; clock: () => number; symbols: MarketSymbol[]; fetch?: typeof fetch },
+  deps: { redis: Redis; payments: PaymentServices; clock: () => number; symbols: MarketSymbol[]; fetch?: typeof fetch },
 ): ResearchProvider {
   const r = config.research;
   if (!r.url) return new NoResearch();
@@ -22,8 +21,7 @@ export function researchFromConfig(
     ttlMs: r.ttlMs,
     timeoutMs: r.timeoutMs,
     maxPriceMicro: USDC(r.maxPrice),
-    budget: deps.budget,
-    balance: deps.balance,
+    payments: deps.payments,
     clock: deps.clock,
     ...(config.router.privateKey ? { payer: new X402Payer(privateKeyToAccount(config.router.privateKey), { network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) } : {}),
     network: config.router.network,

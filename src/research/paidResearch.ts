@@ -8,9 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { usd, type MarketSymbol, type MicroUsdc } from "../domain/types.js";
-import type { BudgetGuard } from "../payments/budgetGuard.js";
-import { holdSpend, type SpendGuards } from "../payments/guardedSpend.js";
-import { CallMeter, meteredFetch, PaymentRefusedError } from "../payments/paymentMeter.js";
+import { paidRequest, PaymentRefusedError, type PaymentServices } from "../payments/paidRequest.js";
 import type { ShortNetwork, SignedPayment, X402Payer } from "../payments/x402Payer.js";
 import { RedisLock } from "../redis/lock.js";
 import type { ResearchProvider, ResearchReport } from "./types.js";
@@ -60,8 +58,8 @@ export interface PaidResearchOptions {
   timeoutMs: number;
   /** RESEARCH_MAX_PRICE_USDC, in micro-USDC. */
   maxPriceMicro: MicroUsdc;
-  budget: BudgetGuard;
-  balance: SpendGuards["balance"];
+  /** The one paid request's services: the same caps, balance rule, crash index and books as the model calls. */
+  payments: PaymentServices;
   clock: () => number;
   /** Signs x402 payments (X402_PRIVATE_KEY); none: only a free endpoint can answer. */
   payer?: X402Payer;
@@ -204,13 +202,16 @@ export class PaidResearch implements ResearchProvider {
     const earlier = parseInflight(await o.redis.get(inflightKey));
     const chargeId = earlier?.chargeId ?? `research:${this.host}:${now}:${randomUUID().slice(0, 8)}`;
     await o.redis.set(inflightKey, JSON.stringify({ chargeId, ...(earlier?.signed ? { signed: earlier.signed } : {}) } satisfies Inflight), "PX", inflightMs);
-    const caps = o.budget.caps;
+    const caps = o.payments.budget.caps;
     const perCall = Math.min(o.maxPriceMicro, caps.maxPerCallMicro);
     const capName = o.maxPriceMicro <= caps.maxPerCallMicro ? "RESEARCH_MAX_PRICE_USDC" : "MAX_PRICE_PER_CALL_USDC";
     const learned = Number((await o.redis.get(`research:price:${this.host}`)) ?? NaN);
     const expected = Number.isFinite(learned) ? learned : perCall;
-    const held = await holdSpend(
-      { budget: o.budget, balance: o.balance, clock: o.clock },
+    const url = new URL(o.url);
+    url.searchParams.set("symbols", o.symbols.map((s) => s.split("/")[0]).join(","));
+    type Outcome = { ok: true; reply: ResearchReply } | { ok: false; error: string; refused?: boolean };
+    const paid = await paidRequest<Outcome>(
+      o.payments,
       {
         item: this.source,
         chargeId,
@@ -221,56 +222,48 @@ export class PaidResearch implements ResearchProvider {
         ceiling: { leftMicro: caps.maxPerDecisionMicro, describe: (m) => `${this.source} would cost ${usd(m)}, above MAX_SPEND_PER_DECISION_USDC ${usd(caps.maxPerDecisionMicro)}` },
         leaseMs: o.timeoutMs + 60_000,
         budgetWaitMs: Math.min(o.timeoutMs / 3, 5_000),
-      },
-    );
-    if (!held.ok) {
-      await o.redis.del(inflightKey);
-      return this.unavailable("refused", `the payment was refused (${held.reason})`);
-    }
-    const spend = held.spend;
-    const meter = new CallMeter(
-      {
-        approve: async (micro) => {
+        pay: { kind: "per-call", ...(o.payer ? { payer: o.payer } : {}) },
+        expect: { network: o.network, ...(o.payer ? { payer: o.payer.account.address } : {}), payees: o.payees, chargeId, ...(earlier?.signed ? { resend: earlier.signed } : {}) },
+        journal: {
+          sent: async (_micro, signed) => {
+            if (signed) await o.redis.set(inflightKey, JSON.stringify({ chargeId, signed } satisfies Inflight), "PX", inflightMs);
+          },
+        },
+        onQuote: async (micro) => {
           await o.redis.set(`research:price:${this.host}`, String(micro), "EX", 7 * 24 * 3600);
-          return spend.approve(micro);
         },
-        beforeSend: async (_micro, signed) => {
-          if (signed) await o.redis.set(inflightKey, JSON.stringify({ chargeId, signed } satisfies Inflight), "PX", inflightMs);
+        pauseAt: async (step) => {
+          if (step !== "released") await this.pauseAt?.(step);
         },
+        ...(o.fetch ? { fetch: o.fetch } : {}),
       },
-      { network: o.network, ...(o.payer ? { payer: o.payer.account.address } : {}), payees: o.payees, chargeId, ...(earlier?.signed ? { resend: earlier.signed } : {}) },
+      async (f): Promise<Outcome> => {
+        const res = await f(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(o.timeoutMs) });
+        if (res.status === 402 || res.status === 412) {
+          await res.body?.cancel().catch(() => {});
+          return { ok: false, refused: true, error: o.payer ? `the endpoint refused the payment (HTTP ${res.status})` : "the endpoint asks to be paid, and no X402_PRIVATE_KEY is set to pay it" };
+        }
+        if (res.status !== 200) {
+          await res.body?.cancel().catch(() => {});
+          return { ok: false, error: `the endpoint answered HTTP ${res.status}` };
+        }
+        return parseResearchReply(await boundedText(res, RESEARCH_LIMITS.maxBytes));
+      },
     );
-    const f = meteredFetch(meter, o.payer, o.fetch ?? fetch);
-    const url = new URL(o.url);
-    url.searchParams.set("symbols", o.symbols.map((s) => s.split("/")[0]).join(","));
-    let outcome: { ok: true; reply: ResearchReply } | { ok: false; error: string; refused?: boolean };
-    let cost = 0;
-    try {
-      const res = await f(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(o.timeoutMs) });
-      if (res.status === 402) {
-        await res.body?.cancel().catch(() => {});
-        outcome = { ok: false, error: o.payer ? "the endpoint refused the payment (HTTP 402)" : "the endpoint asks to be paid, and no X402_PRIVATE_KEY is set to pay it" };
-      } else if (res.status !== 200) {
-        await res.body?.cancel().catch(() => {});
-        outcome = { ok: false, error: `the endpoint answered HTTP ${res.status}` };
-      } else {
-        outcome = parseResearchReply(await boundedText(res, RESEARCH_LIMITS.maxBytes));
-      }
-    } catch (err) {
-      const e = err as Error;
+    await o.redis.del(inflightKey);
+    const cost = paid.costMicro;
+    let outcome: Outcome;
+    if (paid.refused && !paid.meter.paymentSent) {
+      outcome = { ok: false, refused: true, error: `the payment was refused (${paid.refused.reason})` };
+      if (cost === 0) return this.unavailable("refused", outcome.error);
+    } else if (paid.value) {
+      outcome = paid.value;
+    } else {
+      const e = paid.error as Error | undefined;
       outcome =
-        err instanceof PaymentRefusedError ? { ok: false, refused: true, error: `the payment was refused (${e.message})` }
-        : e.name === "TimeoutError" || e.name === "AbortError" ? { ok: false, error: `no reply within ${o.timeoutMs} ms` }
-        : { ok: false, error: `the endpoint could not be reached (${e.message.slice(0, 120)})` };
-    } finally {
-      meter.abort();
-      // What was paid is what left the process (for `upto`, what the receipt says was settled).
-      cost = meter.paidMicro;
-      if (cost > 0) await this.pauseAt?.("paid");
-      if (cost > 0) await spend.book(cost, meter.receipt ? { receipt: meter.receipt } : {});
-      if (cost > 0) await this.pauseAt?.("booked");
-      await spend.release();
-      await o.redis.del(inflightKey);
+        e instanceof PaymentRefusedError ? { ok: false, refused: true, error: `the payment was refused (${e.message})` }
+        : e?.name === "TimeoutError" || e?.name === "AbortError" ? { ok: false, error: `no reply within ${o.timeoutMs} ms` }
+        : { ok: false, error: `the endpoint could not be reached (${(e?.message ?? "no answer").slice(0, 120)})` };
     }
     if (outcome.ok) {
       const c: Cached = { reply: outcome.reply, fetchedAt: now, costMicro: cost };

@@ -33,6 +33,9 @@ export async function startRouterApp(
     c.router.privateKey = TEST_WALLET_KEY;
     c.router.auth = "x402";
     c.router.network = "base-sepolia";
+    // The design's 2024 models at this per-call stand-in (the hosted router's own catalogue is test/support/xgateStandIn.ts).
+    c.router.primaryModel = GPT;
+    c.router.fallbackModels = [CLAUDE, GEMINI, LLAMA];
     c.router.timeoutMs = 10_000;
     c.market.symbols = ["BTC/USDT"];
     c.routing.cacheTtlMs = 0;
