@@ -44,6 +44,9 @@ import { RedisLock } from "./redis/lock.js";
 import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type ScheduleOutcome, type ScheduleSpec } from "./queue/scheduler.js";
 import { commandWorker, RemoteCommands } from "./cluster/remoteCommands.js";
 import { liveWorkers, WorkerHeartbeat } from "./cluster/workers.js";
+
+/** The heartbeats of the processes that pay (src/payments/recovery.ts reads them). */
+const PAYERS_KEY = "payments:payers";
 import type { Worker } from "bullmq";
 import { bullConnection, bullPrefix, checkRedisForBull, createRedis, type RedisSettings } from "./redis/connection.js";
 import { ReconciliationLog } from "./portfolio/reconcile.js";
@@ -262,6 +265,13 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     ...(wallet.kind === "onchain" ? { chainWatch: true } : {}),
   });
   models.attach(runtime);
+  // Who is paying: the crash index names the process that sent each payment, and this heartbeat
+  // tells the recovery whether that process still lives (a kill -9 ends it within seconds).
+  const payers = new WorkerHeartbeat(redis, 2_000, PAYERS_KEY);
+  if (router || config.research.url) {
+    await payers.start();
+    runtime.payments.owner = payers.id;
+  }
   // A wallet pays the hosted router by permit session: one per wallet and router, shared by every process.
   const sessions = router?.useSessions({
     redis,
@@ -278,6 +288,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     budget: runtime.budget,
     balance,
     booked: async (chargeId: string) => (await redis.exists(ledgerKeys().charged(chargeId))) === 1,
+    livePayers: () => liveWorkers(redis, undefined, PAYERS_KEY),
     ...(sessions ? { sessions } : {}),
     ...(chainReader ? { chain: { used: (a: SignedAuthorization) => chainReader.authorizationUsed(a.kind, a.asset as `0x${string}`, a.from as `0x${string}`, a.nonce), now: () => chainReader.now() } } : {}),
     clock,
@@ -475,6 +486,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) await market.stopStreams();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await agent.stop();
+      await payers.stop();
       await redis.quit();
     },
   };

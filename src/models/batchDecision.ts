@@ -46,7 +46,7 @@ export async function batchDecision(run: DecisionRun, order: CatalogueModel[], k
     // The batch's payments are booked under this decision; its cost is shared out below.
     if (!walked.winner || !walked.result?.verdicts) {
       run.costMicro += walked.costMicro;
-      return walked.stop ? { ...(await free(run, walked.stop === "auth" || walked.stop === "invalid" ? "all-failed" : walked.stop, `paid calls stopped (${walked.stop})`)), tier } : undefined;
+      return walked.stop ? { ...(await free(run, walked.stop === "auth" || walked.stop === "invalid" || walked.stop === "session" ? "all-failed" : walked.stop, `paid calls stopped (${walked.stop})`)), tier } : undefined;
     }
     const share = Math.round(walked.costMicro / items.length);
     const singleCall = estimate(run, walked.winner);

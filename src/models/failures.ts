@@ -13,7 +13,9 @@ export type FailureClass =
   | "over-price"
   | "over-ceiling"
   | "over-budget"
-  | "low-balance";
+  | "low-balance"
+  /** A permit session waits for the router to settle the last one: no paid call for now, nobody's fault. */
+  | "session-wait";
 
 export interface CallFacts {
   ok: boolean;
@@ -38,6 +40,7 @@ export function classify(f: CallFacts): FailureClass | undefined {
   if (f.guard === "ceiling") return "over-ceiling";
   if (f.guard === "budget") return "over-budget";
   if (f.guard === "balance") return "low-balance";
+  if (f.guard === "session") return "session-wait";
   if (f.paymentRefused || f.status === 402) return "payment";
   if (f.status === 401 || f.status === 403) return "auth";
   if (f.status === 429) return "rate-limited";
@@ -92,6 +95,7 @@ export function adviseAfter(cls: FailureClass, f: CallFacts, attempt: number): R
     case "auth":
     case "over-budget":
     case "low-balance":
+    case "session-wait":
       return next("none", { stopPaidCalls: true });
   }
 }

@@ -18,7 +18,7 @@ export interface Walked {
   attempts: ModelAttempt[];
   errors: string[];
   /** Paid calls must stop for this decision. */
-  stop?: "budget" | "balance" | "auth" | "invalid";
+  stop?: "budget" | "balance" | "auth" | "invalid" | "session";
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -94,7 +94,7 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
       }
       if (cls === "over-budget" || cls === "over-price") await alertGuard(run, cls, m, call.guardReason ?? "");
       if (advice.stopPaidCalls) {
-        walked.stop = cls === "over-budget" ? "budget" : cls === "low-balance" ? "balance" : "auth";
+        walked.stop = cls === "over-budget" ? "budget" : cls === "low-balance" ? "balance" : cls === "session-wait" ? "session" : "auth";
         return merge(walked);
       }
       if (!advice.retrySameModel || opened) break;

@@ -19,8 +19,10 @@ export interface InflightPayment {
   kind: "per-call" | "session" | "account";
   /** sent: it left, outcome unknown until the call ends; refused: the server said no, and the chain has the last word. */
   state: "sent" | "refused";
-  /** No live call works on it after this (ms): the recovery leaves it alone until then. */
+  /** No live call works on it after this (ms): the recovery leaves it alone until then, unless its process is gone. */
   until: number;
+  /** The process that sent it (its payer heartbeat): once that is gone, nobody is working on it. */
+  owner?: string;
   /** The decision journal's "booked" mark, set with the booking. */
   journalMark?: [string, string];
   /** per-call: what to ask the chain whether it was used (EIP-3009's authorizationState, or Permit2's nonce bitmap). */

@@ -28,6 +28,8 @@ export interface PaymentServices {
   inflight: InflightPayments;
   refusals: { refused(r: RefusedPayment): Promise<void> };
   clock: () => number;
+  /** This process, as the crash index names who sent a payment (its heartbeat says whether it still lives). */
+  owner?: string;
   /** The team is told, once per kind and episode: a clock that looks wrong, a wallet the router says is short. */
   alert?: (kind: "clock" | "wallet", text: string) => Promise<void>;
   /**
@@ -106,7 +108,7 @@ export async function paidRequest<T>(svc: PaymentServices, plan: PaidRequestPlan
   let h: Hold = held.hold;
   const notes: string[] = [];
   const record = (p: Omit<InflightPayment, "chargeId" | "item" | "time" | "until" | "journalMark">) =>
-    svc.inflight.record({ chargeId: plan.chargeId, item: plan.item, time: svc.clock(), until: Date.now() + plan.leaseMs, ...(plan.journal?.mark ? { journalMark: plan.journal.mark } : {}), ...p });
+    svc.inflight.record({ chargeId: plan.chargeId, item: plan.item, time: svc.clock(), until: Date.now() + plan.leaseMs, ...(svc.owner ? { owner: svc.owner } : {}), ...(plan.journal?.mark ? { journalMark: plan.journal.mark } : {}), ...p });
 
   const hooks = {
     approve: async (micro: MicroUsdc, offer: Offer): Promise<GuardVerdict> => {
@@ -228,6 +230,7 @@ async function settle(svc: PaymentServices, plan: PaidRequestPlan, meter: CallMe
         micro: cost,
         time: svc.clock(),
         until: Date.now() + plan.leaseMs,
+        ...(svc.owner ? { owner: svc.owner } : {}),
         kind: meter.permit ? "session" : meter.paymentSent ? "per-call" : "account",
         state: "sent",
         ...(plan.journal?.mark ? { journalMark: plan.journal.mark } : {}),

@@ -74,7 +74,8 @@ export interface PermitSessionOptions {
 
 export type TakeResult =
   | { ok: true; permit: StoredPermit; signed: boolean }
-  | { ok: false; guard: "budget" | "balance"; reason: string };
+  /** budget, balance: a cap or the balance rule; session: a new permit must wait for the router to apply the last one. */
+  | { ok: false; guard: "budget" | "balance" | "session"; reason: string };
 
 const sessionKeys = (owner: string) => ({
   current: (origin: string) => `session:current:${owner.toLowerCase()}:${origin}`,
@@ -114,9 +115,13 @@ export class PermitSessions {
     return raw ? (JSON.parse(raw) as StoredPermit) : undefined;
   }
 
-  /** Whether a permit can still carry a call that may take `leaseMs`: the router closes a session a minute before its deadline. */
+  /**
+   * Whether a permit can still carry a call that may take `leaseMs`: the router closes a session a
+   * minute before its deadline. Deadlines are the chain's time, so they are read against the wall
+   * clock, not the agent's clock (which tests and replays move).
+   */
   private usable(p: StoredPermit | undefined, leaseMs: number): p is StoredPermit {
-    return p !== undefined && p.status === "open" && p.deadline * 1000 - this.o.clock() > 60_000 + leaseMs;
+    return p !== undefined && p.status === "open" && p.deadline * 1000 - Date.now() > 60_000 + leaseMs;
   }
 
   /**
@@ -155,20 +160,29 @@ export class PermitSessions {
   }
 
   /** Signs a new permit for as much as the caps allow (at least `minMicro`), and makes it the open one. Under the lock. */
-  private async sign(terms: SessionTerms, minMicro: MicroUsdc): Promise<{ ok: true; permit: StoredPermit } | { ok: false; guard: "budget" | "balance"; reason: string }> {
+  private async sign(terms: SessionTerms, minMicro: MicroUsdc): Promise<{ ok: true; permit: StoredPermit } | { ok: false; guard: "budget" | "balance" | "session"; reason: string }> {
     const o = this.o;
     const now = o.clock();
+    const wall = Date.now();
     // What the wallet can still give: its balance, less what is booked and not yet drawn, less the floor.
     const [balance, owed] = await Promise.all([o.balance.getBalance(), this.owed()]);
     const byBalance = balance - owed - USDC(o.balance.rules.criticalBalance);
     if (byBalance < minMicro) {
       return { ok: false, guard: "balance", reason: `USDC balance ${usd(balance, 2)} (${usd(owed)} of it owed to the router) leaves less than ${usd(minMicro)} above the critical level $${o.balance.rules.criticalBalance.toFixed(2)} for a permit` };
     }
-    const deadline = Math.floor(now / 1000) + o.ttlSeconds;
+    const deadline = Math.floor(wall / 1000) + o.ttlSeconds;
     const nonce = await o.chain.nonce(terms.asset);
-    const id = createHash("sha256").update(`${o.chain.owner}:${terms.payTo}:${terms.asset}:${nonce}:${deadline}:${now}`.toLowerCase()).digest("hex").slice(0, 20);
+    // ERC-2612 nonces are sequential: a permit the router has not applied yet holds this nonce, and
+    // of two permits at one nonce only one can ever be applied. While calls are booked on such a
+    // permit (the router will settle them with it), a new one waits for it to be applied.
+    const holder = (await this.recent(5)).find((v) => v.nonce === String(nonce) && v.status !== "revoked" && v.deadline * 1000 > wall && v.bookedMicro > v.settledMicro);
+    if (holder) {
+      return { ok: false, guard: "session", reason: `the router has not yet settled permit ${holder.id.slice(0, 8)} (nonce ${nonce}, ${usd(holder.bookedMicro - holder.settledMicro)} booked on it): a new permit at the same nonce would conflict with it, so paid calls wait until it settles` };
+    }
+    const id = createHash("sha256").update(`${o.chain.owner}:${terms.payTo}:${terms.asset}:${nonce}:${deadline}:${wall}`.toLowerCase()).digest("hex").slice(0, 20);
     // The budget first: the permit is signed for what the caps still allow, and that is held until its deadline.
-    const opened = await o.budget.openSession(sessionReservation(id), Math.min(o.capMicro, byBalance), minMicro, now, deadline * 1000);
+    // The reservation lasts as long as the permit can be applied, on the agent's clock.
+    const opened = await o.budget.openSession(sessionReservation(id), Math.min(o.capMicro, byBalance), minMicro, now, now + (deadline * 1000 - wall));
     if (!opened.ok) return { ok: false, guard: "budget", reason: opened.reason };
     try {
       const signature = await o.chain.sign({
@@ -201,7 +215,7 @@ export class PermitSessions {
         status: "open",
       };
       // Kept a week past its deadline, for the reconciliation of its batches and the report.
-      const ttl = Math.max(60, deadline - Math.floor(now / 1000) + 7 * 86_400);
+      const ttl = Math.max(60, deadline - Math.floor(wall / 1000) + 7 * 86_400);
       await o.redis.multi().set(this.keys.permit(id), JSON.stringify(permit), "EX", ttl).zadd(this.keys.all, now, id).set(this.keys.current(o.origin), id).exec();
       return { ok: true, permit };
     } catch (err) {

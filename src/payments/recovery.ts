@@ -20,6 +20,8 @@ export interface RecoveryDeps {
   balance: Pick<BalanceManager, "trackCost">;
   /** Whether a charge id is already booked. */
   booked(chargeId: string): Promise<boolean>;
+  /** The processes whose payer heartbeat still runs: a payment sent by any other is nobody's to finish. */
+  livePayers?(): Promise<string[]>;
   /** Permit sessions, to keep a recovered session call in its session's tally. */
   sessions?: PermitSessions;
   /** The chain, when the wallet is on one: what became of a per-call authorization. */
@@ -37,15 +39,18 @@ export interface RecoveryResult {
 export async function recoverPayments(d: RecoveryDeps): Promise<RecoveryResult> {
   const out: RecoveryResult = { booked: [], released: [], waiting: 0 };
   const now = Date.now();
-  for (const p of await d.inflight.all()) {
+  const entries = await d.inflight.all();
+  const alive = entries.length > 0 && d.livePayers ? new Set(await d.livePayers()) : undefined;
+  for (const p of entries) {
     if (await d.booked(p.chargeId)) {
       // Booked by the live path or a retry, and the entry outlived it (a crash between the two writes).
       await d.inflight.drop(p.chargeId);
       await d.budget.release({ id: p.chargeId, micro: 0, day: "", month: "" });
       continue;
     }
-    // A live call may still be working on it.
-    if (p.state === "sent" && now < p.until) {
+    // A live call may still be working on it: its process lives, and its lease has not run out.
+    const ownerGone = p.owner !== undefined && alive !== undefined && !alive.has(p.owner);
+    if (p.state === "sent" && now < p.until && !ownerGone) {
       out.waiting++;
       continue;
     }
