@@ -315,6 +315,8 @@ export class TelegramStandIn {
     const now = Math.floor(Date.now() / 1000);
     const checkText = (text: unknown, max: number, what: string): string | undefined => {
       if (typeof text !== "string" || text.length === 0) return `Bad Request: ${what} is empty`;
+      // Half an emoji (a lone UTF-16 surrogate, which JSON carries as "\ud83d") is no UTF-8 text.
+      if (/[\uD800-\uDFFF]/u.test(text)) return "Bad Request: text must be encoded in UTF-8";
       try {
         if (parsedLength(text, params.parse_mode) > max) return `Bad Request: ${what} is too long`;
       } catch (err) {
