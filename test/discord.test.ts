@@ -11,6 +11,7 @@ import type { Notice } from "../src/chat/notices.js";
 import { ChatServices } from "../src/chat/services.js";
 import type { Config } from "../src/config/config.js";
 import { USDC } from "../src/domain/types.js";
+import { sleep } from "../src/sleep.js";
 import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
 import { DiscordStandIn, type DMessage, type DUser, type InteractionRecord } from "./support/discordStandIn.js";
 
@@ -75,7 +76,6 @@ async function start(edit: (c: Config) => void = () => {}, o: StartOptions = {})
 }
 
 const toldOf = (type: string) => told.filter((n) => n.event?.type === type).map((n) => n.text);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What Discord shows: the markdown escapes removed. */
 const shown = (m: DMessage | string | undefined) => (typeof m === "string" ? m : (m?.content ?? "")).replace(/\\([\\*_~`|>[\]#.\-+])/g, "$1");

@@ -20,7 +20,7 @@ import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
-import { wakeableSleep } from "../outbox.js";
+import { wakeableSleep } from "../../sleep.js";
 import type { ChatServices } from "../services.js";
 import { commandLine, slashCommands, symbolChoices } from "./slashCommands.js";
 

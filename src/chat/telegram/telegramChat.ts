@@ -7,7 +7,8 @@ import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
-import { telegramLimiter, wakeableSleep, type RateLimiter } from "../outbox.js";
+import { telegramLimiter, type RateLimiter } from "../outbox.js";
+import { wakeableSleep } from "../../sleep.js";
 import type { ChatServices } from "../services.js";
 import { floodControl } from "./flood.js";
 
