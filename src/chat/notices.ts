@@ -9,7 +9,7 @@ import type { Drift } from "../portfolio/reconcile.js";
 import type { ChainDrift } from "../chain/usdcTransfers.js";
 import type { Breach, StopHit } from "../risk/rules.js";
 import { formatDecision, money, price, usdc } from "./format.js";
-import type { ReplyButton, ReplyImage } from "./types.js";
+import { PLATFORM_LABEL, type ChatPlatformName, type ReplyButton, type ReplyImage } from "./types.js";
 
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
@@ -55,8 +55,6 @@ export type NoticeEvent =
   /** A platform works, but part of it does not (a server without commands, an alert channel it cannot post in). */
   | { type: "chat-problem"; platform: ChatPlatformName; problem: string };
 
-export type ChatPlatformName = "telegram" | "discord";
-const PLATFORM_NAME: Record<ChatPlatformName, string> = { telegram: "Telegram", discord: "Discord" };
 
 /** A notice in words only, for messages with no shape of their own. */
 export interface PlainNotice {
@@ -195,11 +193,11 @@ export function textOf(e: NoticeEvent): string {
     case "chain-reconciled":
       return `Chain reconciliation on ${e.network}: the books (payments, refills) and the wallet's USDC transfers agree again.`;
     case "chat-down":
-      return `${PLATFORM_NAME[e.platform]} is down since ${clockTime(e.since)}: ${e.reason}. Commands sent there go unanswered until it is back; it is retried on its own.`;
+      return `${PLATFORM_LABEL[e.platform]} is down since ${clockTime(e.since)}: ${e.reason}. Commands sent there go unanswered until it is back; it is retried on its own.`;
     case "chat-up":
-      return `${PLATFORM_NAME[e.platform]} is back, after ${Math.round(e.downMs / 1000)} s down (since ${clockTime(e.since)}).`;
+      return `${PLATFORM_LABEL[e.platform]} is back, after ${Math.round(e.downMs / 1000)} s down (since ${clockTime(e.since)}).`;
     case "chat-problem":
-      return `${PLATFORM_NAME[e.platform]}: ${e.problem}`;
+      return `${PLATFORM_LABEL[e.platform]}: ${e.problem}`;
     case "report":
       return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
   }

@@ -18,7 +18,8 @@ import {
 import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
-import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
+import { NOTICE_LABEL, type Notice } from "../notifier.js";
+import type { ChatPlatform } from "../platform.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
 import { wakeableSleep } from "../../sleep.js";
 import type { ChatServices } from "../services.js";
@@ -90,7 +91,7 @@ function components(buttons: CommandReply["buttons"]) {
  * servers, answered within Discord's 3 seconds (a deferred reply, edited when the result is
  * ready), personal output only to the person who asked. Every command is the registry's.
  */
-export class DiscordChat implements NoticeSink {
+export class DiscordChat implements ChatPlatform {
   readonly name = "discord";
   private current: Client;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -305,7 +306,13 @@ export class DiscordChat implements NoticeSink {
     this.problems.delete(key);
   }
 
-  /** Set by the starter when start() failed. */
+  readyLine(): string {
+    const guilds = this.opts.guildIds.length;
+    const failed = [...this.problems.keys()].filter((k) => k.startsWith("guild:")).length;
+    return `${this.client.user?.tag ?? "bot"} ready, slash commands in ${guilds ? `${guilds - failed} of ${guilds} server(s)` : "every server and DMs (global)"}`;
+  }
+
+  /** Set by the registry when start() failed. */
   failedToStart(reason: string): void {
     this.startProblem = reason;
   }

@@ -5,7 +5,8 @@ import type { CallbackQuery, InlineKeyboardMarkup, Message } from "grammy/types"
 import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
-import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
+import { NOTICE_LABEL, type Notice } from "../notifier.js";
+import type { ChatPlatform } from "../platform.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
 import { telegramLimiter, type RateLimiter } from "../outbox.js";
 import { wakeableSleep } from "../../sleep.js";
@@ -76,7 +77,7 @@ function keyboard(buttons: CommandReply["buttons"]): InlineKeyboardMarkup | unde
  * from. Every command is the registry's; this class only turns Telegram updates into command
  * lines and replies into messages (split at 4096 characters, HTML-escaped, paced, 429-safe).
  */
-export class TelegramChat implements NoticeSink {
+export class TelegramChat implements ChatPlatform {
   readonly name = "telegram";
   readonly bot: Bot;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -247,7 +248,11 @@ export class TelegramChat implements NoticeSink {
     void this.app.notifier.notify({ type: "chat-up", platform: "telegram", since: down.since, downMs });
   }
 
-  /** Set by the starter when start() failed. */
+  readyLine(): string {
+    return `@${this.bot.botInfo.username} ready (${this.opts.webhook ? "webhook" : "long polling"})`;
+  }
+
+  /** Set by the registry when start() failed. */
   failedToStart(reason: string): void {
     this.startProblem = reason;
   }
