@@ -295,6 +295,64 @@ describe("Telegram: confirmation buttons", () => {
     expect(await paperBalance()).toBe(20);
   });
 
+  it("answers the press as soon as it is decided, before the slow work it starts, then edits the message with the outcome", async () => {
+    const { t, tg } = await start();
+    // A refill that waits for its receipt (an on-chain one waits up to 60 s) until the test lets it go.
+    const balance = t.app.services.balance;
+    const refill = balance.refill.bind(balance);
+    let entered!: () => void;
+    const working = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    balance.refill = async (...args) => {
+      entered();
+      await released;
+      return refill(...args);
+    };
+    const [question] = await ask(alice, team, "/refill 10");
+    const id = tg.userPresses(alice, question!, `cf:${confirmationIdOf(question)}:ok`);
+    await working;
+    // The refill is under way and cannot end: the presser has their answer all the same.
+    await waitFor("the button's answer while the refill waits", async () => tg.answers.get(id));
+    expect(tg.answers.get(id)).toEqual({ text: "✅ Confirmed by @alice. Working on it…" });
+    expect(tg.calls.filter((c) => c.method === "answerCallbackQuery").map((c) => c.status)).toEqual([200]);
+    expect(await paperBalance()).toBe(10);
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id))).not.toContain("Confirmed");
+
+    release();
+    await waitFor("the message edited with the outcome", async () => plain(tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id)).includes("Refilled $10.00"));
+    await chat!.idle();
+    expect(await paperBalance()).toBe(20);
+    const edited = tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id)!;
+    expect(plain(edited)).toMatch(/✅ Confirmed by @alice\.\nRefilled \$10\.00\. USDC balance now \$20\.00\./);
+    expect(edited.reply_markup).toBeUndefined();
+    // One answer only: a second would be refused as "query is too old".
+    expect(tg.calls.filter((c) => c.method === "answerCallbackQuery")).toHaveLength(1);
+  });
+
+  it("answers a press that is slow to decide (a slow Redis) in time, and tells a refusal that comes after in the chat", async () => {
+    const { t, tg } = await start(() => {}, { pressAnswerWithinMs: 50 });
+    const [question] = await ask(bob, team, "/trade buy BTC 500");
+    // Who pressed is looked up in Redis: held here until the presser has been answered.
+    const access = t.app.chat.access;
+    const roleOf = access.roleOf.bind(access);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    access.roleOf = async (...args) => {
+      await released;
+      return roleOf(...args);
+    };
+    const id = tg.userPresses(vera, question!, `cf:${confirmationIdOf(question)}:ok`);
+    await waitFor("the holding answer", async () => tg.answers.get(id));
+    expect(tg.answers.get(id)).toEqual({ text: "Working on it…" });
+    release();
+    await waitFor("the refusal in the chat", async () => tg.sent(OVERSIGHT).find((m) => m.reply_to === question!.message_id && plain(m).includes("Only @bob")));
+    await chat!.idle();
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.reply_to === question!.message_id && plain(m).includes("Only @bob")))).toBe("Vera: Only @bob (who asked) or an admin can answer this. Nothing was changed.");
+    expect(tg.calls.filter((c) => c.method === "answerCallbackQuery")).toHaveLength(1);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(0);
+  });
+
   it("refuses a press by someone else, then lets an admin confirm", async () => {
     const { tg } = await start();
     const [question] = await ask(bob, team, "/trade buy BTC 500");

@@ -96,8 +96,11 @@ export class ChatServices {
   /**
    * A button press (or /confirm, /cancel). Only the person who asked, or someone with the action's
    * role, may answer; the first answer wins, even against a press racing it on another platform.
+   * `onAccepted` hears the presser's answer as soon as the press has won, before the confirmed work
+   * runs (a refill may wait a minute for its receipt): a platform that must acknowledge a press
+   * quickly (Telegram's callback answer) answers then, and edits the message when the work is done.
    */
-  async press(buttonAction: string, presser: ChatUser | undefined, where: string, run: ConfirmedRunner): Promise<PressOutcome> {
+  async press(buttonAction: string, presser: ChatUser | undefined, where: string, run: ConfirmedRunner, onAccepted?: (toast: string) => void): Promise<PressOutcome> {
     const parsed = parseButtonAction(buttonAction);
     if (!parsed) return { toast: "This button is not one of mine.", alert: true };
     const found = await this.confirmations.get(parsed.id);
@@ -121,6 +124,8 @@ export class ChatServices {
       return { toast: `Too late: this expired at ${clockTime(action.expiresAt)}. Nothing was done.`, alert: true, final };
     }
 
+    const verdict = parsed.yes ? (action.kind === "approval" ? "✅ Approved" : "✅ Confirmed") : action.kind === "approval" ? "✖ Rejected" : "✖ Cancelled";
+    onAccepted?.(`${verdict} by ${presser.name}.${parsed.yes || action.kind === "approval" ? " Working on it…" : " Nothing was done."}`);
     let outcome: string;
     if (action.kind === "approval") {
       outcome = this.approvalHandler ? await this.approvalHandler(action, parsed.yes ? "approved" : "rejected", presser) : "Approval mode is off in this process: nothing was done.";

@@ -121,8 +121,11 @@ export interface CommandDispatcher {
   execute(prepared: Extract<PreparedCommand, { ok: true }>, call: CommandCall): Promise<CommandReply>;
   /** prepare + execute; never throws. */
   handle(text: string, call: CommandCall): Promise<CommandReply>;
-  /** A pressed button; `user` is undefined for someone not on the allow-list. */
-  press(action: string, user: ChatUser | undefined, where: string): Promise<PressOutcome>;
+  /**
+   * A pressed button; `user` is undefined for someone not on the allow-list. `onAccepted` hears
+   * the presser's answer once the press has won, before the work it starts (see ChatServices.press).
+   */
+  press(action: string, user: ChatUser | undefined, where: string, onAccepted?: (toast: string) => void): Promise<PressOutcome>;
 }
 
 /** Whether a chat platform works now, and what is wrong when not (shown by /status, read by /metrics and /healthz). */

@@ -120,6 +120,13 @@ export class TelegramStandIn {
   readonly messages = new Map<number, TgMessage[]>();
   /** Answers to button presses, by callback query id. */
   readonly answers = new Map<string, { text?: string; show_alert?: boolean }>();
+  /**
+   * Telegram refuses a callback answer that comes too late (400 "query is too old"); it does not
+   * say after how long (reports put it at 5 to 15 s). Counted from when the press was handed over.
+   */
+  callbackAnswerDeadlineMs = 10_000;
+  /** The update that carried each callback query, by its id. */
+  private readonly callbackUpdates = new Map<string, number>();
   /** performance.now() when each update was handed to the bot (getUpdates answer or webhook post). */
   readonly deliveredAt = new Map<number, number>();
   webhook: { url: string; secret?: string } | undefined;
@@ -200,7 +207,7 @@ export class TelegramStandIn {
   /** A user presses the button with `data` under `message`. Returns the callback query id. */
   userPresses(from: TgUser, message: TgMessage, data: string): string {
     const id = String(this.nextCallbackId++);
-    this.push({ callback_query: { id, from, message, chat_instance: String(message.chat.id), data } });
+    this.callbackUpdates.set(id, this.push({ callback_query: { id, from, message, chat_instance: String(message.chat.id), data } }));
     return id;
   }
 
@@ -414,6 +421,12 @@ export class TelegramStandIn {
         return ok(msg);
       }
       case "answerCallbackQuery": {
+        const queryId = String(params.callback_query_id);
+        const update = this.callbackUpdates.get(queryId);
+        const handedAt = update === undefined ? undefined : this.deliveredAt.get(update);
+        if (update === undefined || this.answers.has(queryId) || (handedAt !== undefined && at - handedAt > this.callbackAnswerDeadlineMs)) {
+          return this.fail(res, call, 400, "Bad Request: query is too old and response timeout expired or query ID is invalid");
+        }
         if (typeof params.text === "string" && params.text.length > 200) return this.fail(res, call, 400, "Bad Request: MESSAGE_TOO_LONG");
         this.answers.set(String(params.callback_query_id), { ...(params.text ? { text: String(params.text) } : {}), ...(params.show_alert ? { show_alert: Boolean(params.show_alert) } : {}) });
         return ok(true);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { Bot, GrammyError, InputFile, webhookCallback } from "grammy";
 import type { CallbackQuery, InlineKeyboardMarkup, Message } from "grammy/types";
-import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
+import type { ChatUser, CommandCall, CommandReply, PlatformHealth, PressOutcome } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
 import { NOTICE_LABEL, type Notice } from "../notifier.js";
@@ -30,6 +30,8 @@ export interface TelegramOptions {
   downAlertAfterMs?: number;
   /** Waits between polling restarts after a 409 or a rejected token: doubling from `firstMs` up to `maxMs`. */
   retry?: { firstMs: number; maxMs: number };
+  /** A press not decided within this long is answered "Working on it…" meanwhile; 2 s when unset. */
+  pressAnswerWithinMs?: number;
 }
 
 interface Outage {
@@ -57,6 +59,11 @@ interface Target {
   replyTo?: number;
   silent?: boolean;
 }
+
+// Telegram refuses a callback answer after some seconds (it does not say how many: 400 "query is
+// too old and response timeout expired or query ID is invalid"); a press still undecided by then is
+// answered with a holding toast.
+const PRESS_ANSWER_WITHIN_MS = 2000;
 
 // Telegram sends messages from anonymous group admins as this user: nobody can be identified by it.
 const GROUP_ANONYMOUS_BOT = 1087968824;
@@ -359,15 +366,43 @@ export class TelegramChat implements ChatPlatform {
     await this.send(target, reply, progressId);
   }
 
+  /**
+   * A press is answered (answerCallbackQuery) as soon as it is decided: refused, too late, or won,
+   * and the work it starts (a refill waiting for its receipt) runs after that; the message is
+   * edited with the outcome when the work is done. Telegram shows the presser a spinner until the
+   * answer and refuses one that comes late (400 "query is too old"), which would lose the toast.
+   */
   private async onButton(q: CallbackQuery): Promise<void> {
     const msg = q.message;
-    const user = await this.userOf(q.from);
-    const where = msg ? this.where(msg.chat, "message_thread_id" in msg && msg.is_topic_message ? msg.message_thread_id : undefined) : "telegram";
-    const out = await this.app.commands.press(q.data ?? "", user, where);
+    const threadId = msg && "message_thread_id" in msg && msg.is_topic_message ? msg.message_thread_id : undefined;
+    let answering: Promise<void> | undefined;
+    const answer = (text: string, alert: boolean): boolean => {
+      if (answering) return false;
+      answering = this.bot.api.answerCallbackQuery(q.id, { text: truncate(text, 200), show_alert: alert }).then(
+        () => {},
+        (err: unknown) => this.app.log.warn("Telegram: answerCallbackQuery failed", this.app.redact(String(err))),
+      );
+      return true;
+    };
+    // Deciding takes a few Redis round trips; should Redis be slow, the presser still gets an answer in time.
+    const slow = setTimeout(() => answer("Working on it…", false), this.opts.pressAnswerWithinMs ?? PRESS_ANSWER_WITHIN_MS);
+    let out: PressOutcome;
+    try {
+      const user = await this.userOf(q.from);
+      const where = msg ? this.where(msg.chat, threadId) : "telegram";
+      out = await this.app.commands.press(q.data ?? "", user, where, (toast) => {
+        clearTimeout(slow);
+        answer(toast, false);
+      });
+    } finally {
+      clearTimeout(slow);
+    }
     // Settled: the message now says how it ended. Refused or late: only the presser is told why.
-    await this.bot.api.answerCallbackQuery(q.id, { text: truncate(out.toast, 200), show_alert: out.alert }).catch((err: unknown) => {
-      this.app.log.warn("answerCallbackQuery failed", this.app.redact(String(err)));
-    });
+    if (!answer(out.toast, out.alert) && out.alert && out.final === undefined && msg) {
+      // The answer went out already ("Working on it…"), so the refusal goes to the chat, addressed to the presser.
+      await this.send({ chatId: msg.chat.id, ...(threadId ? { threadId } : {}), replyTo: msg.message_id }, { text: `${nameOf(q.from)}: ${out.toast}` });
+    }
+    await answering;
   }
 
   /**
