@@ -53,7 +53,9 @@ export type NoticeEvent =
   | { type: "chat-down"; platform: ChatPlatformName; since: number; reason: string }
   | { type: "chat-up"; platform: ChatPlatformName; since: number; downMs: number }
   /** A platform works, but part of it does not (a server without commands, an alert channel it cannot post in). */
-  | { type: "chat-problem"; platform: ChatPlatformName; problem: string };
+  | { type: "chat-problem"; platform: ChatPlatformName; problem: string }
+  /** A chat got a new id (a Telegram group upgraded to a supergroup): posts follow it; `hint` says what to change. */
+  | { type: "chat-moved"; platform: ChatPlatformName; from: string; to: string; hint?: string };
 
 
 /** A notice in words only, for messages with no shape of their own. */
@@ -134,6 +136,7 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "model-alert":
     case "chat-down":
     case "chat-problem":
+    case "chat-moved":
       return "alert";
   }
 }
@@ -198,6 +201,8 @@ export function textOf(e: NoticeEvent): string {
       return `${PLATFORM_LABEL[e.platform]} is back, after ${Math.round(e.downMs / 1000)} s down (since ${clockTime(e.since)}).`;
     case "chat-problem":
       return `${PLATFORM_LABEL[e.platform]}: ${e.problem}`;
+    case "chat-moved":
+      return `${PLATFORM_LABEL[e.platform]}: chat ${e.from} became a supergroup with the new id ${e.to}. Messages for it go to the new chat from now on (kept across restarts).${e.hint ? ` ${e.hint}` : ""}`;
     case "report":
       return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
   }

@@ -8,6 +8,7 @@ import { AccessControl } from "./access.js";
 import { AuditLog, type AuditResult } from "./audit.js";
 import { ConfirmationStore, parseButtonAction, type MessageRef, type PendingAction } from "./confirmations.js";
 import { DeliveryClaims } from "./deliveries.js";
+import { ChatMoves } from "./chatMoves.js";
 
 /** How a platform edits a message it posted (to show a confirmation's outcome, without buttons). */
 export type MessageEditor = (ref: MessageRef, text: string) => Promise<void>;
@@ -47,6 +48,8 @@ export class ChatServices {
   readonly confirmations: ConfirmationStore;
   /** Incoming updates some frontend already took (Telegram redelivers what a dead one never confirmed). */
   readonly deliveries: DeliveryClaims;
+  /** Chats that moved to a new id (a Telegram group that became a supergroup). */
+  readonly moves: ChatMoves;
   approvalHandler: ApprovalHandler | undefined;
   private readonly editors = new Map<Platform, MessageEditor>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -60,6 +63,7 @@ export class ChatServices {
     this.audit = new AuditLog(deps.redis, deps.clock);
     this.confirmations = new ConfirmationStore(deps.redis, deps.clock);
     this.deliveries = new DeliveryClaims(deps.redis);
+    this.moves = new ChatMoves(deps.redis);
   }
 
   addEditor(platform: Platform, editor: MessageEditor): void {

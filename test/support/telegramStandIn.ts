@@ -139,6 +139,7 @@ export class TelegramStandIn {
   private nextCallbackId = 1;
   private waiters: Waiter[] = [];
   private readonly floods = new Map<string, { times: number; retryAfter: number }>();
+  private readonly refusals = new Map<string, { code: number; description: string; times: number }>();
   private readonly conflictMode: NonNullable<TelegramStandInOptions["conflicts"]>;
   private lastConflictAt = -Infinity;
 
@@ -173,6 +174,21 @@ export class TelegramStandIn {
 
   /** Methods this server answers as unknown (404), as an emulator that lacks them does. */
   readonly lacking = new Set<string>();
+
+  /** Groups upgraded to supergroups: old id to new. Telegram answers anything sent to the old id with 400 and the new id. */
+  readonly migrated = new Map<number, number>();
+  /** Users who blocked the bot: their private chat answers every post with 403. */
+  readonly blockedBy = new Set<number>();
+
+  /** A group becomes a supergroup (enough members, or visible history): it gets a new id, and the old one is gone. */
+  upgradeToSupergroup(groupId: number, supergroupId: number): void {
+    this.migrated.set(groupId, supergroupId);
+  }
+
+  /** The next `times` calls of `method` are refused with this error, as Telegram words it. */
+  refuse(method: string, code: number, description: string, times = 1): void {
+    this.refusals.set(method, { code, description, times });
+  }
 
   /** The next `times` calls of `method` get a 429 with this retry_after. */
   flood(method: string, retryAfter: number, times = 1): void {
@@ -317,8 +333,18 @@ export class TelegramStandIn {
       return this.fail(res, call, 429, `Too Many Requests: retry after ${flood.retryAfter}`, { retry_after: flood.retryAfter });
     }
 
+    const refusal = this.refusals.get(method);
+    if (refusal && refusal.times > 0) {
+      refusal.times--;
+      return this.fail(res, call, refusal.code, refusal.description);
+    }
     const ok = (result: unknown) => this.reply(res, 200, { ok: true, result });
     const chatId = Number(params.chat_id);
+    // As the Bot API answers them (its errors are passed on from the server, e.g. CHAT_MIGRATED and USER_IS_BLOCKED).
+    if (params.chat_id !== undefined && this.migrated.has(chatId)) {
+      return this.fail(res, call, 400, "Bad Request: group chat was upgraded to a supergroup chat", { migrate_to_chat_id: this.migrated.get(chatId) });
+    }
+    if (params.chat_id !== undefined && this.blockedBy.has(chatId)) return this.fail(res, call, 403, "Forbidden: bot was blocked by the user");
     const now = Math.floor(Date.now() / 1000);
     const checkText = (text: unknown, max: number, what: string): string | undefined => {
       if (typeof text !== "string" || text.length === 0) return `Bad Request: ${what} is empty`;
