@@ -126,7 +126,7 @@ export class TelegramStandIn {
    */
   callbackAnswerDeadlineMs = 10_000;
   /** The update that carried each callback query, by its id. */
-  private readonly callbackUpdates = new Map<string, number>();
+  readonly callbackUpdates = new Map<string, number>();
   /** performance.now() when each update was handed to the bot (getUpdates answer or webhook post). */
   readonly deliveredAt = new Map<number, number>();
   webhook: { url: string; secret?: string } | undefined;

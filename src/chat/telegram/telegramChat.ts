@@ -224,7 +224,12 @@ export class TelegramChat implements ChatPlatform {
   }
 
   async start(): Promise<void> {
-    for (const [from, to] of await this.chat.moves.all("telegram")) this.moved.set(from, to);
+    try {
+      for (const [from, to] of await this.chat.moves.all("telegram")) this.moved.set(from, to);
+    } catch (err) {
+      // Telegram says the new id again on the first post to the old one.
+      this.app.log.warn("Telegram: could not read the chats that moved to a new id from Redis", this.app.redact(String(err)));
+    }
     await this.bot.init();
     this.chat.addEditor("telegram", (ref, text) => this.edit(ref, text));
     // The menu is a convenience: typed commands work without it, so failing to publish it (a Bot
