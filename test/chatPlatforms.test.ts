@@ -74,10 +74,12 @@ describe("chat platforms through one interface", () => {
     input.write("/status\n");
     await waitFor("the console's answer", async () => term.out.includes("Chat: every platform works"));
 
+    const telegram = running.running.get("telegram") as unknown as { bot: { isRunning(): boolean } };
     await running.stop();
     platforms = undefined;
     expect(t.app.notifier.sinkNames().filter((n) => ["console", "telegram", "discord"].includes(n))).toEqual([]);
-    expect((running.running.get("telegram") as unknown as { bot: { isRunning(): boolean } }).bot.isRunning()).toBe(false);
+    expect(telegram.bot.isRunning()).toBe(false);
+    expect(running.health()).toEqual({});
     // Stopped, the console reads no more, and a stop is not the end of its input: a line typed now
     // waits for the next start (this process taking the frontend lease again).
     expect(input.listenerCount("data")).toBe(0);

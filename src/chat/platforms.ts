@@ -33,7 +33,7 @@ export interface ChatPlatforms {
   started: Promise<void>;
   /** Each running platform's health: what /status shows, /metrics and /healthz read. */
   health(): ChatHealth;
-  /** Stops them all, each after its replies and notices in flight, and takes them off the notifier. */
+  /** Stops them all, each after its replies and notices in flight, and takes them off the notifier (and out of `running`). */
   stop(): Promise<void>;
 }
 
@@ -77,8 +77,10 @@ export async function startChatPlatforms(host: ChatHost, io: PlatformIo = {}): P
     async stop() {
       await host.chat.stop();
       await Promise.allSettled([...running.values()].map((p) => p.stop()));
-      // A later takeover starts new ones: these must not stay sinks and send every notice twice.
+      // A later takeover starts new ones: these must not stay sinks and send every notice twice,
+      // nor be reported on (a standby runs no chat: its health is empty, not stale).
       for (const p of running.values()) host.notifier.remove(p);
+      running.clear();
     },
   };
 }
