@@ -8,6 +8,9 @@
 // Redis and the loopback hops. For latency, Telegram's pacing is set wide open (every post still
 // passes through it): its limits only add waiting when a chat goes over them, which one command at
 // a time never does.
+// A button press whose work is slow: a /refill confirmed while the refill is held BENCH_SLOW_REFILL_MS
+// (8 s, as an on-chain refill waiting for its receipt), timed from the stand-in handing the press
+// out to the answerCallbackQuery reaching it, and to the message edited with the outcome.
 // Bursts: 12 notices at once to one chat with the real pacing (Telegram: telegramLimiter; Discord: discord.js's REST queue against the stand-in's 5-per-5-s channel
 // bucket), timed from the first message to the 10th and the last reaching the stand-in, with the
 // count of 429s the stand-in had to send.
@@ -27,6 +30,9 @@ import { freePort, percentile, saveResults } from "./results.js";
 
 const ROUNDS = Number(process.env.BENCH_CHAT_ROUNDS ?? 200);
 const WARMUP = 10;
+
+const SLOW_REFILL_MS = Number(process.env.BENCH_SLOW_REFILL_MS ?? 8000);
+const PRESSES = 3;
 
 async function until(what: string, probe: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -71,6 +77,41 @@ async function bursts(app: Awaited<ReturnType<typeof buildApp>>, tg: TelegramSta
   return out;
 }
 
+/** Confirms /refill with the refill held SLOW_REFILL_MS: when the presser is answered, and when the message says how it ended. */
+async function slowPress(app: Awaited<ReturnType<typeof buildApp>>, tg: TelegramStandIn, limiter: RateLimiter): Promise<Record<string, number>> {
+  const telegram = new TelegramChat(app, { token: tg.token, apiRoot: tg.apiRoot, limiter });
+  await telegram.start();
+  const balance = app.services.balance;
+  const refill = balance.refill.bind(balance);
+  balance.refill = async (...args) => {
+    await new Promise((r) => setTimeout(r, SLOW_REFILL_MS));
+    return refill(...args);
+  };
+  const admin = { id: 303, is_bot: false, first_name: "Admin" };
+  const chat = { id: 303, type: "private" as const };
+  const answered: number[] = [];
+  const edited: number[] = [];
+  for (let i = 0; i < PRESSES; i++) {
+    const { messageId } = tg.userSends(admin, chat, "/refill 1");
+    await until("the confirmation question", () => tg.sent(303).some((m) => m.reply_to === messageId));
+    const question = tg.sent(303).find((m) => m.reply_to === messageId)!;
+    const data = question.reply_markup!.inline_keyboard[0]![0]!.callback_data!;
+    const queryId = tg.userPresses(admin, question, data);
+    await until("the press's answer", () => tg.answers.has(queryId), SLOW_REFILL_MS + 10_000);
+    await until("the edit with the outcome", () => (tg.sent(303).find((m) => m.message_id === question.message_id)?.text ?? "").includes("Refilled"), SLOW_REFILL_MS + 10_000);
+    const handed = tg.deliveredAt.get(tg.callbackUpdates.get(queryId)!)!;
+    const answer = tg.calls.find((c) => c.method === "answerCallbackQuery" && c.params.callback_query_id === queryId)!;
+    const edit = tg.calls.filter((c) => c.method === "editMessageText" && Number(c.params.message_id) === question.message_id).at(-1)!;
+    answered.push(answer.at - handed);
+    edited.push(edit.at - handed);
+  }
+  balance.refill = refill;
+  await telegram.stop();
+  const a = stats(answered);
+  const e = stats(edited);
+  return { telegram_slow_press_answer_p50_ms: a.p50, telegram_slow_press_edit_p50_ms: e.p50, slow_refill_ms: SLOW_REFILL_MS };
+}
+
 export async function benchChatLatency(): Promise<Record<string, number>> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-chat-redis-"));
   const redis = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
@@ -80,7 +121,7 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
 
   const tg = await new TelegramStandIn().start();
   const dc = await new DiscordStandIn().start();
-  const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer", DISCORD_ALLOWED_USERS: "111:viewer" });
+  const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer,303:admin", DISCORD_ALLOWED_USERS: "111:viewer" });
   if (!loaded.ok) throw new Error(loaded.message);
   const app = await buildApp(loaded.config, redis.url);
   const open = new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
@@ -128,6 +169,7 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
 
   await telegram.stop();
   await discord.stop();
+  Object.assign(figures, await slowPress(app, tg, open));
   Object.assign(figures, await bursts(app, tg, dc));
   await app.stop();
   await tg.stop();
@@ -145,6 +187,9 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
   console.log(
     `  12 notices at once, real pacing: Telegram 10th after ${figures.telegram_burst_10th_ms} ms, last after ${figures.telegram_burst_last_ms} ms, ${figures.telegram_burst_429s} 429s; ` +
       `Discord 10th after ${figures.discord_burst_10th_ms} ms, last after ${figures.discord_burst_last_ms} ms, ${figures.discord_burst_429s} 429s`,
+  );
+  console.log(
+    `  a press confirming a refill held ${figures.slow_refill_ms} ms: answered after ${figures.telegram_slow_press_answer_p50_ms} ms, message edited with the outcome after ${figures.telegram_slow_press_edit_p50_ms} ms (p50 of ${PRESSES})`,
   );
   saveResults("chatLatency", figures);
   return figures;

@@ -10,6 +10,7 @@ import { Redis } from "ioredis";
 import { scriptedModel, type ModelV2 } from "../src/agent/scriptedModel.js";
 import { buildApp } from "../src/app.js";
 import { FrontendLease } from "../src/cluster/lease.js";
+import { sleep } from "../src/sleep.js";
 import { NoticeConsumer, publishNotice } from "../src/cluster/noticeStream.js";
 import { loadConfig } from "../src/config/config.js";
 import { createLog } from "../src/log.js";
@@ -18,7 +19,6 @@ import { ensureRedis } from "../src/redis/ensureRedis.js";
 import { freePort, percentile, saveResults } from "./results.js";
 
 const MODEL_MS = 1000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hold = () => `<response><action_call name="RiskManagement">${JSON.stringify({ stance: "hold", confidence: 0.6, reasons: ["bench"] })}</action_call></response>`;
 
 function slowModels(): ModelLayer {

@@ -219,9 +219,9 @@ const confirmedRunner = (app: CommandHost) => (action: PendingAction, presser: C
   executeConfirmed(action, { user: presser, app, where, confirmationId: action.id });
 
 /** A pressed button, from any platform. `user` is undefined for someone not on the allow-list. */
-export async function handleButton(action: string, ctx: { user: ChatUser | undefined; app: CommandHost; where: string }): Promise<PressOutcome> {
+export async function handleButton(action: string, ctx: { user: ChatUser | undefined; app: CommandHost; where: string; onAccepted?: (toast: string) => void }): Promise<PressOutcome> {
   try {
-    return await ctx.app.chat.press(action, ctx.user, ctx.where, confirmedRunner(ctx.app));
+    return await ctx.app.chat.press(action, ctx.user, ctx.where, confirmedRunner(ctx.app), ctx.onAccepted);
   } catch (err) {
     ctx.app.log.error("button failed", err);
     return { toast: `That failed: ${ctx.app.redact((err as Error).message).slice(0, 150)}`, alert: true };
@@ -238,6 +238,6 @@ export function commandDispatcher(host: CommandHost): CommandDispatcher {
     prepare: (text, call) => prepareCommand(text, ctx(call)),
     execute: (prepared, call) => executeCommand(prepared as Extract<Prepared, { ok: true }>, ctx(call), host.redact),
     handle: (text, call) => handleCommand(text, ctx(call), host.redact),
-    press: (action, user, where) => handleButton(action, { user, app: host, where }),
+    press: (action, user, where, onAccepted) => handleButton(action, { user, app: host, where, ...(onAccepted ? { onAccepted } : {}) }),
   };
 }

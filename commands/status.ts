@@ -1,4 +1,5 @@
 import { money, price, usdc } from "../src/chat/format.js";
+import type { ChatHealth } from "../src/chat/types.js";
 import { levelOf } from "../src/payments/balanceManager.js";
 import { loadPortfolio } from "../src/orders/orderPath.js";
 import { equity, exposure, exposureBySymbol, maxDrawdown, totalUnrealizedPnl, unrealizedPnl } from "../src/portfolio/valuation.js";
@@ -9,7 +10,8 @@ import { defineCommand, noArgs, type Needs } from "./types.js";
 
 const ago = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
 
-function chatLines(problems: string[]): string[] {
+function chatLines(health: ChatHealth): string[] {
+  const problems = Object.values(health).flatMap((h) => h.problems);
   return problems.length === 0 ? ["Chat: every platform works"] : ["Chat problems:", ...problems.map((p) => `  ${p}`)];
 }
 

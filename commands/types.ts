@@ -1,6 +1,6 @@
 import type { ChatServices } from "../src/chat/services.js";
 import type { Notifier } from "../src/chat/notifier.js";
-import type { ChatUser, CommandOption, CommandReply, Role } from "../src/chat/types.js";
+import type { ChatHealth, ChatUser, CommandOption, CommandReply, Role } from "../src/chat/types.js";
 import type { Config } from "../src/config/config.js";
 import type { DecideRequest } from "../src/decision/request.js";
 import type { AgentMode, MarketSymbol } from "../src/domain/types.js";
@@ -36,8 +36,8 @@ export interface CommandHost {
   log: Log;
   /** The wallet's permit sessions with the router, when it is paid by one. */
   sessions?: PermitSessions;
-  /** What is wrong with the chat platforms now (none: all fine); set once they have started. */
-  chatHealth?(): string[];
+  /** Each running chat platform's health (every one ok: all fine); set once they have started. */
+  chatHealth?(): ChatHealth;
   /**
    * Set in a frontend-only process: commands marked `remote` run on a worker through the queue
    * (src/cluster/remoteCommands.ts) instead of here. Unset (role all, a worker): they run here.

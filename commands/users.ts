@@ -1,16 +1,17 @@
 import { isRole, ROLES } from "../src/chat/access.js";
+import { CHAT_PLATFORM_NAMES, isChatPlatformName, type ChatPlatformName } from "../src/chat/types.js";
 import { defineCommand, noArgs, type Needs, type Role } from "./types.js";
 
-type ChatPlatform = "telegram" | "discord";
-const PLATFORMS: ChatPlatform[] = ["telegram", "discord"];
+const PLATFORMS = CHAT_PLATFORM_NAMES;
+const platformWords = PLATFORMS.join(" or ");
 
-function readTarget(args: string[], usage: string): { ok: true; platform: ChatPlatform; id: string } | { ok: false; error: string } {
-  const help = `Usage: ${usage}. PLATFORM is telegram or discord, ID the person's numeric user id (they see it when the bot refuses them).`;
+function readTarget(args: string[], usage: string): { ok: true; platform: ChatPlatformName; id: string } | { ok: false; error: string } {
+  const help = `Usage: ${usage}. PLATFORM is ${platformWords}, ID the person's numeric user id (they see it when the bot refuses them).`;
   const platform = args[0]?.toLowerCase();
-  if (!platform || !PLATFORMS.includes(platform as ChatPlatform)) return { ok: false, error: help };
+  if (!platform || !isChatPlatformName(platform)) return { ok: false, error: help };
   const id = args[1];
   if (!id || !/^\d{1,25}$/.test(id)) return { ok: false, error: `"${(id ?? "").slice(0, 30)}" is not a numeric user id. ${help}` };
-  return { ok: true, platform: platform as ChatPlatform, id };
+  return { ok: true, platform, id };
 }
 
 export const users = defineCommand<undefined, Needs<"chat">>({
@@ -24,7 +25,7 @@ export const users = defineCommand<undefined, Needs<"chat">>({
     const access = app.chat.access;
     const entries = await access.list();
     const lines = ["People with access (a chat change wins over the configuration):"];
-    if (entries.length === 0) lines.push("  nobody yet: set TELEGRAM_ALLOWED_USERS / DISCORD_ALLOWED_USERS, or /grant from here.");
+    if (entries.length === 0) lines.push(`  nobody yet: set ${PLATFORMS.map((p) => `${p.toUpperCase()}_ALLOWED_USERS`).join(" / ")}, or /grant from here.`);
     for (const e of entries.sort((a, b) => a.platform.localeCompare(b.platform) || a.id.localeCompare(b.id))) {
       const src = e.source === "config" ? "configuration" : `set by ${e.by ?? "?"} on ${new Date(e.at ?? 0).toISOString().slice(0, 10)}`;
       lines.push(`  ${e.platform} ${e.id}: ${e.role} (${src})`);
@@ -37,7 +38,7 @@ export const users = defineCommand<undefined, Needs<"chat">>({
 
 const grantUsage = "/grant PLATFORM ID ROLE";
 
-export const grant = defineCommand<{ platform: ChatPlatform; id: string; role: Role }, Needs<"chat", "clock">>({
+export const grant = defineCommand<{ platform: ChatPlatformName; id: string; role: Role }, Needs<"chat", "clock">>({
   name: "grant",
   summary: "Give someone a role (viewer, trader or admin); takes effect at once",
   usage: grantUsage,
@@ -45,7 +46,7 @@ export const grant = defineCommand<{ platform: ChatPlatform; id: string; role: R
   minRole: "admin",
   mutates: true,
   options: [
-    { name: "platform", description: "telegram or discord", kind: "choice", choices: PLATFORMS, required: true },
+    { name: "platform", description: platformWords, kind: "choice", choices: [...PLATFORMS], required: true },
     { name: "id", description: "Their numeric user id", kind: "string", required: true },
     { name: "role", description: "viewer, trader or admin", kind: "choice", choices: [...ROLES], required: true },
   ],
@@ -66,7 +67,7 @@ export const grant = defineCommand<{ platform: ChatPlatform; id: string; role: R
 
 const revokeUsage = "/revoke PLATFORM ID";
 
-export const revoke = defineCommand<{ platform: ChatPlatform; id: string }, Needs<"chat", "clock">>({
+export const revoke = defineCommand<{ platform: ChatPlatformName; id: string }, Needs<"chat", "clock">>({
   name: "revoke",
   summary: "Take away someone's access (also over the configuration and Discord roles)",
   usage: revokeUsage,
@@ -74,7 +75,7 @@ export const revoke = defineCommand<{ platform: ChatPlatform; id: string }, Need
   minRole: "admin",
   mutates: true,
   options: [
-    { name: "platform", description: "telegram or discord", kind: "choice", choices: PLATFORMS, required: true },
+    { name: "platform", description: platformWords, kind: "choice", choices: [...PLATFORMS], required: true },
     { name: "id", description: "Their numeric user id", kind: "string", required: true },
   ],
   parse(args) {

@@ -16,7 +16,7 @@ import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
 import { NotifierHub } from "./chat/notifier.js";
 import { ChatServices } from "./chat/services.js";
-import type { ChatUser, CommandDispatcher } from "./chat/types.js";
+import type { ChatHealth, ChatUser, CommandDispatcher } from "./chat/types.js";
 import { redactSecrets, type Config } from "./config/config.js";
 import { USDC, type AgentMode, type MarketSymbol } from "./domain/types.js";
 import { PaperExchange } from "./exchange/paper.js";
@@ -96,8 +96,8 @@ export interface App {
   schedule(): Promise<ScheduleLine[]>;
   costReport(now?: number): Promise<string>;
   redact(text: string): string;
-  /** The chat platforms' problems, for /status (and /metrics); set by whoever starts them. */
-  chatHealth?(): string[];
+  /** Each running chat platform's health, for /status, /metrics and /healthz; set by whoever starts them. */
+  chatHealth?(): ChatHealth;
   /** all, worker or frontend (ROLE): what this process runs. */
   role: Config["cluster"]["role"];
   /** Set in a frontend-only process: /decide, /trade and /pause all run on a worker through it. */

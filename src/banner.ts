@@ -1,5 +1,6 @@
 import type { App } from "./app.js";
 import { usdc } from "./chat/format.js";
+import { platformStates } from "./chat/platforms.js";
 
 /** The startup banner: which parts are offline or real, and that trading is simulated. */
 export async function banner(app: App, redisNote: string): Promise<string> {
@@ -15,8 +16,10 @@ export async function banner(app: App, redisNote: string): Promise<string> {
     `  Role:      ${app.role === "all" ? "all (decisions, monitors and chat in this process)" : app.role === "worker" ? `worker ${app.workerId ?? ""} (decisions, monitors, reconciliation, reports; chat is a frontend's)` : "frontend (chat; decisions run on the workers)"}` +
       (app.scheduleOutcome?.note ? `\n  Note:      ${app.scheduleOutcome.note}` : ""),
     `  Chat:      ${app.role === "worker" ? "none here (the active frontend delivers this worker's notices)" : "console (type here)"}` +
-      `; Telegram ${c.chat.telegram.token ? "on" : "off (set TELEGRAM_BOT_TOKEN)"}` +
-      `; Discord ${c.chat.discord.token ? "on" : "off (set DISCORD_BOT_TOKEN)"}`,
+      platformStates(c.chat)
+        .filter((p) => p.name !== "console")
+        .map((p) => `; ${p.label} ${p.off ? `off (${p.off})` : "on"}`)
+        .join(""),
     `  Market:    ${app.mode.market}`,
     `  Exchange:  ${paper ? `paper (fee ${(c.exchange.feeRate * 100).toFixed(2)}%, slippage ${c.exchange.slippageBps} bps)` : app.services.exchange.name}`,
     `  Wallet:    ${app.mode.wallet}, balance ${usdc(balance, 2)}`,

@@ -1,7 +1,6 @@
 import { buildApp } from "./app.js";
 import { banner } from "./banner.js";
-import { ConsoleChat } from "./chat/console.js";
-import { startChatPlatforms } from "./chat/platforms.js";
+import { startChatPlatforms, type PlatformIo } from "./chat/platforms.js";
 import { loadConfig, readDotEnv, redactSecrets, type Config } from "./config/config.js";
 import { startOps } from "./ops/serve.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
@@ -78,28 +77,16 @@ async function main(): Promise<void> {
     // A bug in one handler must not take the agent down with open positions to watch.
     process.on("unhandledRejection", (err) => app.log.error("unhandled rejection", err));
     const role = config.cluster.role;
-    const chat = new ConsoleChat(app, process.stdin, process.stdout);
-    let consoleStarted = false;
     // Input is read only once the banner is out, so replies to typed or piped lines follow it.
     let bannerDone!: () => void;
     const bannerShown = new Promise<void>((resolve) => (bannerDone = resolve));
+    const io: PlatformIo = { console: { input: process.stdin, output: process.stdout, readAfter: bannerShown, onEnd: () => void shutdown("end of input") } };
     if (role !== "worker") {
       // Chat runs while this process holds the frontend lease; a standby starts it when it takes over.
       const frontend = await startFrontend(app, async () => {
-        // With CONSOLE=off the console is no sink either: notices would only fill stdout.
-        if (config.chat.console) app.notifier.add(chat);
-        const platforms = await startChatPlatforms(app);
-        app.chatHealth = () => platforms.health().problems;
-        if (config.chat.console && !consoleStarted) {
-          consoleStarted = true;
-          void bannerShown.then(() => chat.start(() => void shutdown("end of input")));
-        }
-        return async () => {
-          app.notifier.remove(chat);
-          await platforms.stop();
-          // The next takeover starts new ones; these must not stay sinks and send every notice twice.
-          for (const sink of [platforms.telegram, platforms.discord]) if (sink) app.notifier.remove(sink);
-        };
+        const platforms = await startChatPlatforms(app, io);
+        app.chatHealth = () => platforms.health();
+        return () => platforms.stop();
       });
       started.push(() => frontend.stop());
       app.metrics.gauge("frontend_active", () => (frontend.state().active ? 1 : 0), { help: "1 while this process holds the frontend lease and serves chat" });

@@ -7,7 +7,7 @@ import { AccessControl } from "../src/chat/access.js";
 import { spendSeries } from "../src/chat/charts/costChart.js";
 import { isPng } from "../src/chat/charts/render.js";
 import { ConfirmationStore } from "../src/chat/confirmations.js";
-import { ConsoleChat } from "../src/chat/console.js";
+import { ConsoleChat } from "../src/chat/console/consoleChat.js";
 import { slashCommands } from "../src/chat/discord/slashCommands.js";
 import { RateLimiter } from "../src/chat/outbox.js";
 import { escapeDiscord, escapeHtml, splitMessage, truncate } from "../src/chat/render.js";
@@ -15,6 +15,9 @@ import { loadConfig } from "../src/config/config.js";
 import { testRedis } from "./support/redis.js";
 import { startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
 import { commandProblem } from "./support/discordStandIn.js";
+
+/** Half of a surrogate pair with no other half (with the u flag, a whole pair is one code point and does not match). */
+const loneSurrogate = /[\uD800-\uDFFF]/u;
 
 describe("splitMessage", () => {
   it("keeps whole lines together and never exceeds the limit", () => {
@@ -36,6 +39,47 @@ describe("splitMessage", () => {
     const amp = "&".repeat(250);
     for (const p of splitMessage(amp, 100, (s) => escapeHtml(s).length)) expect(escapeHtml(p).length).toBeLessThanOrEqual(100);
     expect(splitMessage("", 100)).toEqual([""]);
+  });
+
+  it("never cuts an emoji in half, nor a ZWJ sequence or a flag, when a long line must be cut", () => {
+    // 🚀 is two UTF-16 code units: with an odd limit a cut by length alone lands between them.
+    const rockets = "🚀".repeat(300);
+    for (const max of [99, 100, 101]) {
+      const parts = splitMessage(rockets, max);
+      for (const p of parts) {
+        expect(loneSurrogate.test(p), `a part of ${max} has a lone surrogate`).toBe(false);
+        expect(p.length).toBeLessThanOrEqual(max);
+      }
+      expect(parts.join("")).toBe(rockets);
+    }
+    // A family (three people joined by ZWJ, 8 code units) and a flag (two regional indicators) are one character each.
+    const family = "👨‍👩‍👧";
+    const flags = "🇺🇦";
+    for (const unit of [family, flags]) {
+      const parts = splitMessage(unit.repeat(200), 101);
+      for (const p of parts) expect(p.replaceAll(unit, ""), "a part holds a piece of a character").toBe("");
+      expect(parts.join("")).toBe(unit.repeat(200));
+    }
+    // Measured as escaped text, with emoji between the & that escaping lengthens.
+    const mixed = "&🚀".repeat(300);
+    for (const p of splitMessage(mixed, 101, (s) => escapeHtml(s).length)) {
+      expect(loneSurrogate.test(p)).toBe(false);
+      expect(escapeHtml(p).length).toBeLessThanOrEqual(101);
+    }
+    // One character longer than the room (a letter under many combining marks) is cut between code points, and the split still ends.
+    const zalgo = "e" + "\u0301".repeat(150);
+    expect(splitMessage(zalgo, 50).join("")).toBe(zalgo);
+  });
+
+  it("truncate cuts on a character boundary", () => {
+    for (const max of [99, 100, 101]) {
+      const t = truncate("🚀".repeat(300), max);
+      expect(loneSurrogate.test(t)).toBe(false);
+      expect(t.length).toBeLessThanOrEqual(max);
+      expect(t.endsWith("… (cut)")).toBe(true);
+    }
+    const t = truncate("👨‍👩‍👧".repeat(100), 100);
+    expect(t.replace("\n… (cut)", "").replaceAll("👨‍👩‍👧", "")).toBe("");
   });
 
   it("truncate marks the cut and fits", () => {
@@ -200,9 +244,9 @@ describe("the console", () => {
     const output = new PassThrough();
     let out = "";
     output.on("data", (d: Buffer) => (out += d.toString()));
-    const console_ = new ConsoleChat(t.app, input, output, "op", dir);
     let ended = false;
-    console_.start(() => (ended = true));
+    const console_ = new ConsoleChat(t.app, { input, output, onEnd: () => (ended = true) }, "op", dir);
+    await console_.start();
     input.write("/refill 5\n");
     await waitFor("the question", async () => /\/confirm (\S+)/.exec(out));
     const id = /\/confirm (\S+),/.exec(out)![1]!;

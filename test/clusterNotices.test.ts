@@ -6,10 +6,10 @@ import { FrontendLease, LEASE_KEY } from "../src/cluster/lease.js";
 import { NOTICE_STREAM, NoticeConsumer, noticeBacklog, publishNotice } from "../src/cluster/noticeStream.js";
 import type { NoticeInput } from "../src/chat/notices.js";
 import { createLog } from "../src/log.js";
+import { sleep } from "../src/sleep.js";
 import { testRedis } from "./support/redis.js";
 
 const log = createLog("error", (s) => s, () => {});
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (n: NoticeInput) => ("text" in n ? String(n.text) : "");
 
 async function until(ok: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {

@@ -11,6 +11,7 @@ import type { Notice } from "../src/chat/notices.js";
 import { ChatServices } from "../src/chat/services.js";
 import type { Config } from "../src/config/config.js";
 import { USDC } from "../src/domain/types.js";
+import { sleep } from "../src/sleep.js";
 import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
 import { DiscordStandIn, type DMessage, type DUser, type InteractionRecord } from "./support/discordStandIn.js";
 
@@ -75,7 +76,6 @@ async function start(edit: (c: Config) => void = () => {}, o: StartOptions = {})
 }
 
 const toldOf = (type: string) => told.filter((n) => n.event?.type === type).map((n) => n.text);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What Discord shows: the markdown escapes removed. */
 const shown = (m: DMessage | string | undefined) => (typeof m === "string" ? m : (m?.content ?? "")).replace(/\\([\\*_~`|>[\]#.\-+])/g, "$1");
@@ -83,9 +83,17 @@ const shown = (m: DMessage | string | undefined) => (typeof m === "string" ? m :
 /** Runs a slash command and waits until its answer is complete. */
 async function slash(user: DUser, name: string, options: Record<string, string | number> = {}, opts: { roles?: string[]; dm?: boolean } = {}): Promise<InteractionRecord> {
   const r = dc!.slash(user, name, options, opts);
-  await waitFor(`the answer to /${name}`, async () => r.ackType !== undefined && r.original && !(r.original.flags & 128) && r.original.content !== "");
+  // Answered: the reply edited in, or (a refusal under a public "thinking") replaced by a private one.
+  await waitFor(`the answer to /${name}`, async () => r.ackType !== undefined && ((r.original && !(r.original.flags & 128) && r.original.content !== "") || r.deleted));
   await chat!.idle();
   return structuredClone(r);
+}
+
+/** What is left of an interaction's answer, shown to the asker alone: exactly one message, ephemeral. */
+function privately(r: InteractionRecord): string {
+  const visible = [r.original, ...r.followUps].filter((m): m is DMessage => m !== undefined);
+  expect(visible.map((m) => dc!.isEphemeral(m))).toEqual([true]);
+  return shown(visible[0]);
 }
 
 const answerText = (r: InteractionRecord) => [r.original, ...r.followUps].map(shown).join("\n");
@@ -169,9 +177,9 @@ describe("Discord: every command", () => {
     const before = await withoutAudit();
     for (const c of COMMANDS) {
       const r = await slash(mallory, c.name, EXAMPLES[c.name] ?? {});
-      expect(r.ackType, c.name).toBe(4);
-      expect(dc!.isEphemeral(r.original), c.name).toBe(true);
-      expect(shown(r.original), c.name).toBe("Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant discord 666 viewer");
+      // Acknowledged at once (before the role lookup), and refused to the asker alone.
+      expect(r.ackType, c.name).toBe(5);
+      expect(privately(r), c.name).toBe("Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant discord 666 viewer");
     }
     expect(await withoutAudit()).toEqual(before);
     const refused = (await ChatServices.of(t.app).audit.recent(50)).filter((e) => e.userId === "666");
@@ -183,13 +191,12 @@ describe("Discord: every command", () => {
     const withRole = await slash(dana, "decide", { symbol: "ETH" }, { roles: [TRADER_ROLE] });
     expect(answerText(withRole)).toMatch(/^ETH\/USDT: /);
     const without = await slash(dana, "status", {}, { roles: [] });
-    expect(shown(without.original)).toMatch(/not on this bot's allow-list/);
+    expect(privately(without)).toMatch(/not on this bot's allow-list/);
     const before = await withoutAudit();
     const above = await slash(dana, "refill", { amount: 5 }, { roles: [TRADER_ROLE] });
-    expect(dc!.isEphemeral(above.original)).toBe(true);
-    expect(shown(above.original)).toBe("Sorry, /refill needs the admin role; you are a trader. Nothing was changed.");
+    expect(privately(above)).toBe("Sorry, /refill needs the admin role; you are a trader. Nothing was changed.");
     const viewer = await slash(vera, "pause");
-    expect(shown(viewer.original)).toMatch(/needs the trader role; you are a viewer/);
+    expect(privately(viewer)).toMatch(/needs the trader role; you are a viewer/);
     expect(await withoutAudit()).toEqual(before);
   });
 
@@ -209,7 +216,7 @@ describe("Discord: every command", () => {
     expect(answerText(r)).toMatch(/USDC for model calls/);
     // In a DM there is no member and no server roles: the allow-list alone decides.
     const refused = await slash(dana, "status", {}, { dm: true });
-    expect(shown(refused.original)).toMatch(/not on this bot's allow-list/);
+    expect(privately(refused)).toMatch(/not on this bot's allow-list/);
   });
 
   it("shows /decide's progress at once, then the result with its chart as a PNG", async () => {
@@ -494,6 +501,119 @@ describe("Discord: gateway closes discord.js does not recover from", () => {
     await waitFor("a fresh login", async () => dc.identifies > before && chat.client.isReady());
     await waitFor("the second recovery notice", async () => toldOf("chat-up").length === 2);
     expect(toldOf("chat-down")).toEqual([expect.stringContaining("4013"), expect.stringContaining("4010")]);
+    const r = await slash(bob, "balance");
+    expect(answerText(r)).toMatch(/USDC for model calls/);
+  });
+});
+
+describe("Discord: acknowledged in time, and once", () => {
+  /** The adapter's log lines, as "LEVEL message". */
+  let logged: string[] = [];
+  const capturing = (app: ChatHost): ChatHost => {
+    const line = (level: string) => (m: string, extra?: unknown) => void logged.push(`${level} ${m}${extra === undefined ? "" : ` ${String(extra)}`}`);
+    return Object.assign(Object.create(app) as ChatHost, { log: { debug() {}, info: line("info"), warn: line("warn"), error: line("error") } });
+  };
+
+  it("says \"thinking\" before looking the person's role up in Redis, so a slow Redis cannot miss Discord's 3 s", async () => {
+    const { t, dc } = await start();
+    const access = t.app.chat.access;
+    const roleOf = access.roleOf.bind(access);
+    let asked!: () => void;
+    const lookedUp = new Promise<void>((r) => (asked = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    access.roleOf = async (...args) => {
+      asked();
+      await released;
+      return roleOf(...args);
+    };
+    const r = dc.slash(bob, "status");
+    // The lookup is under way and cannot end: Discord has its acknowledgement all the same.
+    await lookedUp;
+    await waitFor("the deferred acknowledgement", async () => r.ackType === 5);
+    expect(r.original!.flags & 128).toBe(128);
+    release();
+    await waitFor("the answer", async () => r.original && !(r.original.flags & 128));
+    await chat!.idle();
+    expect(shown(r.original)).toMatch(/^Trading: running/);
+  });
+
+  it("ends \"thinking\" with what went wrong when answering fails, instead of leaving it to \"did not respond\"", async () => {
+    const { t, dc } = await start();
+    t.app.chat.access.roleOf = async () => {
+      throw new Error("Connection is closed.");
+    };
+    const r = dc.slash(bob, "status");
+    await waitFor("the answer", async () => r.original && !(r.original.flags & 128));
+    await chat!.idle();
+    expect(shown(r.original)).toBe("That failed: Connection is closed. Nothing more was done; try again.");
+  });
+
+  it("does nothing more with an interaction Discord no longer knows (10062): one clear line, nothing run", async () => {
+    logged = [];
+    const { t, dc } = await start(() => {}, { host: capturing });
+    const asked = await slash(alice, "refill", { amount: 10 });
+    // From here every acknowledgement comes too late, as from a process that stalled for 3 s.
+    dc.ackDeadlineMs = 0;
+    const late = dc.slash(bob, "pause");
+    await waitFor("the refused acknowledgement", async () => dc.calls.some((c) => c.path.includes(late.token) && c.status === 404));
+    const press = dc.press(alice, asked.original!, customIdOf(asked.original)!);
+    await waitFor("the refused press", async () => dc.calls.some((c) => c.path.includes(press.token) && c.status === 404));
+    await chat!.idle();
+    // No second try, no follow-up, no edit: each interaction got one call, refused with 10062.
+    for (const r of [late, press]) expect(dc.calls.filter((c) => c.path.includes(r.token)).map((c) => c.status)).toEqual([404]);
+    expect(await t.app.services.state.isPaused()).toBe(false);
+    expect(await paperBalance()).toBe(10);
+    expect((await ChatServices.of(t.app).confirmations.get(asked.original!.components[0]!.components[0]!.custom_id!.split(":")[1]!))?.state).toBe("pending");
+    expect(logged.filter((l) => l.includes("10062"))).toEqual([
+      expect.stringMatching(/^warn Discord: \/pause from @bob could not be acknowledged: Discord no longer knows the interaction \(10062 Unknown interaction: more than 3 s/),
+      expect.stringMatching(/^warn Discord: a button press from @alice could not be acknowledged: .*Nothing was run/),
+    ]);
+    expect(logged.filter((l) => l.startsWith("error"))).toEqual([]);
+  });
+
+  it("runs a command once when two processes on the same token both receive it: the second is told 40060 and does nothing", async () => {
+    logged = [];
+    const { t, dc } = await start(() => {}, { host: capturing });
+    const second = new DiscordChat(capturing(t.app), { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase });
+    try {
+      await second.start();
+      const r = dc.slash(bob, "trade", { side: "buy", symbol: "BTC", amount: "50" });
+      await waitFor("the answer", async () => r.original && !(r.original.flags & 128));
+      await Promise.all([chat!.idle(), second.idle()]);
+      expect(shown(r.original)).toMatch(/^Manual BUY/);
+      expect(await t.app.services.portfolio.positions()).toHaveLength(1);
+      // Both tried to acknowledge; Discord took one.
+      expect(dc.calls.filter((c) => c.path.startsWith(`/interactions/${r.id}/`)).map((c) => c.status).sort()).toEqual([204, 400]);
+      const lines = logged.filter((l) => l.includes("40060"));
+      expect(lines).toEqual([expect.stringMatching(/^warn Discord: \/trade from @bob was acknowledged already \(40060\), by another process using this bot token .*Nothing was run here/)]);
+      expect(logged.filter((l) => l.startsWith("error"))).toEqual([]);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe("Discord: registering in one scope clears the other", () => {
+  it("removes the product's global commands when registering per server (others' stay), and the server's when registering globally", async () => {
+    const { dc } = await start(() => {}, { chat: { guildIds: [] } });
+    expect(dc.commands.get("global")!.length).toBe(COMMANDS.length);
+    // A command of something else on the same application.
+    dc.commands.set("global", [...dc.commands.get("global")!, { id: "9100000000000000001", name: "other-tool", description: "not ours", type: 1 }]);
+    await chat!.stop();
+
+    chat = new DiscordChat(t!.app, { token: dc.token, guildIds: [dc.guildId], channelId: dc.channelId, apiUrl: dc.apiBase });
+    await chat.start();
+    expect(dc.commands.get(`guild:${dc.guildId}`)!.length).toBe(COMMANDS.length);
+    expect(dc.commands.get("global")!.map((c) => c.name)).toEqual(["other-tool"]);
+    expect(() => dc.slash(bob, "balance", {}, { dm: true })).toThrow(/not offered in DMs/);
+    await chat.stop();
+
+    chat = new DiscordChat(t!.app, { token: dc.token, guildIds: [], channelId: dc.channelId, apiUrl: dc.apiBase });
+    await chat.start();
+    expect(dc.commands.get(`guild:${dc.guildId}`)).toEqual([]);
+    // (A global registration is Discord's bulk overwrite: the global list is the product's alone again.)
+    expect(dc.commands.get("global")!.map((c) => c.name).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
     const r = await slash(bob, "balance");
     expect(answerText(r)).toMatch(/USDC for model calls/);
   });

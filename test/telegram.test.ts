@@ -9,6 +9,8 @@ import { ChatServices } from "../src/chat/services.js";
 import { RateLimiter } from "../src/chat/outbox.js";
 import { TelegramChat, type TelegramOptions } from "../src/chat/telegram/telegramChat.js";
 import { USDC } from "../src/domain/types.js";
+import type { Notice } from "../src/chat/notices.js";
+import { Redis } from "ioredis";
 import type { Config } from "../src/config/config.js";
 import { freePort } from "../bench/results.js";
 import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
@@ -295,6 +297,64 @@ describe("Telegram: confirmation buttons", () => {
     expect(await paperBalance()).toBe(20);
   });
 
+  it("answers the press as soon as it is decided, before the slow work it starts, then edits the message with the outcome", async () => {
+    const { t, tg } = await start();
+    // A refill that waits for its receipt (an on-chain one waits up to 60 s) until the test lets it go.
+    const balance = t.app.services.balance;
+    const refill = balance.refill.bind(balance);
+    let entered!: () => void;
+    const working = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    balance.refill = async (...args) => {
+      entered();
+      await released;
+      return refill(...args);
+    };
+    const [question] = await ask(alice, team, "/refill 10");
+    const id = tg.userPresses(alice, question!, `cf:${confirmationIdOf(question)}:ok`);
+    await working;
+    // The refill is under way and cannot end: the presser has their answer all the same.
+    await waitFor("the button's answer while the refill waits", async () => tg.answers.get(id));
+    expect(tg.answers.get(id)).toEqual({ text: "✅ Confirmed by @alice. Working on it…" });
+    expect(tg.calls.filter((c) => c.method === "answerCallbackQuery").map((c) => c.status)).toEqual([200]);
+    expect(await paperBalance()).toBe(10);
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id))).not.toContain("Confirmed");
+
+    release();
+    await waitFor("the message edited with the outcome", async () => plain(tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id)).includes("Refilled $10.00"));
+    await chat!.idle();
+    expect(await paperBalance()).toBe(20);
+    const edited = tg.sent(OVERSIGHT).find((m) => m.message_id === question!.message_id)!;
+    expect(plain(edited)).toMatch(/✅ Confirmed by @alice\.\nRefilled \$10\.00\. USDC balance now \$20\.00\./);
+    expect(edited.reply_markup).toBeUndefined();
+    // One answer only: a second would be refused as "query is too old".
+    expect(tg.calls.filter((c) => c.method === "answerCallbackQuery")).toHaveLength(1);
+  });
+
+  it("answers a press that is slow to decide (a slow Redis) in time, and tells a refusal that comes after in the chat", async () => {
+    const { t, tg } = await start(() => {}, { pressAnswerWithinMs: 50 });
+    const [question] = await ask(bob, team, "/trade buy BTC 500");
+    // Who pressed is looked up in Redis: held here until the presser has been answered.
+    const access = t.app.chat.access;
+    const roleOf = access.roleOf.bind(access);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    access.roleOf = async (...args) => {
+      await released;
+      return roleOf(...args);
+    };
+    const id = tg.userPresses(vera, question!, `cf:${confirmationIdOf(question)}:ok`);
+    await waitFor("the holding answer", async () => tg.answers.get(id));
+    expect(tg.answers.get(id)).toEqual({ text: "Working on it…" });
+    release();
+    await waitFor("the refusal in the chat", async () => tg.sent(OVERSIGHT).find((m) => m.reply_to === question!.message_id && plain(m).includes("Only @bob")));
+    await chat!.idle();
+    expect(plain(tg.sent(OVERSIGHT).find((m) => m.reply_to === question!.message_id && plain(m).includes("Only @bob")))).toBe("Vera: Only @bob (who asked) or an admin can answer this. Nothing was changed.");
+    expect(tg.calls.filter((c) => c.method === "answerCallbackQuery")).toHaveLength(1);
+    expect(await t.app.services.portfolio.positions()).toHaveLength(0);
+  });
+
   it("refuses a press by someone else, then lets an admin confirm", async () => {
     const { tg } = await start();
     const [question] = await ask(bob, team, "/trade buy BTC 500");
@@ -469,5 +529,98 @@ describe("Telegram: notifications", () => {
     expect(Number(photo.params.chat_id)).toBe(OVERSIGHT);
     expect(isPng(photo.file!)).toBe(true);
     expect(photo.params.caption).toMatch(/Model spend per day and per model/);
+  });
+});
+
+describe("Telegram as it really behaves: chats that change under it", () => {
+  const OLD_GROUP = -4001234;
+  const SUPERGROUP = -1004001234567;
+
+  it("follows a group upgraded to a supergroup (400 migrate_to_chat_id), keeps the new id across a restart, and says so", async () => {
+    const { t, tg } = await start((c) => (c.chat.telegram.chatId = String(OLD_GROUP)), { chatId: String(OLD_GROUP) });
+    const seen: Notice[] = [];
+    t.app.notifier.add({ name: "other-platforms", deliver: async (n) => void seen.push(n) });
+    tg.upgradeToSupergroup(OLD_GROUP, SUPERGROUP);
+
+    await t.app.notifier.notify({ kind: "alert", text: "first alert after the upgrade" });
+    await chat!.idle();
+    // Refused at the old id with the new one, and sent there.
+    const sends = tg.calls.filter((c) => c.method === "sendMessage").map((c) => [Number(c.params.chat_id), c.status]);
+    expect(sends.slice(0, 2)).toEqual([[OLD_GROUP, 400], [SUPERGROUP, 200]]);
+    expect(tg.sent(SUPERGROUP).some((m) => plain(m).includes("first alert after the upgrade"))).toBe(true);
+    expect(chat!.health()).toEqual({ ok: true, problems: [] });
+    // The team hears of it, on every platform, with what to change.
+    await waitFor("the notice about the move", async () => seen.find((n) => n.event?.type === "chat-moved"));
+    const moved = seen.find((n) => n.event?.type === "chat-moved")!;
+    expect(moved.text).toBe(`Telegram: chat ${OLD_GROUP} became a supergroup with the new id ${SUPERGROUP}. Messages for it go to the new chat from now on (kept across restarts). It is the alert chat: set TELEGRAM_CHAT_ID=${SUPERGROUP} so the configuration says so too.`);
+    await waitFor("the move told in the new chat too", async () => tg.sent(SUPERGROUP).some((m) => plain(m).includes("became a supergroup")));
+    expect(seen.filter((n) => n.event?.type === "chat-moved")).toHaveLength(1);
+    // Kept in Redis, where every frontend and the next start read it.
+    const redis = new Redis(t.url);
+    expect(await redis.hgetall("chat:moved:telegram")).toEqual({ [String(OLD_GROUP)]: String(SUPERGROUP) });
+    await redis.quit();
+
+    // A restart, with TELEGRAM_CHAT_ID still the old group: the first notice goes to the new chat at once.
+    await chat!.stop();
+    t.app.notifier.remove(chat!);
+    chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OLD_GROUP), limiter: OPEN });
+    t.app.notifier.add(chat);
+    await chat.start();
+    const before = tg.calls.length;
+    await t.app.notifier.notify({ kind: "alert", text: "after the restart" });
+    await chat.idle();
+    expect(tg.calls.slice(before).filter((c) => c.method === "sendMessage").map((c) => [Number(c.params.chat_id), c.status])).toEqual([[SUPERGROUP, 200]]);
+  });
+
+  it("marks a private alert chat whose user blocked the bot (403) failing: health, the other platforms told once, no posting into the wall", async () => {
+    const { t, tg } = await start((c) => (c.chat.telegram.chatId = String(alice.id)), { chatId: String(alice.id), failingChatRetryMs: 60_000 });
+    const seen: Notice[] = [];
+    t.app.notifier.add({ name: "other-platforms", deliver: async (n) => void seen.push(n) });
+    await t.app.notifier.notify({ kind: "info", text: "before" });
+    await chat!.idle();
+    expect(chat!.health().ok).toBe(true);
+
+    tg.blockedBy.add(alice.id);
+    for (const text of ["one", "two", "three"]) await t.app.notifier.notify({ kind: "alert", text });
+    await chat!.idle();
+    const health = chat!.health();
+    expect(health.ok).toBe(false);
+    expect(health.problems).toEqual([
+      expect.stringMatching(/^Telegram: cannot post in chat 101 since \d\d:\d\d:\d\d UTC: the user blocked the bot \(403 Forbidden: bot was blocked by the user\): unblock it in Telegram, or set TELEGRAM_CHAT_ID to another chat; 3 notice\(s\) not delivered there$/),
+    ]);
+    // Told once, to the other platforms, saying what to do.
+    const told = seen.filter((n) => n.event?.type === "chat-problem").map((n) => n.text);
+    expect(told).toEqual([expect.stringMatching(/^Telegram: cannot post alerts in chat 101: the user blocked the bot .*Alerts and approvals reach the other platforms only\.$/)]);
+    // One refused post, not one per notice: the chat is tried again after a minute.
+    expect(tg.calls.filter((c) => c.method === "sendMessage" && c.status === 403)).toHaveLength(1);
+    expect(chat!.undelivered).toBe(3);
+  });
+
+  it("tries a failing chat again and clears it when the user unblocks the bot", async () => {
+    const { t, tg } = await start((c) => (c.chat.telegram.chatId = String(alice.id)), { chatId: String(alice.id), failingChatRetryMs: 0 });
+    tg.blockedBy.add(alice.id);
+    await t.app.notifier.notify({ kind: "alert", text: "lost" });
+    await chat!.idle();
+    expect(chat!.health().ok).toBe(false);
+    tg.blockedBy.delete(alice.id);
+    await t.app.notifier.notify({ kind: "alert", text: "back" });
+    await chat!.idle();
+    expect(chat!.health()).toEqual({ ok: true, problems: [] });
+    expect(tg.sent(alice.id).some((m) => plain(m).includes("back"))).toBe(true);
+  });
+
+  it("marks the alert chat failing after three notices in a row fail for another reason", async () => {
+    const { t, tg } = await start();
+    const seen: Notice[] = [];
+    t.app.notifier.add({ name: "other-platforms", deliver: async (n) => void seen.push(n) });
+    // The bot may no longer post there (an admin restricted it), which an admin can also lift again.
+    tg.refuse("sendMessage", 400, "Bad Request: not enough rights to send text messages to the chat", 100);
+    for (const text of ["one", "two"]) await t.app.notifier.notify({ kind: "alert", text });
+    await chat!.idle();
+    expect(chat!.health().ok).toBe(true);
+    await t.app.notifier.notify({ kind: "alert", text: "three" });
+    await chat!.idle();
+    expect(chat!.health().problems).toEqual([expect.stringContaining(`Telegram: cannot post in chat ${OVERSIGHT}`)]);
+    expect(seen.filter((n) => n.event?.type === "chat-problem").map((n) => n.text)).toEqual([expect.stringContaining("400 Bad Request: not enough rights to send text messages to the chat")]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { ROLE_RANK, type Platform, type Role } from "./types.js";
+import { CHAT_PLATFORM_NAMES, ROLE_RANK, type ChatPlatformName, type Platform, type Role } from "./types.js";
 import type { Config } from "../config/config.js";
 
 export const ROLES: readonly Role[] = ["viewer", "trader", "admin"];
@@ -7,7 +7,7 @@ export const isRole = (s: string): s is Role => (ROLES as readonly string[]).inc
 
 /** One person's access as the bot sees it, and where it comes from. */
 export interface AccessEntry {
-  platform: Exclude<Platform, "console">;
+  platform: ChatPlatformName;
   id: string;
   role: Role | "revoked";
   source: "config" | "chat";
@@ -37,9 +37,7 @@ export class AccessControl {
   ) {}
 
   private configured(platform: Platform): { id: string; role: Role }[] {
-    if (platform === "telegram") return this.chat.telegram.allowedUsers;
-    if (platform === "discord") return this.chat.discord.allowedUsers;
-    return [];
+    return platform === "console" ? [] : this.chat[platform].allowedUsers;
   }
 
   /** The user's role, or undefined when they are not allowed at all. */
@@ -55,14 +53,14 @@ export class AccessControl {
     return highest([listed, ...mapped]);
   }
 
-  async grant(platform: Exclude<Platform, "console">, id: string, role: Role | "revoked", by: string, now: number): Promise<void> {
+  async grant(platform: ChatPlatformName, id: string, role: Role | "revoked", by: string, now: number): Promise<void> {
     await this.redis.hset(this.prefix + platform, id, JSON.stringify({ role, by, at: now } satisfies Override));
   }
 
   /** Everyone with access or a recorded change: the configuration, then what admins changed from chat. */
   async list(): Promise<AccessEntry[]> {
     const out = new Map<string, AccessEntry>();
-    for (const platform of ["telegram", "discord"] as const) {
+    for (const platform of CHAT_PLATFORM_NAMES) {
       for (const u of this.configured(platform)) out.set(`${platform}:${u.id}`, { platform, id: u.id, role: u.role, source: "config" });
       for (const [id, raw] of Object.entries(await this.redis.hgetall(this.prefix + platform))) {
         const o = JSON.parse(raw) as Override;

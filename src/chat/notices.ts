@@ -9,7 +9,7 @@ import type { Drift } from "../portfolio/reconcile.js";
 import type { ChainDrift } from "../chain/usdcTransfers.js";
 import type { Breach, StopHit } from "../risk/rules.js";
 import { formatDecision, money, price, usdc } from "./format.js";
-import type { ReplyButton, ReplyImage } from "./types.js";
+import { PLATFORM_LABEL, type ChatPlatformName, type ReplyButton, type ReplyImage } from "./types.js";
 
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
@@ -53,10 +53,10 @@ export type NoticeEvent =
   | { type: "chat-down"; platform: ChatPlatformName; since: number; reason: string }
   | { type: "chat-up"; platform: ChatPlatformName; since: number; downMs: number }
   /** A platform works, but part of it does not (a server without commands, an alert channel it cannot post in). */
-  | { type: "chat-problem"; platform: ChatPlatformName; problem: string };
+  | { type: "chat-problem"; platform: ChatPlatformName; problem: string }
+  /** A chat got a new id (a Telegram group upgraded to a supergroup): posts follow it; `hint` says what to change. */
+  | { type: "chat-moved"; platform: ChatPlatformName; from: string; to: string; hint?: string };
 
-export type ChatPlatformName = "telegram" | "discord";
-const PLATFORM_NAME: Record<ChatPlatformName, string> = { telegram: "Telegram", discord: "Discord" };
 
 /** A notice in words only, for messages with no shape of their own. */
 export interface PlainNotice {
@@ -136,6 +136,7 @@ export function kindOf(e: NoticeEvent): NoticeKind {
     case "model-alert":
     case "chat-down":
     case "chat-problem":
+    case "chat-moved":
       return "alert";
   }
 }
@@ -195,11 +196,13 @@ export function textOf(e: NoticeEvent): string {
     case "chain-reconciled":
       return `Chain reconciliation on ${e.network}: the books (payments, refills) and the wallet's USDC transfers agree again.`;
     case "chat-down":
-      return `${PLATFORM_NAME[e.platform]} is down since ${clockTime(e.since)}: ${e.reason}. Commands sent there go unanswered until it is back; it is retried on its own.`;
+      return `${PLATFORM_LABEL[e.platform]} is down since ${clockTime(e.since)}: ${e.reason}. Commands sent there go unanswered until it is back; it is retried on its own.`;
     case "chat-up":
-      return `${PLATFORM_NAME[e.platform]} is back, after ${Math.round(e.downMs / 1000)} s down (since ${clockTime(e.since)}).`;
+      return `${PLATFORM_LABEL[e.platform]} is back, after ${Math.round(e.downMs / 1000)} s down (since ${clockTime(e.since)}).`;
     case "chat-problem":
-      return `${PLATFORM_NAME[e.platform]}: ${e.problem}`;
+      return `${PLATFORM_LABEL[e.platform]}: ${e.problem}`;
+    case "chat-moved":
+      return `${PLATFORM_LABEL[e.platform]}: chat ${e.from} became a supergroup with the new id ${e.to}. Messages for it go to the new chat from now on (kept across restarts).${e.hint ? ` ${e.hint}` : ""}`;
     case "report":
       return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
   }

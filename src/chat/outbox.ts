@@ -1,3 +1,5 @@
+import { sleep } from "../sleep.js";
+
 /** A token bucket: `burst` messages at once, then `perSecond` on average. */
 export interface Rate {
   burst: number;
@@ -7,20 +9,6 @@ export interface Rate {
 interface Bucket {
   tokens: number;
   at: number;
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A sleep that `wake` (handed to `onWake`) ends at once: a retry wait that a stop must not sit out. */
-export function wakeableSleep(ms: number, onWake: (wake: () => void) => void): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      resolve();
-    }
-    onWake(done);
-  });
 }
 
 /**

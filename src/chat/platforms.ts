@@ -1,94 +1,86 @@
+// The registry of chat platforms, and what runs them: one entry a platform, each from its own
+// folder. Adding one (Slack, Matrix) is its folder with a ChatPlatform and its entry, its name in
+// PLATFORM_LABEL (src/chat/types.ts), its settings in src/config/config.ts, and a line here.
 import type { ChatHost } from "./host.js";
-import type { PlatformHealth } from "./types.js";
 import { installNoticeCharts } from "./charts/hooks.js";
-import type { DiscordChat } from "./discord/discordChat.js";
-import type { TelegramChat } from "./telegram/telegramChat.js";
+import { consolePlatform } from "./console/platform.js";
+import { discordPlatform } from "./discord/platform.js";
+import type { ChatPlatform, ChatPlatformEntry, PlatformIo } from "./platform.js";
+import { telegramPlatform } from "./telegram/platform.js";
+import { PLATFORM_LABEL, type ChatHealth, type Platform } from "./types.js";
+
+export type { ChatPlatform, ChatPlatformEntry, PlatformIo } from "./platform.js";
+
+/** Every platform the product knows, in the order they start. */
+export const CHAT_PLATFORMS: Readonly<Record<Platform, ChatPlatformEntry>> = {
+  console: consolePlatform,
+  telegram: telegramPlatform,
+  discord: discordPlatform,
+};
+
+/** What each platform is in this configuration: "on", or why it is off (the startup banner's words). */
+export function platformStates(chat: ChatHost["config"]["chat"], io?: PlatformIo): { name: Platform; label: string; off?: string }[] {
+  return Object.values(CHAT_PLATFORMS).map((e) => {
+    const off = e.offReason(chat, io);
+    return { name: e.name, label: PLATFORM_LABEL[e.name], ...(off ? { off } : {}) };
+  });
+}
 
 export interface ChatPlatforms {
-  telegram?: TelegramChat;
-  discord?: DiscordChat;
-  /** Resolves when every configured platform has started or failed (each failure is logged). */
+  /** The platforms this process runs, by name. */
+  readonly running: ReadonlyMap<Platform, ChatPlatform>;
+  /** Resolves when every platform has started or failed (each failure is logged). */
   started: Promise<void>;
-  /** Every platform's problems, as /status shows them and /metrics reads them. */
-  health(): PlatformHealth;
+  /** Each running platform's health: what /status shows, /metrics and /healthz read. */
+  health(): ChatHealth;
+  /** Stops them all, each after its replies and notices in flight, and takes them off the notifier (and out of `running`). */
   stop(): Promise<void>;
 }
 
 /**
- * Starts Telegram and Discord beside the console, each only when its token is set. They start in
- * the background: a platform that cannot be reached is logged and retried by its library, and
- * never holds up the console or the trading loop.
+ * Starts every platform that is on, each through the same interface. They start in the
+ * background: one that cannot be reached is logged and retried by its library, and never holds up
+ * the console, the trading loop or the other platforms. One that fails to start is told to the
+ * others (a `chat-down` notice) and shows in the health.
  */
-export async function startChatPlatforms(app: ChatHost): Promise<ChatPlatforms> {
-  const c = app.config.chat;
-  const chat = app.chat;
-  installNoticeCharts(app);
-  chat.startSweeper();
-  const out: ChatPlatforms = {
-    started: Promise.resolve(),
-    health: () => {
-      const problems = [out.telegram?.health(), out.discord?.health()].flatMap((h) => h?.problems ?? []);
-      return { ok: problems.length === 0, problems };
-    },
-    stop: async () => {},
-  };
+export async function startChatPlatforms(host: ChatHost, io: PlatformIo = {}): Promise<ChatPlatforms> {
+  installNoticeCharts(host);
+  host.chat.startSweeper();
+  const running = new Map<Platform, ChatPlatform>();
   const starting: Promise<void>[] = [];
-
-  // Each platform's library (grammy, discord.js) is loaded only when its token is set.
-  if (c.telegram.token) {
-    const { TelegramChat } = await import("./telegram/telegramChat.js");
-    const telegram = new TelegramChat(app, {
-      token: c.telegram.token,
-      ...(c.telegram.apiUrl ? { apiRoot: c.telegram.apiUrl } : {}),
-      ...(c.telegram.chatId ? { chatId: c.telegram.chatId } : {}),
-      ...(c.telegram.threadId ? { threadId: c.telegram.threadId } : {}),
-      ...(c.telegram.webhook ? { webhook: c.telegram.webhook } : {}),
-    });
-    out.telegram = telegram;
-    app.notifier.add(telegram);
+  for (const entry of Object.values(CHAT_PLATFORMS)) {
+    if (entry.offReason(host.config.chat, io) !== undefined) continue;
+    const platform = await entry.create(host, io);
+    const label = PLATFORM_LABEL[entry.name];
+    running.set(entry.name, platform);
+    host.notifier.add(platform);
     starting.push(
-      telegram.start().then(
-        () => app.log.info(`Telegram: @${telegram.bot.botInfo.username} ready (${c.telegram.webhook ? "webhook" : "long polling"})`),
-        (err: unknown) => {
-          app.notifier.remove(telegram);
-          telegram.failedToStart(app.redact(String(err)));
-          app.log.error("Telegram did not start", app.redact(String(err)));
-          void app.notifier.notify({ type: "chat-down", platform: "telegram", since: Date.now(), reason: `it did not start: ${app.redact(String(err))}` });
-        },
-      ),
-    );
-  }
-  if (c.discord.token) {
-    const { DiscordChat } = await import("./discord/discordChat.js");
-    const discord = new DiscordChat(app, {
-      token: c.discord.token,
-      guildIds: c.discord.guildIds,
-      ...(c.discord.appId ? { appId: c.discord.appId } : {}),
-      ...(c.discord.channelId ? { channelId: c.discord.channelId } : {}),
-      ...(c.discord.apiUrl ? { apiUrl: c.discord.apiUrl } : {}),
-    });
-    out.discord = discord;
-    app.notifier.add(discord);
-    starting.push(
-      discord.start().then(
+      platform.start().then(
         () => {
-          const failed = discord.health().problems.filter((p) => p.includes("no slash commands in server")).length;
-          const guilds = c.discord.guildIds.length;
-          app.log.info(`Discord: ${discord.client.user?.tag ?? "bot"} ready, slash commands in ${guilds ? `${guilds - failed} of ${guilds} server(s)` : "every server and DMs (global)"}`);
+          const ready = platform.readyLine();
+          if (ready) host.log.info(`${label}: ${ready}`);
         },
         (err: unknown) => {
-          app.notifier.remove(discord);
-          discord.failedToStart(app.redact(String(err)));
-          app.log.error("Discord did not start", app.redact(String(err)));
-          void app.notifier.notify({ type: "chat-down", platform: "discord", since: Date.now(), reason: `it did not start: ${app.redact(String(err))}` });
+          const reason = host.redact(String(err));
+          host.notifier.remove(platform);
+          platform.failedToStart(reason);
+          host.log.error(`${label} did not start`, reason);
+          if (entry.name !== "console") void host.notifier.notify({ type: "chat-down", platform: entry.name, since: Date.now(), reason: `it did not start: ${reason}` });
         },
       ),
     );
   }
-  out.started = Promise.all(starting).then(() => {});
-  out.stop = async () => {
-    await chat.stop();
-    await Promise.allSettled([out.telegram?.stop(), out.discord?.stop()]);
+  return {
+    running,
+    started: Promise.all(starting).then(() => {}),
+    health: () => Object.fromEntries([...running].map(([name, p]) => [name, p.health()])),
+    async stop() {
+      await host.chat.stop();
+      await Promise.allSettled([...running.values()].map((p) => p.stop()));
+      // A later takeover starts new ones: these must not stay sinks and send every notice twice,
+      // nor be reported on (a standby runs no chat: its health is empty, not stale).
+      for (const p of running.values()) host.notifier.remove(p);
+      running.clear();
+    },
   };
-  return out;
 }

@@ -7,7 +7,10 @@ export const DISCORD_MAX = 2000;
 
 /**
  * Splits text into chunks of at most `max` (as measured by `measure`, e.g. the escaped length),
- * breaking between lines. Only a line longer than a whole chunk is cut, at a space if it has one.
+ * breaking between lines. Only a line longer than a whole chunk is cut, at a space if it has one,
+ * and never inside a character: not between the two halves of an emoji's surrogate pair (a lone
+ * half shows as a broken glyph, and Telegram refuses text that is not valid UTF-8), nor inside a
+ * grapheme such as a flag or a family joined with ZWJ.
  */
 export function splitMessage(text: string, max: number, measure: (s: string) => number = (s) => s.length): string[] {
   if (max < 10) throw new Error("splitMessage: max is too small");
@@ -33,7 +36,7 @@ export function splitMessage(text: string, max: number, measure: (s: string) => 
     while (measure(rest) > max) {
       const cut = longestFit(rest, max, measure);
       const space = rest.lastIndexOf(" ", cut);
-      const at = space > cut / 2 ? space : Math.max(cut, 1);
+      const at = space > cut / 2 ? space : safeCut(rest, cut);
       chunks.push(rest.slice(0, at));
       rest = rest.slice(at).replace(/^ /, "");
     }
@@ -67,7 +70,29 @@ export function escapeDiscord(s: string): string {
 export function truncate(text: string, max: number, measure: (s: string) => number = (s) => s.length): string {
   if (measure(text) <= max) return text;
   const mark = "\n… (cut)";
-  return text.slice(0, longestFit(text, max, (s) => measure(s + mark))) + mark;
+  return text.slice(0, safeCut(text, longestFit(text, max, (s) => measure(s + mark)), 0)) + mark;
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+
+/**
+ * The cut at or before `at` that splits no character: the last grapheme boundary, else (one
+ * grapheme longer than the room, e.g. a letter under hundreds of combining marks) the last
+ * code-point boundary. Never below `least` unless nothing fits; splitMessage asks for at least one
+ * code point, so it always moves on.
+ */
+function safeCut(text: string, at: number, least = 1): number {
+  if (at >= text.length) return text.length;
+  let boundary = 0;
+  for (const { index } of graphemes.segment(text)) {
+    if (index > at) break;
+    boundary = index;
+  }
+  if (boundary > 0) return boundary;
+  let cut = at > 0 && isHighSurrogate(text.charCodeAt(at - 1)) ? at - 1 : at;
+  if (cut < least) cut = isHighSurrogate(text.charCodeAt(0)) ? 2 : 1;
+  return cut;
 }
 
 /** The longest prefix length of `text` whose measure fits in `max` (measures grow with length). */

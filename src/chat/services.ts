@@ -8,6 +8,7 @@ import { AccessControl } from "./access.js";
 import { AuditLog, type AuditResult } from "./audit.js";
 import { ConfirmationStore, parseButtonAction, type MessageRef, type PendingAction } from "./confirmations.js";
 import { DeliveryClaims } from "./deliveries.js";
+import { ChatMoves } from "./chatMoves.js";
 
 /** How a platform edits a message it posted (to show a confirmation's outcome, without buttons). */
 export type MessageEditor = (ref: MessageRef, text: string) => Promise<void>;
@@ -47,6 +48,8 @@ export class ChatServices {
   readonly confirmations: ConfirmationStore;
   /** Incoming updates some frontend already took (Telegram redelivers what a dead one never confirmed). */
   readonly deliveries: DeliveryClaims;
+  /** Chats that moved to a new id (a Telegram group that became a supergroup). */
+  readonly moves: ChatMoves;
   approvalHandler: ApprovalHandler | undefined;
   private readonly editors = new Map<Platform, MessageEditor>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -60,6 +63,7 @@ export class ChatServices {
     this.audit = new AuditLog(deps.redis, deps.clock);
     this.confirmations = new ConfirmationStore(deps.redis, deps.clock);
     this.deliveries = new DeliveryClaims(deps.redis);
+    this.moves = new ChatMoves(deps.redis);
   }
 
   addEditor(platform: Platform, editor: MessageEditor): void {
@@ -96,8 +100,11 @@ export class ChatServices {
   /**
    * A button press (or /confirm, /cancel). Only the person who asked, or someone with the action's
    * role, may answer; the first answer wins, even against a press racing it on another platform.
+   * `onAccepted` hears the presser's answer as soon as the press has won, before the confirmed work
+   * runs (a refill may wait a minute for its receipt): a platform that must acknowledge a press
+   * quickly (Telegram's callback answer) answers then, and edits the message when the work is done.
    */
-  async press(buttonAction: string, presser: ChatUser | undefined, where: string, run: ConfirmedRunner): Promise<PressOutcome> {
+  async press(buttonAction: string, presser: ChatUser | undefined, where: string, run: ConfirmedRunner, onAccepted?: (toast: string) => void): Promise<PressOutcome> {
     const parsed = parseButtonAction(buttonAction);
     if (!parsed) return { toast: "This button is not one of mine.", alert: true };
     const found = await this.confirmations.get(parsed.id);
@@ -121,6 +128,8 @@ export class ChatServices {
       return { toast: `Too late: this expired at ${clockTime(action.expiresAt)}. Nothing was done.`, alert: true, final };
     }
 
+    const verdict = parsed.yes ? (action.kind === "approval" ? "✅ Approved" : "✅ Confirmed") : action.kind === "approval" ? "✖ Rejected" : "✖ Cancelled";
+    onAccepted?.(`${verdict} by ${presser.name}.${parsed.yes || action.kind === "approval" ? " Working on it…" : " Nothing was done."}`);
     let outcome: string;
     if (action.kind === "approval") {
       outcome = this.approvalHandler ? await this.approvalHandler(action, parsed.yes ? "approved" : "rejected", presser) : "Approval mode is off in this process: nothing was done.";

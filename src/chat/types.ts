@@ -3,7 +3,18 @@
 export type Role = "viewer" | "trader" | "admin";
 export const ROLE_RANK: Record<Role, number> = { viewer: 0, trader: 1, admin: 2 };
 
-export type Platform = "console" | "telegram" | "discord";
+/**
+ * Every chat platform, by the name the code and the data use (audit lines, /grant, Redis keys), with
+ * the name people read. The one place a platform is named: adding one is a line here, its folder
+ * under src/chat/, and its entry in the registry (src/chat/platforms.ts), which the compiler then
+ * asks for.
+ */
+export const PLATFORM_LABEL = { console: "Console", telegram: "Telegram", discord: "Discord" } as const;
+export type Platform = keyof typeof PLATFORM_LABEL;
+/** The platforms people reach the bot on from outside: each has its users, allow-list and alerts. */
+export type ChatPlatformName = Exclude<Platform, "console">;
+export const CHAT_PLATFORM_NAMES = (Object.keys(PLATFORM_LABEL) as Platform[]).filter((p): p is ChatPlatformName => p !== "console");
+export const isChatPlatformName = (s: string): s is ChatPlatformName => (CHAT_PLATFORM_NAMES as string[]).includes(s);
 
 export interface ChatUser {
   id: string;
@@ -110,12 +121,18 @@ export interface CommandDispatcher {
   execute(prepared: Extract<PreparedCommand, { ok: true }>, call: CommandCall): Promise<CommandReply>;
   /** prepare + execute; never throws. */
   handle(text: string, call: CommandCall): Promise<CommandReply>;
-  /** A pressed button; `user` is undefined for someone not on the allow-list. */
-  press(action: string, user: ChatUser | undefined, where: string): Promise<PressOutcome>;
+  /**
+   * A pressed button; `user` is undefined for someone not on the allow-list. `onAccepted` hears
+   * the presser's answer once the press has won, before the work it starts (see ChatServices.press).
+   */
+  press(action: string, user: ChatUser | undefined, where: string, onAccepted?: (toast: string) => void): Promise<PressOutcome>;
 }
 
-/** Whether a chat platform works now, and what is wrong when not (shown by /status, read by /metrics). */
+/** Whether a chat platform works now, and what is wrong when not (shown by /status, read by /metrics and /healthz). */
 export interface PlatformHealth {
   ok: boolean;
   problems: string[];
 }
+
+/** Each running platform's health, by name: what /status shows, /metrics and /healthz read. */
+export type ChatHealth = Partial<Record<Platform, PlatformHealth>>;

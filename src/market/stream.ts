@@ -3,6 +3,7 @@
 // reported apart, and a hole between two closed candles is reported as a gap, never filled.
 import type { Exchange as CcxtExchange, OHLCV } from "ccxt";
 import type { Candle } from "../domain/types.js";
+import { abortableSleep } from "../sleep.js";
 
 export interface Gap {
   symbol: string;
@@ -32,16 +33,6 @@ export interface CandleStreamOptions {
   onGap?: (gap: Gap) => void;
   onError?: (err: unknown, retryInMs: number, mode: "websocket" | "poll") => void;
 }
-
-const abortableSleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
-  });
 
 function toCandle(row: OHLCV): Candle | undefined {
   const [time, open, high, low, close, volume] = row;

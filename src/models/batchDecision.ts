@@ -10,11 +10,11 @@ import type { CatalogueModel, Tier } from "./catalogue.js";
 import type { CacheKey } from "./decisionCache.js";
 import { assess } from "./selection.js";
 import { signalGate } from "./signalGate.js";
+import { sleep } from "../sleep.js";
 import { estimate, free, lastConfidence, outcome, served, type DecisionRun, type ModelOutcome } from "./decisionRun.js";
 import { walk } from "./fallbackWalk.js";
 import type { ExecResult } from "./paidCall.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function batchDecision(run: DecisionRun, order: CatalogueModel[], key: CacheKey, tier: Tier): Promise<ModelOutcome | undefined> {
   const { svc, rt, inputs } = run;

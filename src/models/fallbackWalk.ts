@@ -7,6 +7,7 @@ import { adviseAfter, classify } from "./failures.js";
 import type { DecisionRun } from "./decisionRun.js";
 import { alertGuard } from "./guardAlerts.js";
 import { paidCall, type ExecResult, type Executor } from "./paidCall.js";
+import { sleep } from "../sleep.js";
 
 export interface Walked {
   winner?: CatalogueModel;
@@ -21,7 +22,6 @@ export interface Walked {
   stop?: "budget" | "balance" | "auth" | "invalid" | "session";
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Executor, chargeBase: string, symbols: number): Promise<Walked> {
   const { svc, rt } = run;

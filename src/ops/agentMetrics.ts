@@ -3,6 +3,7 @@
 // one agent reports the same value for them (aggregate with max, not sum); the process's own
 // figures (memory, event loop, uptime) differ per process.
 import { Queue, type ConnectionOptions } from "bullmq";
+import type { ChatHealth } from "../chat/types.js";
 import type { MicroUsdc } from "../domain/types.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
 import type { BudgetStatus } from "../payments/budgetGuard.js";
@@ -26,6 +27,8 @@ export interface AgentMetricsSource {
   breakers?: { models: () => string[]; state(model: string, now: number): Promise<BreakerState> } | undefined;
   /** Where notices go now (console, telegram, discord). */
   chats: () => string[];
+  /** Each running chat platform's health (none in a worker, or before chat started). */
+  chatHealth?: () => ChatHealth;
   queues: { connection: ConnectionOptions; prefix: string; names: readonly string[] };
 }
 
@@ -155,6 +158,12 @@ export function registerAgentMetrics(metrics: MetricsRegistry, src: AgentMetrics
   );
   metrics.gauge("trading_paused", src.paused, { help: "1 while new decisions are paused (/pause, or a critical balance)" });
   metrics.gauge("chat_connected", () => src.chats().map((chat) => ({ labels: { chat }, value: 1 })), { help: "Chats this process delivers notices to", labels: ["chat"] });
+  const chatHealth = () => Object.entries(src.chatHealth?.() ?? {});
+  metrics.gauge("chat_ok", () => chatHealth().map(([chat, h]) => ({ labels: { chat }, value: h.ok ? 1 : 0 })), {
+    help: "1 while a chat platform delivers (0: it failed to start, lost its connection, or a chat it posts to refuses it; /status says why)",
+    labels: ["chat"],
+  });
+  metrics.gauge("chat_problems", () => chatHealth().map(([chat, h]) => ({ labels: { chat }, value: h.problems.length })), { help: "Problems a chat platform reports now (the lines /status shows)", labels: ["chat"] });
 
   return {
     async stop() {

@@ -2,6 +2,7 @@
 import type { ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { NotifierHub } from "../chat/notifier.js";
+import type { ChatHealth } from "../chat/types.js";
 import type { Log } from "../log.js";
 import type { DecisionServices } from "../pipeline/decide.js";
 import { AGENT_QUEUES, registerAgentMetrics } from "./agentMetrics.js";
@@ -13,6 +14,8 @@ export interface OpsHost {
   services: Pick<DecisionServices, "clock" | "ledger" | "balance" | "state" | "models">;
   metrics: MetricsRegistry;
   notifier: Pick<NotifierHub, "sinkNames">;
+  /** Each running chat platform's health; set once chat started (never in a worker). */
+  chatHealth?(): ChatHealth;
   bull: { connection: ConnectionOptions; prefix: string };
   redis: Redis;
   startedAt: number;
@@ -42,6 +45,7 @@ export async function startOps(app: OpsHost, o: OpsOptions): Promise<OpsServer> 
     budget: runtime?.budget,
     breakers: runtime && services.models.routerEnabled ? { models: () => services.models.routerCatalogue().map((m) => m.id), state: (m, now) => runtime.breaker.state(m, now) } : undefined,
     chats: () => app.notifier.sinkNames(),
+    chatHealth: () => app.chatHealth?.() ?? {},
     queues: { ...app.bull, names: [...AGENT_QUEUES, ...(o.extraQueues ?? [])] },
   });
   const server = await startOpsServer({ host: o.host, port: o.port, metrics: app.metrics, redis: app.redis, role, startedAt: app.startedAt, clock: services.clock });

@@ -62,6 +62,8 @@ export interface InteractionRecord {
   ackAt?: number;
   ackType?: number;
   original?: DMessage;
+  /** The original response, once the bot deleted it (DELETE .../messages/@original). */
+  deleted?: DMessage;
   followUps: DMessage[];
 }
 
@@ -566,6 +568,18 @@ export class DiscordStandIn {
       this.commands.set(m[2] ? `guild:${m[2]}` : "global", saved);
       return done(200, saved);
     }
+    if (method === "GET" && (m = /^\/applications\/(\d+)\/(?:guilds\/(\d+)\/)?commands$/.exec(path))) {
+      if (m[1] !== this.appId || (m[2] && m[2] !== this.guildId)) return done(403, { message: "Missing Access", code: 50001 });
+      return done(200, this.commands.get(m[2] ? `guild:${m[2]}` : "global") ?? []);
+    }
+    if (method === "DELETE" && (m = /^\/applications\/(\d+)\/(?:guilds\/(\d+)\/)?commands\/(\d+)$/.exec(path))) {
+      if (m[1] !== this.appId || (m[2] && m[2] !== this.guildId)) return done(403, { message: "Missing Access", code: 50001 });
+      const scope = m[2] ? `guild:${m[2]}` : "global";
+      const list = this.commands.get(scope) ?? [];
+      if (!list.some((c) => c.id === m![3])) return done(404, { message: "Unknown application command", code: 10063 });
+      this.commands.set(scope, list.filter((c) => c.id !== m![3]));
+      return done(204);
+    }
     if (method === "POST" && (m = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(path))) {
       const record = this.interactions.get(m[1]!);
       if (!record || record.token !== m[2]) return done(404, { message: "Unknown interaction", code: 10062 });
@@ -598,9 +612,23 @@ export class DiscordStandIn {
       if (problem) return done(400, problem);
       if (method === "POST" && !m[3]) {
         if (record.ackType === undefined) return done(404, { message: "Unknown Webhook", code: 10015 });
+        // The first follow-up to a deferred reply still "thinking" takes its place, and keeps the
+        // defer's visibility: its own ephemeral flag is ignored (Discord's Create Followup Message).
+        if (record.ackType === 5 && record.original && record.original.flags & 128) {
+          const original = record.original;
+          this.applyEdit(original, { ...b, flags: undefined }, files);
+          original.flags &= ~128;
+          return done(200, this.wire(original));
+        }
         const msg = this.makeMessage(this.channelId, b, files, { interaction: record.id, webhook_id: this.appId });
         record.followUps.push(msg);
         return done(200, this.wire(msg));
+      }
+      if (method === "DELETE" && m[3] === "@original") {
+        if (!record.original) return done(404, { message: "Unknown Message", code: 10008 });
+        record.deleted = record.original;
+        delete record.original;
+        return done(204);
       }
       if (method === "PATCH" && m[3]) {
         // A button press's @original is the message the button is on.

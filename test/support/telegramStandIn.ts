@@ -120,6 +120,13 @@ export class TelegramStandIn {
   readonly messages = new Map<number, TgMessage[]>();
   /** Answers to button presses, by callback query id. */
   readonly answers = new Map<string, { text?: string; show_alert?: boolean }>();
+  /**
+   * Telegram refuses a callback answer that comes too late (400 "query is too old"); it does not
+   * say after how long (reports put it at 5 to 15 s). Counted from when the press was handed over.
+   */
+  callbackAnswerDeadlineMs = 10_000;
+  /** The update that carried each callback query, by its id. */
+  readonly callbackUpdates = new Map<string, number>();
   /** performance.now() when each update was handed to the bot (getUpdates answer or webhook post). */
   readonly deliveredAt = new Map<number, number>();
   webhook: { url: string; secret?: string } | undefined;
@@ -132,6 +139,7 @@ export class TelegramStandIn {
   private nextCallbackId = 1;
   private waiters: Waiter[] = [];
   private readonly floods = new Map<string, { times: number; retryAfter: number }>();
+  private readonly refusals = new Map<string, { code: number; description: string; times: number }>();
   private readonly conflictMode: NonNullable<TelegramStandInOptions["conflicts"]>;
   private lastConflictAt = -Infinity;
 
@@ -167,6 +175,21 @@ export class TelegramStandIn {
   /** Methods this server answers as unknown (404), as an emulator that lacks them does. */
   readonly lacking = new Set<string>();
 
+  /** Groups upgraded to supergroups: old id to new. Telegram answers anything sent to the old id with 400 and the new id. */
+  readonly migrated = new Map<number, number>();
+  /** Users who blocked the bot: their private chat answers every post with 403. */
+  readonly blockedBy = new Set<number>();
+
+  /** A group becomes a supergroup (enough members, or visible history): it gets a new id, and the old one is gone. */
+  upgradeToSupergroup(groupId: number, supergroupId: number): void {
+    this.migrated.set(groupId, supergroupId);
+  }
+
+  /** The next `times` calls of `method` are refused with this error, as Telegram words it. */
+  refuse(method: string, code: number, description: string, times = 1): void {
+    this.refusals.set(method, { code, description, times });
+  }
+
   /** The next `times` calls of `method` get a 429 with this retry_after. */
   flood(method: string, retryAfter: number, times = 1): void {
     this.floods.set(method, { times, retryAfter });
@@ -200,7 +223,7 @@ export class TelegramStandIn {
   /** A user presses the button with `data` under `message`. Returns the callback query id. */
   userPresses(from: TgUser, message: TgMessage, data: string): string {
     const id = String(this.nextCallbackId++);
-    this.push({ callback_query: { id, from, message, chat_instance: String(message.chat.id), data } });
+    this.callbackUpdates.set(id, this.push({ callback_query: { id, from, message, chat_instance: String(message.chat.id), data } }));
     return id;
   }
 
@@ -310,11 +333,23 @@ export class TelegramStandIn {
       return this.fail(res, call, 429, `Too Many Requests: retry after ${flood.retryAfter}`, { retry_after: flood.retryAfter });
     }
 
+    const refusal = this.refusals.get(method);
+    if (refusal && refusal.times > 0) {
+      refusal.times--;
+      return this.fail(res, call, refusal.code, refusal.description);
+    }
     const ok = (result: unknown) => this.reply(res, 200, { ok: true, result });
     const chatId = Number(params.chat_id);
+    // As the Bot API answers them (its errors are passed on from the server, e.g. CHAT_MIGRATED and USER_IS_BLOCKED).
+    if (params.chat_id !== undefined && this.migrated.has(chatId)) {
+      return this.fail(res, call, 400, "Bad Request: group chat was upgraded to a supergroup chat", { migrate_to_chat_id: this.migrated.get(chatId) });
+    }
+    if (params.chat_id !== undefined && this.blockedBy.has(chatId)) return this.fail(res, call, 403, "Forbidden: bot was blocked by the user");
     const now = Math.floor(Date.now() / 1000);
     const checkText = (text: unknown, max: number, what: string): string | undefined => {
       if (typeof text !== "string" || text.length === 0) return `Bad Request: ${what} is empty`;
+      // Half an emoji (a lone UTF-16 surrogate, which JSON carries as "\ud83d") is no UTF-8 text.
+      if (/[\uD800-\uDFFF]/u.test(text)) return "Bad Request: text must be encoded in UTF-8";
       try {
         if (parsedLength(text, params.parse_mode) > max) return `Bad Request: ${what} is too long`;
       } catch (err) {
@@ -412,6 +447,12 @@ export class TelegramStandIn {
         return ok(msg);
       }
       case "answerCallbackQuery": {
+        const queryId = String(params.callback_query_id);
+        const update = this.callbackUpdates.get(queryId);
+        const handedAt = update === undefined ? undefined : this.deliveredAt.get(update);
+        if (update === undefined || this.answers.has(queryId) || (handedAt !== undefined && at - handedAt > this.callbackAnswerDeadlineMs)) {
+          return this.fail(res, call, 400, "Bad Request: query is too old and response timeout expired or query ID is invalid");
+        }
         if (typeof params.text === "string" && params.text.length > 200) return this.fail(res, call, 400, "Bad Request: MESSAGE_TOO_LONG");
         this.answers.set(String(params.callback_query_id), { ...(params.text ? { text: String(params.text) } : {}), ...(params.show_alert ? { show_alert: Boolean(params.show_alert) } : {}) });
         return ok(true);

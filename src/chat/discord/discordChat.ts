@@ -18,9 +18,10 @@ import {
 import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
-import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
+import { NOTICE_LABEL, type Notice } from "../notifier.js";
+import type { ChatPlatform } from "../platform.js";
 import { DISCORD_MAX, escapeDiscord, splitMessage, truncate } from "../render.js";
-import { wakeableSleep } from "../outbox.js";
+import { wakeableSleep } from "../../sleep.js";
 import type { ChatServices } from "../services.js";
 import { commandLine, slashCommands, symbolChoices } from "./slashCommands.js";
 
@@ -60,6 +61,10 @@ const UNKNOWN_WEBHOOK = 10015;
 const MISSING_ACCESS = 50001;
 const MISSING_PERMISSIONS = 50013;
 const INVALID_WEBHOOK_TOKEN = 50027;
+/** The interaction is gone: not acknowledged within 3 s, or its token is unknown. */
+const UNKNOWN_INTERACTION = 10062;
+/** Someone acknowledged it first: another process on the same bot token (two frontends overlapping), or a repeat here. */
+const ALREADY_ACKNOWLEDGED = 40060;
 
 const codeOf = (err: unknown) => (err instanceof DiscordAPIError ? Number(err.code) : undefined);
 const apiError = (err: unknown) => (err instanceof DiscordAPIError ? `${err.message} (${err.code}, HTTP ${err.status})` : String(err));
@@ -90,7 +95,7 @@ function components(buttons: CommandReply["buttons"]) {
  * servers, answered within Discord's 3 seconds (a deferred reply, edited when the result is
  * ready), personal output only to the person who asked. Every command is the registry's.
  */
-export class DiscordChat implements NoticeSink {
+export class DiscordChat implements ChatPlatform {
   readonly name = "discord";
   private current: Client;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -227,10 +232,16 @@ export class DiscordChat implements NoticeSink {
     void this.app.notifier.notify({ type: "chat-up", platform: "discord", since: down.since, downMs });
   }
 
-  /** Each server on its own: one the bot is not in (403 Missing Access) must not cost the others their commands. */
+  /**
+   * Each server on its own: one the bot is not in (403 Missing Access) must not cost the others
+   * their commands. Then the product's commands come out of the scope not used now (global when
+   * registering per server, and the other servers when global, or a server taken out of
+   * DISCORD_GUILD_IDS), or people would see every command twice, the stale copy among them.
+   */
   private async registerCommands(): Promise<void> {
-    const body = slashCommands(this.app.commands.list(), this.app.symbols, { global: this.opts.guildIds.length === 0 });
-    if (this.opts.guildIds.length === 0) {
+    const global = this.opts.guildIds.length === 0;
+    const body = slashCommands(this.app.commands.list(), this.app.symbols, { global });
+    if (global) {
       await this.client.rest.put(Routes.applicationCommands(this.appId!), { body }).then(
         () => this.clearProblem("commands"),
         (err: unknown) => this.problem("commands", `could not register the global slash commands: ${apiError(err)}`),
@@ -247,6 +258,23 @@ export class DiscordChat implements NoticeSink {
             : apiError(err);
         this.problem(`guild:${guild}`, `no slash commands in server ${guild}: ${why}`);
       }
+    }
+    const ours = new Set(body.map((c) => c.name));
+    if (!global) await this.removeStale(Routes.applicationCommands(this.appId!), ours, "the global commands");
+    for (const guild of this.client.guilds.cache.keys()) {
+      if (!this.opts.guildIds.includes(guild)) await this.removeStale(Routes.applicationGuildCommands(this.appId!, guild), ours, `server ${guild}`);
+    }
+  }
+
+  /** Deletes the product's commands (by name) registered at `route`; other commands there are left alone. */
+  private async removeStale(route: `/${string}`, ours: Set<string>, where: string): Promise<void> {
+    try {
+      const there = (await this.client.rest.get(route)) as { id: string; name: string }[];
+      const stale = there.filter((c) => ours.has(c.name));
+      for (const c of stale) await this.client.rest.delete(`${route}/${c.id}`);
+      if (stale.length) this.app.log.info(`Discord: removed ${stale.length} slash command(s) left in ${where} from an earlier registration (they are registered ${this.opts.guildIds.length ? "per server" : "globally"} now)`);
+    } catch (err) {
+      this.app.log.warn(`Discord: could not check ${where} for slash commands left from an earlier registration; people may see two of each there`, this.app.redact(apiError(err)));
     }
   }
 
@@ -305,7 +333,13 @@ export class DiscordChat implements NoticeSink {
     this.problems.delete(key);
   }
 
-  /** Set by the starter when start() failed. */
+  readyLine(): string {
+    const guilds = this.opts.guildIds.length;
+    const failed = [...this.problems.keys()].filter((k) => k.startsWith("guild:")).length;
+    return `${this.client.user?.tag ?? "bot"} ready, slash commands in ${guilds ? `${guilds - failed} of ${guilds} server(s)` : "every server and DMs (global)"}`;
+  }
+
+  /** Set by the registry when start() failed. */
   failedToStart(reason: string): void {
     this.startProblem = reason;
   }
@@ -356,10 +390,51 @@ export class DiscordChat implements NoticeSink {
     const focused = i.options.getFocused(true);
     const option = this.app.commands.find(i.commandName)?.options?.find((o) => o.name === focused.name);
     const offered = option?.kind === "symbol" ? symbolChoices(this.app.symbols, String(focused.value)) : [];
-    await i.respond(offered.map((b) => ({ name: b, value: b })));
+    await i.respond(offered.map((b) => ({ name: b, value: b }))).catch((err: unknown) => {
+      if (!this.interactionGone(i, err, `suggestions for /${i.commandName}`)) throw err;
+    });
+  }
+
+  /**
+   * Acknowledging failed because Discord no longer takes this interaction: too late (10062), or
+   * acknowledged already (40060: another process on the same token got there first). Anything
+   * more would fail the same way, or do the work twice: one clear line, and nothing else.
+   */
+  private interactionGone(i: Interaction, err: unknown, what: string): boolean {
+    const code = codeOf(err);
+    if (code !== UNKNOWN_INTERACTION && code !== ALREADY_ACKNOWLEDGED) return false;
+    const who = `@${i.user.username}`;
+    this.app.log.warn(
+      code === UNKNOWN_INTERACTION
+        ? `Discord: ${what} from ${who} could not be acknowledged: Discord no longer knows the interaction (10062 Unknown interaction: more than 3 s passed since it was sent, a slow or overloaded process). Nothing was run; they see "did not respond" and can try again.`
+        : `Discord: ${what} from ${who} was acknowledged already (40060), by another process using this bot token (run one frontend per token) or a repeat here. Nothing was run here: it is answered once.`,
+    );
+    return true;
   }
 
   private async onSlash(i: ChatInputCommandInteraction): Promise<void> {
+    const command = this.app.commands.find(i.commandName);
+    // Discord drops an interaction not acknowledged within 3 s: "thinking" goes out first, before
+    // anything that waits on Redis (the role lookup, prepare), so a slow Redis cannot miss it.
+    // Whether the answer is private is known from the command alone.
+    const personal = Boolean(command?.personal);
+    try {
+      await i.deferReply(personal ? { flags: MessageFlags.Ephemeral } : {});
+    } catch (err) {
+      if (this.interactionGone(i, err, `/${i.commandName}`)) return;
+      throw err;
+    }
+    try {
+      await this.answerSlash(i, personal);
+    } catch (err) {
+      // Left as it is, the "thinking" message would end in "did not respond": say it failed instead.
+      this.app.log.error(`Discord: /${i.commandName} failed`, this.app.redact(String(err)));
+      const said = this.app.redact(err instanceof Error ? err.message : String(err)).slice(0, 300).replace(/[.\s]+$/, "");
+      await i.editReply({ content: escapeDiscord(`That failed: ${said}. Nothing more was done; try again.`), components: [], allowedMentions: NO_MENTIONS }).catch(() => {});
+    }
+  }
+
+  private async answerSlash(i: ChatInputCommandInteraction, personal: boolean): Promise<void> {
     const command = this.app.commands.find(i.commandName);
     const line = command ? commandLine(command, (name) => i.options.get(name)?.value) : `/${i.commandName}`;
     const user = await this.userOf(i);
@@ -368,29 +443,36 @@ export class DiscordChat implements NoticeSink {
       if (command?.mutates) {
         await this.chat.audit.record({ platform: "discord", userId: i.user.id, user: `@${i.user.username}`, role: "none", where, command: line, result: "refused", detail: "not on the allow-list" });
       }
-      await i.reply({ content: `Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant discord ${i.user.id} viewer`, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
-      return;
+      return this.refuse(i, `Sorry, you are not on this bot's allow-list, so I can't run that. Nothing was changed.\nAn admin can add you with: /grant discord ${i.user.id} viewer`, personal);
     }
-    let deferred: Promise<unknown> | undefined;
     const ctx: CommandCall = {
       user,
       where,
       // Progress is a courtesy: failing to show it must not fail the command.
       progress: async (t) => {
-        await deferred;
         await i.editReply({ content: escapeDiscord(truncate(t, DISCORD_MAX, measure)), allowedMentions: NO_MENTIONS }).catch((err: unknown) => this.app.log.warn("discord progress", this.app.redact(String(err))));
       },
     };
     const prepared = await this.app.commands.prepare(line, ctx);
-    if (!prepared.ok) {
-      await i.reply({ content: escapeDiscord(truncate(prepared.reply.text, DISCORD_MAX, measure)), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    if (!prepared.ok) return this.refuse(i, prepared.reply.text, personal);
+    const reply = await this.app.commands.execute(prepared, ctx);
+    await this.respond(i, reply, Boolean(personal || reply.ephemeral));
+  }
+
+  /**
+   * A refusal is for the asker alone. Under a private "thinking" it replaces it; a public one was
+   * already shown, so it is edited (the first follow-up of a deferred reply would take its place,
+   * public, whatever its flags say), the refusal follows privately, and the public one goes.
+   */
+  private async refuse(i: ChatInputCommandInteraction, text: string, deferredPrivately: boolean): Promise<void> {
+    const content = escapeDiscord(truncate(text, DISCORD_MAX, measure));
+    if (deferredPrivately) {
+      await i.editReply({ content, allowedMentions: NO_MENTIONS });
       return;
     }
-    // Discord drops an interaction not answered within 3 s: say "thinking" now, answer when ready.
-    deferred = i.deferReply(prepared.command.personal ? { flags: MessageFlags.Ephemeral } : {});
-    await deferred;
-    const reply = await this.app.commands.execute(prepared, ctx);
-    await this.respond(i, reply, Boolean(prepared.command.personal || reply.ephemeral));
+    await i.editReply({ content: "…", allowedMentions: NO_MENTIONS });
+    await i.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    await i.deleteReply();
   }
 
   /** Replaces the deferred reply with the answer; what does not fit in 2000 characters follows it. */
@@ -424,7 +506,13 @@ export class DiscordChat implements NoticeSink {
 
   private async onButton(i: ButtonInteraction): Promise<void> {
     // Acknowledged at once; the message is edited (everywhere it was posted) when the press settles it.
-    await i.deferUpdate();
+    try {
+      await i.deferUpdate();
+    } catch (err) {
+      // Not acknowledged here: the press is not run here either (another process answered it, or it is too late).
+      if (this.interactionGone(i, err, "a button press")) return;
+      throw err;
+    }
     // This message is edited through the press's own interaction, whose token is fresh: the token
     // of the command that posted it may be past its 15 minutes.
     const pressed = i.message.id;

@@ -2,12 +2,14 @@ import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { Bot, GrammyError, InputFile, webhookCallback } from "grammy";
 import type { CallbackQuery, InlineKeyboardMarkup, Message } from "grammy/types";
-import type { ChatUser, CommandCall, CommandReply, PlatformHealth } from "../types.js";
+import type { ChatUser, CommandCall, CommandReply, PlatformHealth, PressOutcome } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { MessageRef } from "../confirmations.js";
-import { NOTICE_LABEL, type Notice, type NoticeSink } from "../notifier.js";
+import { NOTICE_LABEL, type Notice } from "../notifier.js";
+import type { ChatPlatform } from "../platform.js";
 import { escapeHtml, splitMessage, TELEGRAM_CAPTION_MAX, TELEGRAM_MAX, truncate } from "../render.js";
-import { telegramLimiter, wakeableSleep, type RateLimiter } from "../outbox.js";
+import { telegramLimiter, type RateLimiter } from "../outbox.js";
+import { wakeableSleep } from "../../sleep.js";
 import type { ChatServices } from "../services.js";
 import { floodControl } from "./flood.js";
 
@@ -28,6 +30,10 @@ export interface TelegramOptions {
   downAlertAfterMs?: number;
   /** Waits between polling restarts after a 409 or a rejected token: doubling from `firstMs` up to `maxMs`. */
   retry?: { firstMs: number; maxMs: number };
+  /** A press not decided within this long is answered "Working on it…" meanwhile; 2 s when unset. */
+  pressAnswerWithinMs?: number;
+  /** A chat marked failing is tried again at most this often; a minute when unset. */
+  failingChatRetryMs?: number;
 }
 
 interface Outage {
@@ -35,6 +41,35 @@ interface Outage {
   reason: string;
   alerted: boolean;
   timer?: NodeJS.Timeout;
+}
+
+/** A chat that notices do not reach: blocked, left, or failing time after time. */
+interface FailingChat {
+  since: number;
+  reason: string;
+  /** Failures in a row; past FAILURES_TO_MARK (or at once when it cannot get better by itself) it is marked. */
+  failures: number;
+  /** Marked failing: told to the other platforms, shown by health(), and posted to at most once a minute. */
+  marked: boolean;
+  triedAt: number;
+  /** Notices it did not get since it started failing. */
+  lost: number;
+}
+
+// A notice that fails this many times in a row to one chat (after auto-retry's own retries) marks the chat failing.
+const FAILURES_TO_MARK = 3;
+// A chat marked failing is tried again at most this often, so an unblocked bot is noticed without posting into a wall.
+const RETRY_FAILING_CHAT_MS = 60_000;
+
+/** Why Telegram refuses posts to a chat, in words that say what to do; `lasting` when it will not get better by itself. */
+function whyRefused(err: unknown, redact: (s: string) => string): { reason: string; lasting: boolean } {
+  if (!(err instanceof GrammyError)) return { reason: redact(String(err)), lasting: false };
+  const said = `${err.error_code} ${err.description}`;
+  if (err.error_code === 403 && /blocked by the user/i.test(err.description)) return { reason: `the user blocked the bot (${said}): unblock it in Telegram, or set TELEGRAM_CHAT_ID to another chat`, lasting: true };
+  if (err.error_code === 403 && /deactivated/i.test(err.description)) return { reason: `that account is deleted (${said}): set TELEGRAM_CHAT_ID to another chat`, lasting: true };
+  if (err.error_code === 403) return { reason: `the bot is not in that chat, or may not post there (${said}): add it again, or set TELEGRAM_CHAT_ID to another chat`, lasting: true };
+  if (err.error_code === 400 && /chat not found/i.test(err.description)) return { reason: `no such chat, or the bot was never in it (${said}): check TELEGRAM_CHAT_ID`, lasting: true };
+  return { reason: said, lasting: false };
 }
 
 
@@ -56,6 +91,11 @@ interface Target {
   silent?: boolean;
 }
 
+// Telegram refuses a callback answer after some seconds (it does not say how many: 400 "query is
+// too old and response timeout expired or query ID is invalid"); a press still undecided by then is
+// answered with a holding toast.
+const PRESS_ANSWER_WITHIN_MS = 2000;
+
 // Telegram sends messages from anonymous group admins as this user: nobody can be identified by it.
 const GROUP_ANONYMOUS_BOT = 1087968824;
 
@@ -75,7 +115,7 @@ function keyboard(buttons: CommandReply["buttons"]): InlineKeyboardMarkup | unde
  * from. Every command is the registry's; this class only turns Telegram updates into command
  * lines and replies into messages (split at 4096 characters, HTML-escaped, paced, 429-safe).
  */
-export class TelegramChat implements NoticeSink {
+export class TelegramChat implements ChatPlatform {
   readonly name = "telegram";
   readonly bot: Bot;
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -89,6 +129,11 @@ export class TelegramChat implements NoticeSink {
   /** Polling is failing since then (epoch ms), and why; undefined while it works. */
   private down: Outage | undefined;
   private startProblem: string | undefined;
+  /** Chats that moved to a new id (a group upgraded to a supergroup), old id to new; from Redis at start, then as Telegram tells. */
+  private readonly moved = new Map<string, string>();
+  private readonly failing = new Map<string, FailingChat>();
+  /** Notices no chat here took (the alert chat is failing); /metrics can read it. */
+  undelivered = 0;
 
   constructor(
     private readonly app: ChatHost,
@@ -122,6 +167,29 @@ export class TelegramChat implements NoticeSink {
       this.track(this.once(ctx.update.update_id, () => this.onButton(ctx.callbackQuery)));
     });
     this.bot.catch((err) => app.log.error("telegram update failed", app.redact(String(err.error))));
+    // Outermost, so a post sent again to a chat's new id is paced and retried like any other.
+    this.bot.api.config.use(async (prev, method, payload, signal) => {
+      const chatId = (payload as { chat_id?: unknown } | undefined)?.chat_id;
+      if (chatId === undefined) return prev(method, payload, signal);
+      const to = this.moved.get(String(chatId));
+      const res = await prev(method, to ? { ...payload, chat_id: Number(to) } : payload, signal);
+      // A group upgraded to a supergroup answers 400 with its new id: follow it, once.
+      const next = res.ok ? undefined : res.parameters?.migrate_to_chat_id;
+      if (next === undefined) return res;
+      this.chatMoved(String(to ?? chatId), String(next));
+      return prev(method, { ...payload, chat_id: next }, signal);
+    });
+  }
+
+  /** Posts to `from` go to `to` from now on, in every frontend and after a restart; the team is told once. */
+  private chatMoved(from: string, to: string): void {
+    if (this.moved.get(from) === to) return;
+    this.moved.set(from, to);
+    for (const [old, now] of this.moved) if (now === from) this.moved.set(old, to);
+    const isAlertChat = this.opts.chatId !== undefined && (this.opts.chatId === from || this.moved.get(this.opts.chatId) === to);
+    this.app.log.warn(`Telegram: chat ${from} became a supergroup with the new id ${to}; posting there from now on`);
+    void this.chat.moves.record("telegram", from, to).catch((err: unknown) => this.app.log.warn(`Telegram: could not keep the new id of chat ${from} in Redis; it is followed until the next restart`, this.app.redact(String(err))));
+    void this.app.notifier.notify({ type: "chat-moved", platform: "telegram", from, to, ...(isAlertChat ? { hint: `It is the alert chat: set TELEGRAM_CHAT_ID=${to} so the configuration says so too.` } : {}) });
   }
 
   /** Handlers run beside the polling loop, so a slow /decide never holds up the next update. */
@@ -156,6 +224,12 @@ export class TelegramChat implements NoticeSink {
   }
 
   async start(): Promise<void> {
+    try {
+      for (const [from, to] of await this.chat.moves.all("telegram")) this.moved.set(from, to);
+    } catch (err) {
+      // Telegram says the new id again on the first post to the old one.
+      this.app.log.warn("Telegram: could not read the chats that moved to a new id from Redis", this.app.redact(String(err)));
+    }
     await this.bot.init();
     this.chat.addEditor("telegram", (ref, text) => this.edit(ref, text));
     // The menu is a convenience: typed commands work without it, so failing to publish it (a Bot
@@ -246,7 +320,11 @@ export class TelegramChat implements NoticeSink {
     void this.app.notifier.notify({ type: "chat-up", platform: "telegram", since: down.since, downMs });
   }
 
-  /** Set by the starter when start() failed. */
+  readyLine(): string {
+    return `@${this.bot.botInfo.username} ready (${this.opts.webhook ? "webhook" : "long polling"})`;
+  }
+
+  /** Set by the registry when start() failed. */
   failedToStart(reason: string): void {
     this.startProblem = reason;
   }
@@ -255,6 +333,9 @@ export class TelegramChat implements NoticeSink {
     const problems: string[] = [];
     if (this.startProblem) problems.push(`Telegram did not start: ${this.startProblem}`);
     if (this.down) problems.push(`Telegram polling down for ${Math.round((Date.now() - this.down.since) / 1000)} s: ${this.down.reason}`);
+    for (const [chatId, f] of this.failing) {
+      if (f.marked) problems.push(`Telegram: cannot post in chat ${chatId} since ${new Date(f.since).toISOString().slice(11, 19)} UTC: ${f.reason}; ${f.lost} notice(s) not delivered there`);
+    }
     return { ok: problems.length === 0, problems };
   }
 
@@ -353,15 +434,43 @@ export class TelegramChat implements NoticeSink {
     await this.send(target, reply, progressId);
   }
 
+  /**
+   * A press is answered (answerCallbackQuery) as soon as it is decided: refused, too late, or won,
+   * and the work it starts (a refill waiting for its receipt) runs after that; the message is
+   * edited with the outcome when the work is done. Telegram shows the presser a spinner until the
+   * answer and refuses one that comes late (400 "query is too old"), which would lose the toast.
+   */
   private async onButton(q: CallbackQuery): Promise<void> {
     const msg = q.message;
-    const user = await this.userOf(q.from);
-    const where = msg ? this.where(msg.chat, "message_thread_id" in msg && msg.is_topic_message ? msg.message_thread_id : undefined) : "telegram";
-    const out = await this.app.commands.press(q.data ?? "", user, where);
+    const threadId = msg && "message_thread_id" in msg && msg.is_topic_message ? msg.message_thread_id : undefined;
+    let answering: Promise<void> | undefined;
+    const answer = (text: string, alert: boolean): boolean => {
+      if (answering) return false;
+      answering = this.bot.api.answerCallbackQuery(q.id, { text: truncate(text, 200), show_alert: alert }).then(
+        () => {},
+        (err: unknown) => this.app.log.warn("Telegram: answerCallbackQuery failed", this.app.redact(String(err))),
+      );
+      return true;
+    };
+    // Deciding takes a few Redis round trips; should Redis be slow, the presser still gets an answer in time.
+    const slow = setTimeout(() => answer("Working on it…", false), this.opts.pressAnswerWithinMs ?? PRESS_ANSWER_WITHIN_MS);
+    let out: PressOutcome;
+    try {
+      const user = await this.userOf(q.from);
+      const where = msg ? this.where(msg.chat, threadId) : "telegram";
+      out = await this.app.commands.press(q.data ?? "", user, where, (toast) => {
+        clearTimeout(slow);
+        answer(toast, false);
+      });
+    } finally {
+      clearTimeout(slow);
+    }
     // Settled: the message now says how it ended. Refused or late: only the presser is told why.
-    await this.bot.api.answerCallbackQuery(q.id, { text: truncate(out.toast, 200), show_alert: out.alert }).catch((err: unknown) => {
-      this.app.log.warn("answerCallbackQuery failed", this.app.redact(String(err)));
-    });
+    if (!answer(out.toast, out.alert) && out.alert && out.final === undefined && msg) {
+      // The answer went out already ("Working on it…"), so the refusal goes to the chat, addressed to the presser.
+      await this.send({ chatId: msg.chat.id, ...(threadId ? { threadId } : {}), replyTo: msg.message_id }, { text: `${nameOf(q.from)}: ${out.toast}` });
+    }
+    await answering;
   }
 
   /**
@@ -424,11 +533,59 @@ export class TelegramChat implements NoticeSink {
     if (!this.opts.chatId) return;
     const how = notice.confirmationId ? "on" : this.app.config.chat.notify[notice.kind];
     if (how === "off") return;
+    const chatId = this.moved.get(this.opts.chatId) ?? this.opts.chatId;
+    // The notice about this very chat went to the other platforms; it is not one more lost here.
+    const aboutUs = notice.event && "platform" in notice.event && notice.event.platform === "telegram";
+    const failing = this.failing.get(chatId);
+    if (failing?.marked && Date.now() - failing.triedAt < (this.opts.failingChatRetryMs ?? RETRY_FAILING_CHAT_MS)) {
+      if (!aboutUs) this.lose(failing);
+      return;
+    }
     // A typed notice says [PAPER] in its own text; a plain trade notice gets the tag here.
     const paper = !notice.event && this.app.mode.trading === "paper" && notice.kind === "trade" && !notice.text.includes("[PAPER]");
-    await this.send(
-      { chatId: this.opts.chatId, ...(this.opts.threadId ? { threadId: this.opts.threadId } : {}), silent: how === "silent" },
-      { ...notice, label: `${NOTICE_LABEL[notice.kind]}${paper ? " [PAPER]" : ""}` },
-    );
+    try {
+      await this.send(
+        { chatId, ...(this.opts.threadId ? { threadId: this.opts.threadId } : {}), silent: how === "silent" },
+        { ...notice, label: `${NOTICE_LABEL[notice.kind]}${paper ? " [PAPER]" : ""}` },
+      );
+    } catch (err) {
+      this.noticeFailed(this.moved.get(chatId) ?? chatId, err, Boolean(aboutUs));
+      return;
+    }
+    this.noticeDelivered(chatId);
+  }
+
+  private lose(f: FailingChat): void {
+    f.lost++;
+    this.undelivered++;
+  }
+
+  /**
+   * A chat that refuses the bot for good (blocked, removed: 403) is marked failing at once; any
+   * other failure after FAILURES_TO_MARK in a row. Marked, it shows in health() (so /status,
+   * /metrics and /healthz), the other platforms are told once, and it is tried once a minute.
+   */
+  private noticeFailed(chatId: string, err: unknown, aboutUs: boolean): void {
+    const { reason, lasting } = whyRefused(err, this.app.redact);
+    const now = Date.now();
+    const f = this.failing.get(chatId) ?? { since: now, reason, failures: 0, marked: false, triedAt: now, lost: 0 };
+    this.failing.set(chatId, f);
+    Object.assign(f, { reason, triedAt: now, failures: f.failures + 1 });
+    if (!aboutUs) this.lose(f);
+    if (f.marked || (!lasting && f.failures < FAILURES_TO_MARK)) {
+      this.app.log.warn(`Telegram: a notice to chat ${chatId} failed (${f.failures} in a row): ${reason}`);
+      return;
+    }
+    f.marked = true;
+    const problem = `cannot post alerts in chat ${chatId}: ${reason}. Alerts and approvals reach the other platforms only.`;
+    this.app.log.error(`Telegram: ${problem}`);
+    void this.app.notifier.notify({ type: "chat-problem", platform: "telegram", problem });
+  }
+
+  private noticeDelivered(chatId: string): void {
+    const f = this.failing.get(chatId);
+    if (!f) return;
+    this.failing.delete(chatId);
+    if (f.marked) this.app.log.info(`Telegram: chat ${chatId} takes notices again (${f.lost} were not delivered while it failed)`);
   }
 }

@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import type { Readable, Writable } from "node:stream";
-import type { ChatUser, CommandReply, ReplyImage } from "./types.js";
-import type { ChatHost } from "./host.js";
-import type { Notice, NoticeKind, NoticeSink } from "./notifier.js";
+import { createInterface, type Interface } from "node:readline";
+import type { ChatUser, CommandReply, PlatformHealth, ReplyImage } from "../types.js";
+import type { ChatHost } from "../host.js";
+import type { Notice, NoticeKind } from "../notifier.js";
+import type { ChatPlatform, PlatformIo } from "../platform.js";
 
 const LABEL: Record<NoticeKind, string> = {
   trade: "TRADE",
@@ -16,20 +16,25 @@ const LABEL: Record<NoticeKind, string> = {
   info: "INFO",
 };
 
+export type ConsoleIo = NonNullable<PlatformIo["console"]>;
+
 /**
  * The console chat: commands typed on stdin, replies and notices on stdout. The person at the
  * console owns the process, so they are an admin. Input that ends (Ctrl-D, or a pipe that runs
  * dry) calls `onEnd` only after every reply in flight has been written. A terminal has no buttons
  * or pictures: a confirmation says which command answers it, and a chart is saved to a file.
  */
-export class ConsoleChat implements NoticeSink {
+export class ConsoleChat implements ChatPlatform {
   readonly name = "console";
   readonly user: ChatUser;
+  private rl: Interface | undefined;
+  private stopped = false;
+  /** Replies in the order the lines were typed: one command at a time. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly app: ChatHost,
-    private readonly input: Readable,
-    private readonly output: Writable,
+    private readonly io: ConsoleIo,
     userName = process.env.USER ?? "console",
     private readonly chartDir = join(app.config.redis.dataDir, "charts"),
   ) {
@@ -37,7 +42,7 @@ export class ConsoleChat implements NoticeSink {
   }
 
   private write(text: string): void {
-    this.output.write(text.endsWith("\n") ? text : text + "\n");
+    this.io.output.write(text.endsWith("\n") ? text : text + "\n");
   }
 
   private async saveImage(image: ReplyImage): Promise<string> {
@@ -69,20 +74,46 @@ export class ConsoleChat implements NoticeSink {
     this.write(`[${LABEL[notice.kind]}] ${body.replace(/\n/g, "\n  ")}`);
   }
 
-  start(onEnd: () => void): void {
-    const rl = createInterface({ input: this.input, terminal: false });
-    // One command at a time, in the order typed: replies to pasted or piped lines stay in order.
-    let queue: Promise<void> = Promise.resolve();
+  /** Reads lines once `readAfter` resolves; resolves at once (a terminal needs no connecting). */
+  async start(): Promise<void> {
+    void (this.io.readAfter ?? Promise.resolve()).then(() => this.read());
+  }
+
+  private read(): void {
+    if (this.stopped || this.rl) return;
+    const rl = createInterface({ input: this.io.input, terminal: false });
+    this.rl = rl;
     rl.on("line", (line) => {
       if (!line.trim()) return;
-      queue = queue.then(() =>
-        this.app.commands.handle(line, { user: this.user, where: "console", progress: async (t) => this.write(t) })
+      this.queue = this.queue.then(() =>
+        this.app.commands
+          .handle(line, { user: this.user, where: "console", progress: async (t) => this.write(t) })
           .then(async (reply) => this.write(await this.render(reply)))
           .catch((err: unknown) => this.write(`Error: ${this.app.redact(String(err))}`)),
       );
     });
     rl.on("close", () => {
-      void queue.then(onEnd);
+      // Closed by stop() (the lease went elsewhere, or the process stops): the input has not ended.
+      if (this.stopped) return;
+      void this.queue.then(() => this.io.onEnd());
     });
   }
+
+  /** The banner says it (the console is read once the banner is out). */
+  readyLine(): undefined {
+    return undefined;
+  }
+
+  /** Stops reading (lines typed meanwhile wait in the input for the next start) and finishes the replies in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.rl?.close();
+    await this.queue;
+  }
+
+  health(): PlatformHealth {
+    return { ok: true, problems: [] };
+  }
+
+  failedToStart(): void {}
 }
