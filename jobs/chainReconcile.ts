@@ -18,6 +18,8 @@ export interface ChainReconcileDeps {
   sessions?: PermitSessions;
   /** What a permit still lets a spender draw (ERC-20 allowance). */
   allowance?: (asset: Address, spender: Address) => Promise<bigint>;
+  /** The time permit deadlines are read against: the chain's, which is the wall clock (tests move it). */
+  wallClock?: () => number;
 }
 
 /** How long after a session's deadline its booked calls may still wait for their batch, or an allowance stay open. */
@@ -46,7 +48,7 @@ export async function runChainReconciliation(app: ChainReconcileDeps): Promise<C
   ]);
   // Permit sessions first: a batch the facilitator drew is matched to the session's booked calls,
   // and kept out of the per-payment comparison (its calls carry no transaction of their own).
-  const { sessionDrifts, batchTxs } = app.sessions ? await reconcileSessions(app, app.sessions, transfers, now) : { sessionDrifts: [], batchTxs: new Set<string>() };
+  const { sessionDrifts, batchTxs } = app.sessions ? await reconcileSessions(app, app.sessions, transfers, (app.wallClock ?? Date.now)()) : { sessionDrifts: [], batchTxs: new Set<string>() };
   const perPayment = transfers.filter((t) => !batchTxs.has(t.transaction));
   const raw = [...compareWithChain(charges, perPayment), ...compareRefills(refills, incoming), ...sessionDrifts];
   // A payment booked long ago may sit before the block window: look it up before calling it missing.

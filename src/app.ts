@@ -112,8 +112,13 @@ export interface App {
   liveWorkers(): Promise<string[]>;
   /** Books or releases the payments that left and were never booked (also run on its own: at start, after a Redis outage, every minute). */
   recoverPayments(): Promise<RecoveryResult>;
-  /** Compares the books with the wallet's USDC on chain (and matches permit sessions' batches); [] without a chain wallet. */
-  reconcileChain(): Promise<ChainDrift[]>;
+  /**
+   * Compares the books with the wallet's USDC on chain (and matches permit sessions' batches); []
+   * without a chain wallet. `wallClock`: the time deadlines are read against (the chain's; tests move it).
+   */
+  reconcileChain(wallClock?: () => number): Promise<ChainDrift[]>;
+  /** The heartbeat that says this process is paying: the recovery finishes the payments of a process whose heartbeat stopped. */
+  payer?: { readonly id: string; stop(): Promise<void> };
   /** The wallet's permit sessions, when the router is paid by one. */
   sessions?: PermitSessions;
   /** Starts the workers and the schedules (roles all and worker). Commands work without it. */
@@ -400,10 +405,11 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     },
     liveWorkers: () => liveWorkers(redis),
     recoverPayments: () => runPaymentRecovery({ recovery, notifier }),
-    reconcileChain: () =>
+    reconcileChain: (wallClock) =>
       app.chainWallet
-        ? runChainReconciliation({ ...app, chainWallet: app.chainWallet, ...(router?.chain ? { allowance: (asset: `0x${string}`, spender: `0x${string}`) => router.chain!.allowance(asset, spender) } : {}) })
+        ? runChainReconciliation({ ...app, chainWallet: app.chainWallet, ...(wallClock ? { wallClock } : {}), ...(router?.chain ? { allowance: (asset: `0x${string}`, spender: `0x${string}`) => router.chain!.allowance(asset, spender) } : {}) })
         : Promise.resolve([]),
+    ...(router || config.research.url ? { payer: payers } : {}),
     ...(sessions ? { sessions } : {}),
     async schedule() {
       const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs;

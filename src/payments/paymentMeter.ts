@@ -323,7 +323,10 @@ export function sessionFetch(meter: CallMeter, first: StoredPermit, hooks: Sessi
       // Settling a batch: nothing was charged, and the same call may go again in a moment.
       if (refusal.code === "settling_in_progress") return res;
       if (attempt > 1) {
+        // Refused again on a fresh permit: the session, not the model, is the trouble. Paid calls
+        // stop for this decision rather than sign again for every model in the chain.
         meter.paymentRefused = true;
+        meter.refuseFor("session", `the router refused a fresh permit too (${refusal.text})`);
         return res;
       }
       if (refusal.code && !INVALIDATES_PERMIT.has(refusal.code)) {
