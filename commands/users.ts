@@ -1,4 +1,5 @@
 import { isRole, ROLES } from "../src/chat/access.js";
+import { isUserId, USER_ID_SHAPE } from "../src/domain/chatIds.js";
 import { defineCommand, noArgs, type Needs, type Role } from "./types.js";
 
 type ChatPlatform = "telegram" | "discord";
@@ -9,8 +10,9 @@ function readTarget(args: string[], usage: string): { ok: true; platform: ChatPl
   const platform = args[0]?.toLowerCase();
   if (!platform || !PLATFORMS.includes(platform as ChatPlatform)) return { ok: false, error: help };
   const id = args[1];
-  if (!id || !/^\d{1,25}$/.test(id)) return { ok: false, error: `"${(id ?? "").slice(0, 30)}" is not a numeric user id. ${help}` };
-  return { ok: true, platform: platform as ChatPlatform, id };
+  const p = platform as ChatPlatform;
+  if (!id || !isUserId(p, id)) return { ok: false, error: `"${(id ?? "").slice(0, 30)}" is not a ${p} user id: ${USER_ID_SHAPE[p]}. Nothing was changed.` };
+  return { ok: true, platform: p, id };
 }
 
 export const users = defineCommand<undefined, Needs<"chat">>({
