@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import { inert } from "../domain/inertText.js";
 import type { ChatUser, CommandReply, ReplyImage } from "./types.js";
 import type { ChatHost } from "./host.js";
 import type { Notice, NoticeKind, NoticeSink } from "./notifier.js";
@@ -36,8 +37,10 @@ export class ConsoleChat implements NoticeSink {
     this.user = { id: "console", name: userName, platform: "console", role: "admin" };
   }
 
+  /** Everything the console prints passes here: text from outside is shown, never obeyed by the terminal. */
   private write(text: string): void {
-    this.output.write(text.endsWith("\n") ? text : text + "\n");
+    const shown = inert(text, { lines: true });
+    this.output.write(shown.endsWith("\n") ? shown : shown + "\n");
   }
 
   private async saveImage(image: ReplyImage): Promise<string> {
