@@ -64,7 +64,7 @@ describe("an escape sequence from a Telegram stranger", () => {
     await telegram.start();
 
     // Not on the allow-list; no username, so the display name is what the audit log keeps.
-    const mallory: TgUser = { id: 666, is_bot: false, first_name: `${TITLE}${CLEAR}Mal`, last_name: `${LINK}${C1_CSI}` };
+    const mallory: TgUser = { id: 666, is_bot: false, first_name: `${TITLE}${CLEAR}Mal ${LINK}${C1_CSI}` };
     const group: TgChat = { id: -1009876543210, type: "supergroup", title: `team${BIDI}` };
     const { messageId } = tg.userSends(mallory, group, `/pause ${OVERWRITE}`);
     await waitFor("the refusal", async () => tg!.sent(group.id).some((m) => m.reply_to === messageId));
