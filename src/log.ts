@@ -30,7 +30,14 @@ export const REDACTED_PATHS = SECRET_KEYS.flatMap((k) => {
 
 /** What an error contributes to a line: its kind and message; the stack only when debugging. */
 function errorDetail(err: Error, withStack: boolean): Record<string, unknown> {
-  return { type: inert(err.name), message: inert(err.message, { lines: true }), ...(withStack && err.stack ? { stack: inert(err.stack, { lines: true }) } : {}) };
+  // A short message for the chat often wraps the raw error (an exchange's full answer): the log keeps both.
+  const cause = err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message}` : err.cause !== undefined ? String(err.cause) : undefined;
+  return {
+    type: inert(err.name),
+    message: inert(err.message, { lines: true }),
+    ...(cause ? { cause: inert(cause.length > 4000 ? `${cause.slice(0, 4000)}…` : cause, { lines: true }) } : {}),
+    ...(withStack && err.stack ? { stack: inert(err.stack, { lines: true }) } : {}),
+  };
 }
 
 /**

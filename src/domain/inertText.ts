@@ -29,3 +29,24 @@ const escapeOf = (c: string): string => {
 export function inert(text: string, opts: { lines?: boolean } = {}): string {
   return text.replace(opts.lines ? IN_TEXT : IN_LINE, escapeOf);
 }
+
+const ENTITIES: Record<string, string> = { nbsp: " ", amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", "#39": "'" };
+
+/**
+ * Text from outside (an exchange's or a server's error, which may be a whole HTML page) as one
+ * short line fit for a chat: tags gone (scripts and styles with their content), entities
+ * decoded, the query of a URL cut (signatures, timestamps), whitespace collapsed, control
+ * characters made visible, at most `max` characters. The full text belongs in the log.
+ */
+export function shortPlain(raw: string, max = 200): string {
+  const text = raw
+    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
+    .replace(/<!--[\s\S]*?-->/g, " ")
+    .replace(/<[^>]*>/g, " ")
+    .replace(/&(nbsp|amp|lt|gt|quot|apos|#39);/g, (_, e: string) => ENTITIES[e] ?? " ")
+    .replace(/(https?:\/\/[^\s?#]+)[?#]\S*/g, "$1")
+    .replace(/\s+/g, " ")
+    .trim();
+  const shown = inert(text);
+  return shown.length > max ? `${shown.slice(0, max - 1)}…` : shown;
+}
