@@ -278,11 +278,17 @@ describe("a chat reply never carries the exchange's raw answer", () => {
     expect(balance.error).toBe(true);
     expect(balance.text).toBe("/balance failed: Binance (sandbox): reading the balances failed: the exchange is not available (HTTP 500 Internal Server Error)");
 
+    standIn.klinesFailure = "html500";
+    standIn.failKlines = 5;
+    const decide = await t.run("/decide BTC");
+    expect(decide.text).toBe("/decide failed: Binance: reading the BTC/USDT candles failed: the exchange is not available (HTTP 500 Internal Server Error)");
+    standIn.failKlines = 0;
+
     standIn.html500AfterNextOrder = true;
     standIn.lookupFailure = "html500";
     standIn.failLookups = 1;
     const trade = await t.run("/trade buy BTC 50");
-    for (const text of [balance.text, trade.text]) {
+    for (const text of [balance.text, decide.text, trade.text]) {
       expect(text).not.toMatch(RAW);
       expect(text.length).toBeLessThan(500);
     }

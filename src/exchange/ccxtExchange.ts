@@ -1,11 +1,10 @@
 // Real orders through ccxt. Off unless the user turns live trading on (TRADING_MODE=live with
 // LIVE_TRADING_CONFIRM, keys, and the exchange's testnet by default): see src/app.ts.
 import { createHash } from "node:crypto";
-import { STATUS_CODES } from "node:http";
 import ccxt, { type Exchange as CcxtExchange, type Order as CcxtOrder, type Trade as CcxtTrade } from "ccxt";
 import type { Redis } from "ioredis";
-import { shortPlain } from "../domain/inertText.js";
 import type { Order } from "../domain/types.js";
+import { exchangeReason } from "./ccxtErrors.js";
 import { ExchangeCallFailed, OrderOutcomeUnknown, splitSymbol, type Exchange, type ExchangeOrder, type PlaceOrderRequest } from "./types.js";
 
 export interface LiveExchangeOptions {
@@ -45,40 +44,7 @@ export function exchangeClientOrderId(clientOrderId: string): string {
   return "ag" + createHash("sha256").update(clientOrderId).digest("hex").slice(0, 30);
 }
 
-/**
- * A ccxt error in a few words fit for a chat, never the exchange's raw answer (an HTML error page,
- * a URL with its signature): the exchange's own message when it sent one (`binance
- * {"code":-2010,"msg":"..."}` -> `... (code -2010)`), else what the error's class means, with
- * the HTTP status. The raw error goes to the log.
- */
-export function exchangeReason(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const json = /\{.*\}/s.exec(message)?.[0];
-  if (json) {
-    try {
-      const body = JSON.parse(json) as { code?: unknown; msg?: unknown; message?: unknown };
-      const text = typeof body.msg === "string" ? body.msg : typeof body.message === "string" ? body.message : undefined;
-      if (text) return shortPlain(body.code !== undefined ? `${text} (code ${String(body.code)})` : text);
-    } catch {
-      // not JSON after all: what the error's class says follows
-    }
-  }
-  // ccxt's HTTP errors read "<id> <METHOD> <url> <status> <reason> <body>".
-  const code = /\b(?:GET|POST|PUT|DELETE|PATCH)\s+\S+\s+(\d{3})\b/.exec(message)?.[1];
-  const http = code ? ` (HTTP ${code}${STATUS_CODES[code] ? ` ${STATUS_CODES[code]}` : ""})` : "";
-  if (err instanceof ccxt.RequestTimeout) return `the exchange did not answer in time${http}`;
-  if (err instanceof ccxt.DDoSProtection || err instanceof ccxt.RateLimitExceeded) return `the exchange is limiting our requests${http}`;
-  if (err instanceof ccxt.OnMaintenance) return `the exchange is under maintenance${http}`;
-  if (err instanceof ccxt.ExchangeNotAvailable) return `the exchange is not available${http}`;
-  if (err instanceof ccxt.InvalidNonce) return `the exchange refused the request's timestamp (is this machine's clock right?)${http}`;
-  if (err instanceof ccxt.NetworkError) return `the connection to the exchange failed${http}`;
-  if (err instanceof ccxt.BadResponse) return `the exchange's answer could not be read${http}`;
-  if (err instanceof ccxt.AuthenticationError) return `the exchange refused the API key${http} (check EXCHANGE_API_KEY, EXCHANGE_SECRET, the key's permissions and its IP allow-list)`;
-  if (err instanceof ccxt.OrderNotFound) return "the exchange has no such order";
-  if (code) return `the exchange answered an error${http}`;
-  // Whatever else: without the leading exchange id, one short plain line.
-  return shortPlain(message.replace(/^\w+\s+/, ""));
-}
+export { exchangeReason } from "./ccxtErrors.js";
 
 interface Intent {
   symbol: string;

@@ -106,8 +106,9 @@ export class BinanceStandIn {
   lookupFailure: "overloaded" | "html500" = "overloaded";
   /** This many account reads (GET /api/v3/account: balances) answer the CDN's HTML 500 page. */
   failAccount = 0;
-  /** Market-data requests (klines) answer 503 this many times, as during an outage. */
+  /** Market-data requests (klines) answer 503 this many times, as during an outage (or the CDN's HTML 500 page). */
   failKlines = 0;
+  klinesFailure: "overloaded" | "html500" = "overloaded";
   /** Where fees are charged (see StandInOptions.feeIn); may change during a test. */
   feeIn: NonNullable<StandInOptions["feeIn"]>;
   /** A trade shows in /myTrades only this long after it happened (Binance lists them a little after the order's status). */
@@ -298,6 +299,7 @@ export class BinanceStandIn {
         case "GET /api/v3/klines":
           if (this.failKlines > 0) {
             this.failKlines--;
+            if (this.klinesFailure === "html500") return html500();
             return json(503, { code: -1008, msg: "Server is currently overloaded with other requests. Please try again in a few minutes." });
           }
           return json(200, this.klines(params));
