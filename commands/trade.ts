@@ -90,7 +90,7 @@ export const trade = defineCommand<TradeArgs, TradeHost>({
         if (out.pending.sentNow) await app.notifier.notify({ type: "order-pending", symbol: p.symbol, side: p.side, origin, reason: p.reason ?? "not confirmed", exchange: s.exchange.name }, user);
         return {
           text: [
-            `Order ${p.side.toUpperCase()} ${p.qty.toFixed(6)} ${base} sent to ${s.exchange.name}, but the exchange did not confirm it (${p.reason ?? "not confirmed"}).${tag}`,
+            `Order ${p.side.toUpperCase()} ${p.qty.toFixed(6)} ${base} sent to ${s.exchange.name}, but the exchange did not confirm it: ${p.reason ?? "no answer"}.${tag}`,
             "Its outcome is not known yet: it is being looked up by its client order id, and you will be told what happened (booked with its stop loss if it filled). Nothing is sent again for it meanwhile.",
           ].join("\n"),
         };

@@ -103,7 +103,7 @@ describe("live trading through ccxt against the Binance stand-in", () => {
     standIn.failLookups = 1;
     const first = await runDecisionJob(app, "BTC/USDT", "job-42");
     expect(first!.outcome).toBe("pending");
-    expect(notices.notices.at(-1)!.text).toMatch(/Scheduled decision[\s\S]*Order: BUY [\d.]+ BTC sent, but the exchange did not confirm it \(the connection to the exchange failed\)\. Its outcome is not known yet/);
+    expect(notices.notices.at(-1)!.text).toMatch(/Scheduled decision[\s\S]*Order: BUY [\d.]+ BTC sent, but the exchange did not confirm it: the connection to the exchange failed\. Its outcome is not known yet/);
     expect(standIn.orders).toHaveLength(1);
     // BullMQ retries the job under the same id: nothing is sent again.
     await runDecisionJob(app, "BTC/USDT", "job-42");

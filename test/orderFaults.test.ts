@@ -77,7 +77,7 @@ describe("an order the exchange placed and answered with an HTML 500", () => {
     const reply = await first.run("/trade buy BTC 50");
     // The user hears that it is not known yet and being checked: never "failed", never the page.
     expect(reply.error).toBeFalsy();
-    expect(reply.text).toMatch(/^Order BUY [\d.]+ BTC sent to Binance \(sandbox\), but the exchange did not confirm it \(the exchange is not available \(HTTP 500 Internal Server Error\)\)\./);
+    expect(reply.text).toMatch(/^Order BUY [\d.]+ BTC sent to Binance \(sandbox\), but the exchange did not confirm it: the exchange is not available \(HTTP 500 Internal Server Error\)\./);
     expect(reply.text).toMatch(/Its outcome is not known yet: it is being looked up by its client order id, and you will be told what happened/);
     expect(reply.text).not.toMatch(/failed/i);
     expect(reply.text).not.toMatch(RAW);
@@ -154,7 +154,7 @@ describe("an order the exchange placed and answered with an HTML 500", () => {
     const t = await liveApp();
     standIn.dropNextOrderRequest = true;
     const reply = await t.run("/trade buy BTC 50");
-    expect(reply.text).toMatch(/did not confirm it \(the connection to the exchange failed\)[\s\S]*not known yet/);
+    expect(reply.text).toMatch(/did not confirm it: the connection to the exchange failed\.[\s\S]*not known yet/);
     expect(standIn.orders).toHaveLength(0);
     // Not listed: looked up again later, and only long enough after the send is that proof.
     clock.offset += 5_000;
@@ -169,6 +169,31 @@ describe("an order the exchange placed and answered with an HTML 500", () => {
     // The symbol is free again.
     expect((await t.run("/trade buy BTC 50")).text).toMatch(/^Manual BUY/);
     expect(standIn.orders).toHaveLength(1);
+  });
+
+  it("asks the team, once, to look at the exchange when an order stays unknown after many lookups", async () => {
+    const t = await liveApp();
+    standIn.html500AfterNextOrder = true;
+    standIn.lookupFailure = "html500";
+    standIn.failLookups = 100;
+    await t.run("/trade buy BTC 50");
+    const overdue = () => t.notices.notices.filter((n) => n.event?.type === "order-overdue");
+    // 5, 10, 20, 40, 80, 160 s of backoff: the 7th lookup is about 5 minutes after the send.
+    for (let run = 0; run < 8; run++) {
+      clock.offset += 11 * 60_000;
+      await runPositionMonitor(t.app);
+    }
+    expect(orderLookups()).toBe(9);
+    expect(overdue()).toHaveLength(1);
+    expect(overdue()[0]!.kind).toBe("alert");
+    expect(overdue()[0]!.text).toMatch(/^The BUY order for BTC\/USDT \(\/trade buy BTC 50 by tester-admin\), sent at \d\d:\d\d:\d\d UTC, is still not known after 7 lookups \(Binance \(sandbox\): looking up an order failed: the exchange is not available \(HTTP 500 Internal Server Error\)\)\. It is still looked up; check it on the exchange\./);
+    expect(await t.app.services.portfolio.positions()).toEqual([]);
+    expect(standIn.posts()).toHaveLength(1);
+    // When the exchange answers again, it is found and booked like any other.
+    standIn.failLookups = 0;
+    clock.offset += 11 * 60_000;
+    await runPositionMonitor(t.app);
+    expect((await t.app.services.portfolio.positions())[0]!.qty).toBeCloseTo(standIn.balance("BTC"), 12);
   });
 
   it("a scheduled decision whose order is pending says so, and its record is brought up to date when the order is found", async () => {
@@ -207,7 +232,7 @@ describe("an exit the exchange placed and answered with an HTML 500", () => {
     const alert = t.notices.notices.find((n) => n.event?.type === "order-pending")!;
     expect(alert.kind).toBe("alert");
     expect(alert.text).toBe(
-      "The stop loss of BTC/USDT: the SELL order for BTC/USDT was sent to Binance (sandbox) but not confirmed (the exchange is not available (HTTP 500 Internal Server Error)). Its outcome is not known yet: it is being looked up by its client order id, and nothing is sent again for it meanwhile.",
+      "The stop loss of BTC/USDT: the SELL order for BTC/USDT was sent to Binance (sandbox) but not confirmed: the exchange is not available (HTTP 500 Internal Server Error). Its outcome is not known yet: it is being looked up by its client order id, and nothing is sent again for it meanwhile.",
     );
     // The stop is still hit on the next run: the same exit is looked up (it fails again), never sent again.
     expect(await runPositionMonitor(t.app)).toBe(0);

@@ -128,7 +128,7 @@ export function fullStopLines(closed: ClosedByFullStop[], quote: string, paper: 
     "refused" in c
       ? `  ${c.symbol}: NOT closed, ${c.refused}`
       : "pending" in c
-        ? `  ${c.symbol}: sell sent, but not confirmed (${c.pending}); its outcome is being looked up and you will be told`
+        ? `  ${c.symbol}: sell sent, but not confirmed: ${c.pending}. Its outcome is being looked up and you will be told`
         : `  ${c.symbol}: sold ${c.qty.toFixed(6)} @ ${price(c.avgPrice)}, P&L ${money(c.pnl, quote)}${paperTag(paper)}`,
   );
 }
@@ -211,7 +211,7 @@ export function textOf(e: NoticeEvent): string {
     case "exit-refused":
       return `${exitName(e.hit)} on ${e.symbol} NOT executed: ${e.reason}. Booked ${e.booked}, free on the account ${e.held}. The position stays open without its ${e.hit === "stop-loss" ? "stop" : "target"}; the monitor retries on every run.`;
     case "order-pending":
-      return `${e.origin.charAt(0).toUpperCase()}${e.origin.slice(1)}: the ${e.side.toUpperCase()} order for ${e.symbol} was sent to ${e.exchange} but not confirmed (${e.reason}). Its outcome is not known yet: it is being looked up by its client order id, and nothing is sent again for it meanwhile.`;
+      return `${e.origin.charAt(0).toUpperCase()}${e.origin.slice(1)}: the ${e.side.toUpperCase()} order for ${e.symbol} was sent to ${e.exchange} but not confirmed: ${e.reason}. Its outcome is not known yet: it is being looked up by its client order id, and nothing is sent again for it meanwhile.`;
     case "order-resolved":
       return resolvedText(e);
     case "order-overdue":
