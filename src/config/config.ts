@@ -413,7 +413,7 @@ const TABLE = {
         guildIds: orElse(optional("DISCORD_GUILD_IDS", "Discord servers to register slash commands in (comma-separated)", snowflakes("a comma-separated list of Discord server ids (snowflakes of 17 to 20 digits)")), []),
         channelId: optional("DISCORD_CHANNEL_ID", "Discord channel that receives alerts and daily reports", snowflake("a Discord channel id (a snowflake of 17 to 20 digits)")),
         allowedUsers: orElse(
-          optional("DISCORD_ALLOWED_USERS", "Discord user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Discord user ids (snowflakes, 17 to 20 digits)", "123456789012345678:admin", isSnowflake)),
+          optional("DISCORD_ALLOWED_USERS", "Discord user ids (snowflakes, 17 to 20 digits) allowed to use the bot, each with its role: ID:admin,ID:trader,ID (a bare id is a viewer)", idsWithRoles("Discord user ids (snowflakes, 17 to 20 digits)", "123456789012345678:admin", isSnowflake)),
           [],
         ),
         /** Discord server roles that grant one of ours. */
