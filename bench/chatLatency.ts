@@ -121,7 +121,7 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
 
   const tg = await new TelegramStandIn().start();
   const dc = await new DiscordStandIn().start();
-  const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer,303:admin", DISCORD_ALLOWED_USERS: "111:viewer" });
+  const loaded = loadConfig({ LOG_LEVEL: "error", TELEGRAM_ALLOWED_USERS: "101:viewer,303:admin", DISCORD_ALLOWED_USERS: "111111111111111111:viewer" });
   if (!loaded.ok) throw new Error(loaded.message);
   const app = await buildApp(loaded.config, redis.url);
   const open = new RateLimiter(() => ({ burst: 1e9, perSecond: 1e9 }), { burst: 1e9, perSecond: 1e9 });
@@ -150,7 +150,7 @@ export async function benchChatLatency(): Promise<Record<string, number>> {
     const ackTimes: number[] = [];
     const replyTimes: number[] = [];
     for (let i = 0; i < ROUNDS + WARMUP; i++) {
-      const r = dc.slash({ id: "111", username: "bench" }, command);
+      const r = dc.slash({ id: "111111111111111111", username: "bench" }, command);
       await until(`the Discord reply to /${command}`, () => dc.calls.some((c) => c.method === "PATCH" && c.path.includes(r.token)));
       const edit = dc.calls.find((c) => c.method === "PATCH" && c.path.includes(r.token))!;
       if (i >= WARMUP) {

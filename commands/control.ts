@@ -16,7 +16,11 @@ async function closeEverything(app: PauseHost, user: ChatUser): Promise<string[]
     const closed: ClosedByFullStop[] = [];
     for (const p of await s.portfolio.positions()) {
       // Keyed on the position, so a repeated full stop finds this order instead of selling twice.
-      const out = await placeReduce(s, { clientOrderId: `stop:${p.symbol}:${p.openedAt}`, symbol: p.symbol, qty: p.qty, closing: true });
+      const out = await placeReduce(s, { clientOrderId: `stop:${p.symbol}:${p.openedAt}`, symbol: p.symbol, qty: p.qty, closing: true, origin: `the full stop by ${user.name}` });
+      if (out.pending) {
+        closed.push({ symbol: p.symbol, pending: out.pending.entry.reason ?? "not confirmed" });
+        continue;
+      }
       const order = out.order;
       if (!order || order.status === "rejected") {
         closed.push({ symbol: p.symbol, refused: order ? `the exchange refused: ${order.reason ?? "no reason given"}` : out.risk.message });

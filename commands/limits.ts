@@ -1,4 +1,5 @@
 import type { RiskLimits } from "../src/domain/types.js";
+import { boundText, LIMIT_BOUNDS, withinBound } from "../src/risk/bounds.js";
 import { crossCheck } from "../src/risk/limitsStore.js";
 import { describeLimits } from "../src/risk/rules.js";
 import { defineCommand, type Needs } from "./types.js";
@@ -6,23 +7,19 @@ import { defineCommand, type Needs } from "./types.js";
 interface LimitSpec {
   key: keyof RiskLimits;
   what: string;
-  min: number;
-  max: number;
-  /** The minimum itself is not allowed (a 0% stop loss makes no sense). */
-  above?: boolean;
-  whole?: boolean;
 }
 
+// The ranges are the configuration's (src/risk/bounds.ts): what MAX_POSITION_PCT refuses, /limits refuses.
 const SPECS: Record<string, LimitSpec> = {
-  max_position: { key: "maxPositionPct", what: "largest position, % of equity", min: 0, max: 100 },
-  max_exposure: { key: "maxExposurePct", what: "largest total exposure, % of equity", min: 0, max: 1000 },
-  max_leverage: { key: "maxLeverage", what: "largest exposure / equity", min: 1, max: 10 },
-  max_positions: { key: "maxOpenPositions", what: "most positions open at once", min: 1, max: 100, whole: true },
-  daily_loss: { key: "dailyLossLimitPct", what: "daily loss that stops buying, %", min: 0, max: 100, above: true },
-  stop_loss: { key: "defaultStopLossPct", what: "default stop loss, % below entry", min: 0, max: 100, above: true },
-  max_stop_loss: { key: "maxStopLossPct", what: "widest stop loss, %", min: 0, max: 100, above: true },
-  take_profit: { key: "defaultTakeProfitPct", what: "default take profit, % above entry", min: 0, max: 1000, above: true },
-  min_order: { key: "minOrderNotional", what: "smallest order, USDT", min: 0, max: 1_000_000 },
+  max_position: { key: "maxPositionPct", what: "largest position, % of equity" },
+  max_exposure: { key: "maxExposurePct", what: "largest total exposure, % of equity" },
+  max_leverage: { key: "maxLeverage", what: "largest exposure / equity" },
+  max_positions: { key: "maxOpenPositions", what: "most positions open at once" },
+  daily_loss: { key: "dailyLossLimitPct", what: "daily loss that stops buying, %" },
+  stop_loss: { key: "defaultStopLossPct", what: "default stop loss, % below entry" },
+  max_stop_loss: { key: "maxStopLossPct", what: "widest stop loss, %" },
+  take_profit: { key: "defaultTakeProfitPct", what: "default take profit, % above entry" },
+  min_order: { key: "minOrderNotional", what: "smallest order, USDT" },
 };
 
 const usage = "/limits [NAME VALUE]";
@@ -46,9 +43,9 @@ export const limits = defineCommand<{ name: string; value: number } | undefined,
     if (!spec) return { ok: false, error: `Unknown limit "${args[0]!.slice(0, 30)}". Names: ${names}.` };
     const raw = args[1]!;
     const n = Number(raw);
-    const range = `${spec.above ? "above" : "from"} ${spec.min} ${spec.above ? "and at most" : "to"} ${spec.max}${spec.whole ? ", a whole number" : ""}`;
-    if (!/^\d+(\.\d+)?$/.test(raw) || (spec.whole && !Number.isInteger(n)) || n < spec.min || (spec.above && n === spec.min) || n > spec.max) {
-      return { ok: false, error: `${name} (${spec.what}) must be ${range}, got "${raw.slice(0, 20)}". Example: /limits ${name} ${spec.whole ? 3 : 5}` };
+    const bound = LIMIT_BOUNDS[spec.key];
+    if (!/^\d+(\.\d+)?$/.test(raw) || !withinBound(bound, n)) {
+      return { ok: false, error: `${name} (${spec.what}) must be ${boundText(bound)}, got "${raw.slice(0, 30)}". Nothing was changed. Example: /limits ${name} ${bound.whole ? 3 : 5}` };
     }
     return { ok: true, value: { name, value: n } };
   },

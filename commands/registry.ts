@@ -11,6 +11,7 @@ import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
 import { session } from "./session.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
+import { shortPlain } from "../src/domain/inertText.js";
 import { attachReplyExtras } from "../src/chat/charts/hooks.js";
 import type { CommandCall, CommandDispatcher, PressOutcome } from "../src/chat/types.js";
 import { defineCommand, noArgs, ROLE_RANK, type ChatUser, type Command, type CommandContext, type CommandHost, type CommandReply, type Needs } from "./types.js";
@@ -73,6 +74,12 @@ export function parseCommandLine(text: string): { name: string; args: string[] }
 
 export const findCommand = (name: string): Command | undefined => byName.get(name);
 
+/**
+ * A failure in a few plain words for the chat: never an exchange's raw answer (an HTML error
+ * page), never a secret. The full error goes to the log.
+ */
+const errorText = (err: unknown, redact: (s: string) => string, max: number) => shortPlain(redact(err instanceof Error ? err.message : String(err)), max);
+
 const mutates = (c: Command, args: unknown): boolean => (typeof c.mutates === "function" ? c.mutates(args) : c.mutates === true);
 const runsRemotely = (c: Command, args: unknown): boolean => (typeof c.remote === "function" ? c.remote(args) : c.remote === true);
 
@@ -112,7 +119,7 @@ export async function runRemoteCall(
     return await command.run(call.args, ctx);
   } catch (err) {
     host.log.error(`/${command.name} failed on this worker`, err);
-    return { text: `/${command.name} failed: ${host.redact((err as Error).message).slice(0, 300)}`, error: true };
+    return { text: `/${command.name} failed: ${errorText(err, host.redact, 300)}`, error: true };
   }
 }
 
@@ -179,7 +186,7 @@ export async function executeCommand(p: Extract<Prepared, { ok: true }>, ctx: Co
     return command.personal ? { ...reply, ephemeral: true } : reply;
   } catch (err) {
     ctx.app.log.error(`/${command.name} failed`, err);
-    const text = `/${command.name} failed: ${redact((err as Error).message).slice(0, 300)}`;
+    const text = `/${command.name} failed: ${errorText(err, redact, 300)}`;
     if (audited) await auditEntry(ctx, line, "failed", text).catch(() => {});
     return { text, error: true };
   }
@@ -195,7 +202,7 @@ export async function handleCommand(text: string, ctx: CommandContext, redact: (
     return p.ok ? await executeCommand(p, ctx, redact) : p.reply;
   } catch (err) {
     ctx.app.log.error("command failed", err);
-    return { text: `That failed: ${redact((err as Error).message).slice(0, 300)}`, error: true };
+    return { text: `That failed: ${errorText(err, redact, 300)}`, error: true };
   }
 }
 
@@ -210,7 +217,7 @@ export async function executeConfirmed(action: PendingAction, ctx: CommandContex
     return await runCore(command, action.args, ctx);
   } catch (err) {
     ctx.app.log.error(`/${command.name} failed`, err);
-    return { text: `/${command.name} failed: ${ctx.app.redact((err as Error).message).slice(0, 300)}`, error: true };
+    return { text: `/${command.name} failed: ${errorText(err, ctx.app.redact, 300)}`, error: true };
   }
 }
 
@@ -224,7 +231,7 @@ export async function handleButton(action: string, ctx: { user: ChatUser | undef
     return await ctx.app.chat.press(action, ctx.user, ctx.where, confirmedRunner(ctx.app), ctx.onAccepted);
   } catch (err) {
     ctx.app.log.error("button failed", err);
-    return { toast: `That failed: ${ctx.app.redact((err as Error).message).slice(0, 150)}`, alert: true };
+    return { toast: `That failed: ${errorText(err, ctx.app.redact, 150)}`, alert: true };
   }
 }
 

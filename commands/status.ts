@@ -43,7 +43,7 @@ export const status = defineCommand<
       `Model: ${chosen ?? s.models.chain()[0]!.id}${chosen ? " (chosen)" : ""} · research: ${s.research.name}`,
       ...(sessions ? [openSessionLine(sessions, now)] : []),
       `USDC: ${usdc(bal, 2)} (${levelOf(bal, s.balance.rules)}) · equity ${money(eq, s.quote)} · exposure ${eq > 0 ? ((exposure(portfolio) / eq) * 100).toFixed(1) : "0"}% · ${portfolio.positions.length} position(s)`,
-      `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}` : "not run yet"}`,
+      `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}${reconciled.explained?.length ? `; ${reconciled.explained.map((e) => `${e.symbol}: ${e.why}`).join(", ")}` : ""}` : "not run yet"}`,
       `Uptime: ${ago(now - app.startedAt)}`,
       ...(app.chatHealth ? chatLines(app.chatHealth()) : []),
       "Schedule:",

@@ -81,7 +81,20 @@ export const trade = defineCommand<TradeArgs, TradeHost>({
       const sizePct = args.amount === "all" ? 0 : (args.amount / eq) * 100;
       // The same path as the agent's own decisions: every risk rule with its context (cool-down,
       // VaR, daily loss, exposure), the same exits with the trailing stop, the same fill booking.
-      const out = await placeEntry(s, { clientOrderId, decision: { symbol: args.symbol, action, sizePct, confidence: 1, reasons: [`manual trade by ${user.name}`] } });
+      const origin = `/trade ${args.side} ${args.symbol.split("/")[0]} ${args.amount} by ${user.name}`;
+      const out = await placeEntry(s, { clientOrderId, origin, decision: { symbol: args.symbol, action, sizePct, confidence: 1, reasons: [`manual trade by ${user.name}`] } });
+      if (out.pending) {
+        // It may have filled: never "failed". The journal's lookups tell everyone what became of it.
+        const p = out.pending.entry;
+        const base = args.symbol.split("/")[0];
+        if (out.pending.sentNow) await app.notifier.notify({ type: "order-pending", symbol: p.symbol, side: p.side, origin, reason: p.reason ?? "not confirmed", exchange: s.exchange.name }, user);
+        return {
+          text: [
+            `Order ${p.side.toUpperCase()} ${p.qty.toFixed(6)} ${base} sent to ${s.exchange.name}, but the exchange did not confirm it: ${p.reason ?? "no answer"}.${tag}`,
+            "Its outcome is not known yet: it is being looked up by its client order id, and you will be told what happened (booked with its stop loss if it filled). Nothing is sent again for it meanwhile.",
+          ].join("\n"),
+        };
+      }
       const order = out.order;
       if (!order) return { text: `No order${tag}: ${out.risk.message}`, error: true };
       if (order.status === "rejected") return { text: `Order REJECTED by the exchange: ${order.reason ?? "no reason given"}`, error: true };

@@ -1,5 +1,6 @@
 import { isRole, ROLES } from "../src/chat/access.js";
 import { CHAT_PLATFORM_NAMES, isChatPlatformName, type ChatPlatformName } from "../src/chat/types.js";
+import { isUserId, USER_ID_SHAPE } from "../src/domain/chatIds.js";
 import { defineCommand, noArgs, type Needs, type Role } from "./types.js";
 
 const PLATFORMS = CHAT_PLATFORM_NAMES;
@@ -10,7 +11,7 @@ function readTarget(args: string[], usage: string): { ok: true; platform: ChatPl
   const platform = args[0]?.toLowerCase();
   if (!platform || !isChatPlatformName(platform)) return { ok: false, error: help };
   const id = args[1];
-  if (!id || !/^\d{1,25}$/.test(id)) return { ok: false, error: `"${(id ?? "").slice(0, 30)}" is not a numeric user id. ${help}` };
+  if (!id || !isUserId(platform, id)) return { ok: false, error: `"${(id ?? "").slice(0, 30)}" is not a ${platform} user id: ${USER_ID_SHAPE[platform]}. Nothing was changed.` };
   return { ok: true, platform, id };
 }
 

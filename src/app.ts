@@ -6,6 +6,7 @@ import { runBalanceMonitor } from "../jobs/balanceMonitor.js";
 import { runDailyReport } from "../jobs/dailyReport.js";
 import { runDecisionJob } from "../jobs/decisionJob.js";
 import { runLedgerRollup } from "../jobs/ledgerRollup.js";
+import { runPendingOrders } from "../jobs/pendingOrders.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
 import { runChainReconciliation } from "../jobs/chainReconcile.js";
@@ -39,6 +40,7 @@ import { ModelLayer } from "./models/modelLayer.js";
 import { LiveCatalogue } from "./models/liveCatalogue.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
+import { PendingOrders } from "./orders/pendingOrders.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
 import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type ScheduleOutcome, type ScheduleSpec } from "./queue/scheduler.js";
@@ -333,6 +335,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     tradeLock: new RedisLock(redis, "lock:trading"),
     quote: "USDT",
     clock,
+    pending: new PendingOrders(redis),
   };
 
   // RESEARCH_URL: research paid through the same guards, budget and wallet as the model calls.
@@ -437,6 +440,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     redact,
     async startJobs() {
       if (market instanceof CcxtMarketData) market.startStreams();
+      // Orders a stopped process sent and could not confirm are looked up at once (not after their
+      // backoff), so what they bought is booked with its stop before anything else runs.
+      await runPendingOrders(app, { force: true }).catch((err: unknown) => log.error("looking up the pending orders at startup", err));
       // Drift between the books and the exchange is reported before the first decision.
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
       // Payments a crash or a full Redis left unbooked are settled before anything new is paid.

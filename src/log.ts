@@ -1,5 +1,6 @@
 import { pino, stdTimeFunctions } from "pino";
 import { prettyFactory } from "pino-pretty";
+import { inert } from "./domain/inertText.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -29,7 +30,27 @@ export const REDACTED_PATHS = SECRET_KEYS.flatMap((k) => {
 
 /** What an error contributes to a line: its kind and message; the stack only when debugging. */
 function errorDetail(err: Error, withStack: boolean): Record<string, unknown> {
-  return { type: err.name, message: err.message, ...(withStack && err.stack ? { stack: err.stack } : {}) };
+  // A short message for the chat often wraps the raw error (an exchange's full answer): the log keeps both.
+  const cause = err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message}` : err.cause !== undefined ? String(err.cause) : undefined;
+  return {
+    type: inert(err.name),
+    message: inert(err.message, { lines: true }),
+    ...(cause ? { cause: inert(cause.length > 4000 ? `${cause.slice(0, 4000)}…` : cause, { lines: true }) } : {}),
+    ...(withStack && err.stack ? { stack: inert(err.stack, { lines: true }) } : {}),
+  };
+}
+
+/**
+ * Detail with every string's control characters made visible (a pretty line is printed as is, and
+ * JSON keeps C1 and bidi characters raw). Plain objects and arrays are walked a few levels down;
+ * anything else is left to pino.
+ */
+function inertDetail(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return inert(value, { lines: true });
+  if (depth > 4 || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map((v) => inertDetail(v, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inertDetail(v, depth + 1)]));
 }
 
 /**
@@ -61,11 +82,14 @@ export function createLog(level: LogLevel, redact: (s: string) => string, write:
     },
     destination,
   );
+  // The message and detail carry text from outside (names, command lines, exchange and model
+  // replies): their control characters are made visible before pino writes them, so a log read
+  // in a terminal is never obeyed by it. (The finished line is not filtered: its colours are ours.)
   const emit = (lvl: LogLevel, msg: string, extra?: unknown) => {
     if (!logger.isLevelEnabled(lvl)) return;
-    if (extra === undefined) return logger[lvl](redact(msg));
-    const detail = extra instanceof Error ? errorDetail(extra, level === "debug") : typeof extra === "string" ? redact(extra) : extra;
-    logger[lvl]({ detail }, redact(msg));
+    if (extra === undefined) return logger[lvl](inert(redact(msg)));
+    const detail = extra instanceof Error ? errorDetail(extra, level === "debug") : typeof extra === "string" ? inert(redact(extra), { lines: true }) : inertDetail(extra);
+    logger[lvl]({ detail }, inert(redact(msg)));
   };
   return {
     debug: (m, e) => emit("debug", m, e),

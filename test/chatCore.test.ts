@@ -174,7 +174,7 @@ describe("chat configuration", () => {
   it("reads users with roles, Discord role mappings, notice delivery and the webhook", () => {
     const r = loadConfig({
       TELEGRAM_ALLOWED_USERS: "111:admin, 222:trader,333",
-      DISCORD_ROLE_MAP: "900:trader,901:admin",
+      DISCORD_ROLE_MAP: "900000000000000000:trader,901000000000000000:admin",
       NOTIFY: "trade:silent,decision:off",
       TELEGRAM_WEBHOOK_URL: "https://bot.example.com/telegram",
       TELEGRAM_WEBHOOK_LISTEN: "127.0.0.1:8443",
@@ -183,7 +183,7 @@ describe("chat configuration", () => {
     });
     if (!r.ok) throw new Error(r.message);
     expect(r.config.chat.telegram.allowedUsers).toEqual([{ id: "111", role: "admin" }, { id: "222", role: "trader" }, { id: "333", role: "viewer" }]);
-    expect(r.config.chat.discord.roleMap).toEqual([{ roleId: "900", role: "trader" }, { roleId: "901", role: "admin" }]);
+    expect(r.config.chat.discord.roleMap).toEqual([{ roleId: "900000000000000000", role: "trader" }, { roleId: "901000000000000000", role: "admin" }]);
     expect(r.config.chat.notify).toMatchObject({ trade: "silent", decision: "off", alert: "on", info: "on" });
     expect(r.config.chat.telegram.webhook).toEqual({ url: "https://bot.example.com/telegram", host: "127.0.0.1", port: 8443 });
     expect(r.config.chat.telegram.apiUrl).toBe("http://127.0.0.1:8081");
@@ -194,9 +194,9 @@ describe("chat configuration", () => {
     const r = loadConfig({ TELEGRAM_ALLOWED_USERS: "111:boss", NOTIFY: "trades:on", DISCORD_ROLE_MAP: "900", CONFIRM_TIMEOUT_SECONDS: "1" });
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.message).toContain('TELEGRAM_ALLOWED_USERS: expected a comma-separated list of numeric Telegram user ids, each optionally with :viewer, :trader or :admin (a bare id is a viewer), e.g. 111:admin,222:trader, got "111:boss"');
+    expect(r.message).toContain('TELEGRAM_ALLOWED_USERS: expected a comma-separated list of numeric Telegram user ids (positive, at most 52 bits), each optionally with :viewer, :trader or :admin (a bare id is a viewer), e.g. 111:admin,222:trader, got "111:boss"');
     expect(r.message).toContain("NOTIFY: expected a comma-separated list of KIND:on|silent|off");
-    expect(r.message).toContain("DISCORD_ROLE_MAP: expected a comma-separated list of numeric Discord role ids");
+    expect(r.message).toContain("DISCORD_ROLE_MAP: expected a comma-separated list of Discord role ids (snowflakes, 17 to 20 digits)");
     expect(r.message).toContain("CONFIRM_TIMEOUT_SECONDS: expected a whole number between 5 and 3600");
   });
 });

@@ -35,7 +35,7 @@ describe("npm start with Telegram and Discord", () => {
         // The first server is one the bot is not in: the second must still get its commands.
         DISCORD_GUILD_IDS: `2999999999999999999,${dc.guildId}`,
         DISCORD_CHANNEL_ID: dc.channelId,
-        DISCORD_ALLOWED_USERS: "111:trader",
+        DISCORD_ALLOWED_USERS: "111111111111111111:trader",
       },
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -53,7 +53,7 @@ describe("npm start with Telegram and Discord", () => {
       await waitFor("the Telegram answer", async () => tg!.sent(101).length > 0, 30_000);
       expect(tg.sent(101)[0]!.text).toMatch(/^USDC for model calls: \$10\.00/);
 
-      const r = dc.slash({ id: "111", username: "bob" }, "status");
+      const r = dc.slash({ id: "111111111111111111", username: "bob" }, "status");
       await waitFor("the Discord answer", async () => r.original && !(r.original.flags & 128), 30_000);
       expect(r.original!.content).toMatch(/^Trading: running/);
       // /status carries the platforms' health: the server without commands, named.

@@ -229,7 +229,7 @@ describe("loadConfig errors", () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         '  - X402_NETWORK: expected "base" or "base-sepolia", got "mainnet"',
-        '  - MAX_POSITION_PCT: expected a number between 0 and 100, got "abc"',
+        '  - MAX_POSITION_PCT: expected a number from 0.1 to 100 (% of equity), got "abc"',
         '  - DECISION_INTERVAL_SECONDS: expected a whole number of at least 5, got "2"',
         '  - SYMBOLS: expected a comma-separated list of ccxt symbols like BTC/USDT, got "BTC/USDT,eth-usdt"',
         '  - AUTO_REFILL: expected "true" or "false" (or 1 / 0), got "yes"',

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runDecisionJob } from "../jobs/decisionJob.js";
+import { runPendingOrders } from "../jobs/pendingOrders.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { loadCandles } from "../src/market/candles.js";
 import { BinanceStandIn, candlesEndingNow } from "./support/exchangeStandIn.js";
@@ -95,22 +96,26 @@ describe("live trading through ccxt against the Binance stand-in", () => {
     expect(record!.outcome).toBe("refused");
   });
 
-  it("a job retried after its order went out finds that order and places no second one", async () => {
+  it("a job whose order went out unconfirmed is pending, places no second order when retried, and is booked when found", async () => {
     const { app, notices } = await liveApp();
     // The order reaches the exchange, the reply is lost, and the lookup right after fails too.
     standIn.dropNextOrderResponse = true;
     standIn.failLookups = 1;
-    await expect(runDecisionJob(app, "BTC/USDT", "job-42")).rejects.toThrow(/not confirmed/);
+    const first = await runDecisionJob(app, "BTC/USDT", "job-42");
+    expect(first!.outcome).toBe("pending");
+    expect(notices.notices.at(-1)!.text).toMatch(/Scheduled decision[\s\S]*Order: BUY [\d.]+ BTC sent, but the exchange did not confirm it: the connection to the exchange failed\. Its outcome is not known yet/);
     expect(standIn.orders).toHaveLength(1);
-    expect((await app.services.ledger.get("sched:BTC/USDT:job-42"))!.outcome).toBe("decided");
-    // BullMQ retries the job under the same id.
-    const record = await runDecisionJob(app, "BTC/USDT", "job-42");
+    // BullMQ retries the job under the same id: nothing is sent again.
+    await runDecisionJob(app, "BTC/USDT", "job-42");
+    expect(standIn.posts()).toHaveLength(1);
+    // The lookups (at startup, or after their backoff) find it and book it.
+    await runPendingOrders(app, { force: true });
+    const record = await app.services.ledger.get("sched:BTC/USDT:job-42");
     expect(record!.outcome).toBe("order");
     expect(record!.order!.status).toBe("filled");
-    expect(standIn.posts()).toHaveLength(1);
     expect(standIn.orders).toHaveLength(1);
     expect((await app.services.portfolio.positions())[0]!.qty).toBeCloseTo(standIn.balance("BTC"), 12);
-    expect(notices.notices.at(-1)!.text).toMatch(/Scheduled decision[\s\S]*Order: BUY/);
+    expect(notices.notices.at(-1)!.text).toMatch(/^Order found: the BUY order for BTC\/USDT \(the scheduled decision sched:BTC\/USDT:job-42\)/);
   });
 
   it("closes a position whose stop the market gapped through, alerts, and cools down", async () => {

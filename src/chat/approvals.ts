@@ -59,7 +59,7 @@ export function approvalGate(app: ApprovalHost, aboveUsdt: number, timeoutMs: nu
   chat().approvalHandler = async (action, answer) => {
     const record = await app.decide({ decisionId: action.decisionId!, symbol: action.symbol!, trigger: "schedule" });
     if (answer !== "approved") return record.risk?.message ?? "No order.";
-    if (record.outcome === "order") await app.notifier.notify({ type: "decision", record, via: "approved", paper: paper() });
+    if (record.outcome === "order" || record.outcome === "pending") await app.notifier.notify({ type: "decision", record, via: "approved", paper: paper() });
     return formatDecision(record, { paper: paper() });
   };
 

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { inert } from "../domain/inertText.js";
 import type { Platform, Role } from "./types.js";
 
 export type AuditResult = "ok" | "failed" | "refused" | "asked" | "confirmed" | "cancelled" | "expired";
@@ -26,8 +27,21 @@ export class AuditLog {
     private readonly key = "audit:log",
   ) {}
 
+  /**
+   * Names, ids, places and command lines come from outside (a stranger's Telegram display name, a
+   * group's title): each is kept on one line with its control characters made visible, so showing
+   * the log (/audit) can never drive the reader's terminal.
+   */
   async record(e: Omit<AuditEntry, "time">): Promise<void> {
-    const entry: AuditEntry = { time: this.clock(), ...e, detail: e.detail.split("\n")[0]!.slice(0, 200), command: e.command.slice(0, 200) };
+    const entry: AuditEntry = {
+      time: this.clock(),
+      ...e,
+      user: inert(e.user).slice(0, 100),
+      userId: inert(e.userId).slice(0, 40),
+      where: inert(e.where).slice(0, 200),
+      detail: inert(e.detail.split("\n")[0]!).slice(0, 200),
+      command: inert(e.command).slice(0, 200),
+    };
     await this.redis.multi().lpush(this.key, JSON.stringify(entry)).ltrim(this.key, 0, KEEP - 1).exec();
   }
 

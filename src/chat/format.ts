@@ -49,7 +49,10 @@ export function formatDecision(r: DecisionRecord, opts: { paper: boolean }): str
     );
   }
   if (r.risk && r.risk.outcome !== "approved" && r.risk.outcome !== "no-trade") lines.push(`Risk: ${r.risk.message}`);
-  if (r.order) {
+  if (r.outcome === "pending" && r.pendingOrder) {
+    const p = r.pendingOrder;
+    lines.push(`Order: ${p.side.toUpperCase()} ${num(p.qty, 6)} ${r.symbol.split("/")[0]} sent, but the exchange did not confirm it: ${p.reason}. Its outcome is not known yet: it is being looked up, and you will be told what happened. Nothing is sent again for it.${tag}`);
+  } else if (r.order) {
     const o = r.order;
     const base = r.symbol.split("/")[0];
     if (o.status === "rejected") lines.push(`Order REJECTED by the exchange: ${o.reason ?? "no reason given"}`);

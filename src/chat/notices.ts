@@ -3,7 +3,8 @@
 // each platform formats from the same data (headline in bold, the paper tag, the silent kinds)
 // instead of re-reading prose.
 import type { NOTICE_KINDS } from "../config/config.js";
-import type { Order } from "../domain/types.js";
+import type { Order, OrderSide } from "../domain/types.js";
+import type { PendingExits } from "../orders/pendingOrders.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
 import type { Drift } from "../portfolio/reconcile.js";
 import type { ChainDrift } from "../chain/usdcTransfers.js";
@@ -25,7 +26,11 @@ export const NOTICE_LABEL: Record<NoticeKind, string> = {
 };
 
 /** A position the full stop closed, or could not close. */
-export type ClosedByFullStop = { symbol: string; qty: number; avgPrice: number; pnl: number } | { symbol: string; refused: string };
+export type ClosedByFullStop =
+  | { symbol: string; qty: number; avgPrice: number; pnl: number }
+  | { symbol: string; refused: string }
+  /** The sell was sent and not confirmed: it is being looked up. */
+  | { symbol: string; pending: string };
 
 export type NoticeEvent =
   | { type: "decision"; record: DecisionRecord; via: "scheduled" | "approved"; paper: boolean }
@@ -41,6 +46,28 @@ export type NoticeEvent =
   | { type: "exit"; symbol: string; hit: StopHit["hit"]; level: number; fill: number; qty: number; pnl: number; gapped: boolean; quote: string; paper: boolean }
   | { type: "exit-failed"; symbol: string; hit: StopHit["hit"]; reason: string }
   | { type: "exit-refused"; symbol: string; hit: StopHit["hit"]; reason: string; booked: number; held: number }
+  /** An order was sent and the exchange did not confirm it: its outcome is not known yet, and it is being looked up. */
+  | { type: "order-pending"; symbol: string; side: OrderSide; origin: string; reason: string; exchange: string }
+  /**
+   * What became of an order whose outcome was not known: found filled and booked (with its exits),
+   * refused, or never placed. `via`: found by its own lookups, or proven by the reconciliation.
+   */
+  | {
+      type: "order-resolved";
+      outcome: "filled" | "rejected" | "absent";
+      via: "lookup" | "reconciliation";
+      symbol: string;
+      side: OrderSide;
+      origin: string;
+      order?: Pick<Order, "filledQty" | "avgPrice" | "fee" | "status" | "reason">;
+      exits?: PendingExits;
+      pnl?: number;
+      lookups?: number;
+      quote: string;
+      paper: boolean;
+    }
+  /** Still not known after many lookups: the team should look at the exchange (told once). */
+  | { type: "order-overdue"; symbol: string; side: OrderSide; origin: string; lookups: number; sentAt: number; reason: string }
   | { type: "limit-breach"; breach: Breach }
   | { type: "reconciliation"; exchange: string; startup: boolean; drifts: Drift[] }
   | { type: "reconciled"; exchange: string }
@@ -98,14 +125,18 @@ export function manualTradeLine(o: Pick<Order, "side" | "symbol" | "filledQty" |
 /** One line per position the full stop handled. */
 export function fullStopLines(closed: ClosedByFullStop[], quote: string, paper: boolean): string[] {
   return closed.map((c) =>
-    "refused" in c ? `  ${c.symbol}: NOT closed, ${c.refused}` : `  ${c.symbol}: sold ${c.qty.toFixed(6)} @ ${price(c.avgPrice)}, P&L ${money(c.pnl, quote)}${paperTag(paper)}`,
+    "refused" in c
+      ? `  ${c.symbol}: NOT closed, ${c.refused}`
+      : "pending" in c
+        ? `  ${c.symbol}: sell sent, but not confirmed: ${c.pending}. Its outcome is being looked up and you will be told`
+        : `  ${c.symbol}: sold ${c.qty.toFixed(6)} @ ${price(c.avgPrice)}, P&L ${money(c.pnl, quote)}${paperTag(paper)}`,
   );
 }
 
 export function kindOf(e: NoticeEvent): NoticeKind {
   switch (e.type) {
     case "decision":
-      return e.record.outcome === "order" ? "trade" : e.record.outcome === "failed" ? "error" : e.via === "approved" ? "trade" : "decision";
+      return e.record.outcome === "order" ? "trade" : e.record.outcome === "pending" ? "alert" : e.record.outcome === "failed" ? "error" : e.via === "approved" ? "trade" : "decision";
     case "approval-request":
       return "decision";
     case "manual-trade":
@@ -113,6 +144,11 @@ export function kindOf(e: NoticeEvent): NoticeKind {
       return "trade";
     case "exit":
       return e.gapped ? "alert" : "trade";
+    case "order-resolved":
+      return e.outcome === "filled" ? "trade" : "info";
+    case "order-pending":
+    case "order-overdue":
+      return "alert";
     case "paused":
     case "resumed":
     case "balance-restored":
@@ -175,6 +211,12 @@ export function textOf(e: NoticeEvent): string {
       return `Could not close ${e.symbol} at its ${e.hit}: ${e.reason}. The monitor tries again on its next run.`;
     case "exit-refused":
       return `${exitName(e.hit)} on ${e.symbol} NOT executed: ${e.reason}. Booked ${e.booked}, free on the account ${e.held}. The position stays open without its ${e.hit === "stop-loss" ? "stop" : "target"}; the monitor retries on every run.`;
+    case "order-pending":
+      return `${e.origin.charAt(0).toUpperCase()}${e.origin.slice(1)}: the ${e.side.toUpperCase()} order for ${e.symbol} was sent to ${e.exchange} but not confirmed: ${e.reason}. Its outcome is not known yet: it is being looked up by its client order id, and nothing is sent again for it meanwhile.`;
+    case "order-resolved":
+      return resolvedText(e);
+    case "order-overdue":
+      return `The ${e.side.toUpperCase()} order for ${e.symbol} (${e.origin}), sent at ${clockTime(e.sentAt)}, is still not known after ${e.lookups} lookups (${e.reason}). It is still looked up; check it on the exchange. No new order for ${e.symbol} is placed until it is known.`;
     case "limit-breach":
       return `Risk limit broken by the market (${e.breach.rule}): ${e.breach.message}`;
     case "reconciliation":
@@ -206,6 +248,23 @@ export function textOf(e: NoticeEvent): string {
     case "report":
       return e.daily ? `Daily ${e.text.charAt(0).toLowerCase()}${e.text.slice(1)}` : e.text;
   }
+}
+
+function resolvedText(e: Extract<NoticeEvent, { type: "order-resolved" }>): string {
+  const what = `the ${e.side.toUpperCase()} order for ${e.symbol} (${e.origin})`;
+  const nothing = e.side === "buy" ? "nothing was bought" : "nothing was sold";
+  if (e.outcome === "absent") return `Order not placed: ${what}, whose outcome was not known, is not on the exchange (asked ${e.lookups ?? 2} times): ${nothing}.`;
+  if (e.outcome === "rejected") return `Order refused: ${what}, whose outcome was not known, was refused by the exchange (${e.order?.reason ?? "no reason given"}): ${nothing}.`;
+  const o = e.order!;
+  const base = e.symbol.split("/")[0];
+  const head =
+    e.via === "reconciliation"
+      ? `Reconciliation: ${what} filled on the exchange and was missing from the books; it is booked now.`
+      : `Order found: ${what}, whose outcome was not known, ${o.status === "filled" ? "FILLED" : "filled in part"}; it is booked now.`;
+  const fill = `${e.side.toUpperCase()} ${o.filledQty.toFixed(6)} ${base} @ ${price(o.avgPrice)} = ${money(o.filledQty * o.avgPrice, e.quote)}, fee ${o.fee.toFixed(4)} (${o.status})${paperTag(e.paper)}`;
+  const exits = e.exits ? `Stop loss ${price(e.exits.stopLoss)} · take profit ${price(e.exits.takeProfit)}${e.exits.trailingStopPct ? ` · trailing ${e.exits.trailingStopPct}%` : ""}${e.via === "reconciliation" ? " (the default levels, from its fill price)" : ""}` : undefined;
+  const pnl = e.side === "sell" && e.pnl !== undefined ? `Realized P&L ${money(e.pnl, e.quote)}` : undefined;
+  return [head, fill, ...(exits ? [exits] : []), ...(pnl ? [pnl] : [])].join("\n");
 }
 
 /** Whether a notice is about simulated money (decisions, trades and exits carry it). */

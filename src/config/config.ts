@@ -6,7 +6,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type * as ViemAccounts from "viem/accounts";
 import { z } from "zod";
+import { isSnowflake, isTelegramChatId, isTelegramUserId } from "../domain/chatIds.js";
 import type { RiskLimits } from "../domain/types.js";
+import { boundText, LIMIT_BOUNDS, withinBound } from "../risk/bounds.js";
 import { buildCatalogue } from "../models/catalogue.js";
 
 export type ChatRole = "viewer" | "trader" | "admin";
@@ -38,6 +40,12 @@ function num(limits: { min?: number; above?: number; max?: number; whole?: boole
   if (above !== undefined) n = n.gt(above);
   if (max !== undefined) n = n.max(max);
   return { expected, schema: z.string().regex(NUMBER).transform(Number).pipe(n) };
+}
+
+/** A risk limit, in the range /limits allows too (src/risk/bounds.ts). */
+function limit(key: keyof RiskLimits): Rule<number> {
+  const b = LIMIT_BOUNDS[key];
+  return { expected: `a number ${boundText(b)}`, schema: z.string().regex(NUMBER).transform(Number).refine((n) => withinBound(b, n)) };
 }
 
 function oneOf<const V extends readonly [string, ...string[]]>(...values: V): Rule<V[number]> {
@@ -91,13 +99,13 @@ function list(item: RegExp, expected: string): Rule<string[]> {
 }
 
 /** "111:admin,222" -> [{ id: "111", role: "admin" }, { id: "222", role: "viewer" }]; a bare id is a viewer. */
-function idsWithRoles(what: string, example: string): Rule<{ id: string; role: ChatRole }[]> {
+function idsWithRoles(what: string, example: string, isId: (id: string) => boolean): Rule<{ id: string; role: ChatRole }[]> {
   return {
     expected: `a comma-separated list of numeric ${what}, each optionally with :viewer, :trader or :admin (a bare id is a viewer), e.g. ${example}`,
     schema: z
       .string()
       .transform((s) => s.split(",").map((p) => p.trim()).filter((p) => p !== ""))
-      .pipe(z.array(z.string().regex(/^\d+(:(viewer|trader|admin))?$/)).min(1))
+      .pipe(z.array(z.string().regex(/^\d+(:(viewer|trader|admin))?$/).refine((p) => isId(p.split(":")[0]!))).min(1))
       .transform((parts) =>
         parts.map((p) => {
           const [id, role] = p.split(":");
@@ -110,8 +118,8 @@ function idsWithRoles(what: string, example: string): Rule<{ id: string; role: C
 function roleMap(): Rule<{ roleId: string; role: ChatRole }[]> {
   const { schema } = list(/^\d+:(viewer|trader|admin)$/, "");
   return {
-    expected: "a comma-separated list of numeric Discord role ids, each with :viewer, :trader or :admin, e.g. 123:trader",
-    schema: schema.transform((parts) => parts.map((p) => ({ roleId: p.split(":")[0]!, role: p.split(":")[1] as ChatRole }))),
+    expected: "a comma-separated list of Discord role ids (snowflakes, 17 to 20 digits), each with :viewer, :trader or :admin, e.g. 123456789012345678:trader",
+    schema: schema.refine((parts) => parts.every((p) => isSnowflake(p.split(":")[0]!))).transform((parts) => parts.map((p) => ({ roleId: p.split(":")[0]!, role: p.split(":")[1] as ChatRole }))),
   };
 }
 
@@ -184,7 +192,12 @@ function perModel(value: Rule<number>, example: string): Rule<Record<string, num
 
 const text: Rule<string> = { expected: "a non-empty value", schema: z.string().min(1) };
 const noSpaces = (what: string): Rule<string> => matching(/^\S+$/, `${what} without spaces`);
-const ID = /^\d+$/;
+/** A Discord snowflake (17 to 20 digits, under 2^64): see src/domain/chatIds.ts. */
+const snowflake = (expected: string): Rule<string> => ({ expected, schema: z.string().refine(isSnowflake) });
+const snowflakes = (expected: string): Rule<string[]> => {
+  const { schema } = list(/^\d+$/, "");
+  return { expected, schema: schema.refine((ids) => ids.every(isSnowflake)) };
+};
 
 // ---- settings ----------------------------------------------------------------------------------
 //
@@ -383,10 +396,10 @@ const TABLE = {
       telegram: {
         token: secret("TELEGRAM_BOT_TOKEN", "Telegram bot token from @BotFather; leave empty to disable Telegram", matching(/^\d+:[A-Za-z0-9_-]{20,}$/, "a Telegram bot token like 123456:ABC... (from @BotFather)")),
         allowedUsers: orElse(
-          optional("TELEGRAM_ALLOWED_USERS", "Telegram user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Telegram user ids", "111:admin,222:trader")),
+          optional("TELEGRAM_ALLOWED_USERS", "Telegram user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Telegram user ids (positive, at most 52 bits)", "111:admin,222:trader", isTelegramUserId)),
           [],
         ),
-        chatId: optional("TELEGRAM_CHAT_ID", "Telegram chat that receives alerts and daily reports", matching(/^(-?\d+|@\w+)$/, "a numeric Telegram chat id (groups are negative) or @channelname")),
+        chatId: optional("TELEGRAM_CHAT_ID", "Telegram chat that receives alerts and daily reports", { expected: "a numeric Telegram chat id of at most 52 bits (groups are negative) or @channelname", schema: z.string().refine((s) => isTelegramChatId(s) || /^@\w+$/.test(s)) }),
         threadId: optional("TELEGRAM_THREAD_ID", "Forum topic (message_thread_id) of TELEGRAM_CHAT_ID that receives the alerts; empty for the main chat", num({ min: 1, whole: true })),
         apiUrl: withoutTrailingSlash(
           optional("TELEGRAM_API_URL", "Bot API server address; empty for Telegram's own (set it for a self-hosted Bot API server)", url(["http:", "https:"], "an http(s) URL without a trailing slash")),
@@ -402,11 +415,11 @@ const TABLE = {
       },
       discord: {
         token: secret("DISCORD_BOT_TOKEN", "Discord bot token; leave empty to disable Discord", matching(/^[\w-]+\.[\w-]+\.[\w-]+$/, "a Discord bot token (three dot-separated parts)")),
-        appId: optional("DISCORD_APP_ID", "Discord application id (for registering slash commands)", matching(ID, "a numeric Discord application id")),
-        guildIds: orElse(optional("DISCORD_GUILD_IDS", "Discord servers to register slash commands in (comma-separated)", list(ID, "a comma-separated list of numeric Discord server ids")), []),
-        channelId: optional("DISCORD_CHANNEL_ID", "Discord channel that receives alerts and daily reports", matching(ID, "a numeric Discord channel id")),
+        appId: optional("DISCORD_APP_ID", "Discord application id (for registering slash commands)", snowflake("a Discord application id (a snowflake of 17 to 20 digits)")),
+        guildIds: orElse(optional("DISCORD_GUILD_IDS", "Discord servers to register slash commands in (comma-separated)", snowflakes("a comma-separated list of Discord server ids (snowflakes of 17 to 20 digits)")), []),
+        channelId: optional("DISCORD_CHANNEL_ID", "Discord channel that receives alerts and daily reports", snowflake("a Discord channel id (a snowflake of 17 to 20 digits)")),
         allowedUsers: orElse(
-          optional("DISCORD_ALLOWED_USERS", "Discord user ids allowed to use the bot, each with its role: 111:admin,222:trader,333 (a bare id is a viewer)", idsWithRoles("Discord user ids", "111:admin,222:trader")),
+          optional("DISCORD_ALLOWED_USERS", "Discord user ids (snowflakes, 17 to 20 digits) allowed to use the bot, each with its role: ID:admin,ID:trader,ID (a bare id is a viewer)", idsWithRoles("Discord user ids (snowflakes, 17 to 20 digits)", "123456789012345678:admin", isSnowflake)),
           [],
         ),
         /** Discord server roles that grant one of ours. */
@@ -505,18 +518,18 @@ const TABLE = {
   // Typed as the domain's RiskLimits (some of its fields are optional there), checked against it here.
   risk: combined(
     group("Risk limits", {
-      maxPositionPct: setting("MAX_POSITION_PCT", "10", "Largest single position, percent of equity", num({ min: 0, max: 100 })),
-      maxExposurePct: setting("MAX_EXPOSURE_PCT", "50", "Largest total of all positions, percent of equity", num({ min: 0, max: 1000 })),
-      maxLeverage: setting("MAX_LEVERAGE", "1", "Largest exposure / equity ratio (spot: 1)", num({ min: 1, max: 10 })),
-      maxOpenPositions: setting("MAX_OPEN_POSITIONS", "3", "Most positions open at once", num({ min: 1, whole: true })),
-      dailyLossLimitPct: setting("DAILY_LOSS_LIMIT_PCT", "5", "Stop trading for the day after losing this percent of the day's starting equity", num({ above: 0, max: 100 })),
-      defaultStopLossPct: setting("DEFAULT_STOP_LOSS_PCT", "3", "Stop loss below entry when the decision gives none, percent", num({ above: 0, max: 100 })),
-      maxStopLossPct: setting("MAX_STOP_LOSS_PCT", "10", "Widest stop loss allowed, percent below entry", num({ above: 0, max: 100 })),
-      defaultTakeProfitPct: setting("DEFAULT_TAKE_PROFIT_PCT", "6", "Take profit above entry when the decision gives none, percent", num({ above: 0 })),
-      minOrderNotional: setting("MIN_ORDER_USDT", "10", "Smallest order notional (exchanges reject dust)", num({ min: 0 })),
-      trailingStopPct: setting("TRAILING_STOP_PCT", "0", "Trailing stop for new positions, percent below the highest price since entry (0 = off)", num({ min: 0, max: 100 })),
-      cooldownAfterLossMinutes: setting("LOSS_COOLDOWN_MINUTES", "120", "No new buy in a symbol for this many minutes after it closed at a loss (0 = off)", num({ min: 0, whole: true })),
-      maxVar95Pct: setting("MAX_VAR_PCT", "3", "Largest one-candle historical VaR (95%) of all positions together, percent of equity", num({ above: 0, max: 100 })),
+      maxPositionPct: setting("MAX_POSITION_PCT", "10", "Largest single position, percent of equity", limit("maxPositionPct")),
+      maxExposurePct: setting("MAX_EXPOSURE_PCT", "50", "Largest total of all positions, percent of equity", limit("maxExposurePct")),
+      maxLeverage: setting("MAX_LEVERAGE", "1", "Largest exposure / equity ratio (spot: 1)", limit("maxLeverage")),
+      maxOpenPositions: setting("MAX_OPEN_POSITIONS", "3", "Most positions open at once", limit("maxOpenPositions")),
+      dailyLossLimitPct: setting("DAILY_LOSS_LIMIT_PCT", "5", "Stop trading for the day after losing this percent of the day's starting equity", limit("dailyLossLimitPct")),
+      defaultStopLossPct: setting("DEFAULT_STOP_LOSS_PCT", "3", "Stop loss below entry when the decision gives none, percent", limit("defaultStopLossPct")),
+      maxStopLossPct: setting("MAX_STOP_LOSS_PCT", "10", "Widest stop loss allowed, percent below entry", limit("maxStopLossPct")),
+      defaultTakeProfitPct: setting("DEFAULT_TAKE_PROFIT_PCT", "6", "Take profit above entry when the decision gives none, percent", limit("defaultTakeProfitPct")),
+      minOrderNotional: setting("MIN_ORDER_USDT", "10", "Smallest order notional (exchanges reject dust)", limit("minOrderNotional")),
+      trailingStopPct: setting("TRAILING_STOP_PCT", "0", "Trailing stop for new positions, percent below the highest price since entry (0 = off)", limit("trailingStopPct")),
+      cooldownAfterLossMinutes: setting("LOSS_COOLDOWN_MINUTES", "120", "No new buy in a symbol for this many minutes after it closed at a loss (0 = off)", limit("cooldownAfterLossMinutes")),
+      maxVar95Pct: setting("MAX_VAR_PCT", "3", "Largest one-candle historical VaR (95%) of all positions together, percent of equity", limit("maxVar95Pct")),
     }),
     (limits): RiskLimits => limits,
   ),

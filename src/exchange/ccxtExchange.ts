@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import ccxt, { type Exchange as CcxtExchange, type Order as CcxtOrder, type Trade as CcxtTrade } from "ccxt";
 import type { Redis } from "ioredis";
 import type { Order } from "../domain/types.js";
-import { splitSymbol, type Exchange, type ExchangeOrder, type PlaceOrderRequest } from "./types.js";
+import { exchangeReason } from "./ccxtErrors.js";
+import { ExchangeCallFailed, OrderOutcomeUnknown, splitSymbol, type Exchange, type ExchangeOrder, type PlaceOrderRequest } from "./types.js";
 
 export interface LiveExchangeOptions {
   /** A ccxt exchange with API keys (createCcxtExchange). */
@@ -43,21 +44,7 @@ export function exchangeClientOrderId(clientOrderId: string): string {
   return "ag" + createHash("sha256").update(clientOrderId).digest("hex").slice(0, 30);
 }
 
-/** The exchange's own words from a ccxt error: `binance {"code":-2010,"msg":"..."}` -> `... (code -2010)`. */
-export function exchangeReason(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const json = /\{.*\}/s.exec(message)?.[0];
-  if (json) {
-    try {
-      const body = JSON.parse(json) as { code?: unknown; msg?: unknown; message?: unknown };
-      const text = typeof body.msg === "string" ? body.msg : typeof body.message === "string" ? body.message : undefined;
-      if (text) return body.code !== undefined ? `${text} (code ${String(body.code)})` : text;
-    } catch {
-      // not JSON after all: fall through to the raw message
-    }
-  }
-  return message.replace(/^\w+\s+/, "").slice(0, 300);
-}
+export { exchangeReason } from "./ccxtErrors.js";
 
 interface Intent {
   symbol: string;
@@ -113,17 +100,21 @@ export class CcxtLiveExchange implements Exchange {
   }
 
   async balances(): Promise<Record<string, number>> {
-    const b = await this.ex.fetchBalance();
+    const b = await this.call("reading the balances", () => this.ex.fetchBalance());
     return numbers(b.free as unknown as Record<string, unknown>);
   }
 
   async holdings(): Promise<Record<string, number>> {
-    const b = await this.ex.fetchBalance();
+    const b = await this.call("reading the balances", () => this.ex.fetchBalance());
     return numbers(b.total as unknown as Record<string, unknown>);
   }
 
   async placeOrder(req: PlaceOrderRequest): Promise<ExchangeOrder> {
-    const existing = await this.findOrder(req.clientOrderId, req.symbol);
+    return this.call(`placing the ${req.side} order for ${req.symbol}`, () => this.place(req));
+  }
+
+  private async place(req: PlaceOrderRequest): Promise<ExchangeOrder> {
+    const existing = await this.lookUp(req.clientOrderId, req.symbol, true);
     if (existing) return existing;
     await this.markets();
     const type = req.type ?? (req.price !== undefined ? "limit" : "market");
@@ -134,35 +125,64 @@ export class CcxtLiveExchange implements Exchange {
     if ("reason" in checked) return this.remember(req.clientOrderId, this.rejected(req, checked.reason));
     const { amount, price } = checked;
 
-    // Written before sending, so a lookup after a crash knows which market to ask.
+    // Written before sending, so a lookup after a crash knows which market to ask, and the
+    // reconciliation knows an order with this client id on the exchange is ours.
     const intent: Intent = { symbol: req.symbol, exchangeId, side: req.side, qty: amount, time: this.clock() };
-    await this.redis.set(this.intentKey(req.clientOrderId), JSON.stringify(intent), "EX", 90 * 86_400);
+    await this.redis
+      .multi()
+      .set(this.intentKey(req.clientOrderId), JSON.stringify(intent), "EX", 90 * 86_400)
+      .set(this.byExchangeIdKey(exchangeId), req.clientOrderId, "EX", 90 * 86_400)
+      .exec();
 
     let placed: CcxtOrder;
     try {
       placed = await this.ex.createOrder(req.symbol, type, req.side, amount, type === "limit" ? price : undefined, { clientOrderId: exchangeId });
     } catch (err) {
-      if (outcomeUnknown(err)) {
-        // The order may have reached the exchange before the connection failed: ask it.
-        this.log(`order ${exchangeId} on ${req.symbol}: ${(err as Error).name} while placing; looking it up`);
-        const found = await this.findOrder(req.clientOrderId, req.symbol).catch(() => undefined);
+      // An answer that is not the exchange's refusal (a network failure, a 5xx page, an
+      // unreadable reply, Binance's "execution status unknown") may come after the order was placed.
+      if (outcomeUnknown(err) || !(err instanceof ccxt.ExchangeError)) {
+        this.log(`order ${exchangeId} on ${req.symbol}: ${(err as Error).name} while placing: ${rawOf(err)}; looking it up`);
+        const found = await this.lookUp(req.clientOrderId, req.symbol, true).catch((lookup: unknown) => {
+          this.log(`order ${exchangeId} on ${req.symbol}: the lookup failed too: ${rawOf(lookup)}`);
+          return undefined;
+        });
         if (found) return found;
-        throw new Error(`Order for ${req.symbol} not confirmed (${exchangeReason(err)}); a retry looks it up before sending again`, { cause: err });
+        throw new OrderOutcomeUnknown(req.clientOrderId, req.symbol, exchangeReason(err), { cause: err });
       }
       const reason = exchangeReason(err);
       if (/duplicate order/i.test(reason)) {
         // An open order already holds this id: it is ours.
-        const found = await this.findOrder(req.clientOrderId, req.symbol);
+        const found = await this.lookUp(req.clientOrderId, req.symbol, true);
         if (found) return found;
       }
+      this.log(`order ${exchangeId} on ${req.symbol} refused: ${rawOf(err)}`);
       return this.remember(req.clientOrderId, this.rejected(req, reason));
     }
-    const order = await this.toOrder(req.clientOrderId, placed, req.symbol, { waitForTrades: true });
-    return this.remember(req.clientOrderId, order);
+    try {
+      const order = await this.toOrder(req.clientOrderId, placed, req.symbol, { waitForTrades: true });
+      return await this.remember(req.clientOrderId, order);
+    } catch (err) {
+      // It was placed: only reading its fill failed. It is looked up again, never sent again.
+      this.log(`order ${exchangeId} on ${req.symbol}: placed, but reading its fill failed: ${rawOf(err)}`);
+      throw new OrderOutcomeUnknown(req.clientOrderId, req.symbol, `placed, but its fill could not be read: ${exchangeReason(err)}`, { cause: err });
+    }
   }
 
   async findOrder(clientOrderId: string, symbol?: string): Promise<ExchangeOrder | undefined> {
-    return this.lookUp(clientOrderId, symbol, true);
+    return this.call("looking up an order", () => this.lookUp(clientOrderId, symbol, true));
+  }
+
+  /**
+   * A ccxt failure as a short message fit for a chat (what was being done, what the error means);
+   * the raw error stays its cause, for the log. Anything else (Redis, our own errors) passes as is.
+   */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof ccxt.BaseError)) throw err;
+      throw new ExchangeCallFailed(`${this.name}: ${what} failed: ${exchangeReason(err)}`, { cause: err });
+    }
   }
 
   async settleFills(): Promise<ExchangeOrder[]> {
@@ -198,20 +218,46 @@ export class CcxtLiveExchange implements Exchange {
   }
 
   async cancelOrder(clientOrderId: string, symbol?: string): Promise<ExchangeOrder | undefined> {
-    const intent = await this.intent(clientOrderId);
-    const market = symbol ?? intent?.symbol;
-    if (!market) return undefined;
-    await this.markets();
-    try {
-      await this.ex.cancelOrder("", market, { clientOrderId: exchangeClientOrderId(clientOrderId) });
-    } catch (err) {
-      if (!(err instanceof ccxt.OrderNotFound || err instanceof ccxt.InvalidOrder)) throw err;
-      // Already filled or gone: its final state is what findOrder reports.
-    }
-    return this.findOrder(clientOrderId, market);
+    return this.call("cancelling an order", async () => {
+      const intent = await this.intent(clientOrderId);
+      const market = symbol ?? intent?.symbol;
+      if (!market) return undefined;
+      await this.markets();
+      try {
+        await this.ex.cancelOrder("", market, { clientOrderId: exchangeClientOrderId(clientOrderId) });
+      } catch (err) {
+        if (!(err instanceof ccxt.OrderNotFound || err instanceof ccxt.InvalidOrder)) throw err;
+        // Already filled or gone: its final state is what the lookup reports.
+      }
+      return this.lookUp(clientOrderId, market, true);
+    });
+  }
+
+  async unbookedOwnOrders(symbol: string, isBooked: (orderId: string) => Promise<boolean>): Promise<ExchangeOrder[]> {
+    return this.call(`reading the recent trades of ${symbol}`, async () => {
+      await this.markets();
+      if (!this.ex.has.fetchMyTrades) return [];
+      // The most recent trades (Binance: the last 500), then each order not on the books, once.
+      const trades: CcxtTrade[] = await this.ex.fetchMyTrades(symbol, undefined, 500);
+      const ids = [...new Set(trades.sort((a, b) => (a.timestamp ?? 0) - (b.timestamp ?? 0)).map((t) => (t.order === undefined || t.order === null ? "" : String(t.order))))].filter(Boolean);
+      const out: ExchangeOrder[] = [];
+      for (const id of ids.slice(-20)) {
+        if (await isBooked(id)) continue;
+        const raw = await this.ex.fetchOrder(id, symbol);
+        // Ours only when its client order id is one this agent wrote before sending.
+        const ours = raw.clientOrderId ? await this.redis.get(this.byExchangeIdKey(raw.clientOrderId)) : null;
+        if (!ours) continue;
+        out.push(await this.remember(ours, await this.toOrder(ours, raw, symbol, { waitForTrades: false })));
+      }
+      return out;
+    });
   }
 
   async openOrders(): Promise<Order[]> {
+    return this.call("reading the open orders", () => this.readOpenOrders());
+  }
+
+  private async readOpenOrders(): Promise<Order[]> {
     await this.markets();
     const out: Order[] = [];
     for (const symbol of this.opts.symbols) {
@@ -446,6 +492,12 @@ interface Fill {
   avgPrice: number;
   /** Something is not known yet (a trade not listed, a fee not priced). */
   pending: boolean;
+}
+
+/** A raw error for the log (redacted and made inert there), bounded: an error page can be long. */
+function rawOf(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
 }
 
 interface FeeLike {

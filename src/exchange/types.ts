@@ -35,8 +35,10 @@ export interface Exchange {
   /**
    * Places an order (market unless a limit price is given). Idempotent on `clientOrderId`: a
    * second call with the same id returns the first order instead of placing another. A refusal
-   * comes back as status "rejected" with the exchange's reason, not as an exception; an exception
-   * means the outcome is unknown, and a retry with the same id looks the order up first.
+   * comes back as status "rejected" with the exchange's reason, not as an exception.
+   * OrderOutcomeUnknown means it may have been placed (the answer failed after it was sent, and
+   * the lookup too): the order path journals it and looks it up, never re-sends it. Any other
+   * exception means nothing was placed.
    */
   placeOrder(req: PlaceOrderRequest): Promise<Order>;
   /** The order placed under this client id, if any (its latest state: a partial fill can grow). */
@@ -54,6 +56,39 @@ export interface Exchange {
    * booked again (applyFill corrects the earlier estimate). Each is returned once.
    */
   settleFills?(): Promise<ExchangeOrder[]>;
+  /**
+   * Orders this agent placed (known by their client order ids) that traded on `symbol` recently
+   * and whose exchange order id `isBooked` does not know, read in full, oldest first: what the
+   * reconciliation can prove is ours and take onto the books. Orders of anyone else are left out.
+   */
+  unbookedOwnOrders?(symbol: string, isBooked: (orderId: string) => Promise<boolean>): Promise<ExchangeOrder[]>;
+}
+
+/**
+ * placeOrder could not tell whether the order reached the exchange: the request may have been
+ * placed (and filled) before the answer failed, and looking it up failed too. Nothing may be sent
+ * again for it: the order path keeps it pending and looks it up by its client order id until it
+ * is found or proven absent. `reason` is short and fit for a chat.
+ */
+export class OrderOutcomeUnknown extends Error {
+  override readonly name = "OrderOutcomeUnknown";
+  constructor(
+    readonly clientOrderId: string,
+    readonly symbol: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`The order for ${symbol} was sent but not confirmed (${reason}): its outcome is not known yet`, options);
+  }
+}
+
+/**
+ * A call to the exchange failed (it was down, refused the key, answered something unreadable).
+ * The message is short and fit for a chat, never the exchange's raw answer; the raw error is the
+ * cause, for the log.
+ */
+export class ExchangeCallFailed extends Error {
+  override readonly name = "ExchangeCallFailed";
 }
 
 /** "BTC/USDT" -> ["BTC", "USDT"] */

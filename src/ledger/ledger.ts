@@ -5,8 +5,10 @@ export type DecisionTrigger = "schedule" | "chat";
 /** order: an order was placed; no-order: hold, nothing to do, or paused before the order;
  *  refused: the risk rules (or the exchange) said no; failed: the model gave no valid decision;
  *  skipped: paused or no money, nothing was asked; decided: the model answered and the order step
- *  has not finished yet (what a crash mid-decision leaves, and what its retry picks up). */
-export type DecisionOutcome = "order" | "no-order" | "refused" | "failed" | "skipped" | "decided";
+ *  has not finished yet (what a crash mid-decision leaves, and what its retry picks up);
+ *  pending: the order was sent and the exchange did not confirm it: it is being looked up, and the
+ *  record becomes order, refused or no-order once it is known. */
+export type DecisionOutcome = "order" | "no-order" | "refused" | "failed" | "skipped" | "decided" | "pending";
 
 export interface DecisionRecord {
   id: string;
@@ -27,6 +29,8 @@ export interface DecisionRecord {
   indicators?: Record<string, number | string>;
   risk?: { outcome: string; message: string; rules: string[] };
   order?: Pick<Order, "id" | "side" | "qty" | "avgPrice" | "fee" | "status" | "reason">;
+  /** The order sent and not confirmed (outcome pending): what was asked, and why it is not known. */
+  pendingOrder?: { side: Order["side"]; qty: number; reason: string };
   error?: string;
   /** Each model asked (or skipped) for this decision, in order. */
   attempts?: ModelAttempt[];

@@ -1,5 +1,7 @@
 import type { Exchange } from "ccxt";
 import type { Candle, MarketSymbol } from "../domain/types.js";
+import { exchangeReason, isCcxtError } from "../exchange/ccxtErrors.js";
+import { ExchangeCallFailed } from "../exchange/types.js";
 import { CandleStream, type CandleStreamOptions, type Gap } from "./stream.js";
 import { UnknownSymbolError, type MarketData, type OrderBookSnapshot, type TickerSnapshot } from "./types.js";
 
@@ -53,7 +55,7 @@ export class CcxtMarketData implements MarketData {
     this.check(symbol);
     const n = Math.max(0, Math.floor(limit));
     // One extra, because the exchange's newest candle is usually still forming.
-    const rows = await this.exchange.fetchOHLCV(symbol, this.timeframe, undefined, Math.min(n + 1, MAX_FETCH));
+    const rows = await this.plainly(`reading the ${symbol} candles`, () => this.exchange.fetchOHLCV(symbol, this.timeframe, undefined, Math.min(n + 1, MAX_FETCH)));
     const now = this.now();
     const closed: Candle[] = [];
     let forming: Candle | undefined;
@@ -96,7 +98,7 @@ export class CcxtMarketData implements MarketData {
 
   async ticker(symbol: MarketSymbol): Promise<TickerSnapshot> {
     this.check(symbol);
-    const t = await this.exchange.fetchTicker(symbol);
+    const t = await this.plainly(`reading the ${symbol} price`, () => this.exchange.fetchTicker(symbol));
     const last = t.last ?? t.close;
     if (last === undefined || !Number.isFinite(last)) throw new Error(`${this.exchange.id} returned no last price for ${symbol}`);
     return { symbol, last, ...(t.bid !== undefined ? { bid: t.bid } : {}), ...(t.ask !== undefined ? { ask: t.ask } : {}), time: t.timestamp ?? this.now() };
@@ -104,7 +106,7 @@ export class CcxtMarketData implements MarketData {
 
   async orderBook(symbol: MarketSymbol, depth = 20): Promise<OrderBookSnapshot> {
     this.check(symbol);
-    const book = await this.exchange.fetchOrderBook(symbol, depth);
+    const book = await this.plainly(`reading the ${symbol} order book`, () => this.exchange.fetchOrderBook(symbol, depth));
     const side = (levels: unknown[][]) => levels.slice(0, depth).map(([p, q]) => [Number(p), Number(q)] as [number, number]);
     const bids = side(book.bids as unknown[][]);
     const asks = side(book.asks as unknown[][]);
@@ -150,6 +152,16 @@ export class CcxtMarketData implements MarketData {
     const modes = [...new Set(Object.values(this.streamModes()))];
     const how = modes.length ? ` (${modes.join("/")} stream)` : "";
     return `live ${this.exchange.name ?? this.exchange.id} ${this.timeframe} candles for ${this.served.join(", ")}${how}`;
+  }
+
+  /** A ccxt failure as a few plain words fit for a chat (never the exchange's raw page); the raw error is its cause, for the log. */
+  private async plainly<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isCcxtError(err)) throw err;
+      throw new ExchangeCallFailed(`${this.exchange.name ?? this.exchange.id}: ${what} failed: ${exchangeReason(err)}`, { cause: err });
+    }
   }
 
   private reportGaps(symbol: MarketSymbol, closed: Candle[]): void {

@@ -9,6 +9,7 @@ import { placeReduce } from "./orderPath.js";
 import { checkStops, marketBreaches, trailStop, type Breach, type StopHit } from "../risk/rules.js";
 import { returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../risk/var.js";
 import type { ClosedTrade, PortfolioStore } from "../portfolio/store.js";
+import type { PendingOrders } from "./pendingOrders.js";
 import { equity } from "../portfolio/valuation.js";
 
 export interface ExitServices {
@@ -18,6 +19,8 @@ export interface ExitServices {
   limits: RiskLimits;
   quote: string;
   clock: () => number;
+  /** The journal of orders whose outcome is not known (an exit sent and not confirmed waits there). */
+  pending?: PendingOrders;
 }
 
 export interface ExitOptions {
@@ -51,6 +54,8 @@ export type ExitEvent =
       capped?: { booked: number; held: number };
     }
   | { kind: "exit-rejected"; symbol: string; hit: StopHit["hit"]; reason: string; /** What the exit tried to sell. */ qty?: number }
+  /** The exit was sent and the exchange did not confirm it: it is looked up (and booked when found), never sent twice. */
+  | { kind: "exit-pending"; symbol: string; hit: StopHit["hit"]; reason: string }
   /**
    * The exit was refused (by the exchange, or because the account holds none of the asset): the
    * position stays open with its stop not executed. Comes beside "exit-rejected", for an alert.
@@ -89,7 +94,12 @@ export async function enforceExits(s: ExitServices, opts: ExitOptions = {}): Pro
     const attempt = await s.portfolio.exitAttempt(position);
     const clientOrderId = `exit:${position.symbol}:${position.openedAt}${attempt ? `:${attempt}` : ""}`;
     // The order path sells no more than the account has free of the asset (see placeReduce).
-    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty: position.qty, closing: true });
+    const out = await placeReduce(s, { clientOrderId, symbol: position.symbol, qty: position.qty, closing: true, origin: `the ${hit.hit === "stop-loss" ? "stop loss" : "take profit"} of ${position.symbol}` });
+    if (out.pending) {
+      // Told once, when it was sent; later runs meet the same order in the journal and wait for its lookup.
+      if (out.pending.sentNow) events.push({ kind: "exit-pending", symbol: position.symbol, hit: hit.hit, reason: out.pending.entry.reason ?? "not confirmed" });
+      continue;
+    }
     const { held } = out;
     const qty = Math.min(position.qty, held);
     const refused = (reason: string) => {

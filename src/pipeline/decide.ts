@@ -12,6 +12,7 @@ import type { PortfolioStore } from "../portfolio/store.js";
 import { equity, exposure } from "../portfolio/valuation.js";
 import type { ResearchProvider, ResearchReport } from "../research/types.js";
 import { loadPortfolio, placeEntry, verdictWithoutBooks, type OrderServices } from "../orders/orderPath.js";
+import type { PendingOrders } from "../orders/pendingOrders.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
 
@@ -32,6 +33,8 @@ export interface DecisionServices {
   tradeLock: RedisLock;
   quote: string;
   clock: () => number;
+  /** Orders sent whose outcome is not known yet, looked up until it is (src/orders/pendingOrders.ts). */
+  pending: PendingOrders;
 }
 
 /** The portfolio as the agent's portfolio context shows it (live and in a backtest alike). */
@@ -188,7 +191,13 @@ export type { OrderServices } from "../orders/orderPath.js";
 
 /** The order half of a decision, through the one order path; its outcome as the decision's record. */
 export async function placeForDecision(svc: OrderServices, req: DecideRequest, decision: Decision, record: DecisionRecord): Promise<DecisionRecord> {
-  const out = await placeEntry(svc, { clientOrderId: req.decisionId, decision });
+  const origin = `the ${req.trigger === "schedule" ? "scheduled decision" : "decision"} ${req.decisionId}`;
+  const out = await placeEntry(svc, { clientOrderId: req.decisionId, decision, origin, decisionId: req.decisionId });
+  if (out.pending) {
+    // Not "failed": it may have filled. The journal's lookups bring this record up to date.
+    const p = out.pending.entry;
+    return { ...record, risk: record.risk ?? out.risk, outcome: "pending", pendingOrder: { side: p.side, qty: p.qty, reason: p.reason ?? "not confirmed" } };
+  }
   if (!out.order) return { ...record, risk: out.risk, outcome: out.risk.outcome === "refused" ? "refused" : "no-order" };
   const order = out.order;
   return {

@@ -59,7 +59,10 @@ export function reconcile(input: ReconcileInput): Drift[] {
 
 export interface ReconcileReport {
   time: number;
+  /** The differences nothing explains: reported to the team. */
   drifts: Drift[];
+  /** Differences on a symbol with an order in flight or being looked up: the lookups settle them. */
+  explained?: { symbol: string; why: string }[];
 }
 
 /** The last reconciliation, and whether its result changed since the run before it. */

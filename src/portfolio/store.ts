@@ -175,6 +175,11 @@ export class PortfolioStore {
     return { realizedPnl: realized, applied: true, ...(closed ? { closed } : {}) };
   }
 
+  /** Whether a fill of this exchange order id is on the books. */
+  async isBooked(orderId: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}applied:${orderId}`)) === 1;
+  }
+
   /** Closed round trips, newest first. */
   async closedTrades(limit = 1000): Promise<ClosedTrade[]> {
     const raws = await this.redis.lrange(`${this.prefix}closed`, 0, Math.max(0, limit - 1));

@@ -2,6 +2,7 @@
 // configured limits are the starting point; what is stored here is laid over them.
 import type { Redis } from "ioredis";
 import type { RiskLimits } from "../domain/types.js";
+import { LIMIT_BOUNDS, withinBound } from "./bounds.js";
 
 /** Problems with a set of limits taken together, as the configuration checks them. */
 export function crossCheck(l: RiskLimits): string | undefined {
@@ -21,13 +22,15 @@ export class StoredLimits {
 
   /**
    * Lays the stored limits over `limits`, in place. Returns false (and changes nothing) when the
-   * stored ones contradict each other.
+   * stored ones contradict each other. A stored value out of its range (kept before the ranges
+   * were checked, e.g. 1e-22) is not applied: the configured one stays.
    */
   async applyTo(limits: RiskLimits): Promise<boolean> {
     const stored = await this.redis.hgetall(this.key);
     const next = { ...limits };
     for (const [key, value] of Object.entries(stored)) {
-      if (key in next && Number.isFinite(Number(value))) (next as Record<string, number>)[key] = Number(value);
+      const bound = LIMIT_BOUNDS[key as keyof RiskLimits];
+      if (key in next && bound && withinBound(bound, Number(value))) (next as Record<string, number>)[key] = Number(value);
     }
     if (crossCheck(next) !== undefined) return false;
     Object.assign(limits, next);

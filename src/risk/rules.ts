@@ -15,7 +15,9 @@ export type RiskRule =
   | "cash"
   | "no-position"
   | "cooldown"
-  | "max-var";
+  | "max-var"
+  /** An earlier order of the symbol was sent and its outcome is not known yet (the order path, not a rule here). */
+  | "pending-order";
 
 /** What the rules need beyond the portfolio: the time, recent losses and the market's history. */
 export interface RiskContext {

@@ -4,7 +4,8 @@
 // HMAC-SHA256 signatures checked as Binance does. It matches orders against its own price, keeps
 // balances, enforces LOT_SIZE / NOTIONAL filters, rejects duplicates of an open client order id,
 // and has knobs for what a test needs: thin liquidity (partial fills), a rejection, a response lost
-// after the order was placed, failing lookups, and a gap in the candles. As on Binance, the fee can
+// after the order was placed, an HTML error page (as a CDN in front of the API sends) after the
+// order was placed, failing lookups, a failing account endpoint, and a gap in the candles. As on Binance, the fee can
 // be paid in BNB (25% off, at the BNB/quote price; in the asset received when BNB runs short),
 // and an order's trades are listed by /myTrades a little after its status says it filled. The
 // shapes follow the real responses ccxt recorded from Binance (ccxt/ccxt,
@@ -89,12 +90,25 @@ export class BinanceStandIn {
   rejectNext: { code: number; msg: string } | undefined;
   /** The next order is placed, then the connection is dropped before the reply (a lost response). */
   dropNextOrderResponse = false;
+  /** The connection of the next order request is dropped before the order is placed: it never reaches the book. */
+  dropNextOrderRequest = false;
+  /** The next order is placed (and fills), and its answer waits for this promise: an order in flight. */
+  holdNextOrderResponse: Promise<void> | undefined;
   /** The next order is placed, then answered 503 -1007 ("execution status unknown"), as Binance may. */
   unknownStatusNext = false;
-  /** This many order lookups (GET /api/v3/order) answer 503, as when the exchange is overloaded. */
+  /**
+   * The next order is placed (and fills as usual), then answered 500 with an HTML page instead of
+   * JSON, as the CDN in front of Binance's API answers when its origin fails mid-request.
+   */
+  html500AfterNextOrder = false;
+  /** This many order lookups (GET /api/v3/order) fail: 503 -1008 (overloaded), or the CDN's HTML 500 page. */
   failLookups = 0;
-  /** Market-data requests (klines) answer 503 this many times, as during an outage. */
+  lookupFailure: "overloaded" | "html500" = "overloaded";
+  /** This many account reads (GET /api/v3/account: balances) answer the CDN's HTML 500 page. */
+  failAccount = 0;
+  /** Market-data requests (klines) answer 503 this many times, as during an outage (or the CDN's HTML 500 page). */
   failKlines = 0;
+  klinesFailure: "overloaded" | "html500" = "overloaded";
   /** Where fees are charged (see StandInOptions.feeIn); may change during a test. */
   feeIn: NonNullable<StandInOptions["feeIn"]>;
   /** A trade shows in /myTrades only this long after it happened (Binance lists them a little after the order's status). */
@@ -267,6 +281,10 @@ export class BinanceStandIn {
       res.writeHead(status, { "content-type": "application/json;charset=UTF-8" });
       res.end(JSON.stringify(payload));
     };
+    const html500 = () => {
+      res.writeHead(500, { "content-type": "text/html", "x-cache": "Error from cloudfront", via: "1.1 0a1b2c3d4e5f.cloudfront.net (CloudFront)" });
+      res.end(CDN_ERROR_PAGE);
+    };
     try {
       const route = `${req.method} ${url.pathname}`;
       const privateRoutes = ["POST /api/v3/order", "GET /api/v3/order", "DELETE /api/v3/order", "GET /api/v3/openOrders", "GET /api/v3/account", "GET /api/v3/myTrades"];
@@ -281,6 +299,7 @@ export class BinanceStandIn {
         case "GET /api/v3/klines":
           if (this.failKlines > 0) {
             this.failKlines--;
+            if (this.klinesFailure === "html500") return html500();
             return json(503, { code: -1008, msg: "Server is currently overloaded with other requests. Please try again in a few minutes." });
           }
           return json(200, this.klines(params));
@@ -289,7 +308,21 @@ export class BinanceStandIn {
         case "GET /api/v3/depth":
           return json(200, this.depth(params.symbol ?? "", Number(params.limit ?? 100)));
         case "POST /api/v3/order": {
+          if (this.dropNextOrderRequest) {
+            this.dropNextOrderRequest = false;
+            req.socket.destroy();
+            return;
+          }
           const order = this.create(params);
+          if (this.holdNextOrderResponse) {
+            const hold = this.holdNextOrderResponse;
+            this.holdNextOrderResponse = undefined;
+            await hold;
+          }
+          if (this.html500AfterNextOrder) {
+            this.html500AfterNextOrder = false;
+            return html500();
+          }
           if (this.unknownStatusNext) {
             this.unknownStatusNext = false;
             return json(503, { code: -1007, msg: "Timeout waiting for response from backend server. Send status unknown; execution status unknown." });
@@ -304,6 +337,7 @@ export class BinanceStandIn {
         case "GET /api/v3/order":
           if (this.failLookups > 0) {
             this.failLookups--;
+            if (this.lookupFailure === "html500") return html500();
             return json(503, { code: -1008, msg: "Server is currently overloaded with other requests. Please try again in a few minutes." });
           }
           return json(200, this.view(this.find(params)));
@@ -312,6 +346,10 @@ export class BinanceStandIn {
         case "GET /api/v3/openOrders":
           return json(200, this.orders.filter((o) => (o.status === "NEW" || o.status === "PARTIALLY_FILLED") && (!params.symbol || o.symbol === params.symbol)).map((o) => this.view(o)));
         case "GET /api/v3/account":
+          if (this.failAccount > 0) {
+            this.failAccount--;
+            return html500();
+          }
           return json(200, this.account());
         case "GET /api/v3/myTrades":
           return json(200, this.myTrades(params));
@@ -671,6 +709,27 @@ export class BinanceStandIn {
     };
   }
 }
+
+/** The page CloudFront serves when the origin behind it fails (its shape; the ids are made up). */
+export const CDN_ERROR_PAGE = `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">
+<HTML><HEAD><META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-1">
+<TITLE>ERROR: The request could not be satisfied</TITLE>
+</HEAD><BODY>
+<H1>500 ERROR</H1>
+<H2>The request could not be satisfied.</H2>
+<HR noshade size="1px">
+We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.
+<BR clear="all">
+If you provide content to customers through CloudFront, you can find steps to troubleshoot and help prevent this error by reviewing the CloudFront documentation.
+<BR clear="all">
+<HR noshade size="1px">
+<PRE>
+Generated by cloudfront (CloudFront)
+Request ID: 7xq2Zb9Kd0aN3vLr5tYhUe1WfGs8Pq4Mc6JoIiTu2RnBkXyVwAz==
+</PRE>
+<ADDRESS>
+</ADDRESS>
+</BODY></HTML>`;
 
 // ---- RFC 6455 framing (server side: client frames are masked, ours are not) ------------------
 

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
+import { inert } from "../../domain/inertText.js";
 import type { ChatUser, CommandReply, PlatformHealth, ReplyImage } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { Notice, NoticeKind } from "../notifier.js";
@@ -41,8 +42,10 @@ export class ConsoleChat implements ChatPlatform {
     this.user = { id: "console", name: userName, platform: "console", role: "admin" };
   }
 
+  /** Everything the console prints passes here: text from outside is shown, never obeyed by the terminal. */
   private write(text: string): void {
-    this.io.output.write(text.endsWith("\n") ? text : text + "\n");
+    const shown = inert(text, { lines: true });
+    this.io.output.write(shown.endsWith("\n") ? shown : shown + "\n");
   }
 
   private async saveImage(image: ReplyImage): Promise<string> {
