@@ -1,12 +1,63 @@
-// What paying per call costs in time, beside the model call: the same chat decisions paid with
-// x402 v2 (402, sign, retry, verify and settle at the stand-in, book) and with an API key (no
-// payment), against the router stand-in over loopback; and the parts measured on their own:
-// signing a payment, the guards before it (balance rule, budget reservation) and the booking.
+// What paying costs in time, beside the model call:
+//  - a call on an open permit session (the hosted router: the permit rides on the request, no 402
+//    round trip, no settlement wait) against an API-key call, on the hosted-router stand-in
+//    (test/support/xgateStandIn.ts) with its chain; the target is at most 1 ms more at p50;
+//  - the same chat decisions paid per call with x402 v2 (402, sign, retry, verify and settle at the
+//    stand-in, book) and with an API key, against the per-call stand-in over loopback;
+//  - the parts on their own: signing a payment, the guards before it (balance rule, budget
+//    reservation) and the booking.
 import { privateKeyToAccount } from "viem/accounts";
 import { readOffers, chooseOffer, X402Payer } from "../src/payments/x402Payer.js";
 import { TEST_API_KEY, TEST_WALLET_KEY } from "../test/support/routerApp.js";
 import { percentile, saveResults } from "./results.js";
 import { privateRedis, startRouterBench, type BenchRedis } from "./routerSetup.js";
+import { buildApp } from "../src/app.js";
+import { startDevChain } from "../src/chain/devChain.js";
+import { loadConfig } from "../src/config/config.js";
+import { chainFacilitator } from "../test/support/chainFacilitator.js";
+import { XgateStandIn } from "../test/support/xgateStandIn.js";
+
+const SESSION_MODEL = "google:gemini-2.5-flash";
+const SESSION_DECISIONS = 200;
+
+/** Chat decisions on the hosted-router stand-in: paid on an open permit session, or billed to an API key. */
+async function sessionDecisions(redis: BenchRedis) {
+  const chain = await startDevChain();
+  const key = "xgate-bench-key";
+  const standIn = await XgateStandIn.start({ signer: chainFacilitator(chain.url, chain.account(3)), apiKeys: [key], sweeper: { intervalMs: 0 } });
+  await chain.mint(chain.account(5).address, 1_000_000_000n);
+  const run = async (how: "session" | "api-key") => {
+    await redis.flush();
+    const loaded = loadConfig({ LOG_LEVEL: "error", CONSOLE: "off", SYMBOLS: "BTC/USDT", DECISION_MODEL: "router", DREAMS_ROUTER_URL: standIn.url, BASE_RPC_URL: chain.url, DECISION_CACHE_TTL_SECONDS: "0", DAILY_BUDGET_USDC: "1000", MONTHLY_BUDGET_USDC: "10000", SESSION_CAP_USDC: "500", ...(how === "session" ? { ROUTER_AUTH: "x402", X402_PRIVATE_KEY: chain.privateKey(5) } : { ROUTER_AUTH: "api-key", DREAMS_ROUTER_API_KEY: key }) });
+    if (!loaded.ok) throw new Error(loaded.message);
+    const app = await buildApp(loaded.config, redis.url, { queuePrefix: "bench-session" });
+    await app.services.state.chooseModel(SESSION_MODEL);
+    // The first paid call signs the permit (a nonce read, a signature): outside the figure, as it happens once per session.
+    await app.decide({ decisionId: `warm:${how}`, symbol: "BTC/USDT", trigger: "chat" });
+    const took: number[] = [];
+    for (let i = 0; i < SESSION_DECISIONS; i++) {
+      const t0 = performance.now();
+      const r = await app.decide({ decisionId: `${how}:${i}`, symbol: "BTC/USDT", trigger: "chat" });
+      took.push(performance.now() - t0);
+      if (r.model !== SESSION_MODEL) throw new Error(`decided by ${r.model}, not ${SESSION_MODEL}: ${r.error ?? ""}`);
+    }
+    const sessions = app.sessions ? (await app.sessions.recent(5)).length : 0;
+    await app.stop();
+    return { ms: stats(took), sessions };
+  };
+  try {
+    // Alternated, so a busier moment of the machine does not land on one side only.
+    const a1 = await run("api-key");
+    const s1 = await run("session");
+    const a2 = await run("api-key");
+    const s2 = await run("session");
+    const best = (x: { ms: { p50: number; p95: number } }, y: { ms: { p50: number; p95: number } }) => (x.ms.p50 <= y.ms.p50 ? x : y);
+    return { session: best(s1, s2), apiKey: best(a1, a2), signatures: s1.sessions + s2.sessions };
+  } finally {
+    await standIn.close();
+    await chain.close();
+  }
+}
 
 const MODEL = "google-vertex/gemini-2.5-flash";
 const DECISIONS = 40;
@@ -76,10 +127,20 @@ async function parts(redis: BenchRedis) {
 export async function benchPaymentOverhead(): Promise<unknown> {
   const redis = await privateRedis();
   try {
+    const session = await sessionDecisions(redis);
     const x402 = await decisions(redis, "x402");
     const apiKey = await decisions(redis, "api-key");
     const p = await parts(redis);
     const figures = {
+      session: {
+        model: SESSION_MODEL,
+        decisions: SESSION_DECISIONS,
+        sessionDecisionMs: session.session.ms,
+        apiKeyDecisionMs: session.apiKey.ms,
+        sessionOverheadP50Ms: Number((session.session.ms.p50 - session.apiKey.ms.p50).toFixed(2)),
+        signaturesPerRun: session.signatures / 2,
+        targetP50Ms: 1,
+      },
       model: MODEL,
       decisions: DECISIONS,
       x402DecisionMs: x402.ms,
@@ -88,7 +149,12 @@ export async function benchPaymentOverhead(): Promise<unknown> {
       paymentsPerDecision: Number((x402.payments / (DECISIONS + 1)).toFixed(2)),
       ...p,
     };
-    console.log("\nPayment overhead per paid call (x402 v2 against the stand-in, loopback; the model answers at once)");
+    const so = figures.session;
+    console.log("\nA call on an open permit session against an API-key call (hosted-router stand-in, loopback; the model answers at once)");
+    console.log(`  decision on a session: p50 ${so.sessionDecisionMs.p50} ms, p95 ${so.sessionDecisionMs.p95} ms (${so.signaturesPerRun} permit signed for ${SESSION_DECISIONS + 1} paid calls)`);
+    console.log(`  decision with a key:   p50 ${so.apiKeyDecisionMs.p50} ms, p95 ${so.apiKeyDecisionMs.p95} ms`);
+    console.log(`  the session adds:      p50 ${so.sessionOverheadP50Ms} ms (target: at most ${so.targetP50Ms} ms)`);
+    console.log("\nPayment overhead per paid call (x402 v2 against the per-call stand-in, loopback; the model answers at once)");
     console.log(`  decision with x402:   p50 ${x402.ms.p50} ms, p95 ${x402.ms.p95} ms (${figures.paymentsPerDecision} payments per decision)`);
     console.log(`  decision with a key:  p50 ${apiKey.ms.p50} ms, p95 ${apiKey.ms.p95} ms`);
     console.log(`  paying adds:          p50 ${figures.paymentOverheadP50Ms} ms (the 402 round trip, signing, the stand-in's verify and settle, booking)`);

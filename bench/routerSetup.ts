@@ -82,6 +82,10 @@ export async function startRouterBench(redis: BenchRedis, edit: (c: Config) => v
   config.router.url = stand.url;
   config.router.privateKey = TEST_WALLET_KEY;
   config.router.auth = "x402";
+  // This per-call stand-in charges the design documents' models (the hosted router's own is in bench/paymentOverhead.ts).
+  const [primary, ...fallbacks] = Object.keys(DESIGN_PRICES);
+  config.router.primaryModel = primary!;
+  config.router.fallbackModels = fallbacks;
   // A benchmark day must not stop at the default $5: caps are measured elsewhere.
   config.balance.dailyBudget = 1000;
   config.balance.monthlyBudget = 10_000;

@@ -11,6 +11,7 @@ import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
 import { session } from "./session.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
+import { redisRefusal } from "../src/redis/refusals.js";
 import { shortPlain } from "../src/domain/inertText.js";
 import { attachReplyExtras } from "../src/chat/charts/hooks.js";
 import type { CommandCall, CommandDispatcher, PressOutcome } from "../src/chat/types.js";
@@ -78,7 +79,7 @@ export const findCommand = (name: string): Command | undefined => byName.get(nam
  * A failure in a few plain words for the chat: never an exchange's raw answer (an HTML error
  * page), never a secret. The full error goes to the log.
  */
-const errorText = (err: unknown, redact: (s: string) => string, max: number) => shortPlain(redact(err instanceof Error ? err.message : String(err)), max);
+const errorText = (err: unknown, redact: (s: string) => string, max: number) => redisRefusal(err) ?? shortPlain(redact(err instanceof Error ? err.message : String(err)), max);
 
 const mutates = (c: Command, args: unknown): boolean => (typeof c.mutates === "function" ? c.mutates(args) : c.mutates === true);
 const runsRemotely = (c: Command, args: unknown): boolean => (typeof c.remote === "function" ? c.remote(args) : c.remote === true);

@@ -296,6 +296,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     balance,
     booked: async (chargeId: string) => (await redis.exists(ledgerKeys().charged(chargeId))) === 1,
     livePayers: () => liveWorkers(redis, undefined, PAYERS_KEY),
+    ...(runtime.payments.abandoned ? { abandoned: runtime.payments.abandoned } : {}),
     ...(sessions ? { sessions } : {}),
     ...(chainReader ? { chain: { used: (a: SignedAuthorization) => chainReader.authorizationUsed(a.kind, a.asset as `0x${string}`, a.from as `0x${string}`, a.nonce), now: () => chainReader.now() } } : {}),
     clock,

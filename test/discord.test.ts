@@ -148,6 +148,7 @@ describe("Discord: every command", () => {
       status: /Trading: running · PAPER/,
       positions: /No open positions \[PAPER\]/,
       report: /Cost report \(today/,
+      session: /No permit sessions: the router is not paid from a wallet by permit/,
       trade: /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT/,
       limits: /Risk limits:/,
       users: /discord 111: admin \(configuration\)[\s\S]*discord role 4000000000000000001: trader/,

@@ -197,6 +197,7 @@ describe("Telegram: every command", () => {
       status: [["/status", /Trading: running · PAPER/]],
       positions: [["/positions", /No open positions \[PAPER\]/]],
       report: [["/report", /Cost report \(today/]],
+      session: [["/session", /No permit sessions: the router is not paid from a wallet by permit/]],
       trade: [["/trade buy BTC 50", /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT[\s\S]*\[PAPER\][\s\S]*Stop loss/]],
       limits: [["/limits", /Risk limits:[\s\S]*position ≤ 10%/], ["/limits max_position 8", /max_position \(largest position, % of equity\): 10 → 8/]],
       users: [["/users", /telegram 101: admin \(configuration\)/]],

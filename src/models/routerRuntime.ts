@@ -107,6 +107,7 @@ export function createRouterRuntime(redis: Redis, r: RuntimeSettings, deps: Runt
       inflight: new InflightPayments(redis),
       refusals: deps.refusals,
       clock: deps.clock,
+      abandoned: new Set<string>(),
       alert: alertOnce,
       ...(deps.chainWatch ? { chainWatch: true } : {}),
     },

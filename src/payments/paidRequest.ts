@@ -30,6 +30,8 @@ export interface PaymentServices {
   clock: () => number;
   /** This process, as the crash index names who sent a payment (its heartbeat says whether it still lives). */
   owner?: string;
+  /** Payments this process gave up booking (Redis refused the booking): the recovery takes them at once, without waiting out their lease. */
+  abandoned?: Set<string>;
   /** The team is told, once per kind and episode: a clock that looks wrong, a wallet the router says is short. */
   alert?: (kind: "clock" | "wallet", text: string) => Promise<void>;
   /**
@@ -161,7 +163,14 @@ export async function paidRequest<T>(svc: PaymentServices, plan: PaidRequestPlan
     error = err;
   }
   metered.abort();
-  const cost = await settle(svc, plan, metered, h, notes);
+  let cost: MicroUsdc;
+  try {
+    cost = await settle(svc, plan, metered, h, notes);
+  } catch (err) {
+    // Paid (perhaps) and not booked: the crash index still holds it, and nobody here will finish it.
+    svc.abandoned?.add(plan.chargeId);
+    throw err;
+  }
   return { ...(value !== undefined ? { value } : {}), ...(error !== undefined ? { error } : {}), meter: metered, costMicro: cost, notes, ...(metered.guard ? { refused: { guard: metered.guard, reason: metered.guardReason ?? "" } } : {}) };
 }
 
@@ -185,8 +194,13 @@ async function hold(svc: PaymentServices, plan: PaidRequestPlan): Promise<{ ok: 
     return { ok: false, guard: "price", reason: `${plan.item} costs about ${usd(expected)} per call, above ${plan.capName} ${usd(plan.maxPerCallMicro)}` };
   }
   if (plan.ceiling && expected > plan.ceiling.leftMicro) return { ok: false, guard: "ceiling", reason: plan.ceiling.describe(expected) };
-  const balance = await svc.balance.canMakeDecision(expected);
-  if (!balance.ok) return { ok: false, guard: "balance", reason: balance.reason };
+  // A call on a permit session takes its price out of a permit sized to the balance rule when it was
+  // signed (balance, less what is owed, less the floor): no chain read per call. Money leaving the
+  // wallet otherwise is the balance monitor's, and the router's insufficient_token_balance.
+  if (plan.pay.kind !== "session") {
+    const balance = await svc.balance.canMakeDecision(expected);
+    if (!balance.ok) return { ok: false, guard: "balance", reason: balance.reason };
+  }
   if (plan.pay.kind === "session") {
     const took = await plan.pay.sessions.take(plan.pay.terms, plan.chargeId, expected, plan.leaseMs);
     if (!took.ok) return { ok: false, guard: took.guard, reason: took.reason };

@@ -22,6 +22,8 @@ export interface RecoveryDeps {
   booked(chargeId: string): Promise<boolean>;
   /** The processes whose payer heartbeat still runs: a payment sent by any other is nobody's to finish. */
   livePayers?(): Promise<string[]>;
+  /** Payments this process gave up booking: nobody is working on them, whatever their lease says. */
+  abandoned?: Set<string>;
   /** Permit sessions, to keep a recovered session call in its session's tally. */
   sessions?: PermitSessions;
   /** The chain, when the wallet is on one: what became of a per-call authorization. */
@@ -49,7 +51,7 @@ export async function recoverPayments(d: RecoveryDeps): Promise<RecoveryResult> 
       continue;
     }
     // A live call may still be working on it: its process lives, and its lease has not run out.
-    const ownerGone = p.owner !== undefined && alive !== undefined && !alive.has(p.owner);
+    const ownerGone = (p.owner !== undefined && alive !== undefined && !alive.has(p.owner)) || d.abandoned?.has(p.chargeId) === true;
     if (p.state === "sent" && now < p.until && !ownerGone) {
       out.waiting++;
       continue;
@@ -66,6 +68,7 @@ export async function recoverPayments(d: RecoveryDeps): Promise<RecoveryResult> 
       continue;
     }
     await book(d, p);
+    d.abandoned?.delete(p.chargeId);
     out.booked.push({ chargeId: p.chargeId, item: p.item, micro: p.micro, why: verdict });
   }
   if (out.booked.length > 0) {
