@@ -97,9 +97,8 @@ export class BalanceManager {
     if (cost <= 0) return;
     const debit = this.wallet.bookingDebit?.();
     const { receipt, ...extras } = more;
-    const fresh = await this.ledger.charge({ decisionId, model, costMicro: cost, time, ...(receipt ? { receipt } : {}) }, { ...(debit ? { wallet: debit } : {}), ...extras });
-    // A wallet outside Redis (on chain) is debited by the payment itself; this keeps its interface whole.
-    if (fresh && !debit) await this.wallet.debit(cost);
+    // A wallet outside Redis (on chain) is debited by the payment itself.
+    await this.ledger.charge({ decisionId, model, costMicro: cost, time, ...(receipt ? { receipt } : {}) }, { ...(debit ? { wallet: debit } : {}), ...extras });
   }
 
   /** The one refill path, whoever asks (/refill or the balance monitor). */

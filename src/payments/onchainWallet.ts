@@ -57,10 +57,6 @@ export class OnchainUsdcWallet implements UsdcWallet {
     return Number(raw);
   }
 
-  async debit(): Promise<MicroUsdc> {
-    return this.balance();
-  }
-
   get walletAddress(): Address {
     return this.address;
   }

@@ -119,8 +119,8 @@ export async function paidRequest<T>(svc: PaymentServices, plan: PaidRequestPlan
     },
     beforeSend: async (micro: MicroUsdc, signed?: SignedPayment) => {
       h.authorization = authorizationOf(signed);
-      await record({ micro, kind: "per-call", state: "sent", ...(h.authorization ? { authorization: h.authorization } : {}) });
-      await plan.journal?.sent(micro, signed);
+      // Both written before the payment leaves, side by side (one round trip).
+      await Promise.all([record({ micro, kind: "per-call", state: "sent", ...(h.authorization ? { authorization: h.authorization } : {}) }), plan.journal?.sent(micro, signed)]);
     },
   };
   const metered = new CallMeter(hooks, plan.expect);
@@ -132,8 +132,7 @@ export async function paidRequest<T>(svc: PaymentServices, plan: PaidRequestPlan
       h.permit!,
       {
         beforeSend: async (permit) => {
-          await record({ micro: plan.expectedMicro, kind: "session", state: "sent", permitId: permit.id });
-          await plan.journal?.sent(plan.expectedMicro);
+          await Promise.all([record({ micro: plan.expectedMicro, kind: "session", state: "sent", permitId: permit.id }), plan.journal?.sent(plan.expectedMicro)]);
         },
         renew: async (refused, why) => {
           await svc.budget.giveBack(plan.chargeId);
@@ -238,7 +237,7 @@ async function settle(svc: PaymentServices, plan: PaidRequestPlan, meter: CallMe
       meter.receipt ?? (meter.permit ? { status: "pending", scheme: "permit-session", x402Version: 2, network: meter.permit.network, paymentId: meter.permit.id } : undefined);
     // The crash index learns the amount the booking is for, if it is not what was written before sending.
     if (meter.paymentSent ? cost !== meter.sentMicro : !meter.permit || cost !== plan.expectedMicro) {
-      await svc.inflight.record({
+      await Promise.all([svc.inflight.record({
         chargeId: plan.chargeId,
         item: plan.item,
         micro: cost,
@@ -250,8 +249,7 @@ async function settle(svc: PaymentServices, plan: PaidRequestPlan, meter: CallMe
         ...(plan.journal?.mark ? { journalMark: plan.journal.mark } : {}),
         ...(meter.permit ? { permitId: meter.permit.id } : {}),
         ...(receipt ? { receipt } : {}),
-      });
-      await plan.journal?.sent(cost);
+      }), plan.journal?.sent(cost)]);
     }
     await plan.pauseAt?.("paid");
     const session = meter.permit && pay.kind === "session" ? pay.sessions.bookingWrites(meter.permit, plan.chargeId, cost, svc.clock()) : undefined;

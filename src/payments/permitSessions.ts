@@ -88,12 +88,16 @@ const sessionKeys = (owner: string) => ({
   broke: `session:insufficient:${owner.toLowerCase()}`,
 });
 
+/** How long a process trusts the open permit it last read. */
+const CACHE_MS = 2_000;
+
 /** The budget reservation a permit holds. */
 export const sessionReservation = (id: string) => `permit:${id}`;
 
 export class PermitSessions {
   private readonly keys: ReturnType<typeof sessionKeys>;
   private readonly lock: RedisLock;
+  private cached?: { permit: StoredPermit; until: number };
 
   constructor(private readonly o: PermitSessionOptions) {
     this.keys = sessionKeys(o.chain.owner);
@@ -105,9 +109,21 @@ export class PermitSessions {
     return this.o.chain.owner;
   }
 
+  /** The open permit, from Redis (another process may have replaced it). */
   async current(): Promise<StoredPermit | undefined> {
     const id = await this.o.redis.get(this.keys.current(this.o.origin));
-    return id ? this.permit(id) : undefined;
+    const p = id ? await this.permit(id) : undefined;
+    this.cached = p ? { permit: p, until: Date.now() + CACHE_MS } : undefined;
+    return p;
+  }
+
+  /**
+   * The open permit as this process last read it, for a few seconds: a call needs no round trip to
+   * find it. Another process replacing it meanwhile costs one refused call here, which renews.
+   */
+  private async currentCached(): Promise<StoredPermit | undefined> {
+    const c = this.cached;
+    return c && Date.now() < c.until ? c.permit : this.current();
   }
 
   async permit(id: string): Promise<StoredPermit | undefined> {
@@ -132,7 +148,7 @@ export class PermitSessions {
     const broke = await this.o.redis.get(this.keys.broke);
     if (broke) return { ok: false, guard: "balance", reason: `the router said the wallet holds too little USDC (${broke}); paid calls wait until the balance is topped up` };
     const now = this.o.clock();
-    const first = await this.current();
+    const first = await this.currentCached();
     if (this.usable(first, leaseMs) && this.fits(first, terms)) {
       const took = await this.o.budget.takeFromSession(sessionReservation(first.id), callId, micro, now, leaseMs);
       if (took === "ok") return { ok: true, permit: first, signed: false };
@@ -217,6 +233,7 @@ export class PermitSessions {
       // Kept a week past its deadline, for the reconciliation of its batches and the report.
       const ttl = Math.max(60, deadline - Math.floor(wall / 1000) + 7 * 86_400);
       await o.redis.multi().set(this.keys.permit(id), JSON.stringify(permit), "EX", ttl).zadd(this.keys.all, now, id).set(this.keys.current(o.origin), id).exec();
+      this.cached = { permit, until: Date.now() + CACHE_MS };
       return { ok: true, permit };
     } catch (err) {
       await o.budget.closeSession(sessionReservation(id));
@@ -226,6 +243,7 @@ export class PermitSessions {
 
   /** The permit is not used for new calls any more; what it still held stays reserved until its deadline. */
   private async retire(p: StoredPermit, reason: string): Promise<void> {
+    if (this.cached?.permit.id === p.id) this.cached = undefined;
     if (p.status !== "open") return;
     const next: StoredPermit = { ...p, status: "replaced", reason };
     await this.o.redis.set(this.keys.permit(p.id), JSON.stringify(next), "KEEPTTL");
@@ -246,6 +264,7 @@ export class PermitSessions {
     if (now && now.routerSessionId !== routerSessionId) {
       await this.o.redis.set(this.keys.permit(p.id), JSON.stringify({ ...now, routerSessionId: routerSessionId.slice(0, 128) }), "KEEPTTL");
     }
+    if (this.cached?.permit.id === p.id) this.cached.permit = { ...this.cached.permit, routerSessionId: routerSessionId.slice(0, 128) };
   }
 
   /** The router says the wallet cannot pay: no paid call until the balance is seen topped up (or 10 minutes pass). */
@@ -337,6 +356,7 @@ export class PermitSessions {
 
   /** Marks a permit revoked (no call uses it again) and lets its reservation go. */
   async markRevoked(p: StoredPermit, how: string): Promise<void> {
+    this.cached = undefined;
     await this.lock.run(async () => {
       const now = (await this.permit(p.id)) ?? p;
       await this.o.redis.set(this.keys.permit(p.id), JSON.stringify({ ...now, status: "revoked", reason: how }), "KEEPTTL");

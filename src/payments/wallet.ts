@@ -6,8 +6,6 @@ export interface UsdcWallet {
   /** One line for the banner and /balance. Never includes a key. */
   describe(): string;
   balance(): Promise<MicroUsdc>;
-  /** Takes a paid call's cost off the balance. On chain the payment itself moves the USDC, so this is a no-op there. */
-  debit(amount: MicroUsdc): Promise<MicroUsdc>;
   /**
    * A balance kept in Redis, which the ledger debits inside its booking transaction (so a crash can
    * never book without debiting, or debit without booking). Absent on chain, where the payment moves the USDC.
