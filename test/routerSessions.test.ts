@@ -1,7 +1,11 @@
 // Paying the hosted Dreams Router as it runs today: permit sessions, against the stand-in built from
 // Daydreams' published facilitator (test/support/xgateStandIn.ts), settling on the local chain with
 // Circle's FiatToken. What the agent booked is held against what the chain moved.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main as backtestMain } from "../src/backtest/cli.js";
 import { createWalletClient, erc20Abi, http, parseAbi, parseSignature, type Address } from "viem";
 import { baseSepolia } from "viem/chains";
 import { startDevChain, type DevChain } from "../src/chain/devChain.js";
@@ -327,4 +331,37 @@ describe("a process killed after a call was sent and before it was booked", () =
       await t.standIn.close();
     }
   }, 90_000);
+});
+
+describe("a backtest with --real-calls", () => {
+  it("pays through the same permit session and books as live decisions", async () => {
+    const index = 24;
+    await chain.mint(chain.account(index).address, 5_000_000n);
+    const standIn = await XgateStandIn.start({ signer: chainFacilitator(chain.url, chain.account(FACILITATOR), "base-sepolia", { pollingIntervalMs: 50 }), sweeper: { intervalMs: 0, idleSettleMs: 0 } });
+    const out = mkdtempSync(join(tmpdir(), "backtest-paid-"));
+    const captured: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (captured.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (captured.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      const env = { X402_PRIVATE_KEY: chain.privateKey(index), ROUTER_AUTH: "x402", X402_NETWORK: "base-sepolia", BASE_RPC_URL: chain.url };
+      const code = await backtestMain(["--from", "2022-06-01", "--to", "2022-06-01", "--model", CLAUDE, "--real-calls", "--yes", "--router-url", standIn.url, "--every", "3", "--out", out, "--record", join(out, "rec.jsonl")], env);
+      expect(code, captured.join("")).toBe(0);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+    }
+    try {
+      // Four decisions, each a call on one permit: no per-call payment, no 402 round trip.
+      const calls = standIn.calls.filter((c) => c.path.endsWith("/chat/completions"));
+      expect(calls.map((c) => [c.auth, c.status])).toEqual(Array(4).fill(["permit", 200]));
+      expect(new Set(calls.map((c) => c.sessionId)).size).toBe(1);
+      await standIn.sweep();
+      expect(standIn.settlements.map((s) => s.amount)).toEqual([BigInt(4 * CLAUDE_PRICE)]);
+    } finally {
+      await standIn.close();
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -9,6 +9,7 @@ import { Redis } from "ioredis";
 import { loadConfig, readDotEnv, redactSecrets, type Config } from "../config/config.js";
 import { loadCandles } from "../market/candles.js";
 import { createRouterClient, routerAuthFromConfig } from "../models/dreamsRouter.js";
+import { paidRouterModel, type PaidRouterModel } from "./paidModel.js";
 import { ensureRedis } from "../redis/ensureRedis.js";
 import { fromJsonl, MemoryRecordings, toJsonl } from "../decision/recordings.js";
 import type { Candle } from "../domain/types.js";
@@ -186,7 +187,8 @@ async function pickModel(args: Args, config: Config): Promise<PricedModel> {
     if (!auth) throw new UsageError("--real-calls needs DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY in .env or the environment");
     const origin = (args.routerUrl ?? config.router.url).replace(/\/+$/, "").replace(/\/v1$/, "");
     const client = createRouterClient({ origin, auth, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) });
-    return throughAgent({ id: args.model, pricePerCallUsdc: price, route: "router", path: `@daydreamsai/core agent, real Dreams Router calls at ${origin}, each decision recorded`, model: () => client.model(args.model, fetch), deadlineMs: config.router.timeoutMs });
+    // Paid through the same paid request as live decisions (the run's Redis is bound once it starts).
+    return paidRouterModel({ id: args.model, pricePerCallUsdc: price, client, config, path: `@daydreamsai/core agent, real Dreams Router calls at ${origin}, paid like live decisions, each decision recorded`, deadlineMs: config.router.timeoutMs });
   }
   if (args.routerUrl) {
     const host = new URL(args.routerUrl).hostname;
@@ -311,6 +313,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
     process.stderr.write(`${err.message}\n`);
     return 2;
   }
+  // Kept before any wrapping: its payments bind to the run's Redis once that runs.
+  const paying = "attach" in model ? (model as PaidRouterModel) : undefined;
   const estimate = decisions * model.pricePerCallUsdc;
   const cap = args.maxSpend ?? (model.route === "router" ? estimate : undefined);
   if (model.pricePerCallUsdc > 0 || model.route !== "offline") {
@@ -339,6 +343,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   // A private Redis on a free port, started the way npm start does: the run never touches the agent's data.
   const server = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  if (paying) await paying.attach(redis, cap ?? estimate);
   // Stopped, or its output cut short (| head): the private Redis must not outlive the run.
   const abandon = () => {
     void saveRecordings()
