@@ -12,7 +12,11 @@ export const report = defineCommand<undefined, Needs<"costReport", "models" | "c
     const rt = app.services.models.runtime;
     if (!rt || !app.services.models.routerEnabled) return { text };
     const b = await rt.budget.status(app.services.clock());
-    const held = b.reservedTodayMicro > 0 ? `\nIn flight now: ${usdc(b.reservedTodayMicro)} held by calls not yet settled.` : "";
+    const calls = b.reservedTodayMicro - b.sessionsMicro;
+    const held = [
+      calls > 0 ? `In flight now: ${usdc(calls)} held by calls not yet settled.` : "",
+      b.sessionsMicro > 0 ? `Held for open permit sessions: ${usdc(b.sessionsMicro)} the router may still draw (counted against the budgets).` : "",
+    ].filter(Boolean).map((l) => `\n${l}`).join("");
     return { text: `${text}\nMax price per call: ${usdc(b.caps.maxPerCallMicro)}.${held}` };
   },
 });

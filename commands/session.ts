@@ -3,7 +3,7 @@ import { defineCommand, type Needs } from "./types.js";
 
 type SessionArgs = { kind: "show" } | { kind: "revoke" };
 
-export const session = defineCommand<SessionArgs, Needs<"sessions", "clock">>({
+export const session = defineCommand<SessionArgs, Needs<"sessions" | "reconcileChain", "clock">>({
   name: "session",
   summary: "The router's permit sessions: cap, booked, settled, when each ends; /session revoke cancels the open permit on chain",
   usage: "/session [revoke]",
@@ -31,6 +31,8 @@ export const session = defineCommand<SessionArgs, Needs<"sessions", "clock">>({
     if (!sessions) return { text: "No permit sessions: the router is not paid from a wallet by permit (offline, an API key, or a gateway paid per call)." };
     const now = app.services.clock();
     if (args.kind === "show") {
+      // The batches the router drew since the last reconciliation, matched now (the chain's word, not a guess).
+      await app.reconcileChain?.().catch(() => undefined);
       const views = await sessions.recent(5);
       return { text: [openSessionLine(views, now), ...(views.length > 1 ? ["Recent:", ...views.map((v) => `  ${sessionLine(v, now)}`)] : [])].join("\n") };
     }

@@ -36,6 +36,8 @@ export interface CommandHost {
   log: Log;
   /** The wallet's permit sessions with the router, when it is paid by one. */
   sessions?: PermitSessions;
+  /** Matches the chain's batches to the books now (the chain reconciliation); [] without a chain wallet. */
+  reconcileChain?(): Promise<unknown[]>;
   /** Each running chat platform's health (every one ok: all fine); set once they have started. */
   chatHealth?(): ChatHealth;
   /**

@@ -48,7 +48,7 @@ export function aggregateDay(day: string, decisions: DecisionRecord[], charges: 
     const m = (c.perModel[ch.model] ??= { count: 0, costMicro: 0 });
     m.count++;
     m.costMicro += ch.costMicro;
-    if (ch.receipt) {
+    if (ch.receipt && ch.receipt.scheme !== "permit-session") {
       c.payments[ch.receipt.status]++;
       const link = receiptLink(ch.receipt);
       if (link) c.payments.links.push(link);

@@ -75,7 +75,8 @@ export function paymentFigures(charges: ChargeRecord[]): CostReport["payments"] 
       out.links.push(...day.links);
     }
     const r = c.receipt;
-    if (!r) continue;
+    // A call on a permit session has no payment of its own: its session's batches settle it (listed apart).
+    if (!r || r.scheme === "permit-session") continue;
     out[r.status]++;
     const link = receiptLink(r);
     if (link) out.links.push(link);

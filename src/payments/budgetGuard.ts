@@ -30,7 +30,10 @@ export type ReserveResult =
 export interface BudgetStatus {
   caps: BudgetCaps;
   spentTodayMicro: MicroUsdc;
+  /** Held today: calls in flight, and what open permit sessions still let the router draw. */
   reservedTodayMicro: MicroUsdc;
+  /** The part of it the open permit sessions hold. */
+  sessionsMicro: MicroUsdc;
   spentMonthMicro: MicroUsdc;
   reservedMonthMicro: MicroUsdc;
 }
@@ -259,13 +262,15 @@ export class BudgetGuard {
     ]);
     let rd = 0;
     let rm = 0;
+    let sessions = 0;
     for (const raw of Object.values(all)) {
       const r = JSON.parse(raw) as { micro: number; day: string; month: string; exp: number; span?: number };
       if (r.exp <= now) continue;
+      if (r.span === 1) sessions += r.micro;
       if (r.span === 1 || r.day === day) rd += r.micro;
       if (r.span === 1 || r.month === month) rm += r.micro;
     }
-    return { caps: this.caps, spentTodayMicro: Number(sd ?? 0), reservedTodayMicro: rd, spentMonthMicro: Number(sm ?? 0), reservedMonthMicro: rm };
+    return { caps: this.caps, spentTodayMicro: Number(sd ?? 0), reservedTodayMicro: rd, sessionsMicro: sessions, spentMonthMicro: Number(sm ?? 0), reservedMonthMicro: rm };
   }
 
   /** True the first time a cap is reached in its period: the chat gets one alert, not one per decision. */
