@@ -2,20 +2,22 @@ import { usdc } from "../src/chat/format.js";
 import { summarize } from "../src/models/modelStats.js";
 import { defineCommand, type Needs } from "./types.js";
 
-type ModelArgs = { kind: "list" } | { kind: "auto" } | { kind: "set"; id: string };
+type ModelArgs = { kind: "list" } | { kind: "policy" } | { kind: "set"; id: string };
 
 const secondsLeft = (until: number, now: number) => `${Math.max(1, Math.ceil((until - now) / 1000))} s left`;
 
 export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | "clock">>({
   name: "model",
-  summary: "List the models with price, state, success rate and latency; choose one, or /model auto for selection by policy",
-  usage: "/model [NAME|auto]",
+  summary: "List the models with price, state, success rate and latency; choose one (auto: the router picks), or /model policy for selection by policy",
+  usage: "/model [NAME|auto|policy]",
   example: "/model offline-engine",
   minRole: "viewer",
   parse(args, { app }) {
     if (args.length === 0) return { ok: true, value: { kind: "list" } };
-    if (args.length > 1) return { ok: false, error: "Usage: /model to list, /model NAME to choose, /model auto for selection by policy." };
-    if (args[0]!.toLowerCase() === "auto") return { ok: true, value: { kind: "auto" } };
+    if (args.length > 1) return { ok: false, error: "Usage: /model to list, /model NAME to choose (auto: the router picks), /model policy for selection by policy." };
+    const word = args[0]!.toLowerCase();
+    // Without a router there is no `auto` to pin: the word keeps its older meaning, the default order.
+    if (word === "policy" || (word === "auto" && !app.services.models.routerEnabled)) return { ok: true, value: { kind: "policy" } };
     const found = app.services.models.find(args[0]!);
     if (!found) {
       const names = app.services.models.catalogue().map((m) => m.id).join(", ");
@@ -28,7 +30,7 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
     if (args.kind !== "list" && user.role !== "admin") {
       return { text: "Only an admin can change the model. /model alone lists them.", error: true };
     }
-    if (args.kind === "auto") {
+    if (args.kind === "policy") {
       await state.chooseModel(undefined);
       return {
         text: models.routerEnabled
@@ -38,7 +40,9 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
     }
     if (args.kind === "set") {
       await state.chooseModel(args.id);
-      return { text: `Decisions now use ${args.id} first (fallbacks follow). /model auto restores selection by policy.` };
+      const entry = models.find(args.id);
+      const note = entry?.offered === false ? ` Note: the router's catalogue does not list ${args.id} now; it is skipped until it does, and the fallbacks answer.` : args.id === "auto" ? " The router picks the model for each call (its smart routing)." : "";
+      return { text: `Decisions now use ${args.id} first (fallbacks follow).${note} /model policy restores selection by policy.` };
     }
 
     const chosen = await state.chosenModel();
@@ -48,7 +52,7 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
     const header = !models.routerEnabled
       ? `Models, in the order they are tried${chosen ? ` (chosen: ${chosen})` : " (default order)"}:`
       : chosen
-        ? `Models (chosen: ${chosen}, tried first; /model auto for selection by policy):`
+        ? `Models (chosen: ${chosen}, tried first; /model policy for selection by policy):`
         : "Models (selection by policy: routine scheduled decisions take the cheaper tiers; chat, urgent, complex or unsure decisions the better ones):";
     const lines = [header];
     const listed = models.routerEnabled ? models.catalogue() : models.chain(chosen);
@@ -70,7 +74,12 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
         if (s.calls > 0) recent = `last ${s.calls} calls ${(s.successRate * 100).toFixed(0)}% ok, p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms`;
       }
       const mark = chosen === m.id ? " [chosen]" : "";
-      lines.push(`  ${i + 1}. ${m.id}${mark} — ${m.tier}, ${price}, ${health}; ${recent}`);
+      const source = m.priceFrom === "catalogue" ? " (router's catalogue)" : m.priceFrom === "configured" ? " (MODEL_PRICES)" : m.priceFrom === "estimate" ? " (estimate)" : "";
+      if (m.offered === false) {
+        lines.push(`  ${i + 1}. ${m.id}${mark} — not in the router's catalogue now: skipped until it is listed again`);
+        continue;
+      }
+      lines.push(`  ${i + 1}. ${m.id}${mark} — ${m.id === "auto" ? "the router picks per call" : m.tier}, ${price}${source}, ${health}; ${recent}`);
     }
     if (!models.routerEnabled) {
       lines.push("The Dreams Router is not configured: set DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY and DECISION_MODEL=router to use LLMs.");

@@ -30,10 +30,10 @@ describe("model selection", () => {
     expect([scheduled.tier, scheduled.model]).toEqual(["fast", GEMINI]);
     expect([chat.tier, chat.model]).toEqual(["standard", CLAUDE]);
     expect(t.standIn.payments.map((p) => p.model)).toEqual([GEMINI, CLAUDE]);
-    // Pinned with /model, every decision starts with that model; /model auto goes back to policy.
+    // Pinned with /model, every decision starts with that model; /model policy goes back to policy.
     await t.run(`/model ${GPT}`);
     expect((await decide("BTC/USDT", "schedule")).model).toBe(GPT);
-    await t.run("/model auto");
+    await t.run("/model policy");
     expect((await decide("BTC/USDT", "schedule")).model).toBe(GEMINI);
   });
 });

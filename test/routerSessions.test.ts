@@ -13,7 +13,7 @@ import type { AppOptions } from "../src/app.js";
 import type { Config } from "../src/config/config.js";
 import { chainFacilitator } from "./support/chainFacilitator.js";
 import { freshRedisUrl, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
-import { XgateStandIn, type XgateStandInOptions } from "./support/xgateStandIn.js";
+import { XGATE_MODELS, XgateStandIn, type XgateStandInOptions } from "./support/xgateStandIn.js";
 
 const CLAUDE = "anthropic:claude-sonnet-4-6";
 const CLAUDE_PRICE = 12_041;
@@ -364,4 +364,30 @@ describe("a backtest with --real-calls", () => {
       rmSync(out, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("the router's live catalogue", () => {
+  it("prices the models from /v1/models, skips one it no longer lists (and /model says so), and offers auto", async () => {
+    const t = await sessionApp(25, { standIn: { models: XGATE_MODELS.filter((m) => m.id !== "openai:gpt-5") } });
+    try {
+      const list = (await t.run("/model")).text;
+      expect(list).toMatch(/anthropic:claude-sonnet-4-6 \[chosen\] — [a-z]+, ~\$0\.0120 per call \(router's catalogue\)/);
+      expect(list).toMatch(/openai:gpt-5 — not in the router's catalogue now: skipped until it is listed again/);
+      expect(list).toMatch(/auto — the router picks per call/);
+      expect((await t.run("/model openai:gpt-5")).text).toMatch(/the router's catalogue does not list openai:gpt-5 now; it is skipped/);
+      await decideN(t, 1);
+      const [record] = await t.app.services.ledger.recent(1);
+      expect(record!.attempts![0]).toMatchObject({ model: "openai:gpt-5", skipped: true, failure: "not in the router's catalogue now" });
+      expect(record!.model).not.toBe("openai:gpt-5");
+      expect(t.standIn.calls.some((c) => c.model === "openai:gpt-5")).toBe(false);
+      // The router's own smart routing, chosen like any model.
+      expect((await t.run("/model auto")).text).toMatch(/Decisions now use auto first[\s\S]*The router picks the model for each call/);
+      await decideN(t, 1);
+      expect((await t.app.services.ledger.recent(1))[0]!.model).toBe("auto");
+      expect(t.standIn.calls.at(-1)).toMatchObject({ model: "auto", auth: "permit", status: 200 });
+      expect((await t.run("/model policy")).text).toMatch(/Model choice reset/);
+    } finally {
+      await t.stop();
+    }
+  }, 90_000);
 });

@@ -8,6 +8,9 @@ import type { CallMeter } from "../payments/paymentMeter.js";
 import type { LiveCatalogue } from "./liveCatalogue.js";
 import type { RouterRuntime } from "./routerRuntime.js";
 
+/** The router's smart routing: it picks the model for each request. */
+export const AUTO_MODEL = "auto";
+
 export interface ModelEntry {
   id: string;
   kind: "offline" | "router";
@@ -111,15 +114,37 @@ export class ModelLayer {
     return this.router !== undefined;
   }
 
-  /** Router models in the configured order (primary first), with tier, list price and timeout. */
-  routerCatalogue(): CatalogueModel[] {
+  /**
+   * Router models in the configured order (primary first), with tier, list price and timeout; with
+   * `pinned` = auto, the router's own smart routing joins them (it is asked only when chosen).
+   */
+  routerCatalogue(pinned?: string): CatalogueModel[] {
     // Re-priced when a newer catalogue was read (by this process or, through Redis, another one).
     if (this.router?.live?.current?.fetchedAt !== this.pricedFrom) this.routerModels = this.priced();
-    return this.routerModels;
+    const auto = pinned === AUTO_MODEL ? this.autoModel() : undefined;
+    return auto ? [...this.routerModels, auto] : this.routerModels;
+  }
+
+  /** The router's `auto` (it picks the model per request), when it is not configured in the chain already. */
+  private autoModel(): CatalogueModel | undefined {
+    const r = this.router;
+    if (!r || this.routerModels.some((m) => m.id === AUTO_MODEL)) return undefined;
+    const live = r.live?.current;
+    const listed = live?.models.find((m) => m.id === AUTO_MODEL);
+    const micro = r.prices?.[AUTO_MODEL] !== undefined ? Math.round(r.prices[AUTO_MODEL]! * 1e6) : listed?.priceMicro ?? Math.round(r.estimateUsdc * 1e6);
+    return {
+      id: AUTO_MODEL,
+      tier: "standard",
+      listPriceMicro: micro,
+      priceFrom: r.prices?.[AUTO_MODEL] !== undefined ? "configured" : listed?.priceMicro !== undefined ? "catalogue" : "estimate",
+      timeoutMs: r.timeouts?.[AUTO_MODEL] ?? r.timeoutMs ?? 20_000,
+      ...(live && !listed ? { offered: false as const } : {}),
+    };
   }
 
   catalogue(): ModelEntry[] {
-    return [...this.routerCatalogue().map((m) => this.entry(m)), this.offline];
+    const auto = this.autoModel();
+    return [...this.routerCatalogue().map((m) => this.entry(m)), ...(auto ? [this.entry(auto)] : []), this.offline];
   }
 
   entry(m: CatalogueModel): ModelEntry {
@@ -132,7 +157,7 @@ export class ModelLayer {
 
   find(id: string): ModelEntry | undefined {
     const wanted = id.trim().toLowerCase();
-    return this.catalogue().find((m) => m.id.toLowerCase() === wanted || m.id.toLowerCase().endsWith("/" + wanted));
+    return this.catalogue().find((m) => m.id.toLowerCase() === wanted || m.id.toLowerCase().endsWith("/" + wanted) || m.id.toLowerCase().endsWith(":" + wanted));
   }
 
   /** The configured order in which models are tried: the chosen one (or the primary) first. */
