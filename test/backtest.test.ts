@@ -16,7 +16,7 @@ import { plannedDecisions, runBacktest, touchTime, type BacktestOptions } from "
 import { computeMetrics, periodsPerYear } from "../src/backtest/metrics.js";
 import { offlineDirect, priceOf, recordingModel, replayModel, standInModel, throughAgent, type PricedModel } from "../src/backtest/models.js";
 import { summarize, walkForward, yearlyPeriods } from "../src/backtest/walkForward.js";
-import { exportJsonl, fromJsonl, importJsonl, inputHash, MemoryRecordings, recordModelDecision, RedisRecordings, toJsonl } from "../src/decision/recordings.js";
+import { exportJsonl, fromJsonl, importJsonl, inputHash, MemoryRecordings, recordModelDecision, RedisRecordings, toJsonl } from "../src/models/recordings.js";
 import { validateDecision } from "../src/decision/schema.js";
 import type { Candle, Decision } from "../src/domain/types.js";
 import { decideOffline } from "../src/engine/offlineEngine.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { RedisRecordings } from "../src/decision/recordings.js";
+import { RedisRecordings } from "../src/models/recordings.js";
 import { holdReply } from "./support/routerStandIn.js";
 import { buyReply, scriptedModels, startTestApp, testConfig, type TestApp } from "./support/app.js";
 

@@ -11,7 +11,7 @@ import { loadCandles } from "../market/candles.js";
 import { createRouterClient, routerAuthFromConfig } from "../models/dreamsRouter.js";
 import { paidRouterModel, type PaidRouterModel } from "./paidModel.js";
 import { ensureRedis } from "../redis/ensureRedis.js";
-import { fromJsonl, MemoryRecordings, toJsonl } from "../decision/recordings.js";
+import { fromJsonl, MemoryRecordings, toJsonl } from "../models/recordings.js";
 import type { Candle } from "../domain/types.js";
 import { renderChart } from "./chart.js";
 import { plannedDecisions, runBacktest, type BacktestOptions, type BacktestResult } from "./engine.js";

@@ -8,7 +8,7 @@ import { TradingAgent, type DecisionInputs } from "../agent/tradingAgent.js";
 import { validateDecision } from "../decision/schema.js";
 import type { Decision } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
-import { inputHash, recordModelDecision, type RecordingStore } from "../decision/recordings.js";
+import { inputHash, recordModelDecision, type RecordingStore } from "../models/recordings.js";
 
 /** source: what decided, for the report (e.g. "recording"; "no recording" when a replay had none). */
 export type DeciderOutcome = ({ ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number }) & { source?: string };

@@ -2,7 +2,7 @@
 // call. One decision per tier leads the batch (a lock in Redis); the jobs that start with it wait
 // for its answers, which reach them through the decision cache, instead of paying their own.
 import type { ModelV2 } from "../agent/scriptedModel.js";
-import { inputHash, recordModelDecision } from "../decision/recordings.js";
+import { inputHash, recordModelDecision } from "./recordings.js";
 import type { MarketSymbol } from "../domain/types.js";
 import { computeSnapshot } from "../indicators/snapshot.js";
 import { batchPrompt, parseBatchReply, type BatchContext, type BatchItem } from "./batchPrompt.js";

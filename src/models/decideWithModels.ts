@@ -3,7 +3,7 @@
 // fallbackWalk.ts, batching in batchDecision.ts. runDecision (src/pipeline/decide.ts) calls this
 // and takes the risk and order half from there.
 import type { DecisionInputs } from "../agent/tradingAgent.js";
-import { inputHash, recordModelDecision } from "../decision/recordings.js";
+import { inputHash, recordModelDecision } from "./recordings.js";
 import type { DecideRequest } from "../decision/request.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
 import { OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";

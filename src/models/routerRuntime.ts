@@ -4,7 +4,7 @@ import { InflightPayments } from "../payments/inflight.js";
 import type { PaymentServices } from "../payments/paidRequest.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import { spendKeys } from "../ledger/ledger.js";
-import { RedisRecordings, type RecordingStore } from "../decision/recordings.js";
+import { RedisRecordings, type RecordingStore } from "./recordings.js";
 import { CircuitBreaker } from "./breaker.js";
 import { DecisionCache } from "./decisionCache.js";
 import { DecisionJournal } from "./decisionJournal.js";

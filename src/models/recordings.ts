@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Decision } from "../domain/types.js";
-import { validateDecision } from "./schema.js";
+import { validateDecision } from "../decision/schema.js";
 import { canonicalJson } from "../domain/canonicalJson.js";
 
 export interface Recording {
