@@ -14,7 +14,7 @@ export const report = defineCommand<undefined, Needs<"costReport", "models" | "c
     const b = await rt.budget.status(app.services.clock());
     const calls = b.reservedTodayMicro - b.sessionsMicro;
     const held = [
-      calls > 0 ? `In flight now: ${usdc(calls)} held by calls not yet settled.` : "",
+      calls > 0 ? `In flight now: ${usdc(calls)} held by payments not yet settled (a refused one is held until its authorization expires).` : "",
       b.sessionsMicro > 0 ? `Held for open permit sessions: ${usdc(b.sessionsMicro)} the router may still draw (counted against the budgets).` : "",
     ].filter(Boolean).map((l) => `\n${l}`).join("");
     return { text: `${text}\nMax price per call: ${usdc(b.caps.maxPerCallMicro)}.${held}` };
