@@ -62,7 +62,9 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
         continue;
       }
       const paid = lastPrices[m.id];
-      const price = `~${usdc(m.estimateMicro)} per call${paid !== undefined && paid !== m.estimateMicro ? ` (last asked ${usdc(paid)})` : ""}`;
+      const from = m.priceFrom === "catalogue" ? "router's catalogue" : m.priceFrom === "configured" ? "MODEL_PRICES" : m.priceFrom === "estimate" ? "estimate" : undefined;
+      const notes = [from, paid !== undefined && paid !== m.estimateMicro ? `last asked ${usdc(paid)}` : undefined].filter(Boolean);
+      const price = `~${usdc(m.estimateMicro)} per call${notes.length ? ` (${notes.join("; ")})` : ""}`;
       let health = "healthy";
       let recent = "no calls yet";
       if (rt) {
@@ -74,12 +76,11 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
         if (s.calls > 0) recent = `last ${s.calls} calls ${(s.successRate * 100).toFixed(0)}% ok, p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms`;
       }
       const mark = chosen === m.id ? " [chosen]" : "";
-      const source = m.priceFrom === "catalogue" ? " (router's catalogue)" : m.priceFrom === "configured" ? " (MODEL_PRICES)" : m.priceFrom === "estimate" ? " (estimate)" : "";
       if (m.offered === false) {
         lines.push(`  ${i + 1}. ${m.id}${mark} — not in the router's catalogue now: skipped until it is listed again`);
         continue;
       }
-      lines.push(`  ${i + 1}. ${m.id}${mark} — ${m.id === "auto" ? "the router picks per call" : m.tier}, ${price}${source}, ${health}; ${recent}`);
+      lines.push(`  ${i + 1}. ${m.id}${mark} — ${m.id === "auto" ? "the router picks per call" : m.tier}, ${price}, ${health}; ${recent}`);
     }
     if (!models.routerEnabled) {
       lines.push("The Dreams Router is not configured: set DREAMS_ROUTER_API_KEY or X402_PRIVATE_KEY and DECISION_MODEL=router to use LLMs.");

@@ -53,7 +53,7 @@ describe("a paid decision, end to end", () => {
     await t.run("/decide BTC");
     expect(t.standIn.paidAtomic()).toBe(31_337n);
     expect((await t.app.services.models.runtime!.stats.lastPrices())[GPT]).toBe(31_337);
-    expect((await t.run("/model")).text).toMatch(/openai\/gpt-4o \[chosen\] — economy, ~\$0\.0100 per call \(last asked \$0\.0313\), healthy; last 1 calls 100% ok/);
+    expect((await t.run("/model")).text).toMatch(/openai\/gpt-4o \[chosen\] — economy, ~\$0\.0100 per call \(MODEL_PRICES; last asked \$0\.0313\), healthy; last 1 calls 100% ok/);
   });
 
   it("refuses to pay a quote above MAX_PRICE_PER_CALL_USDC, before signing, and the next model answers", async () => {
