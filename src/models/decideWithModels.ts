@@ -46,6 +46,7 @@ async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): 
 async function routerDecision(run: DecisionRun, recent: DecisionRecord[]): Promise<ModelOutcome> {
   const { svc, rt, req, inputs } = run;
   run.recent = recent;
+  await run.layer.router?.live?.sync();
   const models = run.layer.routerCatalogue(run.pinned);
   const assessment = assess({ trigger: req.trigger, snapshot: inputs.snapshot, holding: run.holding, ...lastConfidence(run, inputs.symbol) });
   const pinnedModel = run.pinned ? models.find((m) => m.id === run.pinned) : undefined;

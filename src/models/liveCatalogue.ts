@@ -57,6 +57,7 @@ const KEY = "router:catalogue";
 /** The last catalogue read, in this process and in Redis. */
 export class LiveCatalogue {
   private snapshot?: CatalogueSnapshot;
+  private loadedAt = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -72,8 +73,14 @@ export class LiveCatalogue {
 
   /** Reads what another process stored (at start). */
   async load(): Promise<void> {
+    this.loadedAt = Date.now();
     const raw = await this.redis.get(KEY);
     if (raw) this.snapshot = JSON.parse(raw) as CatalogueSnapshot;
+  }
+
+  /** Picks up, at most once a minute, a catalogue another process read (only one worker runs the refresh job). */
+  async sync(): Promise<void> {
+    if (Date.now() - this.loadedAt >= 60_000) await this.load();
   }
 
   /** Reads /v1/models; keeps the last good one when the router does not answer with a catalogue. */
