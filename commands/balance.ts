@@ -34,7 +34,7 @@ export const balance = defineCommand<undefined, Needs<"mode" | "sessions", "bala
 const MAX_REFILL = 1000;
 const refillUsage = "/refill AMOUNT";
 
-export const refill = defineCommand<number, Needs<"notifier", "balance" | "state">>({
+export const refill = defineCommand<number, Needs<"notifier" | "sessions", "balance" | "state">>({
   name: "refill",
   summary: `Add USDC to the payment wallet: paper, or on chain from the funding wallet (up to $${MAX_REFILL} at a time)`,
   usage: refillUsage,
@@ -64,6 +64,8 @@ export const refill = defineCommand<number, Needs<"notifier", "balance" | "state
     // The confirmation's id is the request's: a retried run of the same confirmation moves the USDC once.
     const result = await app.services.balance.refill(USDC(amount), confirmationId);
     if (!result.ok) return { text: `Refill failed, nothing was booked: ${result.reason}`, error: true };
+    // The router said the wallet was short: with USDC in, paid calls may go again at once.
+    await app.sessions?.walletTopped();
     const tx = result.transaction;
     const lines = [
       tx
