@@ -54,11 +54,11 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
     const listed = models.routerEnabled ? models.catalogue() : models.chain(chosen);
     for (const [i, m] of listed.entries()) {
       if (m.kind === "offline") {
-        lines.push(`  ${i + 1}. ${m.id} — offline engine, deterministic, free${models.routerEnabled ? " (last resort)" : ""}`);
+        lines.push(`  ${i + 1}. ${m.id} — ${m.id.startsWith("strategy:") ? "strategy file (STRATEGY)" : "offline engine, deterministic"}, free${models.routerEnabled ? " (last resort)" : ""}`);
         continue;
       }
       const paid = lastPrices[m.id];
-      const price = `~${usdc(m.estimateMicro)} per call${paid !== undefined && paid !== m.estimateMicro ? ` (last asked ${usdc(paid)})` : ""}`;
+      const price = m.id.startsWith("local:") ? "free (local model)" : `~${usdc(m.estimateMicro)} per call${paid !== undefined && paid !== m.estimateMicro ? ` (last asked ${usdc(paid)})` : ""}`;
       let health = "healthy";
       let recent = "no calls yet";
       if (rt) {

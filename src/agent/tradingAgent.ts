@@ -16,7 +16,7 @@ import {
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { jsonSchema, type JSONSchema7 } from "ai";
-import type { Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
+import type { Candle, Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
 import type { ResearchReport } from "../research/types.js";
 import { renderResearch } from "../research/prompt.js";
 import { ACTION_ARGS, actionToDecision, validateDecision, type ActionName } from "../decision/schema.js";
@@ -41,6 +41,12 @@ export interface DecisionInputs {
     recent: { time: number; action: string; outcome: string }[];
   };
   limits: RiskLimits;
+  /**
+   * The closed candles the snapshot was computed from, and when the decision is made: for a
+   * strategy file. The model is not shown them, and neither is part of a recording's hash.
+   */
+  candles?: Candle[];
+  now?: number;
 }
 
 export type AgentOutcome =
@@ -344,19 +350,20 @@ export class TradingAgent {
    * at 3-5 ms a decision. The same schema validates the decision and the same audit record
    * explains it (what the rule was shown, and what it answered).
    */
-  async decideWithout(inputs: DecisionInputs, modelId: string, decide: (inputs: DecisionInputs) => Decision): Promise<AgentOutcome> {
+  async decideWithout(inputs: DecisionInputs, modelId: string, decide: (inputs: DecisionInputs) => Decision | Promise<Decision>): Promise<AgentOutcome> {
     if (!this.started) return { ok: false, error: "the agent is not started", modelCalls: 0 };
     let reply = "";
     let outcome: AgentOutcome;
     try {
-      const candidate = decide(inputs);
+      const candidate = await decide(inputs);
       reply = JSON.stringify(candidate);
       const checked = validateDecision(candidate);
       outcome = checked.ok ? { ok: true, decision: checked.decision, modelCalls: 0 } : { ok: false, error: `invalid decision: ${checked.error}`, modelCalls: 0 };
     } catch (err) {
-      outcome = { ok: false, error: `${modelId} failed: ${(err as Error).message}`, modelCalls: 0 };
+      // The caller names who decided; the message says what went wrong (a strategy's says how to fix it).
+      outcome = { ok: false, error: (err as Error).message, modelCalls: 0 };
     }
-    const { decisionId, ...shown } = inputs;
+    const { decisionId, candles: _candles, now: _now, ...shown } = inputs;
     this.writeAudit({
       decisionId,
       symbol: inputs.symbol,
