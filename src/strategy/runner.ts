@@ -82,8 +82,13 @@ function tsxApi(): string | null {
 type Reply = { id: number; ok: true; answer?: unknown; name?: string } | { id: number; ok: false; error: string };
 
 export interface StrategyRunnerOptions {
-  /** Most milliseconds one answer (and the first load) may take. */
+  /** Most milliseconds one answer may take. */
   timeoutMs: number;
+  /**
+   * Most milliseconds a fresh thread may take to load the file (default 20 s, or timeoutMs if
+   * longer): compiling TypeScript takes a second or more, and must not count against an answer.
+   */
+  loadTimeoutMs?: number;
 }
 
 /** The id a strategy's decisions are recorded under: strategy:<file name without extension>. */
@@ -103,7 +108,8 @@ export class StrategyRunner {
   exportedName?: string;
   private worker?: Worker;
   private nextId = 1;
-  private pending = new Map<number, (r: Reply) => void>();
+  /** Calls waiting for an answer, with the thread that was asked. */
+  private pending = new Map<number, { done: (r: Reply) => void; w: Worker }>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** Answers refused so far, and the first reason (for reports). */
@@ -140,7 +146,7 @@ export class StrategyRunner {
       this.refused++;
       return { ok: false, error: `strategy ${name} ${why}; no order` };
     };
-    if (!r.ok) return refuse(r.error.startsWith("did not answer") || r.error.startsWith("was stopped") ? r.error : `threw: ${r.error.slice(0, 300)}`);
+    if (!r.ok) return refuse(/^(did not|was stopped|could not|crashed)/.test(r.error) ? r.error : `threw: ${r.error.slice(0, 300)}`);
     return checkAnswer(r.answer, ctx.symbol, refuse);
   }
 
@@ -148,7 +154,7 @@ export class StrategyRunner {
     this.closed = true;
     const w = this.worker;
     this.worker = undefined;
-    for (const [id, done] of this.pending) done({ id, ok: false, error: "was stopped: the strategy runner closed" });
+    for (const [id, p] of this.pending) p.done({ id, ok: false, error: "was stopped: the strategy runner closed" });
     this.pending.clear();
     await w?.terminate();
   }
@@ -156,14 +162,18 @@ export class StrategyRunner {
   private spawn(): Worker {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.file, tsx: tsxApi() }, stdout: false, stderr: false });
     w.on("message", (r: Reply) => {
-      const done = this.pending.get(r.id);
+      const p = this.pending.get(r.id);
       this.pending.delete(r.id);
-      done?.(r);
+      p?.done(r);
     });
+    // Only this thread's calls: a thread stopped after a hang exits while its successor is asked.
     const fail = (why: string) => {
       if (this.worker === w) this.worker = undefined;
-      for (const [id, done] of this.pending) done({ id, ok: false, error: why });
-      this.pending.clear();
+      for (const [id, p] of this.pending) {
+        if (p.w !== w) continue;
+        this.pending.delete(id);
+        p.done({ id, ok: false, error: why });
+      }
     };
     w.on("error", (err) => fail(`crashed its thread: ${err.message}`));
     w.on("exit", (code) => fail(`was stopped: its thread exited (code ${code})`));
@@ -172,34 +182,41 @@ export class StrategyRunner {
     return w;
   }
 
-  /** One message at a time: a call's time starts when it is sent, not while it waits its turn. */
+  /**
+   * One message at a time: a call's time starts when it is sent, not while it waits its turn. A
+   * fresh thread loads the file first, under its own (longer) time limit.
+   */
   private call(msg: { kind: "load" } | { kind: "decide"; ctx: StrategyContext }): Promise<Reply> {
     const run = async (): Promise<Reply> => {
       if (this.closed) return { id: 0, ok: false, error: "was stopped: the strategy runner closed" };
-      this.worker ??= this.spawn();
-      const w = this.worker;
-      const id = this.nextId++;
-      let timer: NodeJS.Timeout | undefined;
-      const answer = new Promise<Reply>((done) => {
-        this.pending.set(id, done);
-        timer = setTimeout(() => {
-          this.pending.delete(id);
-          // A hang or an endless loop: only stopping the thread ends it. The next call gets a new one.
-          if (this.worker === w) this.worker = undefined;
-          void w.terminate();
-          done({ id, ok: false, error: `did not answer within ${this.o.timeoutMs} ms (a hang or an endless loop): its thread was stopped and a fresh one will answer the next decision` });
-        }, this.o.timeoutMs);
-      });
-      w.postMessage({ id, ...msg });
-      try {
-        return await answer;
-      } finally {
-        clearTimeout(timer);
+      if (!this.worker) {
+        this.worker = this.spawn();
+        const loaded = await this.send(this.worker, { kind: "load" }, Math.max(this.o.loadTimeoutMs ?? 20_000, this.o.timeoutMs));
+        if (msg.kind === "load") return loaded;
+        if (!loaded.ok) return { ...loaded, error: loaded.error.startsWith("did not") ? loaded.error : `could not be loaded: ${loaded.error}` };
       }
+      return this.send(this.worker, msg, this.o.timeoutMs);
     };
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => {});
     return next;
+  }
+
+  private send(w: Worker, msg: { kind: "load" } | { kind: "decide"; ctx: StrategyContext }, timeoutMs: number): Promise<Reply> {
+    const id = this.nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<Reply>((done) => {
+      this.pending.set(id, { done, w });
+      timer = setTimeout(() => {
+        this.pending.delete(id);
+        // A hang or an endless loop: only stopping the thread ends it. The next call gets a new one.
+        if (this.worker === w) this.worker = undefined;
+        void w.terminate();
+        done({ id, ok: false, error: `did not ${msg.kind === "load" ? "load" : "answer"} within ${timeoutMs} ms (a hang or an endless loop): its thread was stopped and a fresh one will answer the next decision` });
+      }, timeoutMs);
+    });
+    w.postMessage({ id, ...msg });
+    return answer.finally(() => clearTimeout(timer));
   }
 }
 
