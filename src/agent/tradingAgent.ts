@@ -412,16 +412,26 @@ export class TradingAgent {
         prompt = promptText(opts.prompt);
         // A stopped decision (its deadline passed) lets go of a model that never answers, so
         // core's run can end and be cleaned up.
-        const { stream, ...rest } = await Promise.race([model.doStream(opts), aborted]);
         const parts: StreamPart[] = [];
         let text = "";
-        const reader = stream.getReader();
-        for (;;) {
-          const { done, value } = await Promise.race([reader.read(), aborted]);
-          if (done) break;
-          parts.push(value);
-          if (value.type === "text-delta") text += value.delta;
-          if (value.type === "error") throw value.error instanceof Error ? value.error : new Error(String(value.error));
+        let rest: Omit<Awaited<ReturnType<ModelV2["doStream"]>>, "stream">;
+        try {
+          const started = await Promise.race([model.doStream(opts), aborted]);
+          const { stream, ...others } = started;
+          rest = others;
+          const reader = stream.getReader();
+          for (;;) {
+            const { done, value } = await Promise.race([reader.read(), aborted]);
+            if (done) break;
+            parts.push(value);
+            if (value.type === "text-delta") text += value.delta;
+            if (value.type === "error") throw value.error instanceof Error ? value.error : new Error(String(value.error));
+          }
+        } catch (err) {
+          // Core swallows a failed model call: keep what the server said (a 404's "model not
+          // found", a 400's "exceeds the context"), or the decision only says it got no action.
+          if (!abort.signal.aborted) slot.error ??= `model call failed: ${(err as Error).message}`;
+          throw err;
         }
         reply = text;
         const problem = screenReply(text);

@@ -140,6 +140,7 @@ export function localModel(s: LocalModelSettings): ModelV2 {
     async doStream(opts): Promise<StreamResult> {
       const { res, body } = await request(opts, true);
       if (!res.body) throw new Error(`${modelId}: the server answered with no body`);
+      const promptChars = (body.messages as ChatMessage[]).reduce((a, m) => a + m.content.length, 0);
       let buffer = "";
       let started = false;
       let finish: FinishReason = "unknown";
@@ -190,6 +191,14 @@ export function localModel(s: LocalModelSettings): ModelV2 {
         },
         flush(c) {
           if (started) c.enqueue({ type: "text-end", id: textId });
+          // Ollama fits an over-long prompt into its context by dropping messages, silently: the
+          // model then answers without the market it was meant to read. Its usage says so: far
+          // fewer prompt tokens than the text we sent can be (any tokenizer gives more than one
+          // token per 8 characters). Such an answer is refused, whatever it says.
+          const read = usage.inputTokens;
+          if (read !== undefined && read > 0 && promptChars > 2_000 && read * 8 < promptChars) {
+            c.enqueue({ type: "error", error: new Error(`${modelId}: prompt cut by the server's context (${read} of about ${Math.round(promptChars / 4)} tokens read), answer not used; raise it (Ollama: OLLAMA_CONTEXT_LENGTH=8192)`) });
+          }
           c.enqueue({ type: "finish", finishReason: finish, usage });
         },
       });
