@@ -16,7 +16,7 @@ import { main, parseArgs } from "../src/backtest/cli.js";
 import { DECISION_FILL_LAG_MS, plannedDecisions, runBacktest, touchTime, type BacktestOptions } from "../src/backtest/engine.js";
 import { computeMetrics, periodsPerYear } from "../src/backtest/metrics.js";
 import { offlineDirect, priceOf, recordingModel, replayModel, standInModel, throughAgent, type PricedModel } from "../src/backtest/models.js";
-import { walkForward, yearlyPeriods } from "../src/backtest/walkForward.js";
+import { walkForward, walkForwardMarkdown, yearlyPeriods } from "../src/backtest/walkForward.js";
 import { exportJsonl, fromJsonl, importJsonl, inputHash, MemoryRecordings, recordModelDecision, RedisRecordings, toJsonl } from "../src/decision/recordings.js";
 import { validateDecision } from "../src/decision/schema.js";
 import type { Candle, Decision } from "../src/domain/types.js";
@@ -427,6 +427,30 @@ describe("the backtest engine on real BTC candles", () => {
     expect(wf.verdict).toMatch(/^Verdict: offline-engine /);
   });
 
+  it("walks several symbols each on its own, one table each, and pools them on return with one interval", async () => {
+    const eth = loadCandles(join(SHARED, "ETH_USDT_2h.csv"));
+    const doge = loadCandles(join(SHARED, "DOGE_USDT_2h.csv"));
+    const wf = await walkForward({ ...base(), symbol: undefined, candles: undefined, series: [{ symbol: "ETH/USDT", candles: eth }, { symbol: "DOGE/USDT", candles: doge }] } as unknown as BacktestOptions);
+    expect(wf.bySymbol.map((b) => [b.symbol, b.rows.map((r) => r.period)])).toEqual([
+      ["ETH/USDT", ["2025 (04-30 to 07-23)"]],
+      ["DOGE/USDT", ["2025 (06-30 to 09-08)"]],
+    ]);
+    expect(wf.pooled.periods).toBe(2);
+    expect(wf.pooled.symbols).toEqual(["ETH/USDT", "DOGE/USDT"]);
+    expect(wf.pooled.wonOnReturn).toBe(wf.rows.filter((r) => r.edge.afterFees.won).length);
+    const e = wf.pooled.edgePerYear.afterFees;
+    expect(e.lowPct).toBeLessThanOrEqual(e.meanPct);
+    expect(e.highPct).toBeGreaterThanOrEqual(e.meanPct);
+    // The pooled mean weighs every candle alike: between the two symbols' own means.
+    const means = wf.bySymbol.map((b) => b.summary.edgePerYear.afterFees.meanPct);
+    expect(e.meanPct).toBeGreaterThanOrEqual(Math.min(...means) - 1e-9);
+    expect(e.meanPct).toBeLessThanOrEqual(Math.max(...means) + 1e-9);
+    expect(wf.heldOut).toBeUndefined(); // nothing here was used to choose the rules
+    const md = walkForwardMarkdown(wf);
+    expect(md).toMatch(/### ETH\/USDT[\s\S]*### DOGE\/USDT[\s\S]*### Pooled[\s\S]*All symbols, all periods\*\* \(2 period\(s\) of ETH\/USDT, DOGE\/USDT\)/);
+    expect(md.trim().split("\n").at(-1)).toBe(wf.verdict);
+  });
+
   it("runs the full 35,000-candle history to the end", async () => {
     const { report, curves } = await runBacktest(base({ from: 0, to: Date.now() }));
     expect(report.candles).toBe(btc.length - 60); // 60 candles warm the indicators up
@@ -494,6 +518,28 @@ describe("npm run backtest", () => {
     expect(text).toMatch(/bad\.jsonl line 2: inputHash must be 64 hex digits/);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it("walks forward over every symbol of a --data folder and ends with the verdict", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "backtest-folder-"));
+    for (const f of ["ETH_USDT_2h.csv", "DOGE_USDT_2h.csv"]) writeFileSync(join(dir, f), readFileSync(join(SHARED, f)));
+    const out: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(["--walk-forward", "--data", dir, "--out", dir], {})).toBe(0);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+    }
+    const text = out.join("");
+    expect(text).toMatch(/Walk-forward DOGE\/USDT, ETH\/USDT 2h, 2 period\(s\), offline-engine/);
+    expect(text).toMatch(/### DOGE\/USDT[\s\S]*### ETH\/USDT[\s\S]*### Pooled/);
+    expect(text).toMatch(/Verdict: offline-engine (loses to|beats|is ahead of) buy-and-hold at the same exposure over 2 period\(s\) of DOGE\/USDT, ETH\/USDT/);
+    expect(existsSync(join(dir, "walkforward-DOGE_USDT+ETH_USDT-2h-offline-engine.md"))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
 
   it("hashes what the model was shown, not the job id or the key order", () => {
     const a = { decisionId: "x", symbol: "BTC/USDT", limits: { b: 1, a: 2 } };

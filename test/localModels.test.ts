@@ -310,3 +310,43 @@ describe("a recorded local run replays for free", () => {
     expect(curve()).toEqual(recordedCurve);
   });
 });
+
+describe("npm run backtest -- --compare", () => {
+  it("runs each decider on the same candles, side by side, with each one's AI spend in its figures", async () => {
+    ollama.pull("trend", { reply: trendReply });
+    const dir = mkdtempSync(join(tmpdir(), "compare-"));
+    const recorded = join(dir, "recorded.jsonl");
+    const out: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      const range = ["--from", "2022-06-01", "--to", "2022-06-03", "--out", dir];
+      // Record the local model's run first, then compare it live, replayed, and beside the others.
+      expect(await main([...range, "--model", "local:trend", "--local-url", ollama.url, "--record", recorded], {})).toBe(0);
+      out.length = 0;
+      expect(await main([...range, "--compare", `offline,sma,local:trend,replay:${recorded},google-vertex/gemini-2.5-flash`, "--local-url", ollama.url, "--record", join(dir, "again.jsonl")], {})).toBe(0);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+    }
+    const text = out.join("");
+    expect(text).toMatch(/Comparison on BTC\/USDT 2h, 2022-06-01 00:00 → 2022-06-03 22:00 UTC \(36 candles\), every decider on the same candles/);
+    expect(text).toMatch(/\| \| offline-engine \| strategy:sma-crossover \| local:trend \| local:trend \(replay\) \| google-vertex\/gemini-2\.5-flash \(stand-in\) \|/);
+    // The AI spend is in every column's figures: the paid stand-in is billed 36 x $0.02.
+    expect(text).toMatch(/\| AI spend \(USDC\) \| 0\.0000 \| 0\.0000 \| 0\.0000 \| 0\.0000 \| 0\.7200 \|/);
+    const report = JSON.parse(readFileSync(join(dir, "compare-BTC_USDT-2h-2022-06-01-2022-06-03.json"), "utf8")) as { label: string; report: { candles: number; strategy: { totalReturnPct: number; aiSpend: number; netPnlAfterAi: number }; verdict: string; decidedBy: { counts: Record<string, number> } } }[];
+    expect(report.map((r) => r.report.candles)).toEqual([36, 36, 36, 36, 36]);
+    const [offline, , live, replayed, paid] = report.map((r) => r.report);
+    // The replay is the local run's twin, for nothing; the stand-in echoes the offline engine, less its bill.
+    expect(replayed!.strategy.totalReturnPct).toBe(live!.strategy.totalReturnPct);
+    expect(replayed!.decidedBy.counts).toEqual({ recording: 36 });
+    expect(paid!.strategy.aiSpend).toBeCloseTo(0.72, 9);
+    expect(paid!.strategy.netPnlAfterAi).toBeCloseTo(offline!.strategy.netPnlAfterAi - 0.72, 6);
+    for (const r of report) expect(r.report.verdict).toMatch(/^Verdict: /);
+    expect(text.match(/^Verdict: /gm)).toHaveLength(5);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+});
+
