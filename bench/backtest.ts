@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { runBacktest, type SymbolSeries } from "../src/backtest/engine.js";
-import { offlineDirect, standInModel, throughAgent } from "../src/backtest/models.js";
+import { offlineDirect, standInModel, strategyModel, throughAgent } from "../src/backtest/models.js";
+import { StrategyRunner } from "../src/strategy/runner.js";
 import { loadConfig } from "../src/config/config.js";
 import { loadCandles } from "../src/market/candles.js";
 import { ensureRedis } from "../src/redis/ensureRedis.js";
@@ -46,6 +47,11 @@ export async function benchBacktest(): Promise<Record<string, number>> {
     const viaCore = await throughAgent({ id: "offline-engine", pricePerCallUsdc: 0, route: "offline", path: "bench", model: standInModel("offline-engine") });
     const core = await runBacktest({ ...common, from: sampleFrom, to: sampleTo, model: viaCore });
     await viaCore.close();
+    // The same engine as a strategy file (strategies/offline.ts), asked in its worker thread.
+    await redis.flushdb();
+    const runner = await StrategyRunner.load(new URL("../strategies/offline.ts", import.meta.url).pathname, { timeoutMs: config.strategy.timeoutMs });
+    const file = await runBacktest({ ...common, from: sampleFrom, to: sampleTo, model: strategyModel(runner, "strategies/offline.ts", config.strategy.timeoutMs) });
+    await runner.close();
 
     const figures = {
       candles: full.report.candles,
@@ -57,10 +63,12 @@ export async function benchBacktest(): Promise<Record<string, number>> {
       directMsPerCandle: Number((direct.report.wallTimeMs / direct.report.candles).toFixed(3)),
       throughCoreMsPerCandle: Number((core.report.wallTimeMs / core.report.candles).toFixed(3)),
       sameDecisionsThroughCore: Number(JSON.stringify(core.curves.strategy) === JSON.stringify(direct.curves.strategy)),
+      strategyFileMsPerCandle: Number((file.report.wallTimeMs / file.report.candles).toFixed(3)),
+      sameDecisionsAsStrategyFile: Number(JSON.stringify(file.curves.strategy) === JSON.stringify(direct.curves.strategy)),
     };
     console.log(`backtest (offline engine, real BTC/USDT 2h, ${figures.candles} candles, one decision per candle):`);
     console.log(`  ${figures.wallSeconds} s wall, ${figures.candlesPerSecond} candles/s; ${figures.orders} orders, ${figures.trades} round trips`);
-    console.log(`  per candle on a ${figures.sampleCandles}-candle sample: ${figures.directMsPerCandle} ms direct, ${figures.throughCoreMsPerCandle} ms through @daydreamsai/core (same decisions: ${figures.sameDecisionsThroughCore ? "yes" : "NO"})`);
+    console.log(`  per candle on a ${figures.sampleCandles}-candle sample: ${figures.directMsPerCandle} ms direct, ${figures.throughCoreMsPerCandle} ms through @daydreamsai/core (same decisions: ${figures.sameDecisionsThroughCore ? "yes" : "NO"}), ${figures.strategyFileMsPerCandle} ms as a strategy file in its thread (same decisions: ${figures.sameDecisionsAsStrategyFile ? "yes" : "NO"})`);
     saveResults("backtest", figures);
     return figures;
   } finally {
