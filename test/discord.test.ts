@@ -157,6 +157,7 @@ describe("Discord: every command", () => {
       whoami: /You are @alice \(discord user 111\), an admin\.\nHere: discord #trading \(3000000000000000001\) in server "Trading desk" \(2000000000000000001\)\./,
       confirm: /Nothing is waiting under that id/,
       cancel: /Nothing is waiting under that id/,
+      session: /No permit sessions: the router is not paid from a wallet by permit/,
     };
     expect(Object.keys(expected).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
     for (const c of COMMANDS) {

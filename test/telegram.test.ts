@@ -204,6 +204,7 @@ describe("Telegram: every command", () => {
       revoke: [["/revoke telegram 555", /telegram user 555 has no access any more/]],
       whoami: [["/whoami", /You are @alice \(telegram user 101\), an admin\.\nHere: telegram supergroup "Trading team" \(-1001234567890\) topic 9\./]],
       audit: [["/audit 50", /Audit log, last \d+[\s\S]*@alice \(telegram 101, admin\) in telegram supergroup "Trading team" \(-1001234567890\) topic 9: \/limits max_position 8 → ok/]],
+      session: [["/session", /No permit sessions: the router is not paid from a wallet by permit/]],
     };
     expect(Object.keys(expected).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
     let refillId: string | undefined;
