@@ -31,6 +31,13 @@ module.exports = {
       from: { path: "^src/(domain|risk/rules|risk/var|decision|indicators|engine)" },
       to: { path: "^src/(app|chat|models|pipeline|orders|queue|payments|exchange/ccxt)" },
     },
+    {
+      name: "strategies-use-only-the-pure-core",
+      severity: "error",
+      comment: "A strategy file is a pure function of its context: it may import the domain types, the strategy types and pure helpers, never a service or adapter.",
+      from: { path: "^strategies/" },
+      to: { path: "^src/", pathNot: "^src/(domain|strategy/types|indicators|decision/schema)" },
+    },
   ],
   options: {
     doNotFollow: { path: "node_modules" },

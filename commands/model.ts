@@ -58,13 +58,13 @@ export const model = defineCommand<ModelArgs, Needs<never, "models" | "state" | 
     const listed = models.routerEnabled ? models.catalogue() : models.chain(chosen);
     for (const [i, m] of listed.entries()) {
       if (m.kind === "offline") {
-        lines.push(`  ${i + 1}. ${m.id} — offline engine, deterministic, free${models.routerEnabled ? " (last resort)" : ""}`);
+        lines.push(`  ${i + 1}. ${m.id} — ${m.id.startsWith("strategy:") ? "strategy file (STRATEGY)" : "offline engine, deterministic"}, free${models.routerEnabled ? " (last resort)" : ""}`);
         continue;
       }
       const paid = lastPrices[m.id];
       const from = m.priceFrom === "catalogue" ? "router's catalogue" : m.priceFrom === "configured" ? "MODEL_PRICES" : m.priceFrom === "estimate" ? "estimate" : undefined;
       const notes = [from, paid !== undefined && paid !== m.estimateMicro ? `last asked ${usdc(paid)}` : undefined].filter(Boolean);
-      const price = `~${usdc(m.estimateMicro)} per call${notes.length ? ` (${notes.join("; ")})` : ""}`;
+      const price = m.id.startsWith("local:") ? "free (local model)" : `~${usdc(m.estimateMicro)} per call${notes.length ? ` (${notes.join("; ")})` : ""}`;
       let health = "healthy";
       let recent = "no calls yet";
       if (rt) {

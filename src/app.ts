@@ -38,6 +38,8 @@ import { routerAuthFromConfig } from "./models/routerAuth.js";
 import { createRouterRuntime } from "./models/routerRuntime.js";
 import { ModelLayer } from "./models/modelLayer.js";
 import { LiveCatalogue } from "./models/liveCatalogue.js";
+import { isLocalModel, localModel, localName, LOCAL_PREFIX } from "./localModels/openaiCompatible.js";
+import { StrategyRunner, strategyContext } from "./strategy/runner.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
 import { PendingOrders } from "./orders/pendingOrders.js";
@@ -238,24 +240,44 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   // The router's catalogue (/v1/models): what it offers and at what price, shared through Redis.
   const live = router && !opts.models ? new LiveCatalogue(redis, router.origin, clock) : undefined;
   if (live) await live.load();
+  // Free models on an OpenAI-compatible server (LOCAL_MODELS at LOCAL_MODEL_URL): alone
+  // (DECISION_MODEL=local), or after the router's models unless the chain places them.
+  const localIds = config.router.decisionModel === "offline" || !config.local.url ? [] : config.local.models.map((m) => `${LOCAL_PREFIX}${m}`);
+  const localFactory = (id: string, f: typeof fetch) => localModel({ baseURL: config.local.url!, model: localName(id), ...(config.local.apiKey ? { apiKey: config.local.apiKey } : {}), fetch: f });
+  const routerChain = [config.router.primaryModel, ...config.router.fallbackModels];
+  const chain = router ? [...routerChain, ...localIds.filter((id) => !routerChain.includes(id))] : localIds;
   const models = opts.models ?? new ModelLayer(
-    router
+    router || localIds.length > 0
       ? {
-          factory: (id, f) => router.model(id, f),
-          payWith: () => router.payWith(),
+          factory: (id, f) => (isLocalModel(id) ? localFactory(id, f) : router!.model(id, f)),
+          ...(router ? { payWith: () => router.payWith() } : {}),
           ...(live ? { live } : {}),
-          primary: config.router.primaryModel,
-          fallbacks: config.router.fallbackModels,
+          primary: chain[0]!,
+          fallbacks: chain.slice(1),
           estimateUsdc: config.router.costPerDecision,
           prices: config.routing.modelPrices,
           timeouts: config.routing.modelTimeouts,
           timeoutMs: config.router.timeoutMs,
-          paysPerCall: router.paysPerCall,
-          ...(router.network ? { network: router.network } : {}),
-          ...(router.payer ? { payer: router.payer } : {}),
+          paysPerCall: router?.paysPerCall ?? false,
+          ...(router?.network ? { network: router.network } : {}),
+          ...(router?.payer ? { payer: router.payer } : {}),
         }
       : undefined,
   );
+  // STRATEGY: a strategy file decides where the offline engine would, in a thread of its own.
+  const strategy = config.strategy.file ? await StrategyRunner.load(config.strategy.file, { timeoutMs: config.strategy.timeoutMs }) : undefined;
+  if (strategy) {
+    models.useStrategy({
+      id: strategy.id,
+      decide: async (inputs) => {
+        const candles = inputs.candles ?? (await market.closedCandles(inputs.symbol, 200));
+        const out = await strategy.decide(strategyContext(inputs, candles, inputs.now ?? clock()));
+        // "strategy NAME threw: ...": the record names the strategy already.
+        if (!out.ok) throw new Error(out.error.replace(/^strategy \S+ /, ""));
+        return out.decision;
+      },
+    });
+  }
   // The breaker, budget, cache and stats live in Redis; their alerts go to every chat.
   const runtimeSettings = {
     ...config.routing,
@@ -499,6 +521,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) await market.stopStreams();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await agent.stop();
+      await strategy?.close();
       await payers.stop();
       await redis.quit();
     },

@@ -9,6 +9,8 @@ export async function banner(app: App, redisNote: string): Promise<string> {
   const balance = await app.services.balance.getBalance();
   const schedule = await app.schedule();
   const pinned = await app.services.state.chosenModel();
+  const locals = c.router.decisionModel !== "offline" && c.local.url ? c.local.models.map((m) => `local:${m}`).join(", ") : "";
+  const free = c.strategy.file ? `strategy ${c.strategy.file} (${app.services.models.freeId}, in its own thread, each answer within ${c.strategy.timeoutMs} ms)` : "offline engine";
   const lines = [
     paper
       ? "Chat-ops trading agent — SIMULATED TRADING (paper exchange). No real money moves."
@@ -25,10 +27,11 @@ export async function banner(app: App, redisNote: string): Promise<string> {
     `  Wallet:    ${app.mode.wallet}, balance ${usdc(balance, 2)}`,
     `  Decisions: ${
       app.services.models.routerEnabled
-        ? `Dreams Router at ${c.router.url} (${c.router.auth === "api-key" || (c.router.auth === "auto" && c.router.apiKey) ? "API key" : `x402 on ${c.router.network}`}), ` +
+        ? `${c.router.decisionModel === "router" ? `Dreams Router at ${c.router.url} (${c.router.auth === "api-key" || (c.router.auth === "auto" && c.router.apiKey) ? "API key" : `x402 on ${c.router.network}`})` : "no router"}` +
+          `${locals ? `${c.router.decisionModel === "router" ? ", then" : ";"} local models ${locals} at ${c.local.url} (free)` : ""}, ` +
           `${pinned ? `${pinned} first (pinned with /model)` : "model chosen per decision by policy (/model to see them)"}, ` +
-          `${c.routing.fallback === "hold" ? "hold" : "offline engine"} when no model can answer`
-        : "offline engine (deterministic, free; set DECISION_MODEL=router with a key or wallet for LLMs)"
+          `${c.routing.fallback === "hold" ? "hold" : free} when no model can answer`
+        : `${free}${c.strategy.file ? "" : " (deterministic, free; set DECISION_MODEL=router with a key or wallet for LLMs, or local with LOCAL_MODELS for free local ones)"}`
     }`,
     `  Research:  ${app.mode.research}`,
     `  Redis:     ${redisNote}`,

@@ -11,11 +11,12 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buyAndHold, combineRuns, smaCrossover } from "../src/backtest/baselines.js";
+import { constantExposure } from "../src/backtest/evaluation.js";
 import { main, parseArgs } from "../src/backtest/cli.js";
-import { plannedDecisions, runBacktest, touchTime, type BacktestOptions } from "../src/backtest/engine.js";
+import { DECISION_FILL_LAG_MS, plannedDecisions, runBacktest, touchTime, type BacktestOptions } from "../src/backtest/engine.js";
 import { computeMetrics, periodsPerYear } from "../src/backtest/metrics.js";
 import { offlineDirect, priceOf, recordingModel, replayModel, standInModel, throughAgent, type PricedModel } from "../src/backtest/models.js";
-import { summarize, walkForward, yearlyPeriods } from "../src/backtest/walkForward.js";
+import { walkForward, walkForwardMarkdown, yearlyPeriods } from "../src/backtest/walkForward.js";
 import { exportJsonl, fromJsonl, importJsonl, inputHash, MemoryRecordings, recordModelDecision, RedisRecordings, toJsonl } from "../src/models/recordings.js";
 import { validateDecision } from "../src/decision/schema.js";
 import type { Candle, Decision } from "../src/domain/types.js";
@@ -256,9 +257,21 @@ describe("the backtest engine on real BTC candles", () => {
     expect(report.averageExposurePct).toBeGreaterThan(0);
     expect(report.exposureMatched.exposurePct).toBe(report.averageExposurePct);
     const window = btc.filter((c) => c.time >= base().from && c.time <= base().to);
-    const matched = buyAndHold(window, 10_000, { feeRate: 0.001, slippageBps: 5, candleMs: H2 }, report.averageExposurePct / 100);
+    // The benchmark holds the strategy's average exposure at every close (rebalanced), not bought once.
+    const matched = constantExposure(window, 10_000, { feeRate: 0.001, slippageBps: 5, candleMs: H2 }, report.averageExposurePct / 100);
     // The report rounds the exposure to 0.01%: the curves agree to that.
     expect(curves.exposureMatched.at(-1)!.equity).toBeCloseTo(matched.equity.at(-1)!, 0);
+    expect(curves.exposureMatched.at(-1)!.equity).not.toBeCloseTo(buyAndHold(window, 10_000, { feeRate: 0.001, slippageBps: 5, candleMs: H2 }, report.averageExposurePct / 100).equity.at(-1)!, 1);
+    // The headline: return against it, won or not, with the edge's interval and the verdict.
+    const a = report.edge.afterFees;
+    expect(a.strategyReturnPct).toBeCloseTo(report.strategy.totalReturnPct, 6);
+    expect(a.benchmarkReturnPct).toBeCloseTo(report.exposureMatched.totalReturnPct, 6);
+    expect(a.won).toBe(report.strategy.totalReturnPct > report.exposureMatched.totalReturnPct);
+    expect(a.lowPct).toBeLessThanOrEqual(a.perYearPct);
+    expect(a.highPct).toBeGreaterThanOrEqual(a.perYearPct);
+    expect(report.edge.beforeFees.strategyReturnPct).toBeCloseTo(((report.strategy.endEquity + report.strategy.fees) / 10_000 - 1) * 100, 6);
+    expect(report.feeSharePct).toBe(report.strategyGross.netPnl + report.strategy.fees > 0 ? Number(((report.strategy.fees / (report.strategyGross.netPnl + report.strategy.fees)) * 100).toFixed(6)) : null);
+    expect(report.verdict).toMatch(/^Verdict: offline-engine (loses to|beats|is ahead of) buy-and-hold at the same exposure on BTC\/USDT 2h, 2022-06-01 to 2022-07-14/);
     expect(plannedDecisions(base())).toBe(report.model.decisions);
     // From the first candle: the 60 that warm the indicators up are not decided, nor charged.
     expect(plannedDecisions({ ...base(), from: 0, to: btc[299]!.time })).toBe(240);
@@ -296,6 +309,42 @@ describe("the backtest engine on real BTC candles", () => {
     const loss = Number(await redis.hget("portfolio:last-loss", "TEST/USDT"));
     const lastLossCandle = candles[70 + 9]!.time;
     expect(loss).toBe(lastLossCandle + Math.floor((1.4 / 2.9) * H2));
+  });
+
+  it("binds the loss cool-down after a decision sell's losing close, on the next candle exactly its length later", async () => {
+    // Opens fall 0.1 a candle, ranges are narrow (no stop or target is touched): every round trip
+    // a decision closes is a loss. Our decider flips: buy when flat, close when holding.
+    const t0 = Date.UTC(2024, 0, 1);
+    const candles = Array.from({ length: 82 }, (_, i): Candle => {
+      const open = 100 - 0.1 * Math.max(0, i - 69);
+      return { time: t0 + i * H2, open, high: open + 0.05, low: open - 0.12, close: open - 0.1, volume: 1 };
+    });
+    const flipper: PricedModel = {
+      id: "flipper", pricePerCallUsdc: 0, route: "offline", path: "test",
+      async decide(inputs) {
+        const held = inputs.portfolio.positions.some((p) => p.symbol === inputs.symbol);
+        const d: Decision = held
+          ? { symbol: inputs.symbol, action: "close", sizePct: 0, confidence: 0.6, reasons: ["flip out"] }
+          : { symbol: inputs.symbol, action: "buy", sizePct: 10, confidence: 0.6, reasons: ["flip in"], stopLossPct: 10, takeProfitPct: 50 };
+        return { ok: true, decision: d, modelCalls: 0 };
+      },
+      async close() {},
+    };
+    const { report } = await runBacktest(base({ symbol: "TEST/USDT", candles, from: candles[70]!.time, to: candles.at(-1)!.time, model: flipper, limits: { ...limits, cooldownAfterLossMinutes: 120 } }));
+    // 12 decisions: buy, close at a loss, buy refused (120 min after the close, which filled just
+    // after its decision, as live), then again: 4 round trips and 4 refusals. Stamped at the
+    // decision's own time instead, the close was exactly 120 min before the next buy, and the
+    // strict cool-down let it through: 6 round trips, no refusal.
+    expect(report.risk.refusedByRule.cooldown).toBe(4);
+    expect(report.strategy.trades).toBe(4);
+    expect(report.risk.stopLosses + report.risk.takeProfits).toBe(0);
+    const loss = Number(await redis.hget("portfolio:last-loss", "TEST/USDT"));
+    expect(loss).toBe(candles[80]!.time + DECISION_FILL_LAG_MS);
+    // With a cool-down shorter than a candle, the next candle's buy goes through.
+    await redis.flushdb();
+    const short = await runBacktest(base({ symbol: "TEST/USDT", candles, from: candles[70]!.time, to: candles.at(-1)!.time, model: flipper, limits: { ...limits, cooldownAfterLossMinutes: 119 } }));
+    expect(short.report.risk.refusedByRule.cooldown ?? 0).toBe(0);
+    expect(short.report.strategy.trades).toBe(6);
   });
 
   it("records a run with real calls once, and replays it free to identical trades", async () => {
@@ -369,10 +418,37 @@ describe("the backtest engine on real BTC candles", () => {
     expect(periods.map((p) => p.label)).toEqual(["2021 (12-20 to 12-31)", "2022 (01-01 to 01-09)"]);
     const wf = await walkForward({ ...base(), from: undefined, to: undefined } as unknown as BacktestOptions, periods);
     expect(wf.rows).toHaveLength(2);
-    const s = wf.summary.exposureMatched;
+    const s = wf.pooled;
     expect(s.periods).toBe(2);
-    expect(s.sharpeWins).toBe(wf.rows.filter((r) => r.strategy.sharpe > r.exposureMatched.sharpe).length);
-    expect(summarize(wf.rows)).toEqual(wf.summary);
+    // Won on return against the rebalanced benchmark; Sharpe is counted beside it, not as the headline.
+    expect(s.wonOnReturn).toBe(wf.rows.filter((r) => r.strategy.totalReturnPct > r.exposureMatched.totalReturnPct).length);
+    expect(s.beside.exposureMatched.sharpeWins).toBe(wf.rows.filter((r) => r.strategy.sharpe > r.exposureMatched.sharpe).length);
+    expect(wf.bySymbol.map((b) => b.symbol)).toEqual(["BTC/USDT"]);
+    expect(wf.verdict).toMatch(/^Verdict: offline-engine /);
+  });
+
+  it("walks several symbols each on its own, one table each, and pools them on return with one interval", async () => {
+    const eth = loadCandles(join(SHARED, "ETH_USDT_2h.csv"));
+    const doge = loadCandles(join(SHARED, "DOGE_USDT_2h.csv"));
+    const wf = await walkForward({ ...base(), symbol: undefined, candles: undefined, series: [{ symbol: "ETH/USDT", candles: eth }, { symbol: "DOGE/USDT", candles: doge }] } as unknown as BacktestOptions);
+    expect(wf.bySymbol.map((b) => [b.symbol, b.rows.map((r) => r.period)])).toEqual([
+      ["ETH/USDT", ["2025 (04-30 to 07-23)"]],
+      ["DOGE/USDT", ["2025 (06-30 to 09-08)"]],
+    ]);
+    expect(wf.pooled.periods).toBe(2);
+    expect(wf.pooled.symbols).toEqual(["ETH/USDT", "DOGE/USDT"]);
+    expect(wf.pooled.wonOnReturn).toBe(wf.rows.filter((r) => r.edge.afterFees.won).length);
+    const e = wf.pooled.edgePerYear.afterFees;
+    expect(e.lowPct).toBeLessThanOrEqual(e.meanPct);
+    expect(e.highPct).toBeGreaterThanOrEqual(e.meanPct);
+    // The pooled mean weighs every candle alike: between the two symbols' own means.
+    const means = wf.bySymbol.map((b) => b.summary.edgePerYear.afterFees.meanPct);
+    expect(e.meanPct).toBeGreaterThanOrEqual(Math.min(...means) - 1e-9);
+    expect(e.meanPct).toBeLessThanOrEqual(Math.max(...means) + 1e-9);
+    expect(wf.heldOut).toBeUndefined(); // nothing here was used to choose the rules
+    const md = walkForwardMarkdown(wf);
+    expect(md).toMatch(/### ETH\/USDT[\s\S]*### DOGE\/USDT[\s\S]*### Pooled[\s\S]*All symbols, all periods\*\* \(2 period\(s\) of ETH\/USDT, DOGE\/USDT\)/);
+    expect(md.trim().split("\n").at(-1)).toBe(wf.verdict);
   });
 
   it("runs the full 35,000-candle history to the end", async () => {
@@ -405,7 +481,15 @@ describe("npm run backtest", () => {
     expect(p.walkForward).toBe(true);
     expect(() => parseArgs(["--symbols", "BTC/USDT,ETH/BTC"])).toThrow(/one quote currency/);
     expect(() => parseArgs(["--replay", "x.jsonl", "--real-calls"])).toThrow(/makes no calls/);
-    expect(() => parseArgs(["--record", "x.jsonl"])).toThrow(/--record is for --real-calls/);
+    expect(() => parseArgs(["--record", "x.jsonl"])).toThrow(/--record is for real calls \(--real-calls\) and local models/);
+    expect(parseArgs(["--record", "x.jsonl", "--model", "local:llama3.2"]).record).toBe("x.jsonl");
+    expect(parseArgs(["--strategy", "strategies/sma-crossover.ts"]).strategy).toBe("strategies/sma-crossover.ts");
+    expect(() => parseArgs(["--strategy", "a.ts", "--model", "openai/gpt-4o"])).toThrow(/--strategy and --model both name the decider/);
+    expect(parseArgs(["--compare", "offline, sma ,local:llama3.2"]).compare).toEqual(["offline", "sma", "local:llama3.2"]);
+    expect(() => parseArgs(["--compare", "offline"])).toThrow(/--compare needs two deciders or more/);
+    expect(() => parseArgs(["--compare", "offline,sma", "--model", "x"])).toThrow(/--compare names every decider itself/);
+    expect(parseArgs(["--symbols", "all", "--walk-forward"]).allSymbols).toBe(true);
+    expect(() => parseArgs(["--local-url", "ollama"])).toThrow(/--local-url "ollama" is not an http\(s\) URL/);
     expect(() => parseArgs(["--every", "2", "--interval", "300"])).toThrow(/--every or --interval/);
   });
 
@@ -434,6 +518,28 @@ describe("npm run backtest", () => {
     expect(text).toMatch(/bad\.jsonl line 2: inputHash must be 64 hex digits/);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it("walks forward over every symbol of a --data folder and ends with the verdict", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "backtest-folder-"));
+    for (const f of ["ETH_USDT_2h.csv", "DOGE_USDT_2h.csv"]) writeFileSync(join(dir, f), readFileSync(join(SHARED, f)));
+    const out: string[] = [];
+    const outWrite = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
+    try {
+      expect(await main(["--walk-forward", "--data", dir, "--out", dir], {})).toBe(0);
+    } finally {
+      process.stdout.write = outWrite;
+      process.stderr.write = errWrite;
+    }
+    const text = out.join("");
+    expect(text).toMatch(/Walk-forward DOGE\/USDT, ETH\/USDT 2h, 2 period\(s\), offline-engine/);
+    expect(text).toMatch(/### DOGE\/USDT[\s\S]*### ETH\/USDT[\s\S]*### Pooled/);
+    expect(text).toMatch(/Verdict: offline-engine (loses to|beats|is ahead of) buy-and-hold at the same exposure over 2 period\(s\) of DOGE\/USDT, ETH\/USDT/);
+    expect(existsSync(join(dir, "walkforward-DOGE_USDT+ETH_USDT-2h-offline-engine.md"))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
 
   it("hashes what the model was shown, not the job id or the key order", () => {
     const a = { decisionId: "x", symbol: "BTC/USDT", limits: { b: 1, a: 2 } };

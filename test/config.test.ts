@@ -124,6 +124,8 @@ describe("loadConfig defaults", () => {
         maxVar95Pct: 3,
       },
       research: { url: undefined, ttlMs: 900_000, maxPrice: 0.1, timeoutMs: 10_000 },
+      strategy: { file: undefined, timeoutMs: 2_000 },
+      local: { url: undefined, models: [], apiKey: undefined },
       logLevel: "info",
       ops: { metrics: undefined },
     } satisfies Config);
@@ -315,6 +317,21 @@ describe("loadConfig errors", () => {
     );
   });
 
+  it("checks the strategy file and the local models", () => {
+    expect(fails({ STRATEGY: "strategies/no-such-file.ts" })).toContain('STRATEGY: no such file "strategies/no-such-file.ts": give the path');
+    expect(ok({ STRATEGY: "strategies/sma-crossover.ts" }).strategy).toEqual({ file: "strategies/sma-crossover.ts", timeoutMs: 2000 });
+    expect(fails({ STRATEGY_TIMEOUT_MS: "10" })).toContain("STRATEGY_TIMEOUT_MS: expected a whole number between 50 and 60000");
+    expect(fails({ DECISION_MODEL: "local" })).toContain('DECISION_MODEL: "local" needs LOCAL_MODELS');
+    expect(fails({ DECISION_MODEL: "local", LOCAL_MODELS: "llama3.2" })).toContain("LOCAL_MODEL_URL: LOCAL_MODELS need the endpoint that serves them");
+    const local = ok({ DECISION_MODEL: "local", LOCAL_MODELS: "llama3.2, qwen2.5:7b", LOCAL_MODEL_URL: "http://127.0.0.1:11434/v1/" });
+    expect(local.local).toEqual({ url: "http://127.0.0.1:11434/v1", models: ["llama3.2", "qwen2.5:7b"], apiKey: undefined });
+    expect(fails({ LOCAL_MODEL_URL: "ollama" })).toContain("LOCAL_MODEL_URL: expected an http(s) URL");
+    // A timeout for a local model is fine; a price is not: it is free.
+    expect(ok({ DECISION_MODEL: "local", LOCAL_MODELS: "llama3.2", LOCAL_MODEL_URL: "http://127.0.0.1:11434/v1", MODEL_TIMEOUTS: "local:llama3.2=90000" }).routing.modelTimeouts).toEqual({ "local:llama3.2": 90000 });
+    expect(fails({ DECISION_MODEL: "local", LOCAL_MODELS: "llama3.2", LOCAL_MODEL_URL: "http://127.0.0.1:11434/v1", MODEL_PRICES: "local:llama3.2=0.01" })).toContain("MODEL_PRICES: local:llama3.2 is a local model, which is free");
+    expect(fails({ DECISION_MODEL: "router", DREAMS_ROUTER_API_KEY: "sk-test", PRIMARY_MODEL: "local:llama3.2" })).toContain("LOCAL_MODEL_URL: local:llama3.2 need the endpoint");
+  });
+
   it("requires the confirmation and exchange keys for live trading", () => {
     const message = fails({ TRADING_MODE: "live", MARKET_DATA: "live", EXCHANGE_API_KEY: "key" });
     const lines = problemLines(message);
@@ -427,6 +444,7 @@ describe("redactSecrets", () => {
       EXCHANGE_API_KEY: "exkey-sample",
       EXCHANGE_SECRET: "exsecret-sample",
       REFILL_FROM_PRIVATE_KEY: `0x${"5e".repeat(32)}`,
+      LOCAL_MODEL_API_KEY: "local-key-sample",
     };
     expect(Object.keys(samples).sort()).toEqual(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort());
     const config = ok(samples);
@@ -444,7 +462,7 @@ describe("CONFIG_KEYS and generated docs", () => {
     const keys = CONFIG_KEYS.map((k) => k.key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort()).toEqual(
-      ["DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "REFILL_FROM_PRIVATE_KEY", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
+      ["DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "LOCAL_MODEL_API_KEY", "REFILL_FROM_PRIVATE_KEY", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
     );
     for (const k of CONFIG_KEYS) expect(k.description.length, k.key).toBeGreaterThan(5);
     for (const k of CONFIG_KEYS) expect(k.group, k.key).not.toBe("");

@@ -16,7 +16,7 @@ import {
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { jsonSchema, type JSONSchema7 } from "ai";
-import type { Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
+import type { Candle, Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
 import type { ResearchReport } from "../research/types.js";
 import { renderResearch } from "../research/prompt.js";
 import { ACTION_ARGS, actionToDecision, validateDecision, type ActionName } from "../decision/schema.js";
@@ -41,6 +41,12 @@ export interface DecisionInputs {
     recent: { time: number; action: string; outcome: string }[];
   };
   limits: RiskLimits;
+  /**
+   * The closed candles the snapshot was computed from, and when the decision is made: for a
+   * strategy file. The model is not shown them, and neither is part of a recording's hash.
+   */
+  candles?: Candle[];
+  now?: number;
 }
 
 export type AgentOutcome =
@@ -344,19 +350,20 @@ export class TradingAgent {
    * at 3-5 ms a decision. The same schema validates the decision and the same audit record
    * explains it (what the rule was shown, and what it answered).
    */
-  async decideWithout(inputs: DecisionInputs, modelId: string, decide: (inputs: DecisionInputs) => Decision): Promise<AgentOutcome> {
+  async decideWithout(inputs: DecisionInputs, modelId: string, decide: (inputs: DecisionInputs) => Decision | Promise<Decision>): Promise<AgentOutcome> {
     if (!this.started) return { ok: false, error: "the agent is not started", modelCalls: 0 };
     let reply = "";
     let outcome: AgentOutcome;
     try {
-      const candidate = decide(inputs);
+      const candidate = await decide(inputs);
       reply = JSON.stringify(candidate);
       const checked = validateDecision(candidate);
       outcome = checked.ok ? { ok: true, decision: checked.decision, modelCalls: 0 } : { ok: false, error: `invalid decision: ${checked.error}`, modelCalls: 0 };
     } catch (err) {
-      outcome = { ok: false, error: `${modelId} failed: ${(err as Error).message}`, modelCalls: 0 };
+      // The caller names who decided; the message says what went wrong (a strategy's says how to fix it).
+      outcome = { ok: false, error: (err as Error).message, modelCalls: 0 };
     }
-    const { decisionId, ...shown } = inputs;
+    const { decisionId, candles: _candles, now: _now, ...shown } = inputs;
     this.writeAudit({
       decisionId,
       symbol: inputs.symbol,
@@ -405,16 +412,26 @@ export class TradingAgent {
         prompt = promptText(opts.prompt);
         // A stopped decision (its deadline passed) lets go of a model that never answers, so
         // core's run can end and be cleaned up.
-        const { stream, ...rest } = await Promise.race([model.doStream(opts), aborted]);
         const parts: StreamPart[] = [];
         let text = "";
-        const reader = stream.getReader();
-        for (;;) {
-          const { done, value } = await Promise.race([reader.read(), aborted]);
-          if (done) break;
-          parts.push(value);
-          if (value.type === "text-delta") text += value.delta;
-          if (value.type === "error") throw value.error instanceof Error ? value.error : new Error(String(value.error));
+        let rest: Omit<Awaited<ReturnType<ModelV2["doStream"]>>, "stream">;
+        try {
+          const started = await Promise.race([model.doStream(opts), aborted]);
+          const { stream, ...others } = started;
+          rest = others;
+          const reader = stream.getReader();
+          for (;;) {
+            const { done, value } = await Promise.race([reader.read(), aborted]);
+            if (done) break;
+            parts.push(value);
+            if (value.type === "text-delta") text += value.delta;
+            if (value.type === "error") throw value.error instanceof Error ? value.error : new Error(String(value.error));
+          }
+        } catch (err) {
+          // Core swallows a failed model call: keep what the server said (a 404's "model not
+          // found", a 400's "exceeds the context"), or the decision only says it got no action.
+          if (!abort.signal.aborted) slot.error ??= `model call failed: ${(err as Error).message}`;
+          throw err;
         }
         reply = text;
         const problem = screenReply(text);

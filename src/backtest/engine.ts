@@ -17,6 +17,7 @@ import { equity } from "../portfolio/valuation.js";
 import { NoResearch } from "../research/types.js";
 import { AgentState } from "../state/agentState.js";
 import { buyAndHold, combineRuns, smaCrossover, type BaselineRun } from "./baselines.js";
+import { constantExposure, edgeOf, feeSharePct, verdict, type BootstrapOptions, type Edge } from "./evaluation.js";
 import { BacktestMarket } from "./market.js";
 import { computeMetrics, drawdownSeries, periodsPerYear, type Metrics } from "./metrics.js";
 import { offlineDirect, type DeciderOutcome, type PricedModel } from "./models.js";
@@ -55,6 +56,8 @@ export interface BacktestOptions {
   maxAiSpendUsdc?: number;
   dataLabel?: string;
   onProgress?: (done: number, total: number) => void;
+  /** The interval of the edge: block length, resamples, seed (default 2,000 resamples, seed 1), level. */
+  bootstrap?: BootstrapOptions;
 }
 
 export interface CurvePoint {
@@ -87,6 +90,10 @@ export interface BacktestReport {
     replayed: number;
     /** Decisions a replay had no recording for (the offline engine decided them). */
     notRecorded: number;
+    /** A strategy's answers refused (it threw, ran over its time, or answered outside the schema): no order. */
+    refused: number;
+    /** The first refusal's message, to say what went wrong. */
+    firstRefusal?: string;
   };
   /** What made the decisions, in words and counted: every report says it. */
   decidedBy: { summary: string; counts: Record<string, number> };
@@ -98,9 +105,21 @@ export interface BacktestReport {
   /** The same run before the AI spend: what the decisions earned, with only trading costs. */
   strategyGross: Metrics;
   buyAndHold: Metrics;
-  /** Buy-and-hold of the strategy's average exposure, the rest left in cash. */
+  /**
+   * The headline benchmark: buy-and-hold of the strategy's average exposure, rebalanced to that
+   * exposure at every close (the rest in cash), so it holds the same amount of market throughout.
+   */
   exposureMatched: Metrics & { exposurePct: number };
   smaCrossover: Metrics;
+  /**
+   * Return against the exposure-matched benchmark: after every cost (fees, slippage, AI spend), and
+   * before fees and AI spend (the strategy's fees added back, the benchmark's entry fee left out).
+   */
+  edge: { afterFees: Edge; beforeFees: Edge };
+  /** Trading fees as a percent of the profit before them; null when nothing was made before fees. */
+  feeSharePct: number | null;
+  /** One plain line: does it beat, lose to, or not differ from the exposure-matched benchmark. */
+  verdict: string;
   risk: {
     refusedByRule: Record<string, number>;
     resizedByRule: Record<string, number>;
@@ -122,7 +141,18 @@ export interface BacktestReport {
 export interface BacktestResult {
   report: BacktestReport;
   curves: { strategy: CurvePoint[]; strategyAfterAi: CurvePoint[]; buyAndHold: CurvePoint[]; exposureMatched: CurvePoint[]; smaCrossover: CurvePoint[] };
+  /** Per-candle return differences against the exposure-matched benchmark (after and before fees), for pooling several runs. */
+  differences: { times: number[]; afterFees: number[]; beforeFees: number[] };
 }
+
+/**
+ * A decision's order fills this long after its risk check, as live: the check runs when the
+ * decision is made, the fill comes after it. A losing close by a decision sell is then stamped
+ * after the decision, so the next candle's buy, exactly one candle later, is inside a cool-down
+ * of one candle's length (live would refuse it too, and place it at a later tick of the same
+ * candle; the backtest, deciding once per candle, waits for the next candle: stricter, never looser).
+ */
+export const DECISION_FILL_LAG_MS = 1_000;
 
 const iso = (t: number) => new Date(t).toISOString().slice(0, 16).replace("T", " ");
 const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
@@ -238,7 +268,7 @@ export function touchTime(c: Pick<Candle, "time" | "open" | "high" | "low" | "cl
 /** The label a decision is counted under in `decidedBy`. */
 function sourceLabel(model: PricedModel, out: DeciderOutcome): string {
   if (out.source) return out.source;
-  return model.route === "offline" ? "offline engine" : model.route === "stand-in" ? "stand-in" : model.route === "replay" ? "recording" : "real model calls";
+  return model.route === "offline" ? "offline engine" : model.route === "stand-in" ? "stand-in" : model.route === "replay" ? "recording" : model.route === "local" ? "local model calls" : model.route === "strategy" ? model.id : "real model calls";
 }
 
 export function describeDecidedBy(model: PricedModel, counts: Record<string, number>): string {
@@ -254,7 +284,9 @@ export function describeDecidedBy(model: PricedModel, counts: Record<string, num
         ? `: replayed from recordings of ${model.id}, free and reproducible`
         : model.route === "router"
           ? `: real calls to ${model.id}`
-          : "";
+          : model.route === "local"
+            ? `: calls to the local model ${model.id}, free`
+            : "";
   return `${total.toLocaleString("en-US")} decisions: ${parts.join(", ")}${caveat}`;
 }
 
@@ -266,7 +298,8 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
   const cadence = cadenceOf(o);
 
   const market = new BacktestMarket(series, o.dataLabel ?? `backtest of ${symbols.join(", ")}`);
-  const clock = { now: timeline[0]! };
+  // fillLag: set while a decision's order is placed (see DECISION_FILL_LAG_MS).
+  const clock = { now: timeline[0]!, fillLag: 0 };
   market.at(clock.now);
   const exchange = new PaperExchange({
     redis: o.redis,
@@ -274,7 +307,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     feeRate: o.feeRate,
     slippageBps: o.slippageBps,
     startingCash: o.startingCash,
-    clock: () => clock.now,
+    clock: () => clock.now + clock.fillLag,
     prefix: "paper:",
   });
   const portfolio = new PortfolioStore(o.redis, "portfolio:");
@@ -305,8 +338,10 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
   const times: number[] = [timeline[0]!];
   const eq: number[] = [o.startingCash];
   const eqAfterAi: number[] = [o.startingCash];
+  // Equity with the trading fees paid so far added back, and no AI spend: the run before fees.
+  const eqBeforeFees: number[] = [o.startingCash];
   let aiSpend = 0;
-  const m = { decisions: 0, modelCalls: 0, failed: 0, skippedForBudget: 0, replayed: 0, notRecorded: 0 };
+  const m: Omit<BacktestReport["model"], "id" | "route" | "path" | "pricePerCallUsdc"> = { decisions: 0, modelCalls: 0, failed: 0, skippedForBudget: 0, replayed: 0, notRecorded: 0, refused: 0 };
   const decidedBy: Record<string, number> = {};
   let orders = 0;
   let fees = 0;
@@ -343,6 +378,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
       // The offline engine reads none of it; a model sees what live trading would show it.
       portfolio: portfolioContext(atOpen(), o.model.route === "offline" ? 0 : await portfolio.realizedPnl(), []),
       limits: o.limits,
+      ...(o.model.needsCandles ? { candles: candles.slice(Math.max(0, idx - 200), idx), now: clock.now } : {}),
     };
     m.decisions++;
     const price = o.model.pricePerCallUsdc;
@@ -359,6 +395,13 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
         aiSpend += price * out.modelCalls;
       }
       if (out.ok && out.source === "recording") m.replayed++;
+      if (!out.ok && o.model.refuseOnFailure) {
+        // A strategy's fault is its own: refused, nothing traded, no stand-in decides for it.
+        m.refused++;
+        m.firstRefusal ??= out.error;
+        bump(decidedBy, "refused");
+        return false;
+      }
       if (!out.ok) {
         const missing = out.source === "no recording";
         if (missing) m.notRecorded++;
@@ -370,7 +413,13 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     bump(decidedBy, sourceLabel(o.model, out));
     if (!out.ok || out.decision.action === "hold") return false;
     const record: DecisionRecord = { id: inputs.decisionId, time: clock.now, symbol, trigger: "schedule", model: o.model.id, costMicro: 0, latencyMs: 0, outcome: "decided" };
-    const done = await placeForDecision(svc, { decisionId: inputs.decisionId, symbol, trigger: "schedule" }, out.decision, record);
+    clock.fillLag = DECISION_FILL_LAG_MS;
+    let done: DecisionRecord;
+    try {
+      done = await placeForDecision(svc, { decisionId: inputs.decisionId, symbol, trigger: "schedule" }, out.decision, record);
+    } finally {
+      clock.fillLag = 0;
+    }
     if (done.risk) {
       if (done.risk.outcome === "refused") for (const r of done.risk.rules) bump(risk.refusedByRule, r);
       if (done.risk.outcome === "resized") for (const r of done.risk.rules) bump(risk.resizedByRule, r);
@@ -450,6 +499,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     times.push(t + tfMs);
     eq.push(mark);
     eqAfterAi.push(mark - aiSpend);
+    eqBeforeFees.push(mark + fees);
     if (o.onProgress && step % 500 === 0) o.onProgress(step, total);
   }
   o.onProgress?.(total, total);
@@ -464,7 +514,12 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
   // Several symbols: each baseline splits the cash equally between them, on the run's clock.
   const share = o.startingCash / series.length;
   const bh = combineRuns(windows.map((c) => buyAndHold(c, share, costs)), times);
-  const matched = combineRuns(windows.map((c) => buyAndHold(c, share, costs, averageExposure)), times);
+  const matched = combineRuns(windows.map((c) => constantExposure(c, share, costs, averageExposure)), times);
+  const matchedBeforeFees = combineRuns(windows.map((c) => constantExposure(c, share, { ...costs, feeRate: 0 }, averageExposure)), times);
+  const after = edgeOf(eqAfterAi, matched.equity, ppy, o.bootstrap);
+  const before = edgeOf(eqBeforeFees, matchedBeforeFees.equity, ppy, o.bootstrap);
+  const { differences: afterDiffs, ...afterFees } = after;
+  const { differences: beforeDiffs, ...beforeFees } = before;
   const sma = combineRuns(series.map((s, k) => smaCrossover(s.candles.slice(Math.max(0, w.first[k]! - 200), w.first[k]!), windows[k]!, share, costs)), times);
   const baseline = (b: BaselineRun) => computeMetrics({ equity: b.equity, times: b.times, periodsPerYear: ppy, tradePnls: b.tradePnls, orders: b.orders, fees: b.fees, aiSpend: 0 });
   const wallTimeMs = performance.now() - started;
@@ -488,6 +543,9 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     buyAndHold: baseline(bh),
     exposureMatched: { ...baseline(matched), exposurePct: Number((averageExposure * 100).toFixed(2)) },
     smaCrossover: baseline(sma),
+    edge: { afterFees, beforeFees },
+    feeSharePct: feeSharePct(strategyGross.fees, strategyGross.netPnl),
+    verdict: verdict(o.model.id, afterFees, `on ${symbols.join(" + ")} ${o.timeframe}, ${iso(timeline[0]!).slice(0, 10)} to ${iso(timeline[timeline.length - 1]!).slice(0, 10)}`),
     risk,
     timeInMarketPct: Number(((candlesInMarket / total) * 100).toFixed(2)),
     averageExposurePct: Number((averageExposure * 100).toFixed(2)),
@@ -503,6 +561,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
       exposureMatched: curve(matched.times, matched.equity),
       smaCrossover: curve(sma.times, sma.equity),
     },
+    differences: { times: times.slice(1), afterFees: afterDiffs, beforeFees: beforeDiffs },
   };
 }
 

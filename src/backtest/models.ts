@@ -9,6 +9,7 @@ import { validateDecision } from "../decision/schema.js";
 import type { Decision } from "../domain/types.js";
 import { decideOffline, OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import { inputHash, recordModelDecision, type RecordingStore } from "../models/recordings.js";
+import { strategyContext, type StrategyRunner } from "../strategy/runner.js";
 
 /** source: what decided, for the report (e.g. "recording"; "no recording" when a replay had none). */
 export type DeciderOutcome = ({ ok: true; decision: Decision; modelCalls: number } | { ok: false; error: string; modelCalls: number }) & { source?: string };
@@ -17,10 +18,17 @@ export interface PricedModel {
   id: string;
   /** What one decision costs (USDC), charged whenever the model was called. */
   pricePerCallUsdc: number;
-  /** offline: no model call; stand-in: no money moves; router: real calls, real USDC; replay: recorded answers, free. */
-  route: "offline" | "stand-in" | "router" | "replay";
+  /**
+   * offline: no model call; stand-in: no money moves; router: real calls, real USDC; replay:
+   * recorded answers, free; local: real calls to a local model, free; strategy: a strategy file.
+   */
+  route: "offline" | "stand-in" | "router" | "replay" | "local" | "strategy";
   /** How decisions are made, for the report. */
   path: string;
+  /** Give it the closed candles and the time (a strategy file reads them; a model is not shown them). */
+  needsCandles?: boolean;
+  /** A failed answer is refused and nothing is traded, instead of letting the offline engine decide (a strategy's faults are its own). */
+  refuseOnFailure?: boolean;
   decide(inputs: DecisionInputs): Promise<DeciderOutcome>;
   close(): Promise<void>;
 }
@@ -137,5 +145,26 @@ export function replayModel(store: RecordingStore, modelId: string, from: string
       return result.ok ? { ok: true, decision: result.decision, modelCalls: 0, source: "recording" } : { ok: false, error: result.error, modelCalls: 0, source: "recording (invalid)" };
     },
     async close() {},
+  };
+}
+
+/**
+ * A strategy file run by `runner` (its own thread, bounded in time), its answers checked against
+ * the decision schema. An answer it gets wrong is refused and places no order: the offline engine
+ * does not stand in for it, so its report is its own.
+ */
+export function strategyModel(runner: StrategyRunner, shownPath: string, timeoutMs: number): PricedModel {
+  return {
+    id: runner.id,
+    pricePerCallUsdc: 0,
+    route: "strategy",
+    path: `strategy file ${shownPath}${runner.exportedName ? ` (${runner.exportedName})` : ""}, in a worker thread, each answer within ${timeoutMs} ms and checked against the decision schema`,
+    needsCandles: true,
+    refuseOnFailure: true,
+    async decide(inputs) {
+      const out = await runner.decide(strategyContext(inputs, inputs.candles ?? [], inputs.now ?? Date.now()));
+      return out.ok ? { ok: true, decision: out.decision, modelCalls: 0, source: runner.id } : { ok: false, error: out.error, modelCalls: 0, source: "refused" };
+    },
+    close: () => runner.close(),
   };
 }

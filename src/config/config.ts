@@ -320,7 +320,7 @@ const TABLE = {
     /** Expected USDC per call of a model with no known price: reserved before a call, never booked. */
     costPerDecision: setting("COST_PER_DECISION_USDC", "0.04", "Expected USDC per call of a model with no known price: only an estimate reserved before a call; what is booked is what was paid", num({ min: 0 })),
     timeoutMs: setting("MODEL_TIMEOUT_MS", "20000", "Give up on a model call after this many milliseconds", num({ min: 1000, max: 600000, whole: true })),
-    decisionModel: setting("DECISION_MODEL", "offline", "offline: rule-based engine, no model calls; router: ask the Dreams Router", oneOf("offline", "router")),
+    decisionModel: setting("DECISION_MODEL", "offline", "offline: the offline engine (or STRATEGY), no model calls; router: ask the Dreams Router (then LOCAL_MODELS); local: ask only LOCAL_MODELS, free", oneOf("offline", "router", "local")),
   }),
 
   /** All amounts in USDC (not micro-USDC). */
@@ -389,6 +389,20 @@ const TABLE = {
     ttlMs: inMs(setting("RESEARCH_TTL_SECONDS", "900", "One research reply (paid once) serves every decision for this long", num({ min: 10, max: 86400, whole: true }))),
     maxPrice: setting("RESEARCH_MAX_PRICE_USDC", "0.10", "Never pay more than this for one research call (MAX_PRICE_PER_CALL_USDC holds too)", num({ above: 0 })),
     timeoutMs: setting("RESEARCH_TIMEOUT_MS", "10000", "Give up on the research endpoint after this many milliseconds (the decision goes on without it)", num({ min: 500, max: 120000, whole: true })),
+  }),
+
+  /** Your own strategy file, and free models on an OpenAI-compatible server (Ollama, LM Studio, vLLM, llama.cpp). */
+  ...group("Your strategy and local models", {
+    strategy: {
+      /** A strategy file deciding in the offline engine's place; undefined: the offline engine. */
+      file: optional("STRATEGY", "A strategy file (.ts or .js exporting a function from the decision's context to a decision; see strategies/README.md) that decides in the offline engine's place: alone with DECISION_MODEL=offline, else as the last fallback after the models", text),
+      timeoutMs: setting("STRATEGY_TIMEOUT_MS", "2000", "Most milliseconds a strategy may take to answer (it runs in its own thread); a slower answer, or one that throws or breaks the decision schema, is refused and places no order", num({ min: 50, max: 60000, whole: true })),
+    },
+    local: {
+      url: withoutTrailingSlash(optional("LOCAL_MODEL_URL", "An OpenAI-compatible endpoint (with its /v1) serving free local models: Ollama http://127.0.0.1:11434/v1, LM Studio http://127.0.0.1:1234/v1, vLLM, llama.cpp's server", httpUrl)),
+      models: orElse(optional("LOCAL_MODELS", "Model names at LOCAL_MODEL_URL (e.g. llama3.2,qwen2.5:7b): each is a free model local:NAME in the fallback chain, after the router's unless PRIMARY_MODEL or FALLBACK_MODELS place it", list(/^[^\s,]+$/, "a comma-separated list of model names as the server knows them, like llama3.2 or qwen2.5:7b")), []),
+      apiKey: secret("LOCAL_MODEL_API_KEY", "Bearer token for LOCAL_MODEL_URL, if the server asks for one (vLLM --api-key, LM Studio); Ollama needs none", noSpaces("an API key")),
+    },
   }),
 
   chat: {
@@ -678,7 +692,20 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
     problems.push(`ROUTER_AUTH: "wallet-login" is gone: the router no longer offers a wallet login. A wallet pays with a permit session: use ROUTER_AUTH=x402 (or auto) with X402_PRIVATE_KEY`);
   }
 
-  const chain = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? [])];
+  const locals = (v.LOCAL_MODELS ?? []).map((m) => `local:${m}`);
+  if (v.DECISION_MODEL === "local" && locals.length === 0) {
+    problems.push(`DECISION_MODEL: "local" needs LOCAL_MODELS (the model names at LOCAL_MODEL_URL, e.g. llama3.2) and LOCAL_MODEL_URL (Ollama: http://127.0.0.1:11434/v1)`);
+  }
+  const placed = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? [])].filter((m): m is string => m !== undefined && m.startsWith("local:"));
+  if ((locals.length > 0 || placed.length > 0) && !given("LOCAL_MODEL_URL")) {
+    problems.push(`LOCAL_MODEL_URL: ${locals.length ? "LOCAL_MODELS" : placed.join(", ")} need the endpoint that serves them, e.g. LOCAL_MODEL_URL=http://127.0.0.1:11434/v1 for Ollama`);
+  }
+  if (v.STRATEGY !== undefined && !existsSync(v.STRATEGY)) {
+    problems.push(`STRATEGY: no such file ${JSON.stringify(v.STRATEGY)}: give the path (from the working directory) of a .ts or .js file that exports a strategy, e.g. strategies/sma-crossover.ts (see strategies/README.md)`);
+  }
+  const chain = [v.PRIMARY_MODEL, ...(v.FALLBACK_MODELS ?? []), ...locals];
+  const freeButPriced = Object.keys(v.MODEL_PRICES ?? {}).filter((m) => m.startsWith("local:"));
+  if (freeButPriced.length > 0) problems.push(`MODEL_PRICES: ${freeButPriced.join(", ")} is a local model, which is free: leave it out`);
   // A cap below the price of the cheapest model's call makes every paid call impossible, silently.
   if (v.DECISION_MODEL === "router" && v.PRIMARY_MODEL !== undefined && v.COST_PER_DECISION_USDC !== undefined) {
     const models = buildCatalogue({ primary: v.PRIMARY_MODEL, fallbacks: v.FALLBACK_MODELS ?? [], prices: v.MODEL_PRICES ?? {}, defaultPriceUsdc: v.COST_PER_DECISION_USDC, timeouts: {}, defaultTimeoutMs: 1 });
@@ -693,7 +720,7 @@ function crossChecks(v: Partial<Values>, given: (key: Key) => boolean): string[]
   }
   for (const key of ["MODEL_TIMEOUTS", "MODEL_PRICES"] as const) {
     const unknown = Object.keys(v[key] ?? {}).filter((m) => !chain.includes(m));
-    if (unknown.length > 0) problems.push(`${key}: ${unknown.join(", ")} is not PRIMARY_MODEL or in FALLBACK_MODELS (${chain.join(", ")})`);
+    if (unknown.length > 0) problems.push(`${key}: ${unknown.join(", ")} is not PRIMARY_MODEL or in FALLBACK_MODELS or LOCAL_MODELS (${chain.join(", ")})`);
   }
   if (v.BATCH_DECISIONS && v.DECISION_CACHE_TTL_SECONDS === 0) {
     problems.push(`BATCH_DECISIONS: "on" hands each symbol its answer through the decision cache, so it needs DECISION_CACHE_TTL_SECONDS above 0`);

@@ -1,4 +1,5 @@
 import { USDC, type MicroUsdc } from "../domain/types.js";
+import { isLocalModel } from "../localModels/openaiCompatible.js";
 
 /** How capable (and how dear) a model is. Selection asks for a tier; the catalogue names the model. */
 export type Tier = "economy" | "fast" | "standard" | "premium";
@@ -14,6 +15,8 @@ export interface CatalogueModel {
   timeoutMs: number;
   /** false: the router's live catalogue was read and does not list this model now. */
   offered?: false;
+  /** A local model (local:NAME, LOCAL_MODEL_URL): free, never paid, not in the router's catalogue. */
+  free?: true;
 }
 
 // Rough per-decision prices by model family, used only until the router's catalogue is read
@@ -62,12 +65,14 @@ export function tiersByRank(prices: MicroUsdc[]): Tier[] {
 export function buildCatalogue(s: CatalogueSettings): CatalogueModel[] {
   const ids = [s.primary, ...s.fallbacks.filter((m) => m !== s.primary)];
   const priced = ids.map((id) => {
+    const local = isLocalModel(id);
     const live = s.offered?.find((m) => m.id === id);
     const [micro, from]: [MicroUsdc, CatalogueModel["priceFrom"]] =
-      s.prices[id] !== undefined ? [USDC(s.prices[id]!), "configured"]
+      local ? [0, "configured"]
+      : s.prices[id] !== undefined ? [USDC(s.prices[id]!), "configured"]
       : live?.priceMicro !== undefined ? [live.priceMicro, "catalogue"]
       : [USDC(KNOWN_PRICES.find(([re]) => re.test(id))?.[1] ?? s.defaultPriceUsdc), "estimate"];
-    return { id, tier: tierForPrice(micro / 1_000_000), listPriceMicro: micro, priceFrom: from, timeoutMs: s.timeouts[id] ?? s.defaultTimeoutMs, ...(s.offered && !live ? { offered: false as const } : {}) };
+    return { id, tier: tierForPrice(micro / 1_000_000), listPriceMicro: micro, priceFrom: from, timeoutMs: s.timeouts[id] ?? s.defaultTimeoutMs, ...(s.offered && !live && !local ? { offered: false as const } : {}), ...(local ? { free: true as const } : {}) };
   });
   // A model the router no longer offers keeps its place in the list, but takes no tier from the others.
   const ranked = priced.filter((m) => m.offered !== false);

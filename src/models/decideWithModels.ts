@@ -6,7 +6,6 @@ import type { DecisionInputs } from "../agent/tradingAgent.js";
 import { inputHash, recordModelDecision } from "./recordings.js";
 import type { DecideRequest } from "../decision/request.js";
 import type { DecisionRecord } from "../ledger/ledger.js";
-import { OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import type { CacheKey } from "./decisionCache.js";
 import { assess, orderForTier } from "./selection.js";
 import { signalGate } from "./signalGate.js";
@@ -36,11 +35,12 @@ export async function decideWithModels(svc: ModelDecisionServices, req: DecideRe
 
 async function offlineOnly(svc: ModelDecisionServices, inputs: DecisionInputs): Promise<ModelOutcome> {
   const t0 = performance.now();
-  const out = await svc.agent.decideWithout(inputs, OFFLINE_MODEL_ID, (i) => svc.models.offlineDecision(i));
+  const id = svc.models.freeId;
+  const out = await svc.agent.decideWithout(inputs, id, (i) => svc.models.freeDecision(i));
   const latencyMs = Math.round(performance.now() - t0);
   return out.ok
-    ? { decision: out.decision, model: OFFLINE_MODEL_ID, costMicro: 0, latencyMs, attempts: [], errors: [] }
-    : { model: OFFLINE_MODEL_ID, costMicro: 0, latencyMs, attempts: [], errors: [`${OFFLINE_MODEL_ID}: ${out.error}`] };
+    ? { decision: out.decision, model: id, costMicro: 0, latencyMs, attempts: [], errors: [] }
+    : { model: id, costMicro: 0, latencyMs, attempts: [], errors: [`${id}: ${out.error}`] };
 }
 
 async function routerDecision(run: DecisionRun, recent: DecisionRecord[]): Promise<ModelOutcome> {

@@ -3,7 +3,6 @@
 import type { DecisionInputs, TradingAgent } from "../agent/tradingAgent.js";
 import type { DecideRequest } from "../decision/request.js";
 import type { Decision, MicroUsdc } from "../domain/types.js";
-import { OFFLINE_MODEL_ID } from "../engine/offlineEngine.js";
 import type { DecisionRecord, Ledger, ModelAttempt } from "../ledger/ledger.js";
 import type { MarketData } from "../market/types.js";
 import type { BalanceManager } from "../payments/balanceManager.js";
@@ -117,8 +116,9 @@ export async function free(run: DecisionRun, because: ModelOutcome["freeBecause"
     return outcome(run, { decision, model: "hold", latencyMs: 0, ...(because ? { freeBecause: because } : {}) });
   }
   const t0 = performance.now();
-  const out = await svc.agent.decideWithout(inputs, OFFLINE_MODEL_ID, (i) => run.layer.offlineDecision(i));
+  const id = run.layer.freeId;
+  const out = await svc.agent.decideWithout(inputs, id, (i) => run.layer.freeDecision(i));
   const latencyMs = Math.round(performance.now() - t0);
-  if (!out.ok) run.errors.push(`${OFFLINE_MODEL_ID}: ${out.error}`);
-  return outcome(run, { ...(out.ok ? { decision: out.decision } : {}), model: OFFLINE_MODEL_ID, latencyMs, ...(because ? { freeBecause: because } : {}) });
+  if (!out.ok) run.errors.push(`${id}: ${out.error}`);
+  return outcome(run, { ...(out.ok ? { decision: out.decision } : {}), model: id, latencyMs, ...(because ? { freeBecause: because } : {}) });
 }

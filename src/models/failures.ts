@@ -15,7 +15,9 @@ export type FailureClass =
   | "over-budget"
   | "low-balance"
   /** A permit session waits for the router to settle the last one: no paid call for now, nobody's fault. */
-  | "session-wait";
+  | "session-wait"
+  /** The server refused this request as it is (400, 413, 422: e.g. a prompt longer than the model's context): asking again would not help. */
+  | "rejected";
 
 export interface CallFacts {
   ok: boolean;
@@ -47,6 +49,7 @@ export function classify(f: CallFacts): FailureClass | undefined {
   if (f.status !== undefined && f.status >= 500) return "server";
   if (f.timedOut) return "timeout";
   if (f.status === 404) return "unavailable";
+  if (f.status === 400 || f.status === 413 || f.status === 422) return "rejected";
   if (f.status === 200) return "invalid-reply";
   // No answer at all: the connection failed.
   return "server";
@@ -85,6 +88,7 @@ export function adviseAfter(cls: FailureClass, f: CallFacts, attempt: number): R
       return next("cool-down", f.retryAfterMs !== undefined ? { coolDownMs: Math.max(1000, f.retryAfterMs) } : {});
     case "timeout":
     case "unavailable":
+    case "rejected":
     case "payment":
     case "invalid-reply":
       return next("failure");

@@ -38,17 +38,24 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
   // After a paid model's invalid reply, only so many more paid models (INVALID_REPLY_RETRIES): a
   // gateway whose every reply is bad must not be paid by the whole chain on every decision.
   let paidLeftAfterInvalid: number | undefined;
+  // Paid calls stopped (budget, balance, auth, invalid replies): a free local model later in the
+  // chain is still asked, since asking it costs nothing.
+  let paidStopped = false;
+  const freeAfter = (m: CatalogueModel) => order.slice(order.indexOf(m) + 1).some((x) => x.free && x.offered !== false);
   for (const m of order) {
+    if (paidStopped && !m.free) continue;
     if (m.offered === false) {
       const why = "not in the router's catalogue now";
       walked.attempts.push({ model: m.id, ok: false, latencyMs: 0, costMicro: 0, failure: why, skipped: true });
       walked.errors.push(`${m.id}: skipped, ${why}`);
       continue;
     }
-    if (paidLeftAfterInvalid !== undefined && paidLeftAfterInvalid <= 0) {
+    if (!m.free && paidLeftAfterInvalid !== undefined && paidLeftAfterInvalid <= 0) {
       walked.errors.push(`${m.id}: not asked, INVALID_REPLY_RETRIES (${rt.policy.paidAfterInvalid}) more paid models were asked after an invalid reply`);
       walked.stop = "invalid";
-      return merge(walked);
+      if (!freeAfter(m)) return merge(walked);
+      paidStopped = true;
+      continue;
     }
     const gate = await rt.breaker.allow(m.id, svc.clock());
     if (!gate.call) {
@@ -93,10 +100,14 @@ export async function walk(run: DecisionRun, order: CatalogueModel[], exec: Exec
         opened = await rt.breaker.failure(m.id, svc.clock(), advice.breaker === "cool-down" ? { immediate: true, ...(advice.coolDownMs ? { coolDownMs: advice.coolDownMs } : {}) } : {});
       }
       if (cls === "over-budget" || cls === "over-price") await alertGuard(run, cls, m, call.guardReason ?? "");
-      if (advice.stopPaidCalls) {
+      // A free model's refusal (its own server's 401) stops nothing paid: the next model is asked.
+      if (advice.stopPaidCalls && !m.free) {
         walked.stop = cls === "over-budget" ? "budget" : cls === "low-balance" ? "balance" : cls === "session-wait" ? "session" : "auth";
-        return merge(walked);
+        if (!freeAfter(m)) return merge(walked);
+        paidStopped = true;
+        break;
       }
+      if (advice.stopPaidCalls) break;
       if (!advice.retrySameModel || opened) break;
       await sleep(advice.delayMs);
     }

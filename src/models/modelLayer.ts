@@ -7,6 +7,7 @@ import type { PayWith } from "../payments/paidRequest.js";
 import type { CallMeter } from "../payments/paymentMeter.js";
 import type { LiveCatalogue } from "./liveCatalogue.js";
 import type { RouterRuntime } from "./routerRuntime.js";
+import type { FreeDecider } from "../strategy/types.js";
 
 /** The router's smart routing: it picks the model for each request. */
 export const AUTO_MODEL = "auto";
@@ -78,7 +79,9 @@ type StreamPart = Awaited<ReturnType<ModelV2["doStream"]>>["stream"] extends Rea
  * router services (breaker, budget, cache, stats) are attached by the app.
  */
 export class ModelLayer {
-  private readonly offline: ModelEntry = { id: OFFLINE_MODEL_ID, kind: "offline", estimateMicro: 0 };
+  private offline: ModelEntry = { id: OFFLINE_MODEL_ID, kind: "offline", estimateMicro: 0 };
+  /** A strategy file (STRATEGY) in the offline engine's place, when one is configured. */
+  private strategy?: FreeDecider;
   private routerModels: CatalogueModel[];
   runtime?: RouterRuntime;
 
@@ -108,6 +111,22 @@ export class ModelLayer {
 
   attach(runtime: RouterRuntime): void {
     this.runtime = runtime;
+  }
+
+  /** STRATEGY: the strategy decides where the offline engine would (alone, or after the models). */
+  useStrategy(strategy: FreeDecider): void {
+    this.strategy = strategy;
+    this.offline = { id: strategy.id, kind: "offline", estimateMicro: 0 };
+  }
+
+  /** Who decides for free: the offline engine, or the strategy file. */
+  get freeId(): string {
+    return this.offline.id;
+  }
+
+  /** The free decision: the strategy's (throws when its answer is refused), else the offline engine's. */
+  async freeDecision(inputs: DecisionInputs): Promise<Decision> {
+    return this.strategy ? this.strategy.decide(inputs) : this.offlineDecision(inputs);
   }
 
   get routerEnabled(): boolean {

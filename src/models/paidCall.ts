@@ -51,7 +51,8 @@ export async function paidCall(run: DecisionRun, m: CatalogueModel, exec: Execut
       leaseMs: m.timeoutMs + 60_000,
       // Near the cap, wait a while for calls in flight to settle, but well inside this call's deadline.
       budgetWaitMs: Math.min(m.timeoutMs / 3, 10_000),
-      pay: router.payWith ? await router.payWith() : { kind: "account" },
+      // A local model is free: its requests never go through a payer or a permit session.
+      pay: m.free || !router.payWith ? { kind: "account" } : await router.payWith(),
       expect: {
         ...(router.network ? { network: router.network as "base" | "base-sepolia" } : {}),
         ...(router.payer ? { payer: router.payer } : {}),

@@ -28,10 +28,11 @@ export interface RecordingStore {
 /**
  * The content hash of what a model is shown for one decision: the DecisionInputs (symbol,
  * indicator snapshot, research, portfolio, limits) without the decision id, which names the job,
- * not the content. Pass a rendered prompt string instead where one exists: it hashes as is.
+ * not the content (nor the candles and time given to strategy files). Pass a rendered prompt string instead where one exists: it hashes as is.
  */
 export function inputHash(inputs: object | string): string {
-  const content = typeof inputs === "string" ? inputs : canonicalJson({ ...(inputs as Record<string, unknown>), decisionId: undefined });
+  // The candles and the clock go to strategy files only; the model is shown neither.
+  const content = typeof inputs === "string" ? inputs : canonicalJson({ ...(inputs as Record<string, unknown>), decisionId: undefined, candles: undefined, now: undefined });
   return createHash("sha256").update(content).digest("hex");
 }
 

@@ -226,7 +226,8 @@ async function approveExact(svc: PaymentServices, plan: PaidRequestPlan, reserva
 async function settle(svc: PaymentServices, plan: PaidRequestPlan, meter: CallMeter, h: Hold, notes: string[]): Promise<MicroUsdc> {
   const pay = plan.pay;
   let cost = meter.charged(plan.expectedMicro);
-  if (cost === 0 && pay.kind === "account" && meter.answered) {
+  // A free call (a local model: nothing expected) books nothing and says nothing.
+  if (cost === 0 && pay.kind === "account" && meter.answered && plan.expectedMicro > 0) {
     cost = plan.expectedMicro;
     notes.push(`${plan.item}: the gateway reported no cost; booked the estimate ${usd(cost)}`);
   }

@@ -135,6 +135,9 @@ export async function runDecision(svc: DecisionServices, req: DecideRequest): Pr
         recent.map((r) => ({ time: r.time, action: r.action ?? "none", outcome: r.outcome })),
       ),
       limits: svc.limits,
+      // For a strategy file (STRATEGY): the candles behind the snapshot, and the time.
+      candles: closed,
+      now: started,
     };
     const out = await decideWithModels(svc, req, inputs, { recent: latest, chosenModel });
     record = { ...record, research: researchFields(research) };
