@@ -15,7 +15,7 @@ import { freePort, percentile, saveResults } from "./results.js";
 
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 3);
 const IDLE_MS = Number(process.env.BENCH_STARTUP_IDLE_MS ?? 5_000);
-const BANNER_END = "Type /help for commands";
+const BANNER_END = "\nReady: ";
 
 interface Variant {
   name: string;

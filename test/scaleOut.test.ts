@@ -57,7 +57,7 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
     const p: Proc = { name, role, child, ready: false, exited: false, killed: false, log: "" };
     const take = (b: Buffer) => {
       p.log += b.toString();
-      if (!p.ready && p.log.includes("Type /help")) p.ready = true;
+      if (!p.ready && p.log.includes("\nReady: ")) p.ready = true;
     };
     child.stdout!.on("data", take);
     child.stderr!.on("data", take);

@@ -61,7 +61,7 @@ export class AgentProcesses {
     const p: AgentProcess = { name, role, child, ready: false, exited: false, exitCode: null, killed: false, log: "" };
     const take = (b: Buffer) => {
       p.log += b.toString();
-      if (!p.ready && p.log.includes("Type /help")) p.ready = true;
+      if (!p.ready && p.log.includes("\nReady: ")) p.ready = true;
     };
     child.stdout!.on("data", take);
     child.stderr!.on("data", take);
