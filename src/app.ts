@@ -37,7 +37,8 @@ import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type
 import { commandWorker, RemoteCommands } from "./cluster/remoteCommands.js";
 import { liveWorkers, WorkerHeartbeat } from "./cluster/workers.js";
 import type { Worker } from "bullmq";
-import { bullConnection, bullPrefix, checkRedisForBull, createRedis, type RedisSettings } from "./redis/connection.js";
+import { bullConnection, bullPrefix, checkRedisForBull, createRedis, withoutCredentials, type RedisSettings } from "./redis/connection.js";
+import { RedisOutage } from "./redis/outage.js";
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
@@ -60,6 +61,8 @@ export interface App {
   config: Config;
   redis: Redis;
   log: Log;
+  /** Redis's condition as this process sees it (reachable, taking writes), and the error listener every Redis and BullMQ object gets. */
+  redisWatch: RedisOutage;
   services: DecisionServices;
   notifier: NotifierHub;
   /** The chat layer's shared parts: allow-lists, audit log, confirmations. */
@@ -133,11 +136,14 @@ const every = (ms: number) => (ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h
 export async function buildApp(config: Config, redisUrl: string, opts: AppOptions = {}): Promise<App> {
   const clock = opts.clock ?? Date.now;
   const redact = (s: string) => redactSecrets(s, config);
-  const log = opts.log ?? createLog(config.logLevel, redact);
   // Our keys under REDIS_KEY_PREFIX through ioredis's keyPrefix; BullMQ's under the same prefix through its own option.
   const redisSettings: RedisSettings = { ...config.redis, url: redisUrl };
   const redis = createRedis(redisSettings);
-  redis.on("error", (err) => log.error("redis", err));
+  // Every line the agent logs passes through here: a Redis outage or refused writes are one line
+  // when they start and one when they end, whatever runs into them meanwhile.
+  const outage = new RedisOutage({ redis, log: opts.log ?? createLog(config.logLevel, redact), where: withoutCredentials(redisUrl) });
+  const log = outage.log;
+  redis.on("error", outage.listener("redis"));
   await checkRedisForBull(redis, (m) => log.warn(m));
 
   const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
@@ -294,6 +300,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     config,
     redis,
     log,
+    redisWatch: outage,
     services,
     notifier,
     chat: new ChatServices({ redis, chat: config.chat, clock, log }),
@@ -318,7 +325,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     decide: (req) => track(runDecision(services, { ...req, gate: req.gate ?? (req.trigger === "schedule" ? app.decisionGate : undefined) })),
     role: config.cluster.role,
     async queueDepth() {
-      const q = queues ?? (readQueues ??= new AgentQueues(connection, log, prefix));
+      const q = queues ?? (readQueues ??= new AgentQueues(connection, log, prefix, outage));
       const d = await q.depth();
       const commands = app.remote ? await app.remote.depth() : 0;
       return { ...d, commands };
@@ -326,7 +333,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     liveWorkers: () => liveWorkers(redis),
     async schedule() {
       const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs;
-      if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix);
+      if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix, outage);
       const source = queues ?? readQueues;
       const next = source ? new Map((await source.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
       return shown.map((s) => {
@@ -348,7 +355,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) market.startStreams();
       // Drift between the books and the exchange is reported before the first decision.
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
-      queues = new AgentQueues(connection, log, prefix);
+      queues = new AgentQueues(connection, log, prefix, outage);
       heartbeat = new WorkerHeartbeat(redis);
       await heartbeat.start();
       app.workerId = heartbeat.id;
@@ -364,7 +371,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       running = claimed.run;
       await queues.schedule(claimed.run);
       const tuning = { decisionConcurrency: config.cluster.decisionConcurrency, lockDurationMs: config.cluster.jobLockMs, name: heartbeat.id };
-      commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log });
+      commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log, watch: outage });
       queues.startWorkers(async (job) => {
         switch (job.name) {
           case "decide":
@@ -395,6 +402,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       if (market instanceof CcxtMarketData) await market.stopStreams();
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await agent.stop();
+      // From here on, closed connections are expected: nothing is said about them.
+      outage.stop();
       await redis.quit();
     },
   };

@@ -339,6 +339,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
   // A private Redis on a free port, started the way npm start does: the run never touches the agent's data.
   const server = await ensureRedis({ url: `redis://127.0.0.1:${await freePort()}`, autostart: true, dataDir });
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  // Its failures reach the commands that wait on it; without a listener ioredis prints a stack.
+  redis.on("error", () => {});
   // Stopped, or its output cut short (| head): the private Redis must not outlive the run.
   const abandon = () => {
     void saveRecordings()

@@ -43,6 +43,8 @@ export class LedgerRollup {
     const result: RollupResult = { days: [], decisions: 0, charges: 0 };
     // Its own connection: WATCH holds only on a connection no one else runs MULTI/EXEC on.
     const conn = this.redis.duplicate();
+    // Its failures reach the commands of this run, which fail the job; without a listener ioredis prints a stack.
+    conn.on("error", () => {});
     try {
       for (;;) {
         const start = await this.oldestDayBefore(conn, cutoff);

@@ -3,6 +3,7 @@ import type { ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { NotifierHub } from "../chat/notifier.js";
 import type { Log } from "../log.js";
+import type { RedisOutage } from "../redis/outage.js";
 import type { DecisionServices } from "../pipeline/decide.js";
 import { AGENT_QUEUES, registerAgentMetrics } from "./agentMetrics.js";
 import type { MetricsRegistry } from "./metrics.js";
@@ -15,6 +16,7 @@ export interface OpsHost {
   notifier: Pick<NotifierHub, "sinkNames">;
   bull: { connection: ConnectionOptions; prefix: string };
   redis: Redis;
+  redisWatch: Pick<RedisOutage, "listener" | "condition">;
   startedAt: number;
   log: Log;
 }
@@ -43,6 +45,7 @@ export async function startOps(app: OpsHost, o: OpsOptions): Promise<OpsServer> 
     breakers: runtime && services.models.routerEnabled ? { models: () => services.models.routerCatalogue().map((m) => m.id), state: (m, now) => runtime.breaker.state(m, now) } : undefined,
     chats: () => app.notifier.sinkNames(),
     queues: { ...app.bull, names: [...AGENT_QUEUES, ...(o.extraQueues ?? [])] },
+    onError: (source) => app.redisWatch.listener(source),
   });
   const server = await startOpsServer({ host: o.host, port: o.port, metrics: app.metrics, redis: app.redis, role, startedAt: app.startedAt, clock: services.clock });
   app.log.info(`Serving /healthz and /metrics on http://${server.host}:${server.port}`);

@@ -24,6 +24,18 @@ export interface RedisSettings {
 
 const caCache = new Map<string, string>();
 
+/** The URL without user or password, for messages and logs. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    return u.toString().replace(/\/$/, "");
+  } catch {
+    return "(unparseable REDIS_URL)";
+  }
+}
+
 /** Connection options both kinds share: TLS when the URL is rediss:// (ioredis reads user, password and db from the URL). */
 export function connectionOptions(s: RedisSettings): RedisOptions {
   const tls = new URL(s.url).protocol === "rediss:";

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Redis, type RedisOptions } from "ioredis";
-import { AGENT_CLIENT_PREFIX, agentClientName, connectionOptions } from "./connection.js";
+import { AGENT_CLIENT_PREFIX, agentClientName, connectionOptions, withoutCredentials } from "./connection.js";
 import { RedisServer } from "./redisServer.js";
 
 export interface EnsureRedisOptions {
@@ -257,18 +257,6 @@ async function ping(url: string, timeoutMs: number, extra: RedisOptions = {}): P
 
 function redisServerOnPath(): boolean {
   return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-/** The URL without user or password, for messages and logs. */
-function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return "(unparseable REDIS_URL)";
-  }
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
