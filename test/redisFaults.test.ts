@@ -14,7 +14,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setUp(extra: Record<string, string> = {}): Promise<{ server: PrivateRedis; agent: AgentProcess; procs: AgentProcesses; passed(): void }> {
+async function setUp(extra: Record<string, string> = {}): Promise<{ server: PrivateRedis; agent: AgentProcess; procs: AgentProcesses; healthz(): Promise<{ code: number; failing: string[]; parts: Record<string, { ok: boolean; detail?: string }> }>; passed(): void }> {
   const dir = mkdtempSync(join(tmpdir(), "redis-faults-"));
   const server = new PrivateRedis(await freePort(), dir);
   await server.start();
@@ -44,7 +44,11 @@ async function setUp(extra: Record<string, string> = {}): Promise<{ server: Priv
   expect(agent.ready, agent.log).toBe(true);
   // The metrics' own queue handles are opened by a scrape: they meet the fault too.
   expect((await fetch(`http://127.0.0.1:${metrics}/metrics`)).status).toBe(200);
-  return { server, agent, procs, passed: () => void (passed = true) };
+  const healthz = async () => {
+    const res = await fetch(`http://127.0.0.1:${metrics}/healthz`);
+    return { code: res.status, ...((await res.json()) as { failing: string[]; parts: Record<string, { ok: boolean; detail?: string }> }) };
+  };
+  return { server, agent, procs, healthz, passed: () => void (passed = true) };
 }
 
 /** What the operator sees of a fault: the lines written from `from` on, and any stack trace in them. */
@@ -55,10 +59,13 @@ const stackLines = (lines: string[]) => lines.filter((l) => /^\s+at |^\w*Error: 
 
 describe("Redis faults under a running agent", () => {
   it("Redis killed and started again: one line when it goes, one when it is back, and no stack trace", async () => {
-    const { server, agent, procs, passed } = await setUp();
+    const { server, agent, procs, healthz, passed } = await setUp();
     const from = agent.log.length;
     await server.kill();
     await waitUntil(() => agent.log.includes("Redis unreachable"), 30_000, "the outage line");
+    const down = await healthz();
+    expect(down.code).toBe(503);
+    expect(down.failing).toContain("redis");
     // The outage lasts a while: every connection, queue and worker retries through it.
     await sleep(6_000);
     await server.start();
@@ -77,7 +84,7 @@ describe("Redis faults under a running agent", () => {
   }, 240_000);
 
   it("Redis at maxmemory (noeviction) refusing writes, then freed: the job loop backs off, says so once, and says when it recovers", async () => {
-    const { server, agent, procs, passed } = await setUp();
+    const { server, agent, procs, healthz, passed } = await setUp();
     const admin = new Redis(server.url, { maxRetriesPerRequest: 0 });
     cleanups.push(() => void admin.disconnect());
     // Full: about 3 MB of filler, then maxmemory 1 MB below what is used, so every write is refused
@@ -91,6 +98,10 @@ describe("Redis faults under a running agent", () => {
     await admin.config("SET", "maxmemory", String(used - 1024 * 1024));
     await expect(admin.set("one-more", "x")).rejects.toThrow(/^OOM/);
     await waitUntil(() => agent.log.includes("Redis refuses writes"), 60_000, "the line saying Redis refuses writes");
+    // Redis answers PING, and /healthz still says it is failing: it takes no writes.
+    const full = await healthz();
+    expect(full.code).toBe(503);
+    expect(full.parts.redis).toMatchObject({ ok: false, detail: expect.stringMatching(/^refuses writes \(OOM command not allowed/) });
     // Full for a while: a worker loop that retries at once would write thousands of lines here, and
     // send Redis thousands of refused scripts.
     const refusedScripts = async () => Number(/cmdstat_evalsha:.*failed_calls=(\d+)/.exec(await admin.info("commandstats"))?.[1] ?? 0);
@@ -104,6 +115,7 @@ describe("Redis faults under a running agent", () => {
     const done = async () => Number((await admin.call("ZCARD", "bull:monitors:completed")) ?? 0);
     const before = await done();
     await waitUntil(async () => (await done()) > before, 30_000, "a monitors job completing after the recovery");
+    expect((await healthz()).parts.redis).toEqual({ ok: true });
     await procs.terminate([agent], 60_000);
     expect(agent.exitCode, agent.log).toBe(0);
 
