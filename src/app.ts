@@ -8,7 +8,6 @@ import { runDecisionJob } from "../jobs/decisionJob.js";
 import { runLedgerRollup } from "../jobs/ledgerRollup.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
-import { runChainReconciliation } from "../jobs/chainReconcile.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
 import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
@@ -49,7 +48,6 @@ import { MetricsRegistry } from "./ops/metrics.js";
 import { projectPath } from "./paths.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
-import { UsdcRefiller } from "./payments/usdcRefill.js";
 import type { UsdcWallet } from "./payments/wallet.js";
 
 /**
@@ -151,7 +149,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const ledger = new Ledger(redis);
 
   // ccxt, viem and the router's provider are loaded where they are built, only in the modes that use
-  // them (import() below): an offline process starts without them, faster and smaller.
+  // them (import() below): an offline process starts without them, faster and smaller (viem alone
+  // is about 70 MB and 0.5 s; bench/startup.ts measures it, per role).
   const market =
     opts.market ??
     (config.market.source === "live"
@@ -204,7 +203,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const onchain = router?.payer && !opts.paperWallet;
   const refiller =
     onchain && config.balance.refillFromKey
-      ? new UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
+      ? new (await import("./payments/usdcRefill.js")).UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
       : undefined;
   const wallet: UsdcWallet = onchain
     ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl, refiller)
@@ -237,7 +236,11 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   models.attach(createRouterRuntime(redis, runtimeSettings, (message) => notifier.notify({ type: "model-alert", message })));
 
   // AUDIT_TTL_DAYS: how long the audit record of each decision (its prompt and reply) is kept.
-  const agent = new TradingAgent(new RedisKeyValueProvider(redis), { auditTtlSeconds: Math.max(1, Math.round(config.retention.auditTtlMs / 1000)) });
+  // On the offline engine no language model is asked, so core and the ai SDK load only if one ever is.
+  const agent = new TradingAgent(new RedisKeyValueProvider(redis), {
+    auditTtlSeconds: Math.max(1, Math.round(config.retention.auditTtlMs / 1000)),
+    loadCore: models.routerEnabled ? "at-start" : "on-first-model-call",
+  });
   await agent.start();
 
   const services: DecisionServices = {
@@ -296,6 +299,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   };
 
   const limitsStore = new StoredLimits(redis);
+  let metrics: MetricsRegistry | undefined;
   const app: App = {
     config,
     redis,
@@ -313,7 +317,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks, ...(refiller ? { funder: refiller.funder } : {}) } }
       : {}),
     startedAt: clock(),
-    metrics: new MetricsRegistry(),
+    // Made on first use: a process that serves no metrics never loads prom-client.
+    get metrics() {
+      return (metrics ??= new MetricsRegistry());
+    },
     bull: { connection, prefix },
     mode: {
       trading: exchange.kind === "paper" ? "paper" : "live",
@@ -383,7 +390,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           case "reconcile":
             return runReconciliation(app);
           case "chain-reconcile":
-            return app.chainWallet ? runChainReconciliation({ ...app, chainWallet: app.chainWallet }) : undefined;
+            // Loaded here: it reads the chain with viem, which only a process with a wallet needs.
+            return app.chainWallet ? (await import("../jobs/chainReconcile.js")).runChainReconciliation({ services, notifier, redis, chainWallet: app.chainWallet }) : undefined;
           case "report":
             return runDailyReport(app);
           case "rollup":

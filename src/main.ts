@@ -125,7 +125,7 @@ async function main(): Promise<void> {
         };
       });
       started.push(() => frontend.stop());
-      app.metrics.gauge("frontend_active", () => (frontend.state().active ? 1 : 0), { help: "1 while this process holds the frontend lease and serves chat" });
+      if (config.ops.metrics) app.metrics.gauge("frontend_active", () => (frontend.state().active ? 1 : 0), { help: "1 while this process holds the frontend lease and serves chat" });
       if (!frontend.state().active) process.stdout.write("Standing by: another frontend holds the lease; this one takes over chat when it stops.\n");
     } else {
       forwardAllNotices(app);

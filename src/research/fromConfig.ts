@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
-import { privateKeyToAccount } from "viem/accounts";
+import type * as ViemAccounts from "viem/accounts";
 import type { Config } from "../config/config.js";
 import { USDC, type MarketSymbol } from "../domain/types.js";
 import type { BudgetGuard } from "../payments/budgetGuard.js";
@@ -7,6 +8,9 @@ import type { SpendGuards } from "../payments/guardedSpend.js";
 import { X402Payer } from "../payments/x402Payer.js";
 import { PaidResearch } from "./paidResearch.js";
 import { NoResearch, type ResearchProvider } from "./types.js";
+
+// Loaded only when research is paid from a key: viem costs a process without a wallet about 70 MB.
+const viemAccounts = () => createRequire(import.meta.url)("viem/accounts") as typeof ViemAccounts;
 
 /** RESEARCH_URL set: paid research from the agent's wallet, under the model calls' budget. Else none. */
 export function researchFromConfig(
@@ -25,7 +29,7 @@ export function researchFromConfig(
     budget: deps.budget,
     balance: deps.balance,
     clock: deps.clock,
-    ...(config.router.privateKey ? { payer: new X402Payer(privateKeyToAccount(config.router.privateKey), { network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) } : {}),
+    ...(config.router.privateKey ? { payer: new X402Payer(viemAccounts().privateKeyToAccount(config.router.privateKey), { network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}) }) } : {}),
     network: config.router.network,
     payees: config.routing.payees,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
