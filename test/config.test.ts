@@ -415,9 +415,15 @@ describe("secrets from files (KEY_FILE, as Docker secrets mount them)", () => {
     });
     expect(problemLines(message)).toEqual([
       expect.stringMatching(/^  - TELEGRAM_BOT_TOKEN_FILE: cannot read .*no-such-file \(ENOENT\)/),
-      "  - DISCORD_BOT_TOKEN_FILE: set either DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_FILE, not both",
+      "  - DISCORD_BOT_TOKEN_FILE: DISCORD_BOT_TOKEN is set too; keep it in one place (the file, or DISCORD_BOT_TOKEN)",
     ]);
     expect(message).not.toContain(DISCORD_TOKEN);
+  });
+
+  it("takes an empty file as nothing set, so a value from .env still counts", () => {
+    const config = ok({ TELEGRAM_BOT_TOKEN_FILE: file("empty", ""), TELEGRAM_BOT_TOKEN: TELEGRAM_TOKEN, DISCORD_BOT_TOKEN_FILE: file("empty2", "\n") });
+    expect(config.chat.telegram.token).toBe(TELEGRAM_TOKEN);
+    expect(config.chat.discord.token).toBeUndefined();
   });
 
   it("checks a value read from a file like any other", () => {

@@ -603,23 +603,28 @@ export function loadConfig(given: Record<string, string | undefined>): LoadResul
 
 /**
  * The environment with every KEY_FILE read into KEY (Docker secrets: TELEGRAM_BOT_TOKEN_FILE=
- * /run/secrets/telegram_bot_token). The file's content is the value, its final line break dropped.
- * Setting both KEY and KEY_FILE, or a file that cannot be read, is a problem to fix.
+ * /run/secrets/telegram_bot_token). The file's content is the value, its final line break dropped;
+ * an empty file sets nothing (docker-compose.yml mounts every secret's file, empty where unused).
+ * A value both in KEY and in KEY_FILE's file, or a file that cannot be read, is a problem to fix.
  */
 function withFileValues(env: Record<string, string | undefined>, problems: string[]): Record<string, string | undefined> {
   const out = { ...env };
   for (const key of FROM_FILE) {
     const path = env[`${key}_FILE`]?.trim();
     if (!path) continue;
-    if (env[key]?.trim()) {
-      problems.push(`${key}_FILE: set either ${key} or ${key}_FILE, not both`);
-      continue;
-    }
+    let value: string;
     try {
-      out[key] = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+      value = readFileSync(path, "utf8").replace(/\r?\n$/, "");
     } catch (err) {
       problems.push(`${key}_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of a file holding ${key}, readable by this process`);
+      continue;
     }
+    if (value.trim() === "") continue;
+    if (env[key]?.trim()) {
+      problems.push(`${key}_FILE: ${key} is set too; keep it in one place (the file, or ${key})`);
+      continue;
+    }
+    out[key] = value;
   }
   return out;
 }

@@ -26,7 +26,7 @@ export function renderMarkdown(): string {
     "Secrets are never printed: not in that message, not in logs, not in chat replies.",
     "Every secret, and `REDIS_URL` (it can hold a password), can come from a file instead: set `KEY_FILE` to the file's path",
     "(e.g. `TELEGRAM_BOT_TOKEN_FILE=/run/secrets/telegram_bot_token`, as Docker and Kubernetes secrets mount them); its final",
-    "line break is dropped, and setting both `KEY` and `KEY_FILE` is an error.",
+    "line break is dropped, an empty file sets nothing, and a value both in `KEY` and in the file is an error.",
     "A key in `.env` or the environment that looks like one of these and is none (`MAX_POSITON_PCT`) is ignored, with a",
     "warning at start that names the closest known key.",
   ];
