@@ -21,7 +21,7 @@ import { renderResearch } from "../research/prompt.js";
 import { ACTION_ARGS, actionToDecision, validateDecision, type ActionName } from "../decision/schema.js";
 import { ReleasingTaskRunner } from "./releasingTaskRunner.js";
 import type { RunMemory } from "./runMemory.js";
-import type { DecisionInputs } from "./tradingAgent.js";
+import type { DecisionInputs } from "./decisionInputs.js";
 
 
 /** Below LogLevel.ERROR (0): core's logger then drops every entry before building it. */

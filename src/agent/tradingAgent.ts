@@ -1,31 +1,15 @@
 import "./promiseTry.js";
 import type { KeyValueProvider } from "@daydreamsai/core";
 import { randomUUID } from "node:crypto";
-import type { Decision, IndicatorSnapshot, MarketSymbol, Position, RiskLimits } from "../domain/types.js";
-import type { ResearchReport } from "../research/types.js";
+import type { Decision } from "../domain/types.js";
 import { validateDecision } from "../decision/schema.js";
 import type { CoreRuntime } from "./coreRuntime.js";
+import type { DecisionInputs } from "./decisionInputs.js";
 import { scriptedModel, type ModelV2 } from "./scriptedModel.js";
 import { RunMemory } from "./runMemory.js";
 import { auditKey, DEFAULT_AUDIT_TTL_SECONDS, promptText, type DecisionAudit } from "./auditRecord.js";
 
-/** Everything one decision is made from; rendered into the agent's contexts. */
-export interface DecisionInputs {
-  decisionId: string;
-  symbol: MarketSymbol;
-  snapshot: IndicatorSnapshot;
-  research: ResearchReport;
-  portfolio: {
-    cash: number;
-    equity: number;
-    positions: Position[];
-    dailyPnl: number;
-    exposurePct: number;
-    realizedPnl: number;
-    recent: { time: number; action: string; outcome: string }[];
-  };
-  limits: RiskLimits;
-}
+export type { DecisionInputs } from "./decisionInputs.js";
 
 export type AgentOutcome =
   | { ok: true; decision: Decision; modelCalls: number }
