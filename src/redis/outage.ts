@@ -110,6 +110,8 @@ export class RedisOutage {
   /** Job workers to pause while Redis refuses writes, and resume once it takes them again. */
   pauseWhileRefused(p: { pause(): Promise<void>; resume(): Promise<void> }): void {
     this.pausers.push(p);
+    // Workers started while Redis already refuses writes wait like the others.
+    if (this.refusedSince !== undefined) void p.pause().catch(() => {});
   }
 
   condition(): RedisCondition {
