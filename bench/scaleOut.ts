@@ -115,7 +115,7 @@ async function roleProcess(url: string, role: string, dataDir: string): Promise<
   const startupMs = await new Promise<number>((resolve, reject) => {
     child.stdout.on("data", (b: Buffer) => {
       out += b.toString();
-      if (out.includes("Type /help")) resolve(performance.now() - t0);
+      if (out.includes("\nReady: ")) resolve(performance.now() - t0);
     });
     child.on("exit", (code) => reject(new Error(`${role} exited with ${code}: ${out.slice(-500)}`)));
   });

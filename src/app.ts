@@ -9,7 +9,6 @@ import { runLedgerRollup } from "../jobs/ledgerRollup.js";
 import { runPendingOrders } from "../jobs/pendingOrders.js";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { runReconciliation } from "../jobs/reconcile.js";
-import { runChainReconciliation } from "../jobs/chainReconcile.js";
 import { runPaymentRecovery } from "../jobs/recoverPayments.js";
 import { runRouterRefresh } from "../jobs/refreshRouter.js";
 import { RedisKeyValueProvider } from "./agent/redisKeyValue.js";
@@ -52,7 +51,8 @@ import { liveWorkers, WorkerHeartbeat } from "./cluster/workers.js";
 /** The heartbeats of the processes that pay (src/payments/recovery.ts reads them). */
 const PAYERS_KEY = "payments:payers";
 import type { Worker } from "bullmq";
-import { bullConnection, bullPrefix, checkRedisForBull, createRedis, type RedisSettings } from "./redis/connection.js";
+import { bullConnection, bullPrefix, checkRedisForBull, createRedis, withoutCredentials, type RedisSettings } from "./redis/connection.js";
+import { RedisOutage } from "./redis/outage.js";
 import { ReconciliationLog } from "./portfolio/reconcile.js";
 import { StoredLimits } from "./risk/limitsStore.js";
 import { NoResearch } from "./research/types.js";
@@ -63,7 +63,6 @@ import { MetricsRegistry } from "./ops/metrics.js";
 import { projectPath } from "./paths.js";
 import { OnchainUsdcWallet } from "./payments/onchainWallet.js";
 import { PaperWallet } from "./payments/paperWallet.js";
-import { UsdcRefiller } from "./payments/usdcRefill.js";
 import type { UsdcWallet } from "./payments/wallet.js";
 
 /**
@@ -75,6 +74,8 @@ export interface App {
   config: Config;
   redis: Redis;
   log: Log;
+  /** Redis's condition as this process sees it (reachable, taking writes), and the error listener every Redis and BullMQ object gets. */
+  redisWatch: RedisOutage;
   services: DecisionServices;
   notifier: NotifierHub;
   /** The chat layer's shared parts: allow-lists, audit log, confirmations. */
@@ -159,11 +160,14 @@ const every = (ms: number) => (ms % 3_600_000 === 0 ? `every ${ms / 3_600_000} h
 export async function buildApp(config: Config, redisUrl: string, opts: AppOptions = {}): Promise<App> {
   const clock = opts.clock ?? Date.now;
   const redact = (s: string) => redactSecrets(s, config);
-  const log = opts.log ?? createLog(config.logLevel, redact);
   // Our keys under REDIS_KEY_PREFIX through ioredis's keyPrefix; BullMQ's under the same prefix through its own option.
   const redisSettings: RedisSettings = { ...config.redis, url: redisUrl };
   const redis = createRedis(redisSettings);
-  redis.on("error", (err) => log.error("redis", err));
+  // Every line the agent logs passes through here: a Redis outage or refused writes are one line
+  // when they start and one when they end, whatever runs into them meanwhile.
+  const outage = new RedisOutage({ redis, log: opts.log ?? createLog(config.logLevel, redact), where: withoutCredentials(redisUrl) });
+  const log = outage.log;
+  redis.on("error", outage.listener("redis"));
   await checkRedisForBull(redis, (m) => log.warn(m));
 
   const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
@@ -171,7 +175,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const ledger = new Ledger(redis);
 
   // ccxt, viem and the router's provider are loaded where they are built, only in the modes that use
-  // them (import() below): an offline process starts without them, faster and smaller.
+  // them (import() below): an offline process starts without them, faster and smaller (viem alone
+  // is about 70 MB and 0.5 s; bench/startup.ts measures it, per role).
   const market =
     opts.market ??
     (config.market.source === "live"
@@ -224,7 +229,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const onchain = router?.payer && !opts.paperWallet;
   const refiller =
     onchain && config.balance.refillFromKey
-      ? new UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
+      ? new (await import("./payments/usdcRefill.js")).UsdcRefiller({ redis, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), fundingKey: config.balance.refillFromKey as `0x${string}`, agent: router.payer as `0x${string}`, maxPerDayMicro: USDC(config.balance.refillMaxPerDay), clock })
       : undefined;
   const wallet: UsdcWallet = onchain
     ? new OnchainUsdcWallet(router.payer as `0x${string}`, config.router.network, config.router.rpcUrl, refiller)
@@ -340,7 +345,11 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   }
 
   // AUDIT_TTL_DAYS: how long the audit record of each decision (its prompt and reply) is kept.
-  const agent = new TradingAgent(new RedisKeyValueProvider(redis), { auditTtlSeconds: Math.max(1, Math.round(config.retention.auditTtlMs / 1000)) });
+  // On the offline engine no language model is asked, so core and the ai SDK load only if one ever is.
+  const agent = new TradingAgent(new RedisKeyValueProvider(redis), {
+    auditTtlSeconds: Math.max(1, Math.round(config.retention.auditTtlMs / 1000)),
+    loadCore: models.routerEnabled ? "at-start" : "on-first-model-call",
+  });
   await agent.start();
 
   const services: DecisionServices = {
@@ -396,10 +405,12 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   };
 
   const limitsStore = new StoredLimits(redis);
+  let metrics: MetricsRegistry | undefined;
   const app: App = {
     config,
     redis,
     log,
+    redisWatch: outage,
     services,
     notifier,
     chat: new ChatServices({ redis, chat: config.chat, clock, log }),
@@ -412,7 +423,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks, ...(refiller ? { funder: refiller.funder } : {}) } }
       : {}),
     startedAt: clock(),
-    metrics: new MetricsRegistry(),
+    // Made on first use: a process that serves no metrics never loads prom-client.
+    get metrics() {
+      return (metrics ??= new MetricsRegistry());
+    },
     bull: { connection, prefix },
     mode: {
       trading: exchange.kind === "paper" ? "paper" : "live",
@@ -424,7 +438,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     decide: (req) => track(runDecision(services, { ...req, gate: req.gate ?? (req.trigger === "schedule" ? app.decisionGate : undefined) })),
     role: config.cluster.role,
     async queueDepth() {
-      const q = queues ?? (readQueues ??= new AgentQueues(connection, log, prefix));
+      const q = queues ?? (readQueues ??= new AgentQueues(connection, log, prefix, outage));
       const d = await q.depth();
       const commands = app.remote ? await app.remote.depth() : 0;
       return { ...d, commands };
@@ -433,13 +447,16 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     recoverPayments: () => runPaymentRecovery({ recovery, notifier }),
     reconcileChain: (wallClock) =>
       app.chainWallet
-        ? runChainReconciliation({ ...app, chainWallet: app.chainWallet, ...(wallClock ? { wallClock } : {}), ...(router?.chain ? { allowance: (asset: `0x${string}`, spender: `0x${string}`) => router.chain!.allowance(asset, spender) } : {}) })
+        ? // Loaded here: it reads the chain with viem, which only a process with a wallet needs.
+          import("../jobs/chainReconcile.js").then(({ runChainReconciliation }) =>
+            runChainReconciliation({ services, notifier, redis, chainWallet: app.chainWallet!, ...(sessions ? { sessions } : {}), ...(wallClock ? { wallClock } : {}), ...(router?.chain ? { allowance: (asset: `0x${string}`, spender: `0x${string}`) => router.chain!.allowance(asset, spender) } : {}) }),
+          )
         : Promise.resolve([]),
     ...(router || config.research.url ? { payer: payers } : {}),
     ...(sessions ? { sessions } : {}),
     async schedule() {
       const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs;
-      if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix);
+      if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix, outage);
       const source = queues ?? readQueues;
       const next = source ? new Map((await source.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
       return shown.map((s) => {
@@ -470,7 +487,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       await runReconciliation(app, { startup: true }).catch((err: unknown) => log.error("startup reconciliation", err));
       // Payments a crash or a full Redis left unbooked are settled before anything new is paid.
       await runPaymentRecovery({ recovery, notifier }).catch((err: unknown) => log.error("payment recovery", err));
-      queues = new AgentQueues(connection, log, prefix);
+      queues = new AgentQueues(connection, log, prefix, outage);
       heartbeat = new WorkerHeartbeat(redis);
       await heartbeat.start();
       app.workerId = heartbeat.id;
@@ -486,7 +503,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       running = claimed.run;
       await queues.schedule(claimed.run);
       const tuning = { decisionConcurrency: config.cluster.decisionConcurrency, lockDurationMs: config.cluster.jobLockMs, name: heartbeat.id };
-      commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log });
+      commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log, watch: outage });
       queues.startWorkers(async (job) => {
         switch (job.name) {
           case "decide":
@@ -523,6 +540,8 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       await agent.stop();
       await strategy?.close();
       await payers.stop();
+      // From here on, closed connections are expected: nothing is said about them.
+      outage.stop();
       await redis.quit();
     },
   };

@@ -2,6 +2,14 @@ import type { App } from "./app.js";
 import { usdc } from "./chat/format.js";
 import { platformStates } from "./chat/platforms.js";
 
+/** How every banner ends: the line that says the process is up (tests and benches wait for "Ready:"). */
+export function readyLine(kind: "console" | "worker" | "no-console"): string {
+  if (kind === "console") return "Ready: type /help for commands, or /decide BTC to see a decision.";
+  // A worker (or a frontend with CONSOLE=off) reads no input: telling its reader to type would mislead.
+  const what = kind === "worker" ? "this worker takes jobs from the queues" : "chat is served from Telegram and Discord; nothing is read from this terminal";
+  return `Ready: ${what}. Ctrl-C or SIGTERM stops it once the work in flight is done.`;
+}
+
 /** The startup banner: which parts are offline or real, and that trading is simulated. */
 export async function banner(app: App, redisNote: string): Promise<string> {
   const c = app.config;
@@ -17,7 +25,7 @@ export async function banner(app: App, redisNote: string): Promise<string> {
       : `Chat-ops trading agent — LIVE TRADING on ${app.services.exchange.name}${c.exchange.sandbox ? " (sandbox)" : ""}. Real orders.`,
     `  Role:      ${app.role === "all" ? "all (decisions, monitors and chat in this process)" : app.role === "worker" ? `worker ${app.workerId ?? ""} (decisions, monitors, reconciliation, reports; chat is a frontend's)` : "frontend (chat; decisions run on the workers)"}` +
       (app.scheduleOutcome?.note ? `\n  Note:      ${app.scheduleOutcome.note}` : ""),
-    `  Chat:      ${app.role === "worker" ? "none here (the active frontend delivers this worker's notices)" : "console (type here)"}` +
+    `  Chat:      ${app.role === "worker" ? "none here (the active frontend delivers this worker's notices)" : c.chat.console ? "console (type here)" : "no console (CONSOLE=off)"}` +
       platformStates(c.chat)
         .filter((p) => p.name !== "console")
         .map((p) => `; ${p.label} ${p.off ? `off (${p.off})` : "on"}`)
@@ -37,7 +45,7 @@ export async function banner(app: App, redisNote: string): Promise<string> {
     `  Redis:     ${redisNote}`,
     `  Symbols:   ${app.symbols.join(", ")}`,
     `  Schedule:  ${schedule.map((s) => `${s.name} ${s.every}`).join("; ")}`,
-    "Type /help for commands, or /decide BTC to see a decision.",
+    readyLine(app.role === "worker" ? "worker" : c.chat.console ? "console" : "no-console"),
   ];
   return lines.join("\n");
 }

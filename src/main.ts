@@ -1,7 +1,7 @@
 import { buildApp } from "./app.js";
 import { banner } from "./banner.js";
 import { startChatPlatforms, type PlatformIo } from "./chat/platforms.js";
-import { loadConfig, readDotEnv, redactSecrets, type Config } from "./config/config.js";
+import { loadConfig, readDotEnv, redactSecrets, unknownKeyWarnings, type Config } from "./config/config.js";
 import { startOps } from "./ops/serve.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
 import { forwardAllNotices, startFrontend } from "./cluster/frontend.js";
@@ -26,14 +26,37 @@ async function failStartup(err: unknown, config?: Config): Promise<never> {
   process.exit(1);
 }
 
+/**
+ * The role given on the command line (`--role=worker`), which wins over ROLE: the package scripts
+ * pass it as an argument, because an assignment (`ROLE=worker node ...`) needs a shell between
+ * npm and node, and a shell does not pass npm's signals on.
+ */
+function roleArgument(argv: string[]): { role?: string; error?: string } {
+  let role: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--role=")) role = a.slice("--role=".length);
+    else if (a === "--role" && argv[i + 1] !== undefined) role = argv[++i];
+    else return { error: `Unknown argument ${JSON.stringify(a.slice(0, 40))}: the only one is --role=all|worker|frontend (every other setting is in .env or the environment; see docs/configuration.md).` };
+  }
+  return role === undefined ? {} : { role };
+}
+
 async function main(): Promise<void> {
-  // Real environment variables win over .env.
-  const loaded = loadConfig({ ...readDotEnv(".env"), ...process.env });
+  const args = roleArgument(process.argv.slice(2));
+  if (args.error) {
+    process.stderr.write(args.error + "\n");
+    process.exit(1);
+  }
+  // Real environment variables win over .env, and --role over both.
+  const dotEnv = readDotEnv(".env");
+  const loaded = loadConfig({ ...dotEnv, ...process.env, ...(args.role !== undefined ? { ROLE: args.role } : {}) });
   if (!loaded.ok) {
     process.stderr.write(loaded.message + "\n");
     process.exit(1);
   }
   const config = loaded.config;
+  for (const warning of unknownKeyWarnings(dotEnv, process.env)) process.stderr.write(warning + "\n");
 
   let redis;
   try {
@@ -89,7 +112,7 @@ async function main(): Promise<void> {
         return () => platforms.stop();
       });
       started.push(() => frontend.stop());
-      app.metrics.gauge("frontend_active", () => (frontend.state().active ? 1 : 0), { help: "1 while this process holds the frontend lease and serves chat" });
+      if (config.ops.metrics) app.metrics.gauge("frontend_active", () => (frontend.state().active ? 1 : 0), { help: "1 while this process holds the frontend lease and serves chat" });
       if (!frontend.state().active) process.stdout.write("Standing by: another frontend holds the lease; this one takes over chat when it stops.\n");
     } else {
       forwardAllNotices(app);

@@ -1,3 +1,4 @@
+import { Queue } from "bullmq";
 import { afterEach, describe, expect, it } from "vitest";
 import { snapshot, stateSnapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
 
@@ -36,13 +37,22 @@ describe("the scheduled loop on BullMQ", () => {
     const ledger = t.app.services.ledger;
     await waitFor("scheduled decisions", async () => (await ledger.recent(100)).length >= 2);
     expect((await t.run("/pause")).text).toMatch(/paused/i);
-    // A job that was already past its pause check may still finish; after that, nothing new.
-    await new Promise((r) => setTimeout(r, 400));
-    const frozen = (await ledger.recent(1000)).length;
-    await new Promise((r) => setTimeout(r, 1200));
-    expect((await ledger.recent(1000)).length).toBe(frozen);
-    expect((await t.run("/resume")).text).toMatch(/resumed/i);
-    await waitFor("decisions after resume", async () => (await ledger.recent(1000)).length > frozen);
+    // A job that was already past its pause check may still finish; after that, nothing new. What
+    // the test waits for is what it can see (the queue's jobs), not a span of time a loaded machine
+    // may not give it.
+    const decisions = new Queue("decisions", { connection: t.app.bull.connection, prefix: t.app.bull.prefix });
+    try {
+      await waitFor("the decision in flight to end", async () => (await decisions.getActiveCount()) === 0);
+      const frozen = (await ledger.recent(1000)).length;
+      const ran = await decisions.getCompletedCount();
+      // Four more scheduled ticks ran while paused (two per symbol), and decided nothing.
+      await waitFor("scheduled ticks while paused", async () => (await decisions.getCompletedCount()) >= ran + 4);
+      expect((await ledger.recent(1000)).length).toBe(frozen);
+      expect((await t.run("/resume")).text).toMatch(/resumed/i);
+      await waitFor("decisions after resume", async () => (await ledger.recent(1000)).length > frozen);
+    } finally {
+      await decisions.close();
+    }
   });
 });
 

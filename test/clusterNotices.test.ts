@@ -67,7 +67,8 @@ describe("frontend lease and notice stream", () => {
 
   it("keeps the lease through a drain that outlasts it, then gives it up", async () => {
     await redis.del(LEASE_KEY);
-    const ttlMs = 600;
+    // Long enough that a loaded machine renews in time (every third of it); the drain lasts three.
+    const ttlMs = 1_500;
     const seen: (string | null)[] = [];
     let activeDuringDrain = true;
     const lease: FrontendLease = new FrontendLease(reader, {

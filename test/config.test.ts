@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, expectTypeOf, it } from "vitest";
-import { CONFIG_KEYS, loadConfig, loadEnv, readDotEnv, redactSecrets, type Config } from "../src/config/config.js";
+import { CONFIG_KEYS, loadConfig, loadEnv, readDotEnv, redactSecrets, unknownKeyWarnings, type Config } from "../src/config/config.js";
 import { renderEnvExample, renderMarkdown, withReadmeTable } from "../src/config/docs.js";
 import type { RiskLimits } from "../src/domain/types.js";
 
@@ -402,6 +402,73 @@ describe(".env files", () => {
     expect(c.router.network).toBe("base");
     expect(c.risk.maxPositionPct).toBe(15);
     expect(c.logLevel).toBe("debug");
+  });
+});
+
+describe("secrets from files (KEY_FILE, as Docker secrets mount them)", () => {
+  const file = (name: string, content: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+
+  it("reads every secret, and REDIS_URL, from the file its _FILE key names, without the final line break", () => {
+    const fromFile = CONFIG_KEYS.filter((k) => k.fromFile).map((k) => k.key);
+    expect(fromFile).toEqual(expect.arrayContaining(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key)));
+    expect(fromFile).toContain("REDIS_URL");
+    const config = ok({
+      TELEGRAM_BOT_TOKEN_FILE: file("telegram", `${TELEGRAM_TOKEN}\n`),
+      DISCORD_BOT_TOKEN_FILE: file("discord", DISCORD_TOKEN),
+      REDIS_URL_FILE: file("redis-url", "redis://:pw-from-file@127.0.0.1:6390\r\n"),
+    });
+    expect(config.chat.telegram.token).toBe(TELEGRAM_TOKEN);
+    expect(config.chat.discord.token).toBe(DISCORD_TOKEN);
+    expect(config.redis.url).toBe("redis://:pw-from-file@127.0.0.1:6390");
+    // A secret read from a file is redacted like any other.
+    expect(redactSecrets(`token ${TELEGRAM_TOKEN}`, config)).toBe("token [redacted]");
+  });
+
+  it("refuses a file that cannot be read, and a key set both ways, naming the key and never the value", () => {
+    const message = fails({
+      TELEGRAM_BOT_TOKEN_FILE: join(dir, "no-such-file"),
+      DISCORD_BOT_TOKEN: DISCORD_TOKEN,
+      DISCORD_BOT_TOKEN_FILE: file("discord2", DISCORD_TOKEN),
+    });
+    expect(problemLines(message)).toEqual([
+      expect.stringMatching(/^  - TELEGRAM_BOT_TOKEN_FILE: cannot read .*no-such-file \(ENOENT\)/),
+      "  - DISCORD_BOT_TOKEN_FILE: DISCORD_BOT_TOKEN is set too; keep it in one place (the file, or DISCORD_BOT_TOKEN)",
+    ]);
+    expect(message).not.toContain(DISCORD_TOKEN);
+  });
+
+  it("takes an empty file as nothing set, so a value from .env still counts", () => {
+    const config = ok({ TELEGRAM_BOT_TOKEN_FILE: file("empty", ""), TELEGRAM_BOT_TOKEN: TELEGRAM_TOKEN, DISCORD_BOT_TOKEN_FILE: file("empty2", "\n") });
+    expect(config.chat.telegram.token).toBe(TELEGRAM_TOKEN);
+    expect(config.chat.discord.token).toBeUndefined();
+  });
+
+  it("checks a value read from a file like any other", () => {
+    const message = fails({ TELEGRAM_BOT_TOKEN_FILE: file("bad-telegram", "not a token\n") });
+    expect(message).toContain("TELEGRAM_BOT_TOKEN: expected a Telegram bot token");
+    expect(message).not.toContain("not a token");
+  });
+});
+
+describe("unknown keys", () => {
+  it("names the closest known key for a misspelled one, in .env or the environment", () => {
+    expect(unknownKeyWarnings({ MAX_POSITON_PCT: "5" }, { DECISON_MODEL: "router" })).toEqual([
+      "Unknown setting MAX_POSITON_PCT in .env, ignored: did you mean MAX_POSITION_PCT? (every setting is in docs/configuration.md)",
+      "Unknown setting DECISON_MODEL in the environment, ignored: did you mean DECISION_MODEL? (every setting is in docs/configuration.md)",
+    ]);
+    expect(unknownKeyWarnings({ SYMBOL: "BTC/USDT", TELEGRAM_TOKEN: "x" }, {})).toEqual([
+      expect.stringContaining("SYMBOL in .env, ignored: did you mean SYMBOLS?"),
+      expect.stringContaining("TELEGRAM_TOKEN in .env, ignored: did you mean TELEGRAM_BOT_TOKEN?"),
+    ]);
+  });
+
+  it("says nothing of known keys, their _FILE forms, or other software's variables", () => {
+    const env = { PATH: "/bin", HOME: "/root", NODE_OPTIONS: "", COMPOSE_PROJECT_NAME: "x", REDIS_PORT: "tcp://10.0.0.1:6379", REDIS_SERVICE_HOST: "10.0.0.1", NOTIFY_SOCKET: "/run/x", LOGNAME: "me", BASH_ENV: "" };
+    expect(unknownKeyWarnings({ MAX_POSITION_PCT: "5", TELEGRAM_BOT_TOKEN_FILE: "/run/secrets/t" }, env)).toEqual([]);
   });
 });
 

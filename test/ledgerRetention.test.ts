@@ -141,7 +141,7 @@ describe("ledger rollup", () => {
     expect(byTime(archived(lines, "decision") as DecisionRecord[])).toEqual(byTime(old.decisions));
     expect(byTime(archived(lines, "charge") as ChargeRecord[])).toEqual(byTime(old.charges));
     for (const l of lines) expect(l.day).toBe(dayKey((l.record as { time: number }).time));
-    expect(readdirSync(dir).sort()).toEqual(["ledger-2026-10.jsonl", "ledger-2026-11.jsonl"]);
+    expect(readdirSync(dir).sort()).toEqual(["archive-id", "ledger-2026-10.jsonl", "ledger-2026-11.jsonl"]);
 
     const after = await views(t);
     expect(after).toEqual(before);
@@ -206,6 +206,31 @@ describe("ledger rollup", () => {
     const [agg] = await ledger.rollups(day, day);
     expect(agg!.charges.perModel["openai/gpt-4o"]!.costMicro).toBe((await ledger.charges(day, day)).find((c) => c.model === "openai/gpt-4o")!.costMicro);
     expect((await archive.read(monthKey(day))).filter((l) => l.kind === "charge" && (l.record as ChargeRecord).decisionId === "late:0")).toHaveLength(1);
+  });
+});
+
+describe("one archive for every worker", () => {
+  it("rolls nothing up on a worker whose archive is not the one earlier rollups wrote to, so no month is split", async () => {
+    t = await startTestApp(testConfig());
+    t.clock.now = NOW;
+    const ledger = t.app.services.ledger;
+    await seed(ledger);
+    const cutoff = retentionCutoff(NOW, RETENTION);
+    const shared = new JsonlArchive(join(dir, "shared"));
+    // The first rollup names the archive; a day rolled up there.
+    await new LedgerRollup(t.app.redis, shared).run(Date.UTC(2026, 9, 20));
+    const before = await snapshot(t.url);
+
+    // A worker in another container, with its own folder: it must not start a second archive.
+    const own = new JsonlArchive(join(dir, "own"));
+    await expect(new LedgerRollup(t.app.redis, own).run(cutoff)).rejects.toThrow(/is not the one earlier rollups wrote to.*LEDGER_ARCHIVE_DIR/);
+    expect(await snapshot(t.url)).toEqual(before);
+    expect(readdirSync(join(dir, "own"))).toEqual(["archive-id"]);
+
+    // A worker that mounts the shared archive (another JsonlArchive on the same folder) goes on.
+    const result = await new LedgerRollup(t.app.redis, new JsonlArchive(join(dir, "shared"))).run(cutoff);
+    expect(result.days.length).toBeGreaterThan(0);
+    expect(await ledger.decisions(0, cutoff - 1)).toEqual([]);
   });
 });
 

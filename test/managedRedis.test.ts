@@ -1,24 +1,17 @@
 // A managed Redis as providers run it: TLS with a privately signed certificate (rediss://), a user
 // with a password and without the right to CONFIG or INFO, and an eviction policy BullMQ cannot
 // live with. A private redis-server (built with TLS) plays it, with certificates made by openssl.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bullConnection, bullPrefix, checkBullConnection, checkRedisForBull, createRedis, type RedisSettings } from "../src/redis/connection.js";
+import { freePort } from "../bench/results.js";
 import { ensureRedis } from "../src/redis/ensureRedis.js";
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+import { RedisServer } from "../src/redis/redisServer.js";
 
 const openssl = (dir: string, ...args: string[]) => {
   const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
@@ -26,7 +19,7 @@ const openssl = (dir: string, ...args: string[]) => {
 };
 
 let dir: string;
-let server: ChildProcess;
+let server: RedisServer;
 let port: number;
 let ca: string;
 const open: Array<{ quit(): Promise<unknown> } | { close(): Promise<unknown> }> = [];
@@ -41,14 +34,15 @@ beforeAll(async () => {
   openssl(dir, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "san.ext");
   ca = join(dir, "ca.pem");
   port = await freePort();
-  server = spawn(
-    "redis-server",
-    ["--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1", "--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", dir],
-    { cwd: dir, stdio: "ignore" },
-  );
-  admin = new Redis(`rediss://127.0.0.1:${port}`, { tls: { ca: readFileSync(ca, "utf8") }, maxRetriesPerRequest: 2, retryStrategy: (n) => (n > 50 ? null : 50) });
-  // Refused connections while the server is still starting are retried; only the last one counts.
-  admin.on("error", () => {});
+  server = new RedisServer({
+    port: 0,
+    dir,
+    appendonly: false,
+    args: ["--tls-port", String(port), "--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"],
+    tls: { port, ca: readFileSync(ca, "utf8") },
+  });
+  await server.start();
+  admin = new Redis(`rediss://127.0.0.1:${port}`, { tls: { ca: readFileSync(ca, "utf8") }, maxRetriesPerRequest: 2 });
   await admin.ping();
   // A provider's application user: every data command, but neither CONFIG nor INFO.
   await admin.call("ACL", "SETUSER", "app", "on", ">s3cret-pw", "~*", "&*", "+@all", "-config", "-info");
@@ -57,7 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of open.splice(0)) await ("quit" in c ? c.quit() : c.close()).catch(() => {});
   await admin?.quit().catch(() => {});
-  server?.kill("SIGTERM");
+  await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { startDevChain } from "../src/chain/devChain.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/config.js";
 import { MetricsRegistry } from "../src/ops/metrics.js";
@@ -78,7 +80,7 @@ describe("/metrics and /healthz", () => {
 
     const h = await get(ops, "/healthz");
     expect(h.status).toBe(200);
-    expect(JSON.parse(h.body)).toMatchObject({ status: "ok", role: "all", redis: "ok", pid: process.pid });
+    expect(JSON.parse(h.body)).toMatchObject({ status: "ok", role: "all", redis: "ok", pid: process.pid, failing: [], parts: { redis: { ok: true }, queues: { ok: true }, workers: { ok: true, detail: "1 live" } } });
     expect((await get(ops, "/nothing")).status).toBe(404);
   });
 
@@ -116,6 +118,70 @@ describe("/metrics and /healthz", () => {
     expect(parsed.has("agent_redis_keys")).toBe(false);
     expect(parsed.get('agent_metrics_collect_errors_total{gauge="agent_redis_keys"}')).toBe(1);
   });
+
+  it("names each failing part with 503: the queues when a due job waits, the workers when none runs, a chat platform, the chain's RPC; the metrics say the same", async () => {
+    t = await startTestApp(testConfig((c) => {
+      c.market.symbols = ["BTC/USDT"];
+      c.chat.telegram.token = "123456789:AAE-Valid_Telegram_Token_Value_1234";
+    }), { clock: Date.now });
+    const chain = await startDevChain();
+    cleanup.push(() => chain.close());
+    t.app.chainWallet = { address: chain.account(1).address, network: "base-sepolia", rpcUrl: chain.url, blocks: 10 };
+    let chatProblems: string[] = [];
+    t.app.chatHealth = () => ({ telegram: { ok: chatProblems.length === 0, problems: chatProblems } });
+    const ops = await startOps(t.app, { host: "127.0.0.1", port: 0 });
+    cleanup.push(() => ops.stop());
+    const healthz = async () => {
+      const r = await get(ops, "/healthz");
+      return { status: r.status, body: JSON.parse(r.body) as { failing: string[]; parts: Record<string, { ok: boolean; detail?: string }> } };
+    };
+
+    // No worker has started: nothing would run the jobs.
+    let h = await healthz();
+    expect(h.status).toBe(503);
+    expect(h.body.failing).toEqual(["workers"]);
+    expect(h.body.parts.workers!.detail).toMatch(/no worker is running/);
+    expect(h.body.parts["chat:telegram"]).toEqual({ ok: true });
+    expect(h.body.parts.chain).toMatchObject({ ok: true, detail: expect.stringMatching(/^block \d+/) });
+
+    await t.app.startJobs();
+    h = await healthz();
+    expect(h.status, JSON.stringify(h.body)).toBe(200);
+
+    // A job due ten minutes ago that no worker took: the workers are stuck, though Redis answers.
+    const q = new Queue("decisions", { connection: t.app.bull.connection, prefix: t.app.bull.prefix });
+    cleanup.push(() => q.close());
+    await t.app.stop();
+    await q.add("decide", { symbol: "BTC/USDT" }, { timestamp: Date.now() - 600_000 });
+    t = await startTestApp(testConfig((c) => {
+      c.market.symbols = ["BTC/USDT"];
+      c.chat.telegram.token = "123456789:AAE-Valid_Telegram_Token_Value_1234";
+    }), { clock: Date.now, url: t.url });
+    t.app.chainWallet = { address: chain.account(1).address, network: "base-sepolia", rpcUrl: chain.url, blocks: 10 };
+    t.app.chatHealth = () => ({ telegram: { ok: chatProblems.length === 0, problems: chatProblems } });
+    const ops2 = await startOps(t.app, { host: "127.0.0.1", port: 0 });
+    cleanup.push(() => ops2.stop());
+    // A worker heartbeat of another process, so only the queue is at fault.
+    await t.app.redis.zadd("cluster:workers", Date.now() + 60_000, "elsewhere:1:x");
+    chatProblems = ["Telegram polling down for 42 s: 401 Unauthorized"];
+    await chain.stopServing();
+    const r = await get(ops2, "/healthz");
+    expect(r.status).toBe(503);
+    const body = JSON.parse(r.body) as { failing: string[]; parts: Record<string, { ok: boolean; detail?: string }> };
+    expect(body.failing.sort()).toEqual(["chain", "chat:telegram", "queues"]);
+    expect(body.parts.queues!.detail).toMatch(/^decisions: a job has waited 6\d\d s for a worker/);
+    expect(body.parts["chat:telegram"]!.detail).toBe("Telegram polling down for 42 s: 401 Unauthorized");
+    expect(body.parts.chain!.detail).toMatch(/^RPC unreachable/);
+    expect(body.parts.redis).toEqual({ ok: true });
+
+    const m = parse((await get(ops2, "/metrics")).body);
+    expect(m.get("agent_healthy")).toBe(0);
+    expect(m.get('agent_health{part="queues"}')).toBe(0);
+    expect(m.get('agent_health{part="chain"}')).toBe(0);
+    expect(m.get('agent_health{part="chat:telegram"}')).toBe(0);
+    expect(m.get('agent_health{part="redis"}')).toBe(1);
+    expect(m.get('agent_health{part="workers"}')).toBe(1);
+  }, 120_000);
 
   it("is configured once: off by default, on loopback when a port is given, with a clear error for a taken port", async () => {
     const off = loadConfig({});

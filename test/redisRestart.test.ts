@@ -86,7 +86,7 @@ describe("a Redis restart under a frontend and a worker", () => {
 
   it("every process reconnects and resumes on its own: decisions, notices, chat, remote commands", async () => {
     const frontend = procs.start("frontend", "frontend");
-    const worker = procs.start("worker", "worker");
+    const worker = procs.start("worker", "worker", { LOG_LEVEL: "info" });
     await waitUntil(() => frontend.ready && worker.ready, 120_000, "the frontend and the worker");
     const before = Date.now();
     await waitUntil(() => noticesSince(before).length > 0, 30_000, "a scheduled decision's notice before the restart");
@@ -124,6 +124,12 @@ describe("a Redis restart under a frontend and a worker", () => {
     // SIGTERM: each drains and exits cleanly.
     await procs.terminate([worker, frontend], 40_000);
     expect([worker.exitCode, frontend.exitCode]).toEqual([0, 0]);
+    // The outage was said, not shouted: no stack trace, one line when it went and one when it came back.
+    for (const p of [frontend, worker]) {
+      expect(p.log.split("\n").filter((l) => /^\s+at |^\w*Error: /.test(l)), p.log).toEqual([]);
+      expect(p.log.match(/Redis unreachable/g) ?? [], p.log).toHaveLength(1);
+      expect(p.log.match(/Redis is back/g) ?? [], p.log).toHaveLength(1);
+    }
     passed = true;
   }, 300_000);
 });

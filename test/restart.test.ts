@@ -1,40 +1,18 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../bench/results.js";
+import { RedisServer } from "../src/redis/redisServer.js";
 import { buyReply, scriptedModels, startTestApp, testConfig } from "./support/app.js";
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-
-/** A redis-server of this test's own, with append-only persistence, that can be stopped and started. */
-class OwnRedis {
-  private child?: ChildProcess;
-  readonly dir = mkdtempSync(join(tmpdir(), "restart-redis-"));
-  constructor(readonly port: number) {}
-  get url() {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start() {
-    this.child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""], { stdio: "ignore" });
-    for (let i = 0; i < 100; i++) {
-      if (spawnSync("redis-cli", ["-p", String(this.port), "ping"], { encoding: "utf8" }).stdout.trim() === "PONG") return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error("redis did not start");
-  }
-  async stop() {
-    const exited = new Promise((r) => this.child?.once("exit", r));
-    this.child?.kill("SIGTERM");
-    await exited;
+/** A redis-server of this test's own, with append-only persistence (every write synced), that can be stopped and started. */
+class OwnRedis extends RedisServer {
+  readonly dir: string;
+  constructor(port: number) {
+    const dir = mkdtempSync(join(tmpdir(), "restart-redis-"));
+    super({ port, dir, args: ["--appendfsync", "always"] });
+    this.dir = dir;
   }
 }
 

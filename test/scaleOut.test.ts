@@ -3,17 +3,18 @@
 // killed (-9) while they hold a decision, and the active frontend twice; killed ones are started
 // again. Afterwards every tick was decided once, nothing was ordered or paid twice, every notice
 // reached the alert chat once, and chat answered except during the failover windows.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../bench/results.js";
 import { LEASE_KEY } from "../src/cluster/lease.js";
 import { NOTICE_STREAM, noticeBacklog } from "../src/cluster/noticeStream.js";
 import type { ChargeRecord, DecisionRecord } from "../src/ledger/ledger.js";
+import { RedisServer } from "../src/redis/redisServer.js";
 import { RouterStandIn } from "./support/routerStandIn.js";
 import { TelegramStandIn, type TgChat, type TgUser } from "./support/telegramStandIn.js";
 
@@ -25,14 +26,6 @@ const ALERT_CHAT = 77;
 const ADMIN: TgUser = { id: 42, is_bot: false, first_name: "Ada" };
 const DM: TgChat = { id: 42, type: "private", first_name: "Ada" };
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Proc {
@@ -50,7 +43,7 @@ interface Proc {
 // too long for every npm test, so it runs on purpose: npm run test:scale (SCALE_OUT=1).
 describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, workers, notices, under kill -9", () => {
   let dir: string;
-  let redisChild: ChildProcess;
+  let redisServer: RedisServer;
   let redisUrl: string;
   let redis: Redis;
   let telegram: TelegramStandIn;
@@ -64,7 +57,7 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
     const p: Proc = { name, role, child, ready: false, exited: false, killed: false, log: "" };
     const take = (b: Buffer) => {
       p.log += b.toString();
-      if (!p.ready && p.log.includes("Type /help")) p.ready = true;
+      if (!p.ready && p.log.includes("\nReady: ")) p.ready = true;
     };
     child.stdout!.on("data", take);
     child.stderr!.on("data", take);
@@ -83,9 +76,9 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "scale-out-"));
     const port = await freePort();
-    redisChild = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-    for (let i = 0; i < 100 && spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() !== "PONG"; i++) await sleep(50);
-    redisUrl = `redis://127.0.0.1:${port}`;
+    redisServer = new RedisServer({ port, dir, appendonly: false });
+    await redisServer.start();
+    redisUrl = redisServer.url;
     redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     // As the Bot API server does: a new long poll ends the one waiting with 409, so a frontend that
     // takes over is never refused because of the dead one's poll.
@@ -143,7 +136,7 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
       process.stderr.write(`scale-out: process logs kept in ${keep}\n`);
     }
     await redis?.quit().catch(() => {});
-    redisChild?.kill("SIGTERM");
+    await redisServer?.stop();
     await telegram?.stop();
     await router?.close();
     rmSync(dir, { recursive: true, force: true });

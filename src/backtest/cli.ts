@@ -466,6 +466,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
   // Real calls pay through the same paid request as live decisions, on this run's Redis, under its cap.
   for (const m of models) if ("attach" in m) await (m as PaidRouterModel).attach(redis, caps.get(m) ?? decisions * m.pricePerCallUsdc);
+  // Its failures reach the commands that wait on it; without a listener ioredis prints a stack.
+  redis.on("error", () => {});
   // Stopped, or its output cut short (| head): the private Redis must not outlive the run.
   const abandon = () => {
     void saveRecordings()

@@ -65,6 +65,8 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "tune-redis-"));
   const server = await ensureRedis({ url: `redis://127.0.0.1:${port}`, autostart: true, dataDir });
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  // Its failures reach the commands that wait on it; without a listener ioredis prints a stack.
+  redis.on("error", () => {});
   const only = process.argv[2];
   try {
     for (const [name, rules] of Object.entries(CANDIDATES)) {

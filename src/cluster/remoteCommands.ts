@@ -3,6 +3,7 @@ import { Job, Queue, QueueEvents, Worker, type ConnectionOptions } from "bullmq"
 import type { Redis } from "ioredis";
 import type { ChatUser, CommandReply } from "../chat/types.js";
 import type { Log } from "../log.js";
+import type { RedisWatch } from "../queue/scheduler.js";
 import { liveWorkers } from "./workers.js";
 
 export const COMMANDS_QUEUE = "commands";
@@ -50,8 +51,8 @@ export class RemoteCommands {
   ) {
     this.queue = new Queue(COMMANDS_QUEUE, { connection, prefix });
     this.events = new QueueEvents(COMMANDS_QUEUE, { connection, prefix });
-    this.queue.on("error", (err) => log.warn(`commands queue: ${err.message}`));
-    this.events.on("error", (err) => log.warn(`command events: ${err.message}`));
+    this.queue.on("error", (err) => log.warn("commands queue", err));
+    this.events.on("error", (err) => log.warn("command events", err));
     this.events.on("progress", ({ jobId, data }) => {
       const text = (data as { text?: unknown } | undefined)?.text;
       if (typeof text === "string") void this.pending.get(jobId)?.progress?.(text).catch(() => {});
@@ -124,7 +125,7 @@ export class RemoteCommands {
 }
 
 /** The worker's side: runs remote calls, reporting progress as the job's progress. */
-export function commandWorker(connection: ConnectionOptions, handler: RemoteHandler, opts: { prefix?: string; lockDuration: number; log: Log; concurrency?: number }): Worker {
+export function commandWorker(connection: ConnectionOptions, handler: RemoteHandler, opts: { prefix?: string; lockDuration: number; log: Log; concurrency?: number; watch?: RedisWatch }): Worker {
   const w = new Worker(
     COMMANDS_QUEUE,
     async (job) => {
@@ -138,6 +139,7 @@ export function commandWorker(connection: ConnectionOptions, handler: RemoteHand
     },
     { connection, prefix: opts.prefix ?? "bull", concurrency: opts.concurrency ?? 4, lockDuration: opts.lockDuration, stalledInterval: Math.max(1000, Math.round(opts.lockDuration / 2)), maxStalledCount: 5 },
   );
-  w.on("error", (err) => opts.log.warn(`command worker: ${err.message}`));
+  w.on("error", opts.watch?.listener("command worker") ?? ((err) => opts.log.warn("command worker", err)));
+  opts.watch?.pauseWhileRefused({ pause: () => w.pause(true), resume: async () => w.resume() });
   return w;
 }

@@ -580,7 +580,12 @@ export interface ConfigKey {
   default: string | undefined;
   description: string;
   secret: boolean;
+  /** Also read from the file KEY_FILE names (Docker and Kubernetes secrets): every secret, and REDIS_URL (it can hold a password). */
+  fromFile: boolean;
 }
+
+/** The keys whose value can come from a file instead (KEY_FILE=/run/secrets/key). */
+const FROM_FILE = new Set<string>([...SETTINGS.filter(({ setting }) => setting.secret).map(({ setting }) => setting.key), "REDIS_URL"]);
 
 export const CONFIG_KEYS: readonly ConfigKey[] = SETTINGS.map(({ setting: s }) => ({
   key: s.key,
@@ -588,6 +593,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = SETTINGS.map(({ setting: s }) =
   default: s.default,
   description: s.description,
   secret: s.secret,
+  fromFile: FROM_FILE.has(s.key),
 }));
 
 /** Where each secret sits in Config, for redactSecrets. */
@@ -602,7 +608,9 @@ const SECRET_KEYS = SETTINGS.filter(({ setting }) => setting.secret).map(({ sett
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; message: string };
 
-export function loadConfig(env: Record<string, string | undefined>): LoadResult {
+export function loadConfig(given: Record<string, string | undefined>): LoadResult {
+  const problems: string[] = [];
+  const env = withFileValues(given, problems);
   const raw = (key: string): string | undefined => {
     const v = env[key]?.trim();
     return v === "" ? undefined : v;
@@ -610,7 +618,6 @@ export function loadConfig(env: Record<string, string | undefined>): LoadResult 
   const secretValues = SECRET_KEYS.map(raw).filter((v): v is string => v !== undefined);
 
   const values: Record<string, unknown> = {};
-  const problems: string[] = [];
   for (const { setting: s } of SETTINGS) {
     const result = s.schema.safeParse(raw(s.key));
     if (result.success) values[s.key] = result.data;
@@ -625,6 +632,93 @@ export function loadConfig(env: Record<string, string | undefined>): LoadResult 
     };
   }
   return { ok: true, config: build(TABLE, values) as Config };
+}
+
+/**
+ * The environment with every KEY_FILE read into KEY (Docker secrets: TELEGRAM_BOT_TOKEN_FILE=
+ * /run/secrets/telegram_bot_token). The file's content is the value, its final line break dropped;
+ * an empty file sets nothing (docker-compose.yml mounts every secret's file, empty where unused).
+ * A value both in KEY and in KEY_FILE's file, or a file that cannot be read, is a problem to fix.
+ */
+function withFileValues(env: Record<string, string | undefined>, problems: string[]): Record<string, string | undefined> {
+  const out = { ...env };
+  for (const key of FROM_FILE) {
+    const path = env[`${key}_FILE`]?.trim();
+    if (!path) continue;
+    let value: string;
+    try {
+      value = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+    } catch (err) {
+      problems.push(`${key}_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of a file holding ${key}, readable by this process`);
+      continue;
+    }
+    if (value.trim() === "") continue;
+    if (env[key]?.trim()) {
+      problems.push(`${key}_FILE: ${key} is set too; keep it in one place (the file, or ${key})`);
+      continue;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+// ---- unknown keys ------------------------------------------------------------------------------
+
+/** The first word of every key (MAX, TELEGRAM, DECISION, SYMBOLS...): a variable starting with one of them is meant for the agent. */
+const KEY_WORDS = new Set(CONFIG_KEYS.map((k) => k.key.split("_")[0]!));
+
+/**
+ * Variables other software sets under a word of ours: Kubernetes' and Docker's service links for a
+ * service named redis (REDIS_PORT, REDIS_SERVICE_HOST, REDIS_PORT_6379_TCP...), systemd's NOTIFY_SOCKET.
+ */
+const FOREIGN = /^([A-Z0-9]+_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP)(_\w+)?)?)|NOTIFY_SOCKET)$/;
+
+/** True for a key whose first word is one of ours, or (five letters and more) one letter off one: DECISON_MODEL. */
+function meantForAgent(key: string): boolean {
+  if (FOREIGN.test(key)) return false;
+  const word = key.split("_")[0]!;
+  if (KEY_WORDS.has(word)) return true;
+  return word.length >= 5 && [...KEY_WORDS].some((w) => w.length >= 5 && editDistance(word, w) <= 1);
+}
+
+/**
+ * A warning for each key, in .env or the environment, that looks meant for the agent and is none
+ * of its settings (a typo would otherwise be ignored without a word), naming the closest known key.
+ */
+export function unknownKeyWarnings(dotEnv: Record<string, string | undefined>, environment: Record<string, string | undefined>): string[] {
+  const known = new Set(CONFIG_KEYS.flatMap((k) => (k.fromFile ? [k.key, `${k.key}_FILE`] : [k.key])));
+  const warnings: string[] = [];
+  const check = (key: string, where: string) => {
+    if (known.has(key) || !meantForAgent(key)) return;
+    warnings.push(`Unknown setting ${key} in ${where}, ignored: did you mean ${closestKey(key, [...known])}? (every setting is in docs/configuration.md)`);
+  };
+  for (const key of Object.keys(dotEnv)) check(key, ".env");
+  for (const key of Object.keys(environment)) if (!(key in dotEnv)) check(key, "the environment");
+  return warnings;
+}
+
+/** The known key nearest to `key` by edit distance (a swap of two letters counts as one edit). */
+export function closestKey(key: string, known: readonly string[]): string {
+  let best = known[0]!;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  // Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps.
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** How a bad value is quoted back: never a secret, nor anything that looks like one. */

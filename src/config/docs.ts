@@ -24,12 +24,17 @@ export function renderMarkdown(): string {
     "Set these in `.env` (copy `.env.example`) or in the environment; environment variables win over `.env`.",
     "An empty value means the default. Invalid values stop the app at start with one message listing every problem.",
     "Secrets are never printed: not in that message, not in logs, not in chat replies.",
+    "Every secret, and `REDIS_URL` (it can hold a password), can come from a file instead: set `KEY_FILE` to the file's path",
+    "(e.g. `TELEGRAM_BOT_TOKEN_FILE=/run/secrets/telegram_bot_token`, as Docker and Kubernetes secrets mount them); its final",
+    "line break is dropped, an empty file sets nothing, and a value both in `KEY` and in the file is an error.",
+    "A key in `.env` or the environment that looks like one of these and is none (`MAX_POSITON_PCT`) is ignored, with a",
+    "warning at start that names the closest known key.",
   ];
   for (const [group, keys] of groups()) {
     lines.push("", `## ${group}`, "", "| Key | Default | Meaning |", "| --- | --- | --- |");
     for (const k of keys) {
       const def = k.default === undefined ? "(unset)" : `\`${cell(k.default)}\``;
-      const meaning = (k.secret ? "**Secret.** " : "") + cell(k.description);
+      const meaning = (k.secret ? "**Secret.** " : "") + cell(k.description) + (k.fromFile ? ` (or \`${k.key}_FILE\`: a file holding it)` : "");
       lines.push(`| \`${k.key}\` | ${def} | ${meaning} |`);
     }
   }
@@ -44,7 +49,7 @@ export function renderReadmeTable(): string {
   const lines = ["| Key | Default | Meaning |", "| --- | --- | --- |"];
   for (const k of CONFIG_KEYS) {
     const def = k.default === undefined ? "" : `\`${cell(k.default)}\``;
-    lines.push(`| \`${k.key}\` | ${def} | ${k.secret ? "**Secret.** " : ""}${cell(k.description)} |`);
+    lines.push(`| \`${k.key}\` | ${def} | ${k.secret ? "**Secret.** " : ""}${cell(k.description)}${k.fromFile ? ` (or \`${k.key}_FILE\`)` : ""} |`);
   }
   return lines.join("\n");
 }
@@ -65,7 +70,7 @@ export function renderEnvExample(): string {
   for (const [group, keys] of groups()) {
     lines.push("", `# ---- ${group} ----`);
     for (const k of keys) {
-      lines.push(`# ${k.secret ? "SECRET. " : ""}${k.description}`, `${k.key}=${k.default ?? ""}`);
+      lines.push(`# ${k.secret ? "SECRET. " : ""}${k.description}${k.fromFile ? ` (or ${k.key}_FILE=path of a file holding it)` : ""}`, `${k.key}=${k.default ?? ""}`);
     }
   }
   return lines.join("\n") + "\n";

@@ -214,6 +214,8 @@ export const ledgerKeys = (prefix = "ledger:") => ({
   rollup: (day: string) => `${prefix}rollup:${day}`,
   /** The rolled-up days, scored by their start (ms). */
   rollups: `${prefix}rollups`,
+  /** The id of the archive the rolled-up entries were written to (LedgerArchive.id). */
+  archiveId: `${prefix}archive:id`,
 });
 
 export const spendKeys = (prefix = "ledger:") => ({

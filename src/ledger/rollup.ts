@@ -43,7 +43,10 @@ export class LedgerRollup {
     const result: RollupResult = { days: [], decisions: 0, charges: 0 };
     // Its own connection: WATCH holds only on a connection no one else runs MULTI/EXEC on.
     const conn = this.redis.duplicate();
+    // Its failures reach the commands of this run, which fail the job; without a listener ioredis prints a stack.
+    conn.on("error", () => {});
     try {
+      await this.checkArchive(conn);
       for (;;) {
         const start = await this.oldestDayBefore(conn, cutoff);
         if (start === undefined) break;
@@ -56,6 +59,26 @@ export class LedgerRollup {
       conn.disconnect();
     }
     return result;
+  }
+
+  /**
+   * Every rollup of one agent writes to one archive: the first names it in Redis, and a worker
+   * whose archive is another (its own folder in a container, a machine without the shared volume)
+   * rolls nothing up, so the entries stay in Redis whole and no month is split. The job fails,
+   * and is retried, possibly on a worker that reaches the archive.
+   */
+  private async checkArchive(conn: Redis): Promise<void> {
+    if (!this.archive.id) return;
+    const mine = await this.archive.id();
+    await conn.set(this.keys.archiveId, mine, "NX");
+    const theirs = await conn.get(this.keys.archiveId);
+    if (theirs !== mine) {
+      throw new Error(
+        `this worker's ledger archive (${this.archive.where ?? "?"}, id ${mine}) is not the one earlier rollups wrote to (id ${theirs}); ` +
+          "nothing was rolled up here, so nothing is split or lost. Point LEDGER_ARCHIVE_DIR at the shared archive (docker compose mounts the ledger-archive volume on every service); " +
+          `if that archive is gone for good, delete the Redis key ${this.keys.archiveId} to start a new one`,
+      );
+    }
   }
 
   private async oldestDayBefore(conn: Redis, cutoff: number): Promise<number | undefined> {

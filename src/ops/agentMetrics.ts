@@ -30,6 +30,8 @@ export interface AgentMetricsSource {
   /** Each running chat platform's health (none in a worker, or before chat started). */
   chatHealth?: () => ChatHealth;
   queues: { connection: ConnectionOptions; prefix: string; names: readonly string[] };
+  /** Where the queue handles' errors go (every BullMQ object needs a listener, or it prints a stack). */
+  onError: (source: string) => (err: Error) => void;
 }
 
 const micro = (m: number) => m / 1_000_000;
@@ -48,7 +50,12 @@ export function registerAgentMetrics(metrics: MetricsRegistry, src: AgentMetrics
 
   // Queue depth, read through handles of our own (a frontend runs no workers, and still sees the backlog).
   let queues: Queue[] | undefined;
-  const openQueues = () => (queues ??= src.queues.names.map((name) => new Queue(name, { connection: src.queues.connection, prefix: src.queues.prefix })));
+  const openQueues = () =>
+    (queues ??= src.queues.names.map((name) => {
+      const q = new Queue(name, { connection: src.queues.connection, prefix: src.queues.prefix });
+      q.on("error", src.onError(`metrics ${name} queue`));
+      return q;
+    }));
   metrics.gauge(
     "queue_jobs",
     async () => {

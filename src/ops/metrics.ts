@@ -2,7 +2,13 @@
 // scrape time (`metrics.gauge("frontend_active", () => lease.held ? 1 : 0)`) or a counter it
 // increments itself; names get the "agent_" prefix. A gauge whose source fails or is slow (Redis
 // down) is left out of that scrape and counted, so /metrics always answers.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { createRequire } from "node:module";
+import type { Counter, Gauge, Registry } from "prom-client";
+
+type PromClient = typeof import("prom-client");
+// Loaded with the first registry: a process that serves no metrics (METRICS_PORT unset) never loads it.
+let prom: PromClient | undefined;
+const promClient = () => (prom ??= createRequire(import.meta.url)("prom-client") as PromClient);
 
 /** One labelled value of a gauge. */
 export interface Sample {
@@ -25,21 +31,27 @@ const PREFIX = "agent_";
  * A gauge that can have no value at all in a scrape: prom-client reports an unlabelled gauge as 0
  * after a reset, and a 0 from a source that did not answer would read as a real zero.
  */
-class ReadGauge extends Gauge<string> {
-  empty = false;
-  override async get() {
-    const m = await super.get();
-    return this.empty ? { ...m, values: [] } : m;
-  }
-}
+type ReadGauge = Gauge<string> & { empty: boolean };
+let readGauge: (new (config: ConstructorParameters<PromClient["Gauge"]>[0]) => ReadGauge) | undefined;
+const ReadGaugeClass = () =>
+  (readGauge ??= class extends promClient().Gauge<string> {
+    empty = false;
+    override async get() {
+      const m = await super.get();
+      return this.empty ? { ...m, values: [] } : m;
+    }
+  });
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 export class MetricsRegistry {
-  readonly registry = new Registry();
-  private readonly errors = new Registry();
+  readonly registry: Registry;
+  private readonly errors: Registry;
   private readonly collectErrors: Counter<"gauge">;
 
   constructor(private readonly opts: { timeoutMs?: number; defaultMetrics?: boolean } = {}) {
+    const { Counter, Registry, collectDefaultMetrics } = promClient();
+    this.registry = new Registry();
+    this.errors = new Registry();
     // Memory, CPU, event-loop lag and handles of this process (process_*, nodejs_*).
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.collectErrors = new Counter({
@@ -56,7 +68,7 @@ export class MetricsRegistry {
     const timeoutMs = this.opts.timeoutMs ?? 2_000;
     const errors = this.collectErrors;
     const labelNames = [...(options.labels ?? [])];
-    new ReadGauge({
+    new (ReadGaugeClass())({
       name: full,
       help: options.help ?? full.replace(/_/g, " "),
       labelNames,
@@ -83,7 +95,7 @@ export class MetricsRegistry {
 
   /** Adds a counter the caller increments. */
   counter<L extends string>(name: string, help: string, labels: readonly L[] = []): Counter<L> {
-    return new Counter({ name: this.name(name), help, labelNames: [...labels], registers: [this.registry] });
+    return new (promClient().Counter)({ name: this.name(name), help, labelNames: [...labels], registers: [this.registry] });
   }
 
   /** The exposition text (Prometheus text format 0.0.4). */

@@ -1,16 +1,22 @@
-// GET /healthz and GET /metrics for operators (a load balancer, Kubernetes, Prometheus), on
-// METRICS_HOST:METRICS_PORT, loopback by default. /healthz answers 200 while Redis answers, 503
-// when it does not: every role is useless without it.
+// GET /healthz and GET /metrics for operators (a load balancer, Kubernetes, Docker's HEALTHCHECK,
+// Prometheus), on METRICS_HOST:METRICS_PORT, loopback by default. /healthz checks each part the
+// process depends on (Redis, the queues, the workers' heartbeats, each chat platform, the chain's
+// RPC; src/ops/health.ts) and answers 200 when all are ok, 503 with the failing ones named.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { withTimeout, type MetricsRegistry } from "./metrics.js";
+import { checkParts, redisCheck, type HealthCheck, type PartHealth } from "./health.js";
+import type { MetricsRegistry } from "./metrics.js";
 
 export interface Health {
   status: "ok" | "unavailable";
   role: string;
   uptimeSeconds: number;
+  /** "ok", or what is wrong with Redis (kept beside parts.redis for the scripts that read it). */
   redis: "ok" | string;
   pid: number;
+  /** The parts that fail, e.g. ["queues", "chat:telegram"]. */
+  failing: string[];
+  parts: Record<string, PartHealth>;
 }
 
 export interface OpsServerOptions {
@@ -18,11 +24,17 @@ export interface OpsServerOptions {
   port: number;
   metrics: MetricsRegistry;
   redis: { ping(): Promise<string> };
+  /** Whether Redis takes writes (a full Redis still answers PING). */
+  redisCondition?: () => { reachable: boolean; writable: boolean; detail?: string; since?: number };
+  /** The other parts to check (queues, workers, chat, chain). */
+  checks?: readonly HealthCheck[];
   role: () => string;
   startedAt: number;
   clock?: () => number;
-  /** How long /healthz waits for Redis's PONG. */
+  /** How long /healthz waits for each part (Redis's PONG among them). */
   pingTimeoutMs?: number;
+  /** The health to answer with, when the caller shares one round of checks with its gauges. */
+  current?: () => Promise<Health>;
 }
 
 export interface OpsServer {
@@ -32,15 +44,19 @@ export interface OpsServer {
   stop(): Promise<void>;
 }
 
-export async function health(o: Pick<OpsServerOptions, "redis" | "role" | "startedAt" | "clock" | "pingTimeoutMs">): Promise<Health> {
+export async function health(o: Pick<OpsServerOptions, "redis" | "redisCondition" | "checks" | "role" | "startedAt" | "clock" | "pingTimeoutMs">): Promise<Health> {
   const clock = o.clock ?? Date.now;
-  let redis: string;
-  try {
-    redis = (await withTimeout(o.redis.ping(), o.pingTimeoutMs ?? 1_000)) === "PONG" ? "ok" : "unexpected reply to PING";
-  } catch (err) {
-    redis = `down: ${(err as Error).message}`;
-  }
-  return { status: redis === "ok" ? "ok" : "unavailable", role: o.role(), uptimeSeconds: Math.round((clock() - o.startedAt) / 1000), redis, pid: process.pid };
+  const r = await checkParts([redisCheck(o.redis, o.redisCondition), ...(o.checks ?? [])], o.pingTimeoutMs ?? 1_000);
+  const redis = r.parts.redis!;
+  return {
+    status: r.ok ? "ok" : "unavailable",
+    role: o.role(),
+    uptimeSeconds: Math.round((clock() - o.startedAt) / 1000),
+    redis: redis.ok ? "ok" : /^(down|refuses)/.test(redis.detail ?? "") ? redis.detail! : `down: ${redis.detail ?? "failing"}`,
+    pid: process.pid,
+    failing: r.failing,
+    parts: r.parts,
+  };
 }
 
 export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
@@ -51,7 +67,7 @@ export async function startOpsServer(o: OpsServerOptions): Promise<OpsServer> {
       return;
     }
     if (path === "/healthz") {
-      void health(o).then((h) => {
+      void (o.current ? o.current() : health(o)).then((h) => {
         res.writeHead(h.status === "ok" ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" }).end(req.method === "HEAD" ? undefined : JSON.stringify(h));
       });
       return;

@@ -24,6 +24,12 @@ export interface ScheduleLine {
 
 export type JobHandler = (job: Job) => Promise<unknown>;
 
+/** Where the queues' and workers' errors go, and who pauses the workers while Redis refuses writes (src/redis/outage.ts). */
+export interface RedisWatch {
+  listener(source: string): (err: Error) => void;
+  pauseWhileRefused(p: { pause(): Promise<void>; resume(): Promise<void> }): void;
+}
+
 /** The schedule every worker of the cluster runs, kept in Redis: the highest version written wins. */
 export interface SharedSchedule {
   version: number;
@@ -112,9 +118,17 @@ export class AgentQueues {
   readonly monitors: Queue;
   private workers: Worker[] = [];
 
-  constructor(private readonly connection: ConnectionOptions, private readonly log: Log, private readonly prefix = "bull") {
+  constructor(
+    private readonly connection: ConnectionOptions,
+    private readonly log: Log,
+    private readonly prefix = "bull",
+    private readonly watch: RedisWatch = { listener: (source) => (err) => log.warn(source, err), pauseWhileRefused: () => {} },
+  ) {
     this.decisions = new Queue("decisions", { connection, prefix });
     this.monitors = new Queue("monitors", { connection, prefix });
+    // Without a listener, BullMQ prints every connection error with its stack.
+    this.decisions.on("error", watch.listener("decisions queue"));
+    this.monitors.on("error", watch.listener("monitors queue"));
   }
 
   private queueFor(job: ScheduleSpec["job"]): Queue {
@@ -183,7 +197,13 @@ export class AgentQueues {
       new Worker("decisions", wrap("decisions"), { connection: this.connection, prefix: this.prefix, concurrency: tuning.decisionConcurrency, ...recovery }),
       new Worker("monitors", wrap("monitors"), { connection: this.connection, prefix: this.prefix, concurrency: 1, ...recovery }),
     ];
-    for (const w of this.workers) w.on("error", (err) => this.log.error(`worker ${w.name}`, err));
+    for (const w of this.workers) w.on("error", this.watch.listener(`worker ${w.name}`));
+    // While Redis refuses writes, a worker would retry moving the next job at once, forever.
+    const workers = this.workers;
+    this.watch.pauseWhileRefused({
+      pause: async () => void (await Promise.allSettled(workers.map((w) => w.pause(true)))),
+      resume: async () => void (await Promise.allSettled(workers.map((w) => w.resume()))),
+    });
   }
 
   /** Waits for running jobs to finish, then disconnects. */

@@ -10,6 +10,7 @@
 // ioredis does not prefix the patterns of KEYS or SCAN: code that scans must add
 // `redis.options.keyPrefix` itself and strip it from what comes back (see scanKeys).
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import type { ConnectionOptions } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 
@@ -22,6 +23,18 @@ export interface RedisSettings {
 }
 
 const caCache = new Map<string, string>();
+
+/** The URL without user or password, for messages and logs. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    return u.toString().replace(/\/$/, "");
+  } catch {
+    return "(unparseable REDIS_URL)";
+  }
+}
 
 /** Connection options both kinds share: TLS when the URL is rediss:// (ioredis reads user, password and db from the URL). */
 export function connectionOptions(s: RedisSettings): RedisOptions {
@@ -40,12 +53,21 @@ export function connectionOptions(s: RedisSettings): RedisOptions {
   return { tls: { ca } };
 }
 
+/** Every connection of the agent is named `chatops-agent:HOST:PID`, so CLIENT LIST shows which processes use a server. */
+export const AGENT_CLIENT_PREFIX = "chatops-agent:";
+
+/** This process's connection name. */
+export function agentClientName(): string {
+  // CLIENT SETNAME allows no spaces; a host name has none, but keep it to the safe characters.
+  return `${AGENT_CLIENT_PREFIX}${hostname().replace(/[^A-Za-z0-9._-]/g, "_")}:${process.pid}`;
+}
+
 const urls = new WeakMap<Redis, string>();
 const urlOf = (redis: Redis) => urls.get(redis);
 
 /** Our own connection: every key it touches is under the prefix. */
 export function createRedis(s: RedisSettings, extra: RedisOptions = {}): Redis {
-  const redis = new Redis(s.url, { maxRetriesPerRequest: null, ...connectionOptions(s), ...extra, ...(s.keyPrefix ? { keyPrefix: s.keyPrefix } : {}) });
+  const redis = new Redis(s.url, { maxRetriesPerRequest: null, connectionName: agentClientName(), ...connectionOptions(s), ...extra, ...(s.keyPrefix ? { keyPrefix: s.keyPrefix } : {}) });
   urls.set(redis, s.url);
   return redis;
 }

@@ -1,10 +1,11 @@
 // Makes sure a Redis answers before the app starts: use the one at the configured URL, or start a
 // private redis-server for a local URL, or fail with a message that says how to get one.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Redis, type RedisOptions } from "ioredis";
-import { connectionOptions } from "./connection.js";
+import { AGENT_CLIENT_PREFIX, agentClientName, connectionOptions, withoutCredentials } from "./connection.js";
+import { RedisServer } from "./redisServer.js";
 
 export interface EnsureRedisOptions {
   url: string;
@@ -17,13 +18,15 @@ export interface EnsureRedisOptions {
 
 export interface EnsuredRedis {
   url: string;
-  /** Stops the server this call started (waits for it to exit); does nothing for a server found running. */
+  /**
+   * Stops the server this call started (waits for it to exit), unless another process of the agent
+   * still uses it; then the last of them stops it. Does nothing for a server someone else runs.
+   */
   stop: () => Promise<void>;
   started: boolean;
 }
 
 const LOCAL_HOSTS = new Set(["127.0.0.1", "localhost"]);
-const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredRedis> {
@@ -34,8 +37,14 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredR
   // A managed Redis across a network (and its TLS handshake) gets longer than a local one.
   const first = await ping(url, tls.tls ? 5000 : 1000, tls);
   if (first === "pong") {
-    log(`Using Redis at ${safeUrl}`);
-    return { url, started: false, stop: async () => {} };
+    const shared = await startedByAgent(url, dataDir);
+    if (!shared) {
+      log(`Using Redis at ${safeUrl}`);
+      return { url, started: false, stop: async () => {} };
+    }
+    log(`Using Redis at ${safeUrl} (redis-server pid ${shared.pid}, started by another process of the agent; the last one to stop stops it)`);
+    const dir = resolve(dataDir, "redis");
+    return { url, started: false, stop: () => stopUnlessShared({ url, safeUrl, pid: shared.pid, dir, log }, () => stopByPid(shared.pid)).then(() => {}) };
   }
   if (first instanceof Error) {
     // Something is there and speaks Redis, so starting another server on that port would only fail.
@@ -64,52 +73,156 @@ export async function ensureRedis(options: EnsureRedisOptions): Promise<EnsuredR
   const port = Number(new URL(url).port || 6379);
   const dir = resolve(dataDir, "redis");
   mkdirSync(dir, { recursive: true });
-  const logFile = resolve(dir, "redis.log");
   log(`No Redis at ${safeUrl}; starting redis-server on 127.0.0.1:${port} (data in ${dir})`);
-  const child = spawn(
-    "redis-server",
-    // The log goes to a file because an unread stdout pipe would fill up and block the server.
-    ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--logfile", logFile],
-    { stdio: "ignore" },
-  );
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  // Its own process group: Ctrl-C in a terminal reaches the agent, which drains, and not the
+  // server, which is stopped last.
+  const server = new RedisServer({ port, dir, logFile: resolve(dir, "redis.log"), detached: true });
+  await server.start();
+  const pid = server.pid!;
   // Whatever way this process ends (an exit call on a failed startup, an uncaught error), the
-  // server it started goes with it: SIGTERM, sent synchronously here, makes redis-server flush
-  // its append-only file and exit on its own.
+  // server it started goes with it, unless another process of the agent still uses it. Only
+  // synchronous work runs in an exit handler: the check asks redis-cli, and SIGTERM makes the
+  // server flush its append-only file and exit on its own.
   const stopOnExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    if (server.running && otherAgentProcessesSync(port) === 0) server.stopNow();
   };
   process.once("exit", stopOnExit);
-  void exited.then(() => process.off("exit", stopOnExit));
-  // A spawn failure (e.g. PATH changed since the check) arrives as an event, not a throw.
-  let spawnError: Error | undefined;
-  child.once("error", (err) => (spawnError = err));
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (true) {
-    if (spawnError || child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(
-        `redis-server could not start on port ${port}: ${spawnError?.message ?? `it exited (${child.exitCode ?? child.signalCode})`}.` +
-          tail(logFile),
-      );
-    }
-    if ((await ping(url, 500)) === "pong") break;
-    if (Date.now() > deadline) {
-      await stopChild(child, exited);
-      throw new Error(`redis-server on port ${port} did not answer within ${START_TIMEOUT_MS / 1000} s.${tail(logFile)}`);
-    }
-    await sleep(100);
-  }
-  log(`Started redis-server (pid ${child.pid}) at ${safeUrl}`);
+  void server.whenExited().then(() => process.off("exit", stopOnExit));
+  const identity = await serverIdentity(url);
+  if (identity) writeFileSync(resolve(dir, MARKER), JSON.stringify({ runId: identity.runId, pid, port, by: process.pid }) + "\n");
+  log(`Started redis-server (pid ${pid}) at ${safeUrl}`);
 
   return {
     url,
     started: true,
-    stop: async () => {
-      await stopChild(child, exited);
-      log(`Stopped redis-server (pid ${child.pid})`);
-    },
+    stop: () =>
+      stopUnlessShared({ url, safeUrl, pid, dir, log }, async () => {
+        await server.stop();
+        process.off("exit", stopOnExit);
+      }).then((stopped) => {
+        // Left to the others: this process's exit must not take it after all.
+        if (!stopped) process.off("exit", stopOnExit);
+      }),
   };
+}
+
+/** The file beside the data that says which running server the agent started (its run id). */
+const MARKER = "started-by-agent.json";
+
+interface Marker {
+  runId: string;
+  pid: number;
+  port: number;
+}
+
+/**
+ * A server found running that a process of the agent started for itself (the marker's run id is
+ * the server's): this process shares it, and stops it if it is the last of the agent's processes
+ * to use it. Undefined for any other server (the user's own, docker's): never stopped by the agent.
+ */
+async function startedByAgent(url: string, dataDir: string): Promise<Marker | undefined> {
+  const u = new URL(url);
+  if (u.protocol !== "redis:" || !LOCAL_HOSTS.has(u.hostname)) return undefined;
+  const file = resolve(dataDir, "redis", MARKER);
+  if (!existsSync(file)) return undefined;
+  let marker: Marker;
+  try {
+    marker = JSON.parse(readFileSync(file, "utf8")) as Marker;
+  } catch {
+    return undefined;
+  }
+  const identity = await serverIdentity(url);
+  return identity && identity.runId === marker.runId && identity.pid === marker.pid ? marker : undefined;
+}
+
+/**
+ * The rule for a server the agent started, when several of its processes use it (README, "Several
+ * processes"): a process that stops leaves it running while another process of the agent is still
+ * connected (they name their connections, see agentClientName), and the last one stops it.
+ * Resolves true when it stopped the server.
+ */
+async function stopUnlessShared(
+  s: { url: string; safeUrl: string; pid: number; dir: string; log: (m: string) => void },
+  stopServer: () => Promise<void>,
+): Promise<boolean> {
+  const others = await otherAgentProcesses(s.url);
+  if (others > 0) {
+    s.log(`Left redis-server (pid ${s.pid}) running at ${s.safeUrl}: ${others} other process${others === 1 ? "" : "es"} of the agent still use${others === 1 ? "s" : ""} it, and the last one to stop stops it`);
+    return false;
+  }
+  await stopServer();
+  rmSync(resolve(s.dir, MARKER), { force: true });
+  s.log(`Stopped redis-server (pid ${s.pid})`);
+  return true;
+}
+
+/** Stops a server this process did not spawn (one it shares): SIGTERM to its pid, then waits for it to go. */
+async function stopByPid(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (alive()) {
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGKILL");
+      return;
+    }
+    await sleep(50);
+  }
+}
+
+/** How many other processes of the agent are connected to the server at `url` (0 when it cannot tell). */
+export async function otherAgentProcesses(url: string): Promise<number> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return countOtherAgentProcesses(String(await client.call("CLIENT", "LIST")));
+  } catch {
+    return 0;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The same, for an exit handler (synchronous): asks redis-cli; 0 when it cannot tell. */
+function otherAgentProcessesSync(port: number): number {
+  const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "CLIENT", "LIST"], { encoding: "utf8", timeout: 2000 });
+  return r.status === 0 && typeof r.stdout === "string" ? countOtherAgentProcesses(r.stdout) : 0;
+}
+
+/** Distinct processes of the agent (by connection name) in CLIENT LIST's reply, this one left out. */
+export function countOtherAgentProcesses(clientList: string, own = agentClientName()): number {
+  const names = new Set<string>();
+  for (const line of clientList.split("\n")) {
+    const name = / name=(\S*)/.exec(line)?.[1];
+    if (name && name.startsWith(AGENT_CLIENT_PREFIX) && name !== own) names.add(name);
+  }
+  return names.size;
+}
+
+/** The server's run id and pid (INFO server), or undefined when it will not say. */
+async function serverIdentity(url: string): Promise<{ runId: string; pid: number } | undefined> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    const info = await client.info("server");
+    const runId = /^run_id:(\S+)/m.exec(info)?.[1];
+    const pid = Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+    return runId && pid ? { runId, pid } : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    client.disconnect();
+  }
 }
 
 // Why the last ping got no answer (a refused connection, a TLS certificate error), for the message.
@@ -142,35 +255,8 @@ async function ping(url: string, timeoutMs: number, extra: RedisOptions = {}): P
   }
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  // SIGTERM makes redis-server flush the append-only file and exit cleanly.
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
-}
-
 function redisServerOnPath(): boolean {
   return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-/** The URL without user or password, for messages and logs. */
-function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return "(unparseable REDIS_URL)";
-  }
-}
-
-function tail(logFile: string): string {
-  if (!existsSync(logFile)) return "";
-  const lines = readFileSync(logFile, "utf8").trim().split("\n").slice(-5);
-  return `\nLast lines of ${logFile}:\n${lines.join("\n")}`;
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));

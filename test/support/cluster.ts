@@ -1,24 +1,18 @@
 // The agent as separate OS processes (one per role) on a private redis-server of their own, for
 // the tests that kill processes and Redis itself. Each process is `tsx src/main.ts`, as `npm run
 // worker` / `npm run frontend` start it.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "../../bench/results.js";
+import { RedisServer } from "../../src/redis/redisServer.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
+export { freePort };
 
 export async function waitUntil(ok: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -32,43 +26,9 @@ export async function waitUntil(ok: () => boolean | Promise<boolean>, ms: number
  * A redis-server on a fixed port and data directory, so it can be killed and started again as the
  * same server (append-only file on: what was written survives a kill, bar the last second).
  */
-export class PrivateRedis {
-  child: ChildProcess | undefined;
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-    private readonly appendonly = true,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", "", "--appendonly", this.appendonly ? "yes" : "no"];
-    this.child = spawn("redis-server", args, { stdio: "ignore" });
-    for (let i = 0; i < 200; i++) {
-      if (spawnSync("redis-cli", ["-p", String(this.port), "ping"], { encoding: "utf8" }).stdout?.trim() === "PONG") return;
-      await sleep(50);
-    }
-    throw new Error(`redis-server on ${this.port} did not answer PING`);
-  }
-
-  /** Killed, as a crash or an OOM kill would: no shutdown, no final save. */
-  async kill(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null) return;
-    const gone = new Promise((r) => c.once("exit", r));
-    c.kill("SIGKILL");
-    await gone;
-  }
-
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null) return;
-    const gone = new Promise((r) => c.once("exit", r));
-    c.kill("SIGTERM");
-    await gone;
+export class PrivateRedis extends RedisServer {
+  constructor(port: number, dir: string, appendonly = true) {
+    super({ port, dir, appendonly });
   }
 }
 
@@ -101,7 +61,7 @@ export class AgentProcesses {
     const p: AgentProcess = { name, role, child, ready: false, exited: false, exitCode: null, killed: false, log: "" };
     const take = (b: Buffer) => {
       p.log += b.toString();
-      if (!p.ready && p.log.includes("Type /help")) p.ready = true;
+      if (!p.ready && p.log.includes("\nReady: ")) p.ready = true;
     };
     child.stdout!.on("data", take);
     child.stderr!.on("data", take);

@@ -130,6 +130,8 @@ export class DiscordStandIn {
   channelDeny = 0n;
   /** An interaction's token works this long (Discord: 15 minutes). */
   tokenLifetimeMs = 15 * 60_000;
+  /** Tokens of interactions sent before this (performance.now()) have run out: 15 minutes passed for them, without a test waiting them out. */
+  tokensExpiredBefore: number | undefined;
   /** Set: the gateway closes with this code on IDENTIFY (4004, 4010-4014), as Discord does. */
   closeOnIdentify: number | undefined;
   /** Requests allowed per window across every route before a global 429 (Discord: 50 a second). */
@@ -607,7 +609,7 @@ export class DiscordStandIn {
     if ((m = /^\/webhooks\/(\d+)\/([^/]+)(?:\/messages\/([^/]+))?$/.exec(path))) {
       const record = this.byToken.get(m[2]!);
       if (!record || m[1] !== this.appId) return done(404, { message: "Unknown Webhook", code: 10015 });
-      if (at - record.sentAt > this.tokenLifetimeMs) return done(401, { message: "Invalid Webhook Token", code: 50027 });
+      if (at - record.sentAt > this.tokenLifetimeMs || (this.tokensExpiredBefore !== undefined && record.sentAt < this.tokensExpiredBefore)) return done(401, { message: "Invalid Webhook Token", code: 50027 });
       const problem = this.messageProblem(b);
       if (problem) return done(400, problem);
       if (method === "POST" && !m[3]) {
