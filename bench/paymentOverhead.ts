@@ -6,6 +6,7 @@
 //    stand-in, book) and with an API key, against the per-call stand-in over loopback;
 //  - the parts on their own: signing a payment, the guards before it (balance rule, budget
 //    reservation) and the booking.
+import { Redis } from "ioredis";
 import { privateKeyToAccount } from "viem/accounts";
 import { readOffers, chooseOffer, X402Payer } from "../src/payments/x402Payer.js";
 import { TEST_API_KEY, TEST_WALLET_KEY } from "../test/support/routerApp.js";
@@ -19,7 +20,7 @@ import { XgateStandIn } from "../test/support/xgateStandIn.js";
 import { createPermitChain } from "../src/chain/permits.js";
 
 const SESSION_MODEL = "google:gemini-2.5-flash";
-const SESSION_DECISIONS = 200;
+const SESSION_DECISIONS = 300;
 
 /** Chat decisions on the hosted-router stand-in: paid on an open permit session, or billed to an API key. */
 async function sessionDecisions(redis: BenchRedis) {
@@ -27,26 +28,42 @@ async function sessionDecisions(redis: BenchRedis) {
   const key = "xgate-bench-key";
   const standIn = await XgateStandIn.start({ signer: chainFacilitator(chain.url, chain.account(3)), apiKeys: [key], sweeper: { intervalMs: 0 } });
   await chain.mint(chain.account(5).address, 1_000_000_000n);
-  const run = async (how: "session" | "api-key") => {
-    await redis.flush();
+  // Both agents side by side (the session one and the key one, each in its own Redis database) and
+  // asked in turn, decision by decision, so a busier moment of the machine falls on both alike.
+  const start = async (how: "session" | "api-key", db: number) => {
     const loaded = loadConfig({ LOG_LEVEL: "error", CONSOLE: "off", SYMBOLS: "BTC/USDT", DECISION_MODEL: "router", DREAMS_ROUTER_URL: standIn.url, BASE_RPC_URL: chain.url, DECISION_CACHE_TTL_SECONDS: "0", DAILY_BUDGET_USDC: "1000", MONTHLY_BUDGET_USDC: "10000", SESSION_CAP_USDC: "50", ...(how === "session" ? { ROUTER_AUTH: "x402", X402_PRIVATE_KEY: chain.privateKey(5) } : { ROUTER_AUTH: "api-key", DREAMS_ROUTER_API_KEY: key }) });
     if (!loaded.ok) throw new Error(loaded.message);
-    const app = await buildApp(loaded.config, redis.url, { queuePrefix: "bench-session" });
+    const app = await buildApp(loaded.config, `${redis.url}/${db}`, { queuePrefix: `bench-${how}` });
     await app.services.state.chooseModel(SESSION_MODEL);
     // The first paid call signs the permit (a nonce read, a signature): outside the figure, as it happens once per session.
     await app.decide({ decisionId: `warm:${how}`, symbol: "BTC/USDT", trigger: "chat" });
-    const took: number[] = [];
+    return app;
+  };
+  const runBoth = async () => {
+    await redis.flush();
+    const session = await start("session", 1);
+    const keyed = await start("api-key", 2);
+    const took = { session: [] as number[], key: [] as number[] };
+    // Redis commands per decision, by database: a count, which a busy machine does not blur.
+    const commands = new Map<string, number>();
+    const watcher = await new Redis(redis.url).monitor();
+    watcher.on("monitor", (_time: string, _args: string[], _source: string, db: string) => commands.set(db, (commands.get(db) ?? 0) + 1));
     for (let i = 0; i < SESSION_DECISIONS; i++) {
-      const t0 = performance.now();
-      const r = await app.decide({ decisionId: `${how}:${i}`, symbol: "BTC/USDT", trigger: "chat" });
-      took.push(performance.now() - t0);
-      if (r.model !== SESSION_MODEL) throw new Error(`decided by ${r.model}, not ${SESSION_MODEL}: ${r.error ?? ""}`);
+      for (const [app, into, how] of i % 2 ? ([[keyed, took.key, "key"], [session, took.session, "session"]] as const) : ([[session, took.session, "session"], [keyed, took.key, "key"]] as const)) {
+        const t0 = performance.now();
+        const r = await app.decide({ decisionId: `${how}:${i}`, symbol: "BTC/USDT", trigger: "chat" });
+        into.push(performance.now() - t0);
+        if (r.model !== SESSION_MODEL) throw new Error(`decided by ${r.model}, not ${SESSION_MODEL}: ${r.error ?? ""}`);
+      }
     }
-    const sessions = app.sessions ? (await app.sessions.recent(5)).length : 0;
-    await app.stop();
-    // The router settles and closes the session, so its permit is applied and the next run's permit takes the next nonce.
+    watcher.disconnect();
+    const sessions = session.sessions ? (await session.sessions.recent(5)).length : 0;
+    await session.stop();
+    await keyed.stop();
+    // The router settles and closes the session, so its permit is applied and a next run's permit takes the next nonce.
     await standIn.closeSessions();
-    return { ms: stats(took), sessions };
+    const per = (db: string) => Number(((commands.get(db) ?? 0) / SESSION_DECISIONS).toFixed(1));
+    return { session: { ms: stats(took.session), redisCommands: per("1") }, apiKey: { ms: stats(took.key), redisCommands: per("2") }, sessions };
   };
   // The router's own part: the same request sent raw with a permit and with a key. The stand-in, as
   // the published middleware does, verifies the permit's signature and reads the payer's balance on
@@ -63,29 +80,25 @@ async function sessionDecisions(redis: BenchRedis) {
     const signature = await permits.sign({ domain: { ...domain, chainId: net.chain_id, verifyingContract: net.asset.address }, spender: net.pay_to, value: 50_000_000n, nonce, deadline });
     const header = Buffer.from(JSON.stringify({ x402Version: 2, accepted: { scheme: "upto", network: net.network_id, asset: net.asset.address, payTo: net.pay_to, extra: domain }, payload: { authorization: { from: owner.address, to: net.pay_to, value: "50000000", validBefore: String(deadline), nonce: String(nonce) }, signature } })).toString("base64");
     const body = JSON.stringify({ model: SESSION_MODEL, stream: true, messages: [{ role: "user", content: "Decide now on BTC/USDT" }] });
-    const time = async (headers: Record<string, string>) => {
-      const xs: number[] = [];
-      for (let i = 0; i < SESSION_DECISIONS; i++) {
+    const permitHeaders = { "PAYMENT-SIGNATURE": header };
+    const keyHeaders = { authorization: `Bearer ${key}` };
+    const xs = { permit: [] as number[], key: [] as number[] };
+    for (let i = 0; i < SESSION_DECISIONS; i++) {
+      for (const [h, into] of i % 2 ? ([[keyHeaders, xs.key], [permitHeaders, xs.permit]] as const) : ([[permitHeaders, xs.permit], [keyHeaders, xs.key]] as const)) {
         const t0 = performance.now();
-        await (await fetch(`${standIn.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body })).text();
-        xs.push(performance.now() - t0);
+        await (await fetch(`${standIn.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...h }, body })).text();
+        into.push(performance.now() - t0);
       }
-      return stats(xs);
-    };
-    const permit = await time({ "PAYMENT-SIGNATURE": header });
-    const keyed = await time({ authorization: `Bearer ${key}` });
+    }
+    const permit = stats(xs.permit);
+    const keyed = stats(xs.key);
     await standIn.closeSessions();
     return Number((permit.p50 - keyed.p50).toFixed(2));
   };
   try {
-    // Alternated, so a busier moment of the machine does not land on one side only.
-    const a1 = await run("api-key");
-    const s1 = await run("session");
-    const a2 = await run("api-key");
-    const s2 = await run("session");
+    const both = await runBoth();
     const routerSideMs = await server();
-    const best = (x: { ms: { p50: number; p95: number } }, y: { ms: { p50: number; p95: number } }) => (x.ms.p50 <= y.ms.p50 ? x : y);
-    return { session: best(s1, s2), apiKey: best(a1, a2), signatures: s1.sessions + s2.sessions, routerSideMs };
+    return { session: both.session, apiKey: both.apiKey, signatures: both.sessions * 2, routerSideMs };
   } finally {
     await standIn.close();
     await chain.close();
@@ -173,6 +186,7 @@ export async function benchPaymentOverhead(): Promise<unknown> {
         sessionOverheadP50Ms: Number((session.session.ms.p50 - session.apiKey.ms.p50).toFixed(2)),
         routerSideP50Ms: session.routerSideMs,
         agentSideP50Ms: Number((session.session.ms.p50 - session.apiKey.ms.p50 - session.routerSideMs).toFixed(2)),
+        redisCommandsPerDecision: { session: session.session.redisCommands, apiKey: session.apiKey.redisCommands },
         signaturesPerRun: session.signatures / 2,
         targetP50Ms: 1,
       },
@@ -190,6 +204,7 @@ export async function benchPaymentOverhead(): Promise<unknown> {
     console.log(`  decision with a key:   p50 ${so.apiKeyDecisionMs.p50} ms, p95 ${so.apiKeyDecisionMs.p95} ms`);
     console.log(`  the session adds:      p50 ${so.sessionOverheadP50Ms} ms end to end, of which the router's own verification is ${so.routerSideP50Ms} ms`);
     console.log(`  the agent's part:      p50 ${so.agentSideP50Ms} ms (target: at most ${so.targetP50Ms} ms)`);
+    console.log(`  Redis commands:        ${so.redisCommandsPerDecision.session} per decision on a session, ${so.redisCommandsPerDecision.apiKey} with a key`);
     console.log("\nPayment overhead per paid call (x402 v2 against the per-call stand-in, loopback; the model answers at once)");
     console.log(`  decision with x402:   p50 ${x402.ms.p50} ms, p95 ${x402.ms.p95} ms (${figures.paymentsPerDecision} payments per decision)`);
     console.log(`  decision with a key:  p50 ${apiKey.ms.p50} ms, p95 ${apiKey.ms.p95} ms`);
