@@ -61,6 +61,11 @@ export interface FillOptions {
   correction?: boolean;
 }
 
+// A new fill in the time index. Fills of the same millisecond (a clock that stands still, a
+// paper exchange) keep the order they were booked in: the member starts with a booking number.
+const INDEX_FILL = `local seq = redis.call('INCR', KEYS[2]) redis.call('ZADD', KEYS[1], ARGV[1], string.format('%012d', seq) .. ':' .. ARGV[2])`;
+const orderIdOf = (member: string) => member.slice(member.indexOf(":") + 1);
+
 const DAY_START = `redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') return redis.call('GET', KEYS[1])`;
 
 /**
@@ -207,7 +212,8 @@ export class PortfolioStore {
       feeOther: other,
       realized: (earlierFill?.realized ?? 0) + realized,
     };
-    tx.hset(`${this.prefix}fills`, order.id, JSON.stringify(fill)).zadd(`${this.prefix}fill-times`, "NX", fill.time, order.id);
+    tx.hset(`${this.prefix}fills`, order.id, JSON.stringify(fill));
+    if (!earlierFill) tx.eval(INDEX_FILL, 2, `${this.prefix}fill-times`, `${this.prefix}fill-seq`, String(fill.time), order.id);
     if (next) tx.hset(`${this.prefix}positions`, order.symbol, JSON.stringify(next));
     else tx.hdel(`${this.prefix}positions`, order.symbol);
     if (realized !== 0) tx.incrbyfloat(`${this.prefix}realized`, realized);
@@ -244,7 +250,7 @@ export class PortfolioStore {
 
   private async fillsOf(ids: string[]): Promise<FillRecord[]> {
     if (ids.length === 0) return [];
-    const raws = await this.redis.hmget(`${this.prefix}fills`, ...ids);
+    const raws = await this.redis.hmget(`${this.prefix}fills`, ...ids.map(orderIdOf));
     return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as FillRecord);
   }
 
