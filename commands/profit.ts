@@ -59,8 +59,8 @@ export const profit = defineCommand<undefined, ProfitHost>({
       const wins = closed.filter((c) => c.pnl > 0).length;
       lines.push(
         `Round trips closed: ${closed.length}, ${wins} won (${((wins / closed.length) * 100).toFixed(0)}%)`,
-        `Best: ${bw.best.symbol} ${signed(bw.best.pnl)} ${q} (${when(bw.best.time)} UTC${bw.best.orderId ? `, ${bw.best.orderId}` : ""})`,
-        `Worst: ${bw.worst.symbol} ${signed(bw.worst.pnl)} ${q} (${when(bw.worst.time)} UTC${bw.worst.orderId ? `, ${bw.worst.orderId}` : ""})`,
+        `Best: ${bw.best.symbol} ${signed(bw.best.pnl)} ${q} (closed ${when(bw.best.time)} UTC)`,
+        `Worst: ${bw.worst.symbol} ${signed(bw.worst.pnl)} ${q} (closed ${when(bw.worst.time)} UTC)`,
       );
     } else lines.push("No round trip closed yet: best and worst trades come with the first sell that closes a position.");
     lines.push("Net = realized (net of sell fees) − buy fees − AI spend. /daily, /weekly, /monthly for a table.");

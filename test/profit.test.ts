@@ -93,7 +93,7 @@ describe("profit figures from the books, on the console's dispatcher", () => {
     expect(profit.text).toMatch(/Open: 1 position\(s\) · unrealized [+-]\d+\.\d\d USDT/);
     expect(profit.text).toContain("Round trips closed: 1, 0 won (0%)");
     expect(profit.text).toContain(`Best: BTC/USDT -${Math.abs(realized).toFixed(2)} USDT`);
-    expect(profit.text).toContain(orders[1]!.id);
+    expect(profit.text).toContain(`Worst: BTC/USDT -${Math.abs(realized).toFixed(2)} USDT (closed 2026-11-22 12:00 UTC)`);
 
     const perf = await t.run("/performance", "viewer");
     const row = (symbol: string) => perf.text.split("\n").find((l) => l.startsWith(symbol))!.trim().split(/\s+/);

@@ -23,8 +23,6 @@ export interface ClosedTrade {
   exitPrice: number;
   /** Net of the exit fee. */
   pnl: number;
-  /** The exchange order id of the exit fill (absent on round trips booked before it was kept). */
-  orderId?: string;
 }
 
 /**
@@ -186,7 +184,7 @@ export class PortfolioStore {
         if (!next) {
           // The round trip's P&L includes earlier partial sells of the same position.
           const earlier = Number((await this.redis.hget(`${this.prefix}round-pnl`, order.symbol)) ?? 0);
-          closed = { symbol: order.symbol, time: order.time, qty: held.qty, entryPrice: held.entryPrice, exitPrice: price, pnl: earlier + realized, orderId: order.id };
+          closed = { symbol: order.symbol, time: order.time, qty: held.qty, entryPrice: held.entryPrice, exitPrice: price, pnl: earlier + realized };
         }
       } else if (qtyMoved && qty < 0 && held) {
         // Sold less than booked: the rest is held again, and its P&L was not realized.
