@@ -1,6 +1,7 @@
 // What the trading earned, from the books, for every platform: /profit, /daily, /weekly,
 // /monthly, /performance, /trades and /export. The figures are computed in src/profit (pure); this
 // file reads the arguments, reads the books, and words the answer.
+import { profitChart } from "../src/chat/charts/profitChart.js";
 import { normalizeSymbol } from "../src/market/replay.js";
 import { dayKey } from "../src/ledger/ledger.js";
 import { accountFigures, type ProfitBooks } from "../src/profit/books.js";
@@ -8,7 +9,7 @@ import { decisionsCsv, tradesCsv } from "../src/profit/csv.js";
 import { bestAndWorst, figures, lastPeriods, performanceBySymbol, periodStart, periodTable, signed, textTable, type Period, type PeriodFigures } from "../src/profit/profit.js";
 import { defineCommand, type CommandReply, type Needs, type ParseResult } from "./types.js";
 
-type ProfitHost = Needs<"symbols" | "mode", "portfolio" | "ledger" | "market" | "exchange" | "quote" | "clock">;
+type ProfitHost = Needs<"symbols" | "mode" | "log", "portfolio" | "ledger" | "market" | "exchange" | "quote" | "clock">;
 
 const books = (app: ProfitHost): ProfitBooks => app.services;
 const paperTag = (app: ProfitHost) => (app.mode.trading === "paper" ? " [PAPER]" : "");
@@ -103,7 +104,16 @@ const periodCommand = (name: keyof typeof PERIODS) => {
           ["Total", signed(total.realized), String(total.trades), total.fees.toFixed(2), total.aiSpend.toFixed(4), signed(total.net)],
         ],
       );
-      return { text: `${name[0]!.toUpperCase()}${name.slice(1)} profit${paperTag(app)}, ${b.quote} (AI in USDC), UTC:\n${table}\nNet = realized − buy fees − AI spend.` };
+      const title = `${name[0]!.toUpperCase()}${name.slice(1)} profit${paperTag(app)}`;
+      const reply: CommandReply = { text: `${title}, ${b.quote} (AI in USDC), UTC:\n${table}\nNet = realized − buy fees − AI spend.` };
+      // A picture only where there is something to see: several periods, and a trade or a charge among them.
+      if (rows.length < 2 || (total.trades === 0 && total.aiSpend === 0)) return reply;
+      try {
+        return { ...reply, image: await profitChart(rows, `${title}, last ${rows.length} ${p.word}`, b.quote) };
+      } catch (err) {
+        app.log.warn(`/${name} chart failed`, err);
+        return reply;
+      }
     },
   });
 };

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { isPng } from "../src/chat/charts/render.js";
 import { ConsoleChat } from "../src/chat/console/consoleChat.js";
 import { DiscordChat } from "../src/chat/discord/discordChat.js";
 import { RateLimiter } from "../src/chat/outbox.js";
@@ -113,6 +114,10 @@ describe("profit figures from the books, on the console's dispatcher", () => {
     expect(cells(day(0)).slice(1, 3)).toEqual(["+0.00", "1"]);
     expect(cells(day(2)).slice(1)).toEqual(["+0.00", "0", "0.00", "0.0000", "+0.00"]);
     expect(rows.find((l) => l.startsWith("Total"))!.split(/\s+/)[2]).toBe("4");
+    // With trades in it, the table comes with its chart.
+    expect(daily.image?.name).toBe("daily-profit.png");
+    expect(isPng(daily.image!.png)).toBe(true);
+    expect(daily.image!.alt).toMatch(/^Daily profit \[PAPER\], last 3 days: realized P&L/);
     expect((await t.run("/weekly 2")).text).toMatch(/Week of[\s\S]*Total\s+-\d+\.\d\d\s+4\s/);
     expect((await t.run("/monthly")).text).toMatch(/2026-11\s+-\d+\.\d\d\s+4\s/);
   });
@@ -157,6 +162,10 @@ describe("profit figures from the books, on the console's dispatcher", () => {
     expect((await t.run("/trades")).text).toBe("No trades on the books yet.");
     expect((await t.run("/performance")).text).toBe("No trades on the books yet.");
     expect((await t.run("/profit")).text).toMatch(/No round trip closed yet/);
+    // Nothing to draw: the table alone.
+    const daily = await t.run("/daily");
+    expect(daily.text).toMatch(/Total\s+\+0\.00\s+0\s+0\.00\s+0\.0000\s+\+0\.00/);
+    expect(daily.image).toBeUndefined();
   });
 });
 
@@ -333,6 +342,9 @@ describe("Telegram", () => {
     expect(await ask(vera, "/trades 3")).toContain(`id ${orders[0]!.id}`);
     expect(await ask(vera, "/performance BTC")).toMatch(/BTC\/USDT\s+2\s+1\s+0%/);
     expect(await ask(vera, "/daily 2")).toMatch(/2026-11-22\s+-\d+\.\d\d\s+3\s/);
+    const chart = tg.callsOf("sendPhoto").at(-1)!;
+    expect(chart.params.caption).toMatch(/^Daily profit \[PAPER\], last 2 days/);
+    expect(isPng(chart.file!)).toBe(true);
     expect(await ask(vera, "/trades abc")).toMatch(/"abc" is not a number of trades from 1 to 50/);
     expect(await ask(vera, "/performance XYZ")).toMatch(/Unknown symbol "XYZ"/);
     expect(await ask(vera, "/export trades")).toMatch(/\/export needs the trader role; you are a viewer/);
