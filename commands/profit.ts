@@ -184,6 +184,8 @@ interface ExportArgs {
 }
 
 const EXPORT_USAGE = "/export trades|decisions [FROM [TO]]";
+// Discord takes 10 MiB per message from a bot in a server without boosts, Telegram 50 MB: under both.
+const MAX_EXPORT_BYTES = 8 * 1024 * 1024;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 function parseDay(raw: string): number | undefined {
@@ -221,6 +223,10 @@ export const exportBooks = defineCommand<ExportArgs, ProfitHost>({
   },
   async run(a, { app }): Promise<CommandReply> {
     const b = books(app);
+    const tooBig = (rows: number, csv: string): CommandReply | undefined =>
+      Buffer.byteLength(csv) > MAX_EXPORT_BYTES
+        ? { text: `${rows} rows make ${(Buffer.byteLength(csv) / 1048576).toFixed(1)} MB of CSV, more than a chat takes (${MAX_EXPORT_BYTES / 1048576} MB): ask for a shorter range, e.g. one month: ${EXPORT_USAGE}.`, error: true }
+        : undefined;
     const span = a.range ? ` from ${a.range.from} to ${a.range.to} (UTC, both included)` : "";
     const stamp = a.range ? `${a.range.from}_${a.range.to}` : `to-${dayKey(b.clock())}`;
     if (a.what === "trades") {
@@ -228,6 +234,8 @@ export const exportBooks = defineCommand<ExportArgs, ProfitHost>({
       // An empty file would say nothing the sentence does not; no file is sent.
       if (fills.length === 0) return { text: `No trades on the books${span}: no file sent.` };
       const csv = tradesCsv(fills, b.quote);
+      const big = tooBig(fills.length, csv);
+      if (big) return big;
       return {
         text: `${fills.length} trade(s)${span}${paperTag(app)} as CSV: one row per fill, amounts and fees in ${b.quote}, dates in UTC.`,
         files: [{ name: `trades_${stamp}.csv`, mime: "text/csv", data: Buffer.from(csv, "utf8"), caption: `${fills.length} trade(s)${span}` }],
@@ -236,6 +244,8 @@ export const exportBooks = defineCommand<ExportArgs, ProfitHost>({
     const decisions = await b.ledger.decisions(a.from, a.to - 1);
     if (decisions.length === 0) return { text: `No decisions in the ledger${span}: no file sent. (Decisions older than the ledger's retention are in its archive.)` };
     const csv = decisionsCsv(decisions);
+    const big = tooBig(decisions.length, csv);
+    if (big) return big;
     return {
       text: `${decisions.length} decision(s)${span} as CSV: one row per decision, its model cost in USDC, dates in UTC.`,
       files: [{ name: `decisions_${stamp}.csv`, mime: "text/csv", data: Buffer.from(csv, "utf8"), caption: `${decisions.length} decision(s)${span}` }],

@@ -252,6 +252,21 @@ describe("/export", () => {
     expect((await t.run("/export decisions 2026-01-01 2026-01-02")).text).toMatch(/^No decisions in the ledger from 2026-01-01 to 2026-01-02/);
   });
 
+  it("refuses a file larger than a chat takes, and says to ask for a shorter range", async () => {
+    t = await startTestApp(trading());
+    const reason = "x".repeat(4_000);
+    const put = (i: number) =>
+      t!.app.services.ledger.put({ id: `d-${i}`, time: t!.clock.now - i * 60_000, symbol: "BTC/USDT", trigger: "schedule", model: "m", costMicro: 0, latencyMs: 1, outcome: "no-order", action: "hold", reasons: [reason] });
+    for (let i = 0; i < 2_200; i += 200) await Promise.all(Array.from({ length: 200 }, (_, k) => put(i + k)));
+    const r = await t.run("/export decisions");
+    expect(r.error).toBe(true);
+    expect(r.files).toBeUndefined();
+    expect(r.text).toMatch(/^2200 rows make 8\.\d MB of CSV, more than a chat takes \(8 MB\): ask for a shorter range/);
+    // A day of them fits.
+    const day = await t.run("/export decisions 2026-11-22 2026-11-22");
+    expect(day.files).toHaveLength(1);
+  });
+
   it("writes cells as a spreadsheet reads them (pure)", () => {
     for (const s of ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"]) expect(csvCell(s).replace(/^"/, "").startsWith("'")).toBe(true);
     expect(csvCell(-1.5)).toBe("-1.5"); // a number keeps its minus
