@@ -10,6 +10,7 @@ import { trade } from "./trade.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
 import { session } from "./session.js";
+import { daily, exportBooks, monthly, performance, profit, trades, weekly } from "./profit.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
 import { redisRefusal } from "../src/redis/refusals.js";
 import { shortPlain } from "../src/domain/inertText.js";
@@ -61,7 +62,7 @@ const modelCommand: Command = {
   options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
 };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, session, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

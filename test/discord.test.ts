@@ -118,6 +118,7 @@ const EXAMPLES: Record<string, Record<string, string | number>> = {
   revoke: { platform: "discord", id: "555555555555555555" },
   confirm: { id: "abcdefgh" },
   cancel: { id: "abcdefgh" },
+  export: { what: "trades" },
 };
 
 describe("Discord: startup", () => {
@@ -148,6 +149,14 @@ describe("Discord: every command", () => {
       status: /Trading: running · PAPER/,
       positions: /No open positions \[PAPER\]/,
       report: /Cost report \(today/,
+      profit: /Profit \[PAPER\], from the books\nSince start: realized [+-]\d+\.\d\d USDT/,
+      daily: /Daily profit \[PAPER\][\s\S]*Total/,
+      weekly: /Weekly profit \[PAPER\][\s\S]*Total/,
+      monthly: /Monthly profit \[PAPER\][\s\S]*Total/,
+      // /decide BTC ran first, and the offline engine may have bought.
+      performance: /Performance \[PAPER\]|No trades on the books yet/,
+      trades: /Last \d+ trade\(s\) \[PAPER\]|No trades on the books yet/,
+      export: /trade\(s\) \[PAPER\] as CSV|No trades on the books: no file sent/,
       session: /No permit sessions: the router is not paid from a wallet by permit/,
       trade: /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT/,
       limits: /Risk limits:/,
@@ -168,7 +177,7 @@ describe("Discord: every command", () => {
       // Personal output (the help for your role, the user list, the audit log) goes to the asker alone.
       expect(dc.isEphemeral(r.original), c.name).toBe(Boolean(c.personal));
     }
-    expect(COMMANDS.filter((c) => c.personal).map((c) => c.name).sort()).toEqual(["audit", "help", "users", "whoami"]);
+    expect(COMMANDS.filter((c) => c.personal).map((c) => c.name).sort()).toEqual(["audit", "export", "help", "users", "whoami"]);
     expect(dc.callsTo("POST /interactions")).toHaveLength(COMMANDS.length);
   });
 

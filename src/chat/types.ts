@@ -39,6 +39,17 @@ export interface ReplyImage {
   alt: string;
 }
 
+/** A file sent with a reply (a CSV export): a document on Telegram, an attachment on Discord, a saved file on the console. */
+export interface ReplyFile {
+  /** File name, e.g. "trades-2026-01-01-2026-01-31.csv". */
+  name: string;
+  /** e.g. "text/csv". */
+  mime: string;
+  data: Uint8Array;
+  /** What it holds, in words (the caption, the attachment's description). */
+  caption: string;
+}
+
 /** What a command answers. Platform adapters decide how to show it. */
 export interface CommandReply {
   text: string;
@@ -47,6 +58,8 @@ export interface CommandReply {
   /** Rows of buttons under the text. */
   buttons?: ReplyButton[][];
   image?: ReplyImage;
+  /** Files after the text (and the picture). */
+  files?: ReplyFile[];
   /** Meant for the person who asked only (Discord shows it to them alone; other platforms reply normally). */
   ephemeral?: boolean;
   /** Set when the reply asks for a confirmation: adapters record where they posted it, so it can be edited later. */

@@ -7,6 +7,8 @@ import type { Log } from "../log.js";
 import type { RedisOutage } from "../redis/outage.js";
 import type { DecisionServices } from "../pipeline/decide.js";
 import { AGENT_QUEUES, registerAgentMetrics } from "./agentMetrics.js";
+import { registerProfitMetrics } from "./profitMetrics.js";
+import { accountFigures } from "../profit/books.js";
 import type { MetricsRegistry } from "./metrics.js";
 import { chainCheck, chatChecks, queuesCheck, workersCheck, type HealthCheck } from "./health.js";
 import { health, startOpsServer, type Health, type OpsServer } from "./server.js";
@@ -19,7 +21,7 @@ export interface OpsHost {
   liveWorkers(): Promise<string[]>;
   workerId?: string;
   chainWallet?: { rpcUrl?: string };
-  services: Pick<DecisionServices, "clock" | "ledger" | "balance" | "state" | "models">;
+  services: Pick<DecisionServices, "clock" | "ledger" | "balance" | "state" | "models" | "portfolio" | "market" | "exchange" | "quote">;
   metrics: MetricsRegistry;
   notifier: Pick<NotifierHub, "sinkNames">;
   /** Each running chat platform's health; set once chat started (never in a worker). */
@@ -63,6 +65,7 @@ export async function startOps(app: OpsHost, o: OpsOptions): Promise<OpsServer> 
     queues: { ...app.bull, names: [...AGENT_QUEUES, ...(o.extraQueues ?? [])] },
     onError: (source) => app.redisWatch.listener(source),
   });
+  registerProfitMetrics(app.metrics, { figures: () => accountFigures(services), quote: services.quote, clock: services.clock });
   // The parts /healthz checks beside Redis (src/ops/health.ts), and the same as gauges.
   const queues = queuesCheck({ ...app.bull, names: [...AGENT_QUEUES, ...(o.extraQueues ?? [])], stuckAfterMs: o.stuckAfterMs ?? STUCK_AFTER_MS, onError: (source) => app.redisWatch.listener(source), clock: services.clock });
   const checks: HealthCheck[] = [queues, workersCheck({ live: () => app.liveWorkers(), self: () => app.workerId })];

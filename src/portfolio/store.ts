@@ -25,6 +25,31 @@ export interface ClosedTrade {
   pnl: number;
 }
 
+/**
+ * One order's fill as the books hold it: what `applyFill` booked for that order id so far, summed
+ * (a partial fill that grew, a truer read of the same fill). The trade history (/trades, the CSV
+ * export, the period tables) is read from these, so it agrees with the realized P&L to the cent.
+ */
+export interface FillRecord {
+  /** The exchange's order id: a trade's id. */
+  orderId: string;
+  /** Ours: the decision id, or manual:<id> for /trade, or an exit's id. */
+  clientOrderId: string;
+  symbol: string;
+  side: "buy" | "sell";
+  /** The order's time (epoch ms). */
+  time: number;
+  qty: number;
+  /** Average fill price, in the quote. */
+  price: number;
+  /** The whole fee, in the quote (a third asset's fee converted). */
+  fee: number;
+  /** The part of `fee` paid in a third asset (BNB), already in `realized`. */
+  feeOther: number;
+  /** The P&L this order realized, as booked (a sell's gain on the average entry net of its fee; a buy's third-asset fee). */
+  realized: number;
+}
+
 export interface FillOptions {
   /** Exits for a buy that opens (or replaces those of) a position. */
   exits?: { stopLoss: number; takeProfit: number; trailingStopPct?: number };
@@ -33,6 +58,11 @@ export interface FillOptions {
   /** Only correct what an earlier call booked for this order: an order never booked is left to its owner. */
   correction?: boolean;
 }
+
+// A new fill in the time index. Fills of the same millisecond (a clock that stands still, a
+// paper exchange) keep the order they were booked in: the member starts with a booking number.
+const INDEX_FILL = `local seq = redis.call('INCR', KEYS[2]) redis.call('ZADD', KEYS[1], ARGV[1], string.format('%012d', seq) .. ':' .. ARGV[2])`;
+const orderIdOf = (member: string) => member.slice(member.indexOf(":") + 1);
 
 const DAY_START = `redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') return redis.call('GET', KEYS[1])`;
 
@@ -93,7 +123,11 @@ export class PortfolioStore {
     const nothing = { realizedPnl: 0, applied: false };
     const marker = `${this.prefix}applied:${order.id}`;
     // The marker and the position read together (one round trip); the position is used only for a new fill.
-    const [appliedRaw, heldRaw] = await Promise.all([this.redis.get(marker), this.redis.hget(`${this.prefix}positions`, order.symbol)]);
+    const [appliedRaw, heldRaw, fillRaw] = await Promise.all([
+      this.redis.get(marker),
+      this.redis.hget(`${this.prefix}positions`, order.symbol),
+      this.redis.hget(`${this.prefix}fills`, order.id),
+    ]);
     const before = parseApplied(appliedRaw);
     if (before === "all") return nothing;
     if (before.qty <= 0 && (order.filledQty <= 0 || opts.correction)) return nothing;
@@ -162,6 +196,22 @@ export class PortfolioStore {
       }
     }
     const tx = this.redis.multi().set(marker, JSON.stringify(now), "EX", 90 * 86_400);
+    // The trade history: this order's fill as booked, in the same transaction as the booking.
+    const earlierFill = fillRaw ? (JSON.parse(fillRaw) as FillRecord) : undefined;
+    const fill: FillRecord = {
+      orderId: order.id,
+      clientOrderId: order.clientOrderId,
+      symbol: order.symbol,
+      side: order.side,
+      time: earlierFill?.time ?? order.time,
+      qty: now.qty,
+      price: now.qty > 0 ? now.notional / now.qty : order.avgPrice,
+      fee: now.fee,
+      feeOther: other,
+      realized: (earlierFill?.realized ?? 0) + realized,
+    };
+    tx.hset(`${this.prefix}fills`, order.id, JSON.stringify(fill));
+    if (!earlierFill) tx.eval(INDEX_FILL, 2, `${this.prefix}fill-times`, `${this.prefix}fill-seq`, String(fill.time), order.id);
     if (next) tx.hset(`${this.prefix}positions`, order.symbol, JSON.stringify(next));
     else tx.hdel(`${this.prefix}positions`, order.symbol);
     if (realized !== 0) tx.incrbyfloat(`${this.prefix}realized`, realized);
@@ -184,6 +234,22 @@ export class PortfolioStore {
   async closedTrades(limit = 1000): Promise<ClosedTrade[]> {
     const raws = await this.redis.lrange(`${this.prefix}closed`, 0, Math.max(0, limit - 1));
     return raws.map((r) => JSON.parse(r) as ClosedTrade);
+  }
+
+  /** The fills booked from `from` to `to` (order time), oldest first. */
+  async fills(from = 0, to = Number.MAX_SAFE_INTEGER): Promise<FillRecord[]> {
+    return this.fillsOf(await this.redis.zrangebyscore(`${this.prefix}fill-times`, from, to));
+  }
+
+  /** The latest `limit` fills, newest first. */
+  async recentFills(limit: number): Promise<FillRecord[]> {
+    return this.fillsOf(await this.redis.zrevrange(`${this.prefix}fill-times`, 0, Math.max(0, limit - 1)));
+  }
+
+  private async fillsOf(ids: string[]): Promise<FillRecord[]> {
+    if (ids.length === 0) return [];
+    const raws = await this.redis.hmget(`${this.prefix}fills`, ...ids.map(orderIdOf));
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as FillRecord);
   }
 
   /** When each symbol last closed at a loss (epoch ms), for the cool-down rule. */

@@ -531,6 +531,8 @@ export class DiscordStandIn {
       this.reply(res, status, out, headers);
     };
 
+    // Discord refuses a message whose files pass the upload limit (10 MiB for a bot in a server without boosts).
+    if (files.reduce((n, f) => n + f.data.length, 0) > 10 * 1024 * 1024) return done(413, { message: "Request entity too large", code: 40005 });
     for (const [route, flood] of this.floods) {
       if (flood.times > 0 && `${method} ${path}`.startsWith(route)) {
         flood.times--;

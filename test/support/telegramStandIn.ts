@@ -36,6 +36,7 @@ export interface TgMessage {
   text?: string;
   caption?: string;
   photo?: { file_id: string; file_unique_id: string; width: number; height: number; file_size: number }[];
+  document?: { file_id: string; file_unique_id: string; file_name?: string; mime_type?: string; file_size: number };
   message_thread_id?: number;
   is_topic_message?: boolean;
   reply_markup?: { inline_keyboard: { text: string; callback_data?: string }[][] };
@@ -49,8 +50,10 @@ export interface ApiCall {
   /** performance.now() when the request arrived. */
   at: number;
   status: number;
-  /** Set for sendPhoto: the uploaded bytes. */
+  /** Set for sendPhoto and sendDocument: the uploaded bytes. */
   file?: Uint8Array;
+  /** Set for sendDocument: the uploaded file's name, as the multipart part gave it. */
+  fileName?: string;
 }
 
 interface Waiter {
@@ -93,23 +96,27 @@ export function parsedLength(text: string, parseMode: unknown): number {
 }
 
 /** Reads a request body as Bot API parameters: JSON, multipart (with files) or a query string. */
-async function readParams(req: IncomingMessage, url: URL): Promise<{ params: Record<string, unknown>; files: Map<string, Uint8Array> }> {
+async function readParams(req: IncomingMessage, url: URL): Promise<{ params: Record<string, unknown>; files: Map<string, Uint8Array>; fileNames: Map<string, string> }> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   const body = Buffer.concat(chunks);
   const type = req.headers["content-type"] ?? "";
   const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
   const files = new Map<string, Uint8Array>();
+  const fileNames = new Map<string, string>();
   if (type.includes("application/json") && body.length) Object.assign(params, JSON.parse(body.toString("utf8")));
   else if (type.includes("multipart/form-data")) {
     for (const part of parseMultipart(body, type)) {
       if (part.filename === undefined) {
         const v = part.data.toString("utf8");
         params[part.name] = /^[[{]/.test(v) ? JSON.parse(v) : v;
-      } else files.set(part.name, new Uint8Array(part.data));
+      } else {
+        files.set(part.name, new Uint8Array(part.data));
+        fileNames.set(part.name, part.filename);
+      }
     }
   } else if (type.includes("x-www-form-urlencoded")) Object.assign(params, Object.fromEntries(new URLSearchParams(body.toString("utf8"))));
-  return { params, files };
+  return { params, files, fileNames };
 }
 
 export class TelegramStandIn {
@@ -320,7 +327,7 @@ export class TelegramStandIn {
     const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
     const at = performance.now();
     if (!m) return this.reply(res, 404, { ok: false, error_code: 404, description: "Not Found" });
-    const { params, files } = await readParams(req, url);
+    const { params, files, fileNames } = await readParams(req, url);
     const method = m[2]!;
     const call: ApiCall = { method, params, at, status: 200 };
     this.calls.push(call);
@@ -472,6 +479,30 @@ export class TelegramStandIn {
           from: this.bot,
           ...(params.caption ? { caption: String(params.caption) } : {}),
           photo: [{ file_id: `photo-${this.nextMessageId}`, file_unique_id: `u${this.nextMessageId}`, width: 900, height: 450, file_size: file.length }],
+          ...(thread ? { message_thread_id: thread, is_topic_message: true } : {}),
+        });
+        return ok(msg);
+      }
+      case "sendDocument": {
+        // Bot API: `document` is a file_id, a URL, or "attach://<part>" naming a multipart file; 50 MB at most.
+        const ref = params.document;
+        const name = typeof ref === "string" && ref.startsWith("attach://") ? ref.slice(9) : "document";
+        const file = files.get(name);
+        if (!file) return this.fail(res, call, 400, "Bad Request: there is no document in the request");
+        if (file.length === 0) return this.fail(res, call, 400, "Bad Request: file must be non-empty");
+        if (file.length > 50 * 1024 * 1024) return this.fail(res, call, 400, "Bad Request: file is too big");
+        if (typeof params.caption === "string" && parsedLength(params.caption, params.parse_mode) > 1024) return this.fail(res, call, 400, "Bad Request: message caption is too long");
+        call.file = file;
+        const fileName = fileNames.get(name);
+        if (fileName) call.fileName = fileName;
+        const thread = params.message_thread_id ? Number(params.message_thread_id) : undefined;
+        const msg = this.store(chatId, {
+          message_id: this.nextMessageId++,
+          date: now,
+          chat: this.chatOf(chatId),
+          from: this.bot,
+          ...(params.caption ? { caption: String(params.caption) } : {}),
+          document: { file_id: `doc-${this.nextMessageId}`, file_unique_id: `d${this.nextMessageId}`, ...(fileName ? { file_name: fileName } : {}), mime_type: fileName?.endsWith(".csv") ? "text/csv" : "application/octet-stream", file_size: file.length },
           ...(thread ? { message_thread_id: thread, is_topic_message: true } : {}),
         });
         return ok(msg);

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { inert } from "../../domain/inertText.js";
-import type { ChatUser, CommandReply, PlatformHealth, ReplyImage } from "../types.js";
+import type { ChatUser, CommandReply, PlatformHealth, ReplyFile, ReplyImage } from "../types.js";
 import type { ChatHost } from "../host.js";
 import type { Notice, NoticeKind } from "../notifier.js";
 import type { ChatPlatform, PlatformIo } from "../platform.js";
@@ -56,8 +56,19 @@ export class ConsoleChat implements ChatPlatform {
     return path;
   }
 
-  /** The text, then how to answer its buttons, then where its chart was saved. */
-  private async render(reply: Pick<CommandReply, "text" | "image" | "confirmationId">, yes = "confirm", no = "cancel"): Promise<string> {
+  /** A reply's file (an export), saved under the data dir beside the charts; its path. */
+  private async saveFile(file: ReplyFile): Promise<string> {
+    const dir = join(this.chartDir, "..", "exports");
+    await mkdir(dir, { recursive: true });
+    const stamp = new Date(this.app.services.clock()).toISOString().replace(/[-:]/g, "").slice(0, 15);
+    // The name comes from our own command, but a path separator in it must never leave the folder.
+    const path = join(dir, `${stamp}-${basename(file.name)}`);
+    await writeFile(path, file.data);
+    return path;
+  }
+
+  /** The text, then how to answer its buttons, then where its chart and files were saved. */
+  private async render(reply: Pick<CommandReply, "text" | "image" | "confirmationId" | "files">, yes = "confirm", no = "cancel"): Promise<string> {
     const lines = [reply.text];
     if (reply.confirmationId) lines.push(`  → ${yes} with /confirm ${reply.confirmationId}, or ${no} with /cancel ${reply.confirmationId}`);
     if (reply.image) {
@@ -65,6 +76,13 @@ export class ConsoleChat implements ChatPlatform {
         lines.push(`  Chart: ${await this.saveImage(reply.image)} (${reply.image.alt})`);
       } catch (err) {
         lines.push(`  (chart not saved: ${this.app.redact((err as Error).message)})`);
+      }
+    }
+    for (const file of reply.files ?? []) {
+      try {
+        lines.push(`  File: ${await this.saveFile(file)} (${file.caption})`);
+      } catch (err) {
+        lines.push(`  (file ${file.name} not saved: ${this.app.redact((err as Error).message)})`);
       }
     }
     return lines.join("\n");

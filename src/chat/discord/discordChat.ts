@@ -479,7 +479,10 @@ export class DiscordChat implements ChatPlatform {
   private async respond(i: ChatInputCommandInteraction, reply: CommandReply, ephemeral: boolean): Promise<void> {
     const chunks = splitMessage(reply.text, DISCORD_MAX, measure).map(escapeDiscord);
     const rows = components(reply.buttons);
-    const files = reply.image ? [new AttachmentBuilder(Buffer.from(reply.image.png), { name: reply.image.name, description: reply.image.alt.slice(0, 1024) })] : [];
+    const files = [
+      ...(reply.image ? [new AttachmentBuilder(Buffer.from(reply.image.png), { name: reply.image.name, description: reply.image.alt.slice(0, 1024) })] : []),
+      ...(reply.files ?? []).map((f) => new AttachmentBuilder(Buffer.from(f.data), { name: f.name, description: f.caption.slice(0, 1024) })),
+    ];
     let withButtons = "@original";
     for (const [n, content] of chunks.entries()) {
       const last = n === chunks.length - 1;

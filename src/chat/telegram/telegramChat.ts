@@ -79,6 +79,7 @@ interface Outgoing {
   text: string;
   buttons?: CommandReply["buttons"];
   image?: CommandReply["image"];
+  files?: CommandReply["files"];
   confirmationId?: string;
   /** Bold, before the text (a notice's kind). */
   label?: string;
@@ -510,6 +511,13 @@ export class TelegramChat implements ChatPlatform {
     if (out.image) {
       await this.bot.api.sendPhoto(target.chatId, new InputFile(Buffer.from(out.image.png), out.image.name), {
         caption: truncate(out.image.alt, TELEGRAM_CAPTION_MAX),
+        ...(target.threadId ? { message_thread_id: target.threadId } : {}),
+        ...(target.silent ? { disable_notification: true } : {}),
+      });
+    }
+    for (const file of out.files ?? []) {
+      await this.bot.api.sendDocument(target.chatId, new InputFile(Buffer.from(file.data), file.name), {
+        caption: truncate(file.caption, TELEGRAM_CAPTION_MAX),
         ...(target.threadId ? { message_thread_id: target.threadId } : {}),
         ...(target.silent ? { disable_notification: true } : {}),
       });
