@@ -311,8 +311,10 @@ export class PaperExchange implements Exchange {
       if (!range) continue;
       const crossed = o.side === "buy" ? range.low <= limit : range.high >= limit;
       if (!crossed) continue;
-      // Gapped through it: the first price beyond the limit is the better one, as on an exchange.
-      const at = o.side === "buy" ? Math.min(limit, range.first) : Math.max(limit, range.first);
+      // Opened beyond it (a gap): the open is the first price it met, and the better one, as on
+      // an exchange. Seen only as the price now, the path there is unknown: it fills at its limit.
+      const first = range.first ?? limit;
+      const at = o.side === "buy" ? Math.min(limit, first) : Math.max(limit, first);
       const done = await this.settle(o, at);
       if (done?.status === "filled") filled.push(done);
     }
@@ -320,11 +322,11 @@ export class PaperExchange implements Exchange {
   }
 
   /** What the price did since `since`: the forming candle when it opened after then, else the price now. */
-  private async rangeSince(symbol: string, since: number): Promise<{ first: number; low: number; high: number } | undefined> {
+  private async rangeSince(symbol: string, since: number): Promise<{ first?: number; low: number; high: number } | undefined> {
     const candle = this.opts.candle ? await this.opts.candle(symbol) : undefined;
     if (candle && candle.time >= since) return { first: candle.open, low: candle.low, high: candle.high };
     const last = await this.opts.prices(symbol);
-    return last > 0 ? { first: last, low: last, high: last } : undefined;
+    return last > 0 ? { low: last, high: last } : undefined;
   }
 
   private async settle(order: Order, how: number | "cancel"): Promise<Order | undefined> {

@@ -39,8 +39,11 @@ export async function loadPortfolio(svc: Pick<OrderServices, "exchange" | "portf
   const [balances, positions, resting] = await Promise.all([svc.exchange.balances(), svc.portfolio.positions(), svc.openOrders ? svc.openOrders.all() : []]);
   const prices: Record<string, number> = {};
   await Promise.all(positions.map(async (p) => (prices[p.symbol] = await svc.market.lastPrice(p.symbol))));
-  const reserved = reservationsOf(resting).total;
-  // The quote an open buy order locks is not free, but it is still ours: equity counts it.
+  // The quote an open buy order locks is not free, but it is still ours: equity counts it, as the
+  // exchange reports it (its fee included); one more read, only while a buy order rests.
+  const buying = resting.some((o) => o.side === "buy");
+  const held = buying && svc.exchange.holdings ? await svc.exchange.holdings() : undefined;
+  const reserved = held ? Math.max(0, (held[svc.quote] ?? 0) - (balances[svc.quote] ?? 0)) : reservationsOf(resting).total;
   const portfolio: Portfolio = { cash: balances[svc.quote] ?? 0, ...(reserved > 0 ? { reserved } : {}), positions, prices, dayStartEquity: 0 };
   portfolio.dayStartEquity = await svc.portfolio.dayStartEquity(dayKey(svc.clock()), equity(portfolio));
   return portfolio;
