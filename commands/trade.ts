@@ -38,7 +38,7 @@ export const trade = defineCommand<TradeArgs, TradeHost>({
   name: "trade",
   summary: "Buy or sell in USDT at market, or at a limit price with @ PRICE, within the risk limits (large trades ask for a confirmation)",
   usage,
-  example: "/trade buy BTC 50 @ 95000",
+  example: "/trade buy BTC 50",
   minRole: "trader",
   mutates: true,
   remote: true,
