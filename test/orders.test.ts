@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
 import { findCommand } from "../commands/registry.js";
 import type { Config } from "../src/config/config.js";
-import { buyReply, scriptedModels, startTestApp, stateSnapshot, testConfig, type TestApp } from "./support/app.js";
+import { Redis } from "ioredis";
+import { PaperExchange } from "../src/exchange/paper.js";
+import type { Candle } from "../src/domain/types.js";
+import { buyReply, freshRedisUrl, scriptedModels, startTestApp, stateSnapshot, testConfig, type TestApp } from "./support/app.js";
 import { SteeredMarket } from "./support/market.js";
 
 let t: TestApp | undefined;
@@ -270,5 +273,48 @@ describe("/stopentry", () => {
     expect((await t.run("/status")).text).toMatch(/Entries: allowed/);
     expect((await t.run("/trade buy ETH 50")).error).toBeFalsy();
     expect((await t.run("/stopentry now")).text).toMatch(/Usage: \/stopentry \[off\]/);
+  });
+});
+
+describe("the paper exchange's limit orders", () => {
+  it("fill at the candle's open when it gapped through the limit, once, and a cancel after the fill changes nothing", async () => {
+    const redis = new Redis(await freshRedisUrl());
+    let now = 1_000_000;
+    let last = 100;
+    let candle: Candle = { time: 0, open: 100, high: 100, low: 100, close: 100, volume: 1 };
+    const paper = new PaperExchange({ redis, prices: async () => last, candle: () => candle, feeRate: 0.001, slippageBps: 5, startingCash: 1_000, clock: () => now });
+    try {
+      const buy = await paper.placeOrder({ clientOrderId: "b1", symbol: "BTC/USDT", side: "buy", qty: 1, type: "limit", price: 95 });
+      expect(buy.status).toBe("open");
+      expect((await paper.balances()).USDT).toBeCloseTo(1_000 - 95 * 1.001, 9);
+      expect((await paper.holdings()).USDT).toBeCloseTo(1_000, 9);
+      // The same client id again: the same order, nothing locked twice.
+      expect((await paper.placeOrder({ clientOrderId: "b1", symbol: "BTC/USDT", side: "buy", qty: 1, type: "limit", price: 95 })).id).toBe(buy.id);
+      // A candle that touched 95 before the order was placed does not fill it.
+      candle = { time: now - 1, open: 100, high: 100, low: 90, close: 100, volume: 1 };
+      expect(await paper.matchOpenOrders()).toEqual([]);
+      // A candle opened after it, at 93 (a gap through 95): filled at the open, the better price.
+      now += 10;
+      candle = { time: now, open: 93, high: 96, low: 92, close: 94, volume: 1 };
+      last = 94;
+      const [filled] = await paper.matchOpenOrders();
+      expect(filled).toMatchObject({ clientOrderId: "b1", status: "filled", filledQty: 1, avgPrice: 93 });
+      expect(await paper.matchOpenOrders()).toEqual([]);
+      expect((await paper.balances()).USDT).toBeCloseTo(1_000 - 93 * 1.001, 9);
+      expect((await paper.balances()).BTC).toBeCloseTo(1, 12);
+      expect(await paper.cancelOrder("b1")).toMatchObject({ status: "filled" });
+      expect((await paper.balances()).USDT).toBeCloseTo(1_000 - 93 * 1.001, 9);
+
+      // A sell limit locks the coin, and a cancel gives it back.
+      const sell = await paper.placeOrder({ clientOrderId: "s1", symbol: "BTC/USDT", side: "sell", qty: 1, type: "limit", price: 120 });
+      expect(sell.status).toBe("open");
+      expect((await paper.balances()).BTC ?? 0).toBeCloseTo(0, 12);
+      expect((await paper.placeOrder({ clientOrderId: "s2", symbol: "BTC/USDT", side: "sell", qty: 1, type: "limit", price: 130 })).status).toBe("rejected");
+      expect(await paper.cancelOrder("s1")).toMatchObject({ status: "rejected", reason: "cancelled" });
+      expect((await paper.balances()).BTC).toBeCloseTo(1, 12);
+      expect(await paper.openOrders()).toEqual([]);
+    } finally {
+      await redis.quit();
+    }
   });
 });
