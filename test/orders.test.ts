@@ -240,6 +240,33 @@ describe("/close", () => {
   });
 });
 
+describe("exits and resting sells", () => {
+  it("a stop loss cancels the position's resting sell first, so its coins are free to sell", async () => {
+    const { market } = await start();
+    await t!.run("/trade buy BTC 50");
+    expect((await t!.run("/trade sell BTC all @ 60000")).text).toMatch(/placed/);
+    market.set("BTC/USDT", { open: 48_000 });
+    expect(await runPositionMonitor(t!.app)).toBe(1);
+    expect(await t!.app.services.portfolio.positions()).toEqual([]);
+    expect(await t!.app.services.openOrders.count()).toBe(0);
+    expect(await t!.app.services.exchange.openOrders!()).toEqual([]);
+  });
+
+  it("a /close confirmed and run twice sells once", async () => {
+    await start((c) => (c.chat.tradeConfirmAbove = 10));
+    const buy = await t!.run("/trade buy BTC 50", "trader");
+    await t!.run(`/confirm ${buy.confirmationId}`, "trader");
+    const asked = await t!.run("/close BTC", "trader");
+    expect(asked.text).toMatch(/^Close the whole BTC\/USDT position \(0\.001000, about 50\.00 USDT\) at about 50,000(\.00)? \[PAPER\]\?/);
+    expect(await t!.app.services.portfolio.positions()).toHaveLength(1);
+    expect((await t!.run(`/confirm ${asked.confirmationId}`, "trader")).text).toMatch(/Closed BTC\/USDT/);
+    const user = { id: "u-trader", name: "tester-trader", platform: "console" as const, role: "trader" as const };
+    const again = await findCommand("close")!.run("BTC/USDT", { user, app: t!.app, confirmationId: asked.confirmationId! });
+    expect(again.text).toMatch(/Closed BTC\/USDT/);
+    expect((await t!.app.services.exchange.trades(10)).filter((o) => o.side === "sell")).toHaveLength(1);
+  });
+});
+
 describe("/stopentry", () => {
   it("blocks a buy decision and /trade buys, while a stop loss still fires; kept across a restart and shown in /status", async () => {
     const { market } = await start();
