@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runPositionMonitor } from "../jobs/positionMonitor.js";
+import { runPendingOrders } from "../jobs/pendingOrders.js";
 import { runReconciliation } from "../jobs/reconcile.js";
 import { loadCandles } from "../src/market/candles.js";
 import { BinanceStandIn, candlesEndingNow } from "./support/exchangeStandIn.js";
@@ -85,5 +86,27 @@ describe("limit orders on a live exchange (Binance stand-in)", () => {
     expect(reply.text).toMatch(/^Cancelled the limit BUY/);
     expect(standIn.orders[0]!.status).toBe("CANCELED");
     expect(standIn.balance("USDT")).toBeCloseTo(10_000, 6);
+  });
+
+  it("a limit order whose answer was lost is looked up, found resting, and then waits with the open orders; never sent twice", async () => {
+    const { app, run } = await liveApp();
+    const below = Math.floor(standIn.price("BTCUSDT") * 0.9);
+    standIn.dropNextOrderResponse = true;
+    standIn.failLookups = 5;
+    const sent = await run(`/trade buy BTC 50 @ ${below}`);
+    expect(sent.text).toMatch(/sent to Binance \(sandbox\), but the exchange did not confirm it/);
+    expect(await app.services.pending.count()).toBe(1);
+    standIn.failLookups = 0;
+    await runPendingOrders(app, { force: true });
+    expect(await app.services.pending.count()).toBe(0);
+    const [open] = await app.services.openOrders.all();
+    expect(open).toMatchObject({ limitPrice: below, side: "buy", filledQty: 0 });
+    expect(t!.notices.of("info").at(-1)!.text).toMatch(new RegExp(`^Order found: the limit BUY [\\d.]+ BTC @ ${below} \\(/trade buy BTC 50 @ ${below} by tester-admin\\), whose outcome was not known, is open on Binance \\(sandbox\\) as order ${open!.id}\\.`));
+    expect(standIn.posts()).toHaveLength(1);
+    standIn.setPrice("BTCUSDT", below);
+    standIn.fillLimit(standIn.orders[0]!.orderId, standIn.orders[0]!.origQty);
+    await runPositionMonitor(app);
+    expect((await app.services.portfolio.positions())[0]!.entryPrice).toBeCloseTo(below, 6);
+    expect(standIn.posts()).toHaveLength(1);
   });
 });

@@ -283,6 +283,7 @@ async function resumeJournaled(svc: Pick<OrderServices, "portfolio" | "clock" | 
   const r = await settleFound({ portfolio: svc.portfolio, pending: svc.pending! }, entry, lookup.value, svc.clock());
   if (r.kind === "waiting") return { risk, found: false, realizedPnl: 0, pending: { entry: r.entry, sentNow: false } };
   const order = lookup.value;
+  if (r.kind === "resting") return { risk, order, found: true, realizedPnl: 0, resting: r.open, ...(entry.exits ? { exits: entry.exits } : {}) };
   return { risk, order, found: true, realizedPnl: r.kind === "filled" ? r.realizedPnl : 0, ...(r.kind === "filled" && r.closed ? { closed: r.closed } : {}), ...(entry.exits ? { exits: entry.exits } : {}) };
 }
 
@@ -299,7 +300,9 @@ export type Resolution =
   /** No such order, asked more than once and long enough after it was sent: it was never placed. */
   | { kind: "absent"; entry: PendingOrder }
   /** Still not known (the lookup failed, or found nothing yet): looked up again after the backoff. */
-  | { kind: "waiting"; entry: PendingOrder };
+  | { kind: "waiting"; entry: PendingOrder }
+  /** A limit order found resting on the exchange: it moved to the open orders, booked when it fills (what filled so far is booked). */
+  | { kind: "resting"; entry: PendingOrder; order: Order; open: OpenOrder };
 
 /**
  * Looks up every journaled order that is due (all of them with `force`: at startup, and when the
@@ -342,9 +345,9 @@ async function settleFound(svc: Pick<PendingServices, "portfolio" | "pending" | 
   const booked = await book(svc, order, { ...(entry.side === "buy" && entry.exits ? { exits: entry.exits } : {}), closing: entry.closing && order.status === "filled" });
   // A limit order found resting is known now: it waits with the other open orders, not in this journal.
   if (entry.limitPrice !== undefined && svc.openOrders && (order.status === "open" || order.status === "partial")) {
-    await rest(svc.openOrders, { clientOrderId: entry.clientOrderId, symbol: entry.symbol, side: entry.side, qty: order.qty, limitPrice: entry.limitPrice, filledQty: order.filledQty, closing: entry.closing, origin: entry.origin, placedAt: order.time, ...(entry.exits ? { exits: entry.exits } : {}), ...(entry.decisionId ? { decisionId: entry.decisionId } : {}) });
+    const open = await rest(svc.openOrders, { clientOrderId: entry.clientOrderId, symbol: entry.symbol, side: entry.side, qty: order.qty, limitPrice: entry.limitPrice, filledQty: order.filledQty, closing: entry.closing, origin: entry.origin, placedAt: order.time, ...(entry.exits ? { exits: entry.exits } : {}), ...(entry.decisionId ? { decisionId: entry.decisionId } : {}) });
     await svc.pending.done(entry.clientOrderId);
-    return { kind: "filled", entry, order, realizedPnl: booked.realizedPnl, applied: booked.applied, ...(booked.closed ? { closed: booked.closed } : {}) };
+    return { kind: "resting", entry, order, open };
   }
   // Still resting on the book: what filled so far is booked, the rest is looked at again.
   if (order.status === "open") return { kind: "waiting", entry: await svc.pending.looked(entry, now, { reason: "still open on the exchange" }) };
