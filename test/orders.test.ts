@@ -6,7 +6,8 @@ import { findCommand } from "../commands/registry.js";
 import type { Config } from "../src/config/config.js";
 import { Redis } from "ioredis";
 import { PaperExchange } from "../src/exchange/paper.js";
-import type { Candle } from "../src/domain/types.js";
+import type { Candle, RiskLimits } from "../src/domain/types.js";
+import { checkRisk } from "../src/risk/rules.js";
 import { buyReply, freshRedisUrl, scriptedModels, startTestApp, stateSnapshot, testConfig, type TestApp } from "./support/app.js";
 import { SteeredMarket } from "./support/market.js";
 
@@ -343,5 +344,24 @@ describe("the paper exchange's limit orders", () => {
     } finally {
       await redis.quit();
     }
+  });
+});
+
+describe("the risk rules with open buy orders reserved", () => {
+  const limits: RiskLimits = { maxPositionPct: 40, maxExposurePct: 50, maxLeverage: 1, maxOpenPositions: 3, dailyLossLimitPct: 5, defaultStopLossPct: 3, maxStopLossPct: 10, defaultTakeProfitPct: 6, minOrderNotional: 10 };
+  const books = { cash: 6_000, reserved: 4_000, positions: [], prices: {}, dayStartEquity: 10_000 };
+  const buy = (symbol: string, sizePct: number) => ({ symbol, action: "buy" as const, sizePct, confidence: 1, reasons: [] });
+
+  it("counts the locked quote in equity and the reserved notional against exposure", () => {
+    const v = checkRisk(buy("ETH/USDT", 20), books, limits, 2_000, { reserved: { total: 4_000, bySymbol: { "BTC/USDT": 4_000 } } });
+    expect(v.outcome).toBe("resized");
+    expect(v.qty * 2_000).toBeCloseTo(1_000, 6);
+    expect(v.message).toMatch(/max-exposure rule, 4,000 of it reserved by open buy orders/);
+  });
+
+  it("without the reservation the same buy passes: the reservation is what binds", () => {
+    const v = checkRisk(buy("ETH/USDT", 20), books, limits, 2_000, {});
+    expect(v.outcome).toBe("approved");
+    expect(v.qty * 2_000).toBeCloseTo(2_000, 6);
   });
 });
