@@ -109,4 +109,27 @@ describe("limit orders on a live exchange (Binance stand-in)", () => {
     expect((await app.services.portfolio.positions())[0]!.entryPrice).toBeCloseTo(below, 6);
     expect(standIn.posts()).toHaveLength(1);
   });
+
+  it("books a partial fill as it grows, once each, and forgets the order when it is filled", async () => {
+    const { app, run } = await liveApp();
+    const below = Math.floor(standIn.price("BTCUSDT") * 0.9);
+    await run(`/trade buy BTC 50 @ ${below}`);
+    standIn.setPrice("BTCUSDT", below);
+    const order = standIn.orders[0]!;
+    standIn.fillLimit(order.orderId, order.origQty / 2);
+    await runPositionMonitor(app);
+    await runPositionMonitor(app);
+    const half = (await app.services.portfolio.positions())[0]!;
+    expect(half.qty).toBeGreaterThan(0);
+    expect(half.qty).toBeLessThan(order.origQty * 0.6);
+    const [open] = await app.services.openOrders.all();
+    expect(open!.filledQty).toBeCloseTo(half.qty, 12);
+    expect(t!.notices.of("trade").filter((n) => /filled in part/.test(n.text))).toHaveLength(1);
+    standIn.fillLimit(order.orderId, order.origQty);
+    await runPositionMonitor(app);
+    const full = (await app.services.portfolio.positions())[0]!;
+    expect(full.qty).toBeGreaterThan(order.origQty * 0.99);
+    expect(await app.services.openOrders.count()).toBe(0);
+    expect(t!.notices.of("trade").filter((n) => /^Limit BUY .* FILLED/.test(n.text))).toHaveLength(1);
+  });
 });
