@@ -6,7 +6,7 @@ import { equity } from "../src/portfolio/valuation.js";
 import { loadPortfolio } from "../src/orders/orderPath.js";
 import { defineCommand, noArgs, type Needs } from "./types.js";
 
-export const balance = defineCommand<undefined, Needs<"mode" | "sessions", "balance" | "exchange" | "portfolio" | "market" | "quote" | "clock">>({
+export const balance = defineCommand<undefined, Needs<"mode" | "sessions", "balance" | "exchange" | "portfolio" | "market" | "quote" | "clock" | "openOrders">>({
   name: "balance",
   summary: "USDC for model calls, and the trading account",
   usage: "/balance",

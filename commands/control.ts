@@ -6,7 +6,7 @@ import { defineCommand, noArgs, type ChatUser, type Needs } from "./types.js";
 
 const pauseUsage = "/pause [all]";
 
-type PauseHost = Needs<"mode" | "notifier", "state" | "portfolio" | "exchange" | "market" | "quote" | "clock" | "tradeLock">;
+type PauseHost = Needs<"mode" | "notifier", "state" | "portfolio" | "exchange" | "market" | "quote" | "clock" | "tradeLock" | "openOrders">;
 
 /** Closes every open position at market, under the trading lock: the full stop of /pause all. */
 async function closeEverything(app: PauseHost, user: ChatUser): Promise<string[]> {

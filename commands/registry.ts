@@ -7,6 +7,7 @@ import { positions, status } from "./status.js";
 import { audit } from "./audit.js";
 import { limits } from "./limits.js";
 import { trade } from "./trade.js";
+import { cancelOrder, close, orders, stop, stopEntry, takeProfit } from "./orders.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
 import { session } from "./session.js";
@@ -62,7 +63,7 @@ const modelCommand: Command = {
   options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
 };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, orders, cancelOrder, stop, takeProfit, close, stopEntry, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -17,7 +17,7 @@ function chatLines(health: ChatHealth): string[] {
 
 export const status = defineCommand<
   undefined,
-  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits" | "openOrders">
 >({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
@@ -27,7 +27,7 @@ export const status = defineCommand<
   async run(_, { app }) {
     const s = app.services;
     const now = s.clock();
-    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions] = await Promise.all([
+    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions, entries, resting] = await Promise.all([
       s.state.pauseState(),
       s.state.chosenModel(),
       s.balance.getBalance(),
@@ -35,10 +35,13 @@ export const status = defineCommand<
       app.schedule(),
       app.reconciliations.last(),
       app.sessions?.recent(3),
+      s.state.entryStop(),
+      s.openOrders.count(),
     ]);
     const eq = equity(portfolio);
     const lines = [
       `Trading: ${pause.paused ? `PAUSED (${pause.reason}, by ${pause.by ?? "the agent"}, ${ago(now - (pause.since ?? now))} ago)` : "running"} · ${app.mode.trading === "paper" ? "PAPER (simulated)" : `LIVE on ${s.exchange.name}`}`,
+      `Entries: ${entries.stopped ? `STOPPED (/stopentry by ${entries.by ?? "someone"}, ${ago(now - (entries.since ?? now))} ago): no new buys; exits, stops and take-profits keep working` : "allowed"} · open orders: ${resting}${resting ? " (/orders)" : ""}`,
       `Market: ${s.market.describe()}`,
       `Model: ${chosen ?? s.models.chain()[0]!.id}${chosen ? " (chosen)" : ""} · research: ${s.research.name}`,
       ...(sessions ? [openSessionLine(sessions, now)] : []),
@@ -55,7 +58,7 @@ export const status = defineCommand<
   },
 });
 
-export const positions = defineCommand<undefined, Needs<"mode", "exchange" | "portfolio" | "market" | "quote" | "clock">>({
+export const positions = defineCommand<undefined, Needs<"mode", "exchange" | "portfolio" | "market" | "quote" | "clock" | "openOrders">>({
   name: "positions",
   summary: "Open positions with P&L, stop loss and take profit",
   usage: "/positions",

@@ -42,6 +42,15 @@ async function tell(app: PendingOrdersDeps, r: Resolution): Promise<void> {
     await app.notifier.notify({ type: "order-overdue", symbol: entry.symbol, side: entry.side, origin: entry.origin, lookups: entry.lookups, sentAt: entry.sentAt, reason: entry.reason ?? "not known" });
     return;
   }
+  if (r.kind === "resting") {
+    const base = entry.symbol.split("/")[0];
+    const filled = r.order.filledQty > 0 ? ` ${r.order.filledQty.toFixed(6)} ${base} of it had filled and is booked.` : "";
+    await app.notifier.notify({
+      kind: "info",
+      text: `Order found: the limit ${entry.side.toUpperCase()} ${r.open.qty.toFixed(6)} ${base} @ ${r.open.limitPrice} (${entry.origin}), whose outcome was not known, is open on ${s.exchange.name} as order ${r.open.id}.${filled} It is booked when it fills; /orders lists it.`,
+    });
+    return;
+  }
   // Booked already by the call that sent it (it stopped before clearing the journal): that call told its story.
   if (r.kind === "filled" && !r.applied && entry.state === "sending") return;
   const notice: NoticeInput = {

@@ -4,9 +4,10 @@ import type { AgentMode } from "../src/domain/types.js";
 import { enforceExits, type ExitEvent, type ExitServices } from "../src/orders/exits.js";
 import { dayKey } from "../src/ledger/ledger.js";
 import { runPendingOrders, type PendingOrdersDeps } from "./pendingOrders.js";
+import { runOpenOrders, type OpenOrdersDeps } from "./openOrders.js";
 
 export interface PositionMonitorDeps {
-  services: ExitServices & PendingOrdersDeps["services"];
+  services: ExitServices & PendingOrdersDeps["services"] & OpenOrdersDeps["services"];
   notifier: Notifier;
   mode: Pick<AgentMode, "trading">;
 }
@@ -26,6 +27,11 @@ export async function runPositionMonitor(app: PositionMonitorDeps): Promise<numb
     () => undefined,
     (err: unknown) => err,
   );
+  // Resting limit orders the price crossed are filled and booked (with their exits) before the stops are checked.
+  const limits = await runOpenOrders(app).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   const events = await s.tradeLock.run(() => enforceExits(s, { breaches: true, equityEveryMs: 5 * 60_000 }));
   const paper = app.mode.trading === "paper";
   for (const e of events) {
@@ -39,6 +45,7 @@ export async function runPositionMonitor(app: PositionMonitorDeps): Promise<numb
     if (notice) await app.notifier.notify(notice);
   }
   if (lookups !== undefined) throw lookups;
+  if (limits !== undefined) throw limits;
   return events.filter((e) => e.kind === "exit").length;
 }
 

@@ -4,6 +4,7 @@ import type { Exchange } from "../src/exchange/types.js";
 import type { MarketData } from "../src/market/types.js";
 import { adoptOwnOrders, type Adopted } from "../src/orders/orderPath.js";
 import type { PendingOrder, PendingOrders } from "../src/orders/pendingOrders.js";
+import type { OpenOrders } from "../src/orders/openOrders.js";
 import { reconcile, type Drift, type ReconcileReport, type ReconciliationLog } from "../src/portfolio/reconcile.js";
 import type { PortfolioStore } from "../src/portfolio/store.js";
 import type { RedisLock } from "../src/redis/lock.js";
@@ -11,7 +12,7 @@ import type { RedisLock } from "../src/redis/lock.js";
 export type { ReconcileReport } from "../src/portfolio/reconcile.js";
 
 export interface ReconcileDeps {
-  services: { portfolio: PortfolioStore; exchange: Exchange; market: MarketData; limits: RiskLimits; clock: () => number; pending: PendingOrders; tradeLock: RedisLock; quote: string };
+  services: { portfolio: PortfolioStore; exchange: Exchange; market: MarketData; limits: RiskLimits; clock: () => number; pending: PendingOrders; tradeLock: RedisLock; quote: string; openOrders?: OpenOrders };
   reconciliations: ReconciliationLog;
   symbols: MarketSymbol[];
   notifier: Notifier;
@@ -81,11 +82,12 @@ export async function runReconciliation(app: ReconcileDeps, opts: { startup?: bo
 async function compare(app: ReconcileDeps): Promise<{ drifts: Drift[]; journal: PendingOrder[] }> {
   const s = app.services;
   const journal = await s.pending.all();
-  const [positions, holdings, openOrders, recent] = await Promise.all([
+  const [positions, holdings, openOrders, recent, resting] = await Promise.all([
     s.portfolio.positions(),
     s.exchange.holdings ? s.exchange.holdings() : s.exchange.balances(),
     s.exchange.openOrders ? s.exchange.openOrders() : Promise.resolve([]),
     s.exchange.trades(1000),
+    s.openOrders ? s.openOrders.all() : Promise.resolve([]),
   ]);
   // An order sent while the balances were read is in flight too.
   const after = await s.pending.all();
@@ -98,7 +100,8 @@ async function compare(app: ReconcileDeps): Promise<{ drifts: Drift[]; journal: 
     positions,
     holdings,
     openOrders,
-    ownOrderIds: new Set([...recent.map((o) => o.clientOrderId), ...both.map((p) => p.clientOrderId)]),
+    // Our resting limit orders are ours too, though nothing of them has traded yet.
+    ownOrderIds: new Set([...recent.map((o) => o.clientOrderId), ...both.map((p) => p.clientOrderId), ...resting.map((o) => o.clientOrderId)]),
     symbols: app.symbols,
     prices,
     dustNotional: s.limits.minOrderNotional,

@@ -42,6 +42,7 @@ import { StrategyRunner, strategyContext } from "./strategy/runner.js";
 import { runDecision, type DecideRequest, type DecisionGate, type DecisionServices } from "./pipeline/decide.js";
 import { approvalGate } from "./chat/approvals.js";
 import { PendingOrders } from "./orders/pendingOrders.js";
+import { OpenOrders } from "./orders/openOrders.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
 import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type ScheduleOutcome, type ScheduleSpec } from "./queue/scheduler.js";
@@ -220,6 +221,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       slippageBps: config.exchange.slippageBps,
       startingCash: config.exchange.paperStartUsdt,
       clock,
+      ...(market.currentCandle ? { candle: (symbol: string) => market.currentCandle!(symbol) } : {}),
     });
 
   const routerAuth = routerAuthFromConfig(config.router);
@@ -368,6 +370,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     quote: "USDT",
     clock,
     pending: new PendingOrders(redis),
+    openOrders: new OpenOrders(redis),
   };
 
   // RESEARCH_URL: research paid through the same guards, budget and wallet as the model calls.

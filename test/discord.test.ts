@@ -14,6 +14,9 @@ import { USDC } from "../src/domain/types.js";
 import { sleep } from "../src/sleep.js";
 import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
 import { DiscordStandIn, type DMessage, type DUser, type InteractionRecord } from "./support/discordStandIn.js";
+import type { AppOptions } from "../src/app.js";
+import { runPositionMonitor } from "../jobs/positionMonitor.js";
+import { SteeredMarket } from "./support/market.js";
 
 const alice: DUser = { id: "111", username: "alice" }; // admin
 const bob: DUser = { id: "222", username: "bob" }; // trader
@@ -41,6 +44,8 @@ interface StartOptions {
   host?: (app: ChatHost) => ChatHost;
   /** Runs before chat.start(): set the stand-in up, send notices early. */
   before?: (dc: DiscordStandIn, chat: DiscordChat, t: TestApp) => Promise<void> | void;
+  /** What the app is built with (a steered market, say). */
+  app?: AppOptions;
 }
 
 /** Notices as every sink receives them (here: what the other platforms would be told). */
@@ -65,6 +70,7 @@ async function start(edit: (c: Config) => void = () => {}, o: StartOptions = {})
       };
       edit(c);
     }),
+    o.app ?? {},
   );
   told = [];
   t.app.notifier.add({ name: "other-platforms", deliver: async (n) => void told.push(n) });
@@ -119,6 +125,10 @@ const EXAMPLES: Record<string, Record<string, string | number>> = {
   confirm: { id: "abcdefgh" },
   cancel: { id: "abcdefgh" },
   export: { what: "trades" },
+  cancel_order: { id: "abcdef" },
+  stop: { symbol: "BTC", price: "1" },
+  tp: { symbol: "BTC", price: "1" },
+  close: { symbol: "BTC" },
 };
 
 describe("Discord: startup", () => {
@@ -159,6 +169,12 @@ describe("Discord: every command", () => {
       export: /trade\(s\) \[PAPER\] as CSV|No trades on the books: no file sent/,
       session: /No permit sessions: the router is not paid from a wallet by permit/,
       trade: /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT/,
+      orders: /No open orders \[PAPER\]/,
+      cancel_order: /No open order with id abcdef: nothing was cancelled/,
+      stop: /wider than the 10% allowed/,
+      tp: /at or below the price now/,
+      close: /Closed BTC\/USDT: Manual SELL 0\.\d+ BTC/,
+      stopentry: /New entries stopped/,
       limits: /Risk limits:/,
       users: /discord 111: admin \(configuration\)[\s\S]*discord role 4000000000000000001: trader/,
       grant: /discord user 555555555555555555 is now a trader/,
@@ -626,5 +642,50 @@ describe("Discord: registering in one scope clears the other", () => {
     expect(dc.commands.get("global")!.map((c) => c.name).sort()).toEqual(COMMANDS.map((c) => c.name).sort());
     const r = await slash(bob, "balance");
     expect(answerText(r)).toMatch(/USDC for model calls/);
+  });
+});
+
+describe("Discord: orders from chat", () => {
+  it("places a limit order from the price option, lists and cancels by id, refuses bad input, moves exits, and announces a limit filled later", async () => {
+    const market = new SteeredMarket(["BTC/USDT", "ETH/USDT"]);
+    market.set("BTC/USDT", { open: 50_000 });
+    const { t, dc } = await start((c) => {
+      c.market.symbols = ["BTC/USDT", "ETH/USDT"];
+      c.risk.maxVar95Pct = undefined;
+    }, { app: { market } });
+    const registered = dc.commands.get(`guild:${dc.guildId}`)!;
+    expect(((registered.find((c) => c.name === "trade")!.options ?? []) as Record<string, unknown>[]).map((o) => o.name)).toEqual(["side", "symbol", "amount", "price"]);
+    await slash(alice, "balance");
+    const before = await withoutAudit();
+    // An unknown symbol cannot be sent from Discord: the symbol option offers the watched ones only.
+    expect(() => dc.slash(bob, "stop", { symbol: "DOGEX", price: "1" })).toThrow(/not a choice/);
+    const bad: [string, Record<string, string>, RegExp][] = [
+      ["trade", { side: "buy", symbol: "BTC", amount: "50", price: "0" }, /limit price must be above 0/],
+      ["trade", { side: "buy", symbol: "BTC", amount: "50", price: "-3" }, /limit price "-3" is not a number/],
+      ["cancel_order", { id: "abcdef" }, /No open order with id abcdef/],
+      ["stop", { symbol: "BTC", price: "45000" }, /There is no open BTC\/USDT position/],
+      ["close", { symbol: "ETH" }, /There is no open ETH\/USDT position to close/],
+    ];
+    for (const [name, options, error] of bad) expect(answerText(await slash(bob, name, options)), name).toMatch(error);
+    expect(await withoutAudit()).toEqual(before);
+
+    const placed = answerText(await slash(bob, "trade", { side: "buy", symbol: "BTC", amount: "50", price: "49000" }));
+    expect(placed).toMatch(/Limit BUY 0\.001020 BTC @ 49,000(\.00)? placed, order [0-9a-f]{6} \[PAPER\]/);
+    const id = /order ([0-9a-f]{6})/.exec(placed)![1]!;
+    const other = /order ([0-9a-f]{6})/.exec(answerText(await slash(bob, "trade", { side: "buy", symbol: "ETH", amount: "20", price: "1500" })))![1]!;
+    const listed = answerText(await slash(vera, "orders"));
+    expect(listed).toContain(`${id}  BUY 0.001020 BTC`);
+    expect(listed).toContain(`${other}  BUY`);
+    expect(answerText(await slash(bob, "cancel_order", { id: other }))).toMatch(/^Cancelled the limit BUY 0\.013333 ETH/);
+
+    market.set("BTC/USDT", { open: 48_900 });
+    await runPositionMonitor(t.app);
+    await chat!.idle();
+    const filled = dc.messagesIn(dc.channelId).map(shown).find((m) => m.includes(`(order ${id},`));
+    expect(filled).toMatch(/Limit BUY BTC @ 49,000(\.00)? \(order [0-9a-f]{6}, \/trade buy BTC 50 @ 49000 by @bob\) FILLED \[PAPER\]/);
+    expect(answerText(await slash(bob, "stop", { symbol: "BTC", price: "49500" }))).toMatch(/at or above the price now \(48,900\)/);
+    expect(answerText(await slash(bob, "tp", { symbol: "BTC", price: "55000" }))).toMatch(/^BTC\/USDT take profit moved from 51,940(\.00)? to 55,000(\.00)? by @bob/);
+    expect(answerText(await slash(bob, "close", { symbol: "BTC" }))).toMatch(/^Closed BTC\/USDT: Manual SELL 0\.001020 BTC/);
+    expect(await t.app.services.portfolio.positions()).toEqual([]);
   });
 });

@@ -14,6 +14,9 @@ import { Redis } from "ioredis";
 import type { Config } from "../src/config/config.js";
 import { freePort } from "../bench/results.js";
 import { snapshot, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
+import type { AppOptions } from "../src/app.js";
+import { runPositionMonitor } from "../jobs/positionMonitor.js";
+import { SteeredMarket } from "./support/market.js";
 import { parsedLength, TelegramStandIn, type TgChat, type TgMessage, type TgUser } from "./support/telegramStandIn.js";
 
 const alice: TgUser = { id: 101, is_bot: false, first_name: "Alice", username: "alice" }; // admin
@@ -42,7 +45,7 @@ afterEach(async () => {
   tg = undefined;
 });
 
-async function start(edit: (c: Config) => void = () => {}, opts: Partial<TelegramOptions> = {}): Promise<{ t: TestApp; tg: TelegramStandIn; chat: TelegramChat }> {
+async function start(edit: (c: Config) => void = () => {}, opts: Partial<TelegramOptions> = {}, appOpts: AppOptions = {}): Promise<{ t: TestApp; tg: TelegramStandIn; chat: TelegramChat }> {
   tg = await new TelegramStandIn().start();
   t = await startTestApp(
     testConfig((c) => {
@@ -57,6 +60,7 @@ async function start(edit: (c: Config) => void = () => {}, opts: Partial<Telegra
       ];
       edit(c);
     }),
+    appOpts,
   );
   // Pacing has a test of its own; here Telegram's limits would only slow the tests down.
   chat = new TelegramChat(t.app, { token: tg.token, apiRoot: tg.apiRoot, chatId: String(OVERSIGHT), limiter: OPEN, ...opts });
@@ -207,6 +211,12 @@ describe("Telegram: every command", () => {
       export: [["/export trades", /trade\(s\) \[PAPER\] as CSV|No trades on the books: no file sent/]],
       session: [["/session", /No permit sessions: the router is not paid from a wallet by permit/]],
       trade: [["/trade buy BTC 50", /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT[\s\S]*\[PAPER\][\s\S]*Stop loss/]],
+      orders: [["/trade buy BTC 20 @ 1000", /Limit BUY 0\.020000 BTC @ 1,000(\.00)? placed, order [0-9a-f]{6} \[PAPER\]/], ["/orders", /Open orders \[PAPER\]:\n {2}[0-9a-f]{6} {2}BUY 0\.020000 BTC @ 1,000/]],
+      cancel_order: [["/cancel_order abcdef", /No open order with id abcdef: nothing was cancelled/], ["/cancel_order x", /Usage: \/cancel_order ID/]],
+      stop: [["/stop BTC 1", /wider than the 10% allowed/], ["/stop BTC 99999999", /at or above the price now/], ["/stop XYZ 1", /Unknown symbol "XYZ"/]],
+      tp: [["/tp BTC 1", /at or below the price now/]],
+      close: [["/close BTC", /Closed BTC\/USDT: Manual SELL 0\.\d+ BTC/], ["/close BTC", /There is no open BTC\/USDT position to close/]],
+      stopentry: [["/stopentry", /New entries stopped/], ["/trade buy BTC 20", /New entries are stopped/], ["/stopentry off", /New entries allowed again/]],
       limits: [["/limits", /Risk limits:[\s\S]*position ≤ 10%/], ["/limits max_position 8", /max_position \(largest position, % of equity\): 10 → 8/]],
       users: [["/users", /telegram 101: admin \(configuration\)/]],
       grant: [["/grant telegram 555 trader", /telegram user 555 is now a trader/]],
@@ -631,5 +641,50 @@ describe("Telegram as it really behaves: chats that change under it", () => {
     await chat!.idle();
     expect(chat!.health().problems).toEqual([expect.stringContaining(`Telegram: cannot post in chat ${OVERSIGHT}`)]);
     expect(seen.filter((n) => n.event?.type === "chat-problem").map((n) => n.text)).toEqual([expect.stringContaining("400 Bad Request: not enough rights to send text messages to the chat")]);
+  });
+});
+
+describe("Telegram: orders from chat", () => {
+  it("places a limit order, lists it, cancels one by id, moves a stop, and announces a limit filled later", async () => {
+    const market = new SteeredMarket(["BTC/USDT", "ETH/USDT"]);
+    market.set("BTC/USDT", { open: 50_000 });
+    const { t, tg } = await start((c) => {
+      c.market.symbols = ["BTC/USDT", "ETH/USDT"];
+      c.risk.maxVar95Pct = undefined;
+    }, {}, { market });
+    const before = await withoutAudit();
+    for (const [line, error] of [
+      ["/trade buy BTC 50 @ 0", /limit price must be above 0/],
+      ["/trade buy BTC 50 @ -1", /limit price "-1" is not a number/],
+      ["/trade buy DOGEX 50 @ 1", /Unknown symbol "DOGEX"/],
+      ["/cancel_order abcdef", /No open order with id abcdef/],
+      ["/stop BTC 60000", /No open BTC\/USDT position|There is no open BTC\/USDT position/],
+    ] as const) {
+      const [reply] = await ask(bob, team, line);
+      expect(plain(reply), line).toMatch(error);
+    }
+    expect(await withoutAudit()).toEqual(before);
+
+    const [placed] = await ask(bob, team, "/trade buy BTC 50 @ 49000");
+    const id = /order ([0-9a-f]{6})/.exec(plain(placed))![1]!;
+    const [second] = await ask(bob, team, "/trade buy BTC 30 @ 48000");
+    const other = /order ([0-9a-f]{6})/.exec(plain(second))![1]!;
+    const [listed] = await ask(vera, team, "/orders");
+    expect(plain(listed)).toContain(`${id}  BUY`);
+    expect(plain(listed)).toContain(`${other}  BUY`);
+    expect(plain((await ask(vera, team, `/cancel_order ${other}`))[0])).toMatch(/needs the trader role/);
+    expect(plain((await ask(bob, team, `/cancel_order ${other}`))[0])).toMatch(/^Cancelled the limit BUY/);
+
+    // The price falls through the first order's limit: the monitor fills and books it, and the team is told.
+    market.set("BTC/USDT", { open: 48_800 });
+    await runPositionMonitor(t.app);
+    await chat!.idle();
+    const filled = tg.sent(OVERSIGHT).find((m) => plain(m).includes(`(order ${id},`));
+    expect(plain(filled)).toMatch(/^Trade\nLimit BUY BTC @ 49,000(\.00)? \(order [0-9a-f]{6}, \/trade buy BTC 50 @ 49000 by @bob\) FILLED \[PAPER\]/);
+    const [wrongSide] = await ask(bob, team, "/stop BTC 49000");
+    expect(plain(wrongSide)).toMatch(/stop loss at 49,000 is at or above the price now \(48,800\)/);
+    const [moved] = await ask(bob, team, "/stop BTC 47000");
+    expect(plain(moved)).toMatch(/^BTC\/USDT stop loss moved from 47,530(\.00)? to 47,000(\.00)? by @bob/);
+    expect((await t.app.services.portfolio.position("BTC/USDT"))!.stopLoss).toBe(47_000);
   });
 });

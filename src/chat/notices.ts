@@ -66,6 +66,23 @@ export type NoticeEvent =
       quote: string;
       paper: boolean;
     }
+  /** A resting limit order filled (in full or in part) and was booked, with the exits of a buy; or it went without filling. */
+  | {
+      type: "limit-order";
+      outcome: "filled" | "gone";
+      id: string;
+      symbol: string;
+      side: OrderSide;
+      limitPrice: number;
+      origin: string;
+      order?: Pick<Order, "filledQty" | "avgPrice" | "fee" | "status" | "reason">;
+      /** What filled since it was last told. */
+      newQty?: number;
+      exits?: PendingExits;
+      pnl?: number;
+      quote: string;
+      paper: boolean;
+    }
   /** Still not known after many lookups: the team should look at the exchange (told once). */
   | { type: "order-overdue"; symbol: string; side: OrderSide; origin: string; lookups: number; sentAt: number; reason: string }
   | { type: "limit-breach"; breach: Breach }
@@ -146,6 +163,8 @@ export function kindOf(e: NoticeEvent): NoticeKind {
       return e.gapped ? "alert" : "trade";
     case "order-resolved":
       return e.outcome === "filled" ? "trade" : "info";
+    case "limit-order":
+      return e.outcome === "filled" ? "trade" : "info";
     case "order-pending":
     case "order-overdue":
       return "alert";
@@ -215,6 +234,8 @@ export function textOf(e: NoticeEvent): string {
       return `${e.origin.charAt(0).toUpperCase()}${e.origin.slice(1)}: the ${e.side.toUpperCase()} order for ${e.symbol} was sent to ${e.exchange} but not confirmed: ${e.reason}. Its outcome is not known yet: it is being looked up by its client order id, and nothing is sent again for it meanwhile.`;
     case "order-resolved":
       return resolvedText(e);
+    case "limit-order":
+      return limitOrderText(e);
     case "order-overdue":
       return `The ${e.side.toUpperCase()} order for ${e.symbol} (${e.origin}), sent at ${clockTime(e.sentAt)}, is still not known after ${e.lookups} lookups (${e.reason}). It is still looked up; check it on the exchange. No new order for ${e.symbol} is placed until it is known.`;
     case "limit-breach":
@@ -263,6 +284,19 @@ function resolvedText(e: Extract<NoticeEvent, { type: "order-resolved" }>): stri
       : `Order found: ${what}, whose outcome was not known, ${o.status === "filled" ? "FILLED" : "filled in part"}; it is booked now.`;
   const fill = `${e.side.toUpperCase()} ${o.filledQty.toFixed(6)} ${base} @ ${price(o.avgPrice)} = ${money(o.filledQty * o.avgPrice, e.quote)}, fee ${o.fee.toFixed(4)} (${o.status})${paperTag(e.paper)}`;
   const exits = e.exits ? `Stop loss ${price(e.exits.stopLoss)} · take profit ${price(e.exits.takeProfit)}${e.exits.trailingStopPct ? ` · trailing ${e.exits.trailingStopPct}%` : ""}${e.via === "reconciliation" ? " (the default levels, from its fill price)" : ""}` : undefined;
+  const pnl = e.side === "sell" && e.pnl !== undefined ? `Realized P&L ${money(e.pnl, e.quote)}` : undefined;
+  return [head, fill, ...(exits ? [exits] : []), ...(pnl ? [pnl] : [])].join("\n");
+}
+
+function limitOrderText(e: Extract<NoticeEvent, { type: "limit-order" }>): string {
+  const base = e.symbol.split("/")[0];
+  const what = `Limit ${e.side.toUpperCase()} ${base} @ ${price(e.limitPrice)} (order ${e.id}, ${e.origin})`;
+  if (e.outcome === "gone") return `${what} is no longer open: ${e.order?.reason ?? "cancelled"}; ${e.order && e.order.filledQty > 0 ? `${e.order.filledQty.toFixed(6)} ${base} had filled and is booked` : "nothing filled"}.`;
+  const o = e.order!;
+  const full = o.status === "filled";
+  const head = `${what} ${full ? "FILLED" : "filled in part"}${paperTag(e.paper)}`;
+  const fill = `${e.side.toUpperCase()} ${(e.newQty ?? o.filledQty).toFixed(6)} ${base} @ ${price(o.avgPrice)} = ${money((e.newQty ?? o.filledQty) * o.avgPrice, e.quote)}, fee ${o.fee.toFixed(4)} (${o.status})`;
+  const exits = e.exits ? `Stop loss ${price(e.exits.stopLoss)} · take profit ${price(e.exits.takeProfit)}${e.exits.trailingStopPct ? ` · trailing ${e.exits.trailingStopPct}%` : ""}` : undefined;
   const pnl = e.side === "sell" && e.pnl !== undefined ? `Realized P&L ${money(e.pnl, e.quote)}` : undefined;
   return [head, fill, ...(exits ? [exits] : []), ...(pnl ? [pnl] : [])].join("\n");
 }

@@ -92,6 +92,11 @@ export interface RiskLimits {
 export interface Portfolio {
   /** Free quote currency (USDT). */
   cash: number;
+  /**
+   * Quote currency locked in our open buy limit orders (not free, still ours): part of equity,
+   * and room the risk rules keep for those orders until they fill or are cancelled.
+   */
+  reserved?: number;
   positions: Position[];
   /** Latest price per symbol, for marking positions to market. */
   prices: Record<MarketSymbol, number>;

@@ -49,6 +49,12 @@ export interface Exchange {
   holdings?(): Promise<Record<string, number>>;
   /** Orders still open on the exchange. */
   openOrders?(): Promise<Order[]>;
+  /**
+   * A simulated exchange only: fills the resting limit orders the price has crossed, and returns
+   * those filled now. A real exchange fills them itself; the order path calls this before it looks
+   * its open orders up.
+   */
+  matchOpenOrders?(): Promise<Order[]>;
   /** Cancels an open order; returns its final state (it may have filled in part). */
   cancelOrder?(clientOrderId: string, symbol?: string): Promise<Order | undefined>;
   /**

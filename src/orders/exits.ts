@@ -10,6 +10,7 @@ import { checkStops, marketBreaches, trailStop, type Breach, type StopHit } from
 import { returnSeries, VAR_LOOKBACK, type ReturnSeries } from "../risk/var.js";
 import type { ClosedTrade, PortfolioStore } from "../portfolio/store.js";
 import type { PendingOrders } from "./pendingOrders.js";
+import type { OpenOrders } from "./openOrders.js";
 import { equity } from "../portfolio/valuation.js";
 
 export interface ExitServices {
@@ -21,6 +22,8 @@ export interface ExitServices {
   clock: () => number;
   /** The journal of orders whose outcome is not known (an exit sent and not confirmed waits there). */
   pending?: PendingOrders;
+  /** Our resting limit orders: a resting sell is cancelled before an exit needs its coins. */
+  openOrders?: OpenOrders;
 }
 
 export interface ExitOptions {

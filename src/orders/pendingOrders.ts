@@ -30,6 +30,8 @@ export interface PendingOrder {
   origin: string;
   /** The decision record it belongs to, brought up to date once the outcome is known. */
   decisionId?: string;
+  /** A limit order's price: found resting, it moves to the open orders (src/orders/openOrders.ts). */
+  limitPrice?: number;
   /** sending: the order is on its way (placeOrder has not returned; a crash leaves it so); unknown: sent, not confirmed. */
   state: "sending" | "unknown";
   sentAt: number;

@@ -13,6 +13,7 @@ import { equity, exposure } from "../portfolio/valuation.js";
 import type { ResearchProvider, ResearchReport } from "../research/types.js";
 import { loadPortfolio, placeEntry, verdictWithoutBooks, type OrderServices } from "../orders/orderPath.js";
 import type { PendingOrders } from "../orders/pendingOrders.js";
+import type { OpenOrders } from "../orders/openOrders.js";
 import type { RedisLock } from "../redis/lock.js";
 import type { AgentState } from "../state/agentState.js";
 
@@ -35,6 +36,8 @@ export interface DecisionServices {
   clock: () => number;
   /** Orders sent whose outcome is not known yet, looked up until it is (src/orders/pendingOrders.ts). */
   pending: PendingOrders;
+  /** Our resting limit orders, booked when they fill (src/orders/openOrders.ts). */
+  openOrders: OpenOrders;
 }
 
 /** The portfolio as the agent's portfolio context shows it (live and in a backtest alike). */

@@ -14,9 +14,9 @@ export function exposureBySymbol(p: Portfolio): Record<string, number> {
   return out;
 }
 
-/** Cash plus positions marked to market. */
+/** Cash (free, and locked in open buy orders) plus positions marked to market. */
 export function equity(p: Portfolio): number {
-  return p.cash + exposure(p);
+  return p.cash + (p.reserved ?? 0) + exposure(p);
 }
 
 export function unrealizedPnl(position: Position, last: number): number {

@@ -17,7 +17,9 @@ export type RiskRule =
   | "cooldown"
   | "max-var"
   /** An earlier order of the symbol was sent and its outcome is not known yet (the order path, not a rule here). */
-  | "pending-order";
+  | "pending-order"
+  /** /stopentry is on: no new buys, exits keep working (the order path, not a rule here). */
+  | "entries-stopped";
 
 /** What the rules need beyond the portfolio: the time, recent losses and the market's history. */
 export interface RiskContext {
@@ -27,6 +29,17 @@ export interface RiskContext {
   lastLossAt?: number;
   /** Recent candle-to-candle returns per symbol, for the historical VaR limit. */
   returns?: Record<string, ReturnSeries>;
+  /**
+   * Notional our open buy limit orders would add when they fill (quote, at their limit prices):
+   * counted as if filled, so orders resting together can never exceed the position-size,
+   * exposure and open-position limits once they all fill.
+   */
+  reserved?: Reservations;
+}
+
+export interface Reservations {
+  total: number;
+  bySymbol: Record<string, number>;
 }
 
 export interface RiskVerdict {
@@ -92,8 +105,14 @@ export function checkRisk(decision: Decision, portfolio: Portfolio, limits: Risk
   if (stopPct > limits.maxStopLossPct) {
     return refuse("stop-loss", `Stop loss ${fmt(stopPct)}% below entry is wider than the ${fmt(limits.maxStopLossPct)}% allowed (stop-loss rule): no order.`);
   }
-  if (!held && portfolio.positions.length >= limits.maxOpenPositions) {
-    return refuse("max-open-positions", `${portfolio.positions.length} positions are open, the most allowed is ${limits.maxOpenPositions} (max-open-positions rule): no order.`);
+  const reserved = context.reserved ?? { total: 0, bySymbol: {} };
+  const reservedHere = reserved.bySymbol[symbol] ?? 0;
+  // A symbol with an open buy order and no position yet will be a position once it fills.
+  const waiting = Object.keys(reserved.bySymbol).filter((s) => reserved.bySymbol[s]! > 0 && !portfolio.positions.some((p) => p.symbol === s)).length;
+  const opened = portfolio.positions.length + waiting;
+  if (!held && reservedHere <= 0 && opened >= limits.maxOpenPositions) {
+    const pending = waiting ? ` (${waiting} of them open buy orders)` : "";
+    return refuse("max-open-positions", `${opened} positions are open${pending}, the most allowed is ${limits.maxOpenPositions} (max-open-positions rule): no order.`);
   }
   const cooldownMs = (limits.cooldownAfterLossMinutes ?? 0) * 60_000;
   if (cooldownMs > 0 && context.lastLossAt !== undefined && context.now !== undefined && context.now - context.lastLossAt < cooldownMs) {
@@ -112,24 +131,25 @@ export function checkRisk(decision: Decision, portfolio: Portfolio, limits: Risk
   const why: string[] = [];
 
   const heldNotional = held ? held.qty * price : 0;
-  const positionRoom = Math.max(0, (limits.maxPositionPct / 100) * eq - heldNotional);
+  const positionRoom = Math.max(0, (limits.maxPositionPct / 100) * eq - heldNotional - reservedHere);
   if (notional > positionRoom) {
     notional = positionRoom;
     rules.push("max-position");
-    why.push(`the largest position is ${fmt(limits.maxPositionPct)}% of equity (max-position rule)`);
+    why.push(`the largest position is ${fmt(limits.maxPositionPct)}% of equity (max-position rule${reservedHere > 0 ? `, ${fmt(reservedHere)} of it reserved by open buy orders` : ""})`);
   }
 
   // Leverage caps exposure too; the tighter of the two limits is the one named.
   const exposureCapPct = Math.min(limits.maxExposurePct, limits.maxLeverage * 100);
   const exposureRule: RiskRule = limits.maxLeverage * 100 < limits.maxExposurePct ? "max-leverage" : "max-exposure";
-  const exposureRoom = Math.max(0, (exposureCapPct / 100) * eq - exposure(portfolio));
+  const exposureRoom = Math.max(0, (exposureCapPct / 100) * eq - exposure(portfolio) - reserved.total);
   if (notional > exposureRoom) {
     notional = exposureRoom;
     rules.push(exposureRule);
+    const note = reserved.total > 0 ? `, ${fmt(reserved.total)} of it reserved by open buy orders` : "";
     why.push(
       exposureRule === "max-leverage"
-        ? `exposure may not exceed ${fmt(limits.maxLeverage)}x equity (max-leverage rule)`
-        : `total exposure may not exceed ${fmt(limits.maxExposurePct)}% of equity (max-exposure rule)`,
+        ? `exposure may not exceed ${fmt(limits.maxLeverage)}x equity (max-leverage rule${note})`
+        : `total exposure may not exceed ${fmt(limits.maxExposurePct)}% of equity (max-exposure rule${note})`,
     );
   }
 

@@ -8,6 +8,13 @@ export interface PauseState {
   since?: number;
 }
 
+/** /stopentry: no new buys, while exits, stops and take-profits keep working. */
+export interface EntryStop {
+  stopped: boolean;
+  by?: string;
+  since?: number;
+}
+
 /**
  * Switches shared by every worker and kept across restarts: whether trading is paused, and which
  * model the team chose. Read at the start of every decision and again right before any order, so
@@ -44,6 +51,23 @@ export class AgentState {
       if (!current.paused || current.reason !== onlyIf) return false;
     }
     return (await this.redis.del(this.prefix + "pause")) > 0;
+  }
+
+  /** Whether new entries (buys) are stopped by /stopentry, and by whom; exits keep working either way. */
+  async entryStop(): Promise<EntryStop> {
+    const raw = await this.redis.get(this.prefix + "entry-stop");
+    return raw ? (JSON.parse(raw) as EntryStop) : { stopped: false };
+  }
+
+  /** Returns false when entries were stopped already (the first one who stopped them is kept). */
+  async stopEntries(by: string, now = Date.now()): Promise<boolean> {
+    const state: EntryStop = { stopped: true, by, since: now };
+    return (await this.redis.set(this.prefix + "entry-stop", JSON.stringify(state), "NX")) === "OK";
+  }
+
+  /** Returns false when entries were not stopped. */
+  async allowEntries(): Promise<boolean> {
+    return (await this.redis.del(this.prefix + "entry-stop")) > 0;
   }
 
   /** The model the team chose with /model, or undefined for the configured default. */

@@ -192,7 +192,7 @@ export class BinanceStandIn {
 
   /** An order placed by someone else (the web UI, another bot): a resting limit order. */
   placeForeignOrder(id: string, side: "BUY" | "SELL", qty: number, price: number): StandInOrder {
-    return this.create({ symbol: id, side, type: "LIMIT", quantity: String(qty), price: String(price), newClientOrderId: `web_${this.nextOrderId}` });
+    return this.create({ symbol: id, side, type: "LIMIT", timeInForce: "GTC", quantity: String(qty), price: String(price), newClientOrderId: `web_${this.nextOrderId}` });
   }
 
   posts(): LoggedRequest[] {
@@ -578,6 +578,12 @@ export class BinanceStandIn {
     const market = this.price(s.id);
     const limitPrice = type === "LIMIT" ? Number(p.price) : undefined;
     if (type === "LIMIT" && !(limitPrice! > 0)) throw new BinanceError(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.");
+    // Binance: a LIMIT order needs timeInForce, and its price on the PRICE_FILTER's tick.
+    if (type === "LIMIT" && !["GTC", "IOC", "FOK"].includes(p.timeInForce ?? "")) throw new BinanceError(400, -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.");
+    if (type === "LIMIT") {
+      const tick = Number(s.tickSize ?? "0.01");
+      if (Math.abs(limitPrice! / tick - Math.round(limitPrice! / tick)) > 1e-6) throw new BinanceError(400, -1013, "Filter failure: PRICE_FILTER");
+    }
     const refPrice = limitPrice ?? market;
     if (qty * refPrice < Number(s.minNotional ?? "5")) throw new BinanceError(400, -1013, "Filter failure: NOTIONAL");
     const needQuote = side === "BUY" ? qty * refPrice : 0;
