@@ -57,7 +57,8 @@ Options:
   --max-spend USDC     most to spend on model calls (default: the estimate)
   --yes                do not ask before spending with --real-calls
   --through-core       run the offline engine through @daydreamsai/core too (slower; same decisions)
-  --data DIR           folder of SYMBOL_TIMEFRAME.csv files (default ../shared/data/ohlcv, else data/ohlcv);
+  --data DIR           folder of SYMBOL_TIMEFRAME.csv files (default: what npm run data downloaded to
+                       DATA_DIR/ohlcv, else ../shared/data/ohlcv, else data/ohlcv);
                        with --walk-forward and no --symbol(s), every symbol in it
   --out DIR            where the JSON report and PNG chart go (default .data/backtests)`;
 
@@ -248,7 +249,8 @@ export function summary(result: BacktestResult, files: { json: string; png: stri
     ...headline(r),
     `  ${"".padEnd(22)}${cols.map(([n]) => n.padStart(15)).join("")}`,
     row("total return", (m) => pct(m.totalReturnPct)),
-    row("annualized return", (m) => pct(m.annualizedReturnPct)),
+    // Every column shares the period: too short for one is too short for all.
+    r.strategy.annualizedReturnPct === null ? `  ${"annualized return".padEnd(22)}${"n/a (period too short)".padStart(30)}` : row("annualized return", (m) => (m.annualizedReturnPct === null ? "n/a" : pct(m.annualizedReturnPct))),
     row("Sharpe", (m) => m.sharpe.toFixed(2)),
     row("Sortino", (m) => m.sortino.toFixed(2)),
     row("max drawdown", (m) => `${m.maxDrawdownPct.toFixed(2)}%`),
@@ -348,7 +350,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const config = loaded.config;
   const timeframe = args.timeframe ?? config.market.timeframe;
   const here = fileURLToPath(new URL("../../", import.meta.url));
-  const dirs = args.data ? [resolve(args.data)] : [resolve(here, "../shared/data/ohlcv"), resolve(here, "data/ohlcv")];
+  // What `npm run data` downloaded comes first, then the shared set beside the checkout, then the slice shipped with it.
+  const dirs = args.data ? [resolve(args.data)] : [resolve(config.redis.dataDir, "ohlcv"), resolve(here, "../shared/data/ohlcv"), resolve(here, "data/ohlcv")];
   const fail = (message: string) => {
     process.stderr.write(`${message}\n`);
     return 2;
@@ -365,7 +368,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   for (const symbol of symbols) {
     const file = `${symbol.replace("/", "_")}_${timeframe}.csv`;
     const dir = dirs.find((d) => existsSync(join(d, file)));
-    if (!dir) return fail(`No ${file} in ${dirs.map((d) => relative(process.cwd(), d) || d).join(" or ")}. Pick a --symbol and --timeframe that have recorded candles (e.g. BTC/USDT 2h), or point --data at them.`);
+    if (!dir) return fail(`No ${file} in ${dirs.map((d) => relative(process.cwd(), d) || d).join(" or ")}. Download it with: npm run data -- --symbols ${symbol} --timeframe ${timeframe} --from 2021-01-01 (or point --data at recorded candles).`);
     series.push({ symbol, candles: loadCandles(join(dir, file)), file });
   }
   // A walk-forward takes each symbol on its own (its own years); otherwise one period all of them cover.
@@ -377,7 +380,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     const hi = args.walkForward ? (args.to ?? Infinity) : to;
     if (inRange(s, lo, hi)) continue;
     const day = (t: number) => new Date(t).toISOString().slice(0, 10);
-    return fail(`${s.file} has no candles between ${Number.isFinite(lo) ? day(lo) : "its start"} and ${Number.isFinite(hi) ? day(hi) : "its end"} (it covers ${day(s.candles[0]!.time)} to ${day(s.candles[s.candles.length - 1]!.time)}).`);
+    return fail(`${s.file} has no candles between ${Number.isFinite(lo) ? day(lo) : "its start"} and ${Number.isFinite(hi) ? day(hi) : "its end"} (it covers ${day(s.candles[0]!.time)} to ${day(s.candles[s.candles.length - 1]!.time)}). Download them with: npm run data -- --symbols ${s.symbol} --timeframe ${timeframe} --from ${Number.isFinite(lo) ? day(lo) : "YYYY-MM-DD"}`);
   }
   const cadence = args.interval === undefined ? { decideEvery: args.every } : { decisionIntervalSeconds: args.interval === "live" ? config.schedule.decisionIntervalMs / 1000 : args.interval };
   const periodsOf = (candles: Candle[]) => yearlyPeriods(candles, args.from ?? -Infinity, args.to ?? Infinity);
