@@ -211,19 +211,31 @@ describe("annualized figures need a long enough period", () => {
     expect(quarter.annualizedReturnPct).toBeCloseTo((1.1 ** (365 / MIN_ANNUALIZED_DAYS) - 1) * 100, 6);
   });
 
-  it("the backtest of ETH and DOGE's 23 shared days prints n/a, not +924,518%", async () => {
+  /** The backtest's command line, its stdout and stderr together. */
+  async function backtest(argv: string[]): Promise<string> {
     const out: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     const writeErr = process.stderr.write.bind(process.stderr);
     process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
     process.stderr.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stderr.write;
     try {
-      expect(await backtestMain(["--symbols", "ETH/USDT,DOGE/USDT", "--data", REPO_DATA, "--out", dir], {})).toBe(0);
+      expect(await backtestMain(argv, {})).toBe(0);
     } finally {
       process.stdout.write = write;
       process.stderr.write = writeErr;
     }
-    const text = out.join("");
+    return out.join("");
+  }
+
+  it("a walk-forward leaves out a partial year under 90 days when a longer one is there", async () => {
+    // The shipped BTC slice: 12 days of December 2024, then 2025 to late August.
+    const text = await backtest(["--walk-forward", "--data", REPO_DATA, "--symbol", "BTC/USDT", "--out", dir]);
+    expect(text).toContain("BTC/USDT: left out 2024 (12-19 to 12-31): under 90 days, too short to count as a year.");
+    expect(text).toMatch(/Walk-forward BTC\/USDT 2h, 1 period\(s\)/);
+  }, 120_000);
+
+  it("the backtest of ETH and DOGE's 23 shared days prints n/a, not +924,518%", async () => {
+    const text = await backtest(["--symbols", "ETH/USDT,DOGE/USDT", "--data", REPO_DATA, "--out", dir]);
     const row = text.split("\n").find((l) => l.trimStart().startsWith("annualized return"));
     expect(row).toMatch(/annualized return\s+n\/a \(period too short\)$/);
     expect(text).toMatch(/total return\s+[+-]\d/);

@@ -13,7 +13,7 @@ import { fromJsonl, MemoryRecordings, toJsonl } from "../models/recordings.js";
 import type { Candle } from "../domain/types.js";
 import { renderChart } from "./chart.js";
 import { plannedDecisions, runBacktest, type BacktestOptions, type BacktestReport, type BacktestResult } from "./engine.js";
-import type { Metrics } from "./metrics.js";
+import { MIN_ANNUALIZED_DAYS, type Metrics } from "./metrics.js";
 import { recordingModel, type PricedModel } from "./models.js";
 import type { PaidRouterModel } from "./paidModel.js";
 import { buildDecider, deciderLabel, DeciderError, parseDecider, type DeciderSettings, type DeciderSpec } from "./deciders.js";
@@ -383,7 +383,21 @@ export async function main(argv: string[], env: Record<string, string | undefine
     return fail(`${s.file} has no candles between ${Number.isFinite(lo) ? day(lo) : "its start"} and ${Number.isFinite(hi) ? day(hi) : "its end"} (it covers ${day(s.candles[0]!.time)} to ${day(s.candles[s.candles.length - 1]!.time)}). Download them with: npm run data -- --symbols ${s.symbol} --timeframe ${timeframe} --from ${Number.isFinite(lo) ? day(lo) : "YYYY-MM-DD"}`);
   }
   const cadence = args.interval === undefined ? { decideEvery: args.every } : { decisionIntervalSeconds: args.interval === "live" ? config.schedule.decisionIntervalMs / 1000 : args.interval };
-  const periodsOf = (candles: Candle[]) => yearlyPeriods(candles, args.from ?? -Infinity, args.to ?? Infinity);
+  // A partial year too short to annualize (the 12 days of December before a file's first January)
+  // is left out of a walk-forward, unless nothing longer is there; the run says so once.
+  const periodsMemo = new Map<Candle[], ReturnType<typeof yearlyPeriods>>();
+  const periodsOf = (candles: Candle[]) => {
+    const known = periodsMemo.get(candles);
+    if (known) return known;
+    const all = yearlyPeriods(candles, args.from ?? -Infinity, args.to ?? Infinity);
+    const long = all.filter((p) => p.to - p.from + 1 >= MIN_ANNUALIZED_DAYS * 86_400_000);
+    const kept = long.length > 0 ? long : all;
+    const left = all.filter((p) => !kept.includes(p));
+    const symbol = series.find((s) => s.candles === candles)?.symbol ?? "";
+    if (left.length) process.stderr.write(`${symbol}: left out ${left.map((p) => p.label).join(", ")}: under ${MIN_ANNUALIZED_DAYS} days, too short to count as a year.\n`);
+    periodsMemo.set(candles, kept);
+    return kept;
+  };
   // Only the candles that will be decided: the indicator warm-up is not charged.
   let decisions = 0;
   try {
