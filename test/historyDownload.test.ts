@@ -239,5 +239,9 @@ describe("annualized figures need a long enough period", () => {
     const row = text.split("\n").find((l) => l.trimStart().startsWith("annualized return"));
     expect(row).toMatch(/annualized return\s+n\/a \(period too short\)$/);
     expect(text).toMatch(/total return\s+[+-]\d/);
+    // The edge too is given over the period, not a year.
+    expect(text).toMatch(/edge [+-]\d+\.\d\d points over the 17 days \(too short to annualize\)/);
+    expect(text).toMatch(/Verdict: .* points over the 17 days \(too short to annualize\)/);
+    expect(text).not.toContain("points a year");
   });
 });

@@ -229,10 +229,15 @@ export function headline(r: BacktestReport): string[] {
   const b = r.edge.beforeFees;
   const exp = r.exposureMatched.exposurePct;
   const pts = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
+  // A period too short to annualize gives its edge over the period, not a year.
+  const days = (Date.parse(`${r.to.replace(" ", "T")}Z`) - Date.parse(`${r.from.replace(" ", "T")}Z`)) / 86_400_000;
+  const short = days < MIN_ANNUALIZED_DAYS;
+  const k = short ? days / 365 : 1;
+  const unit = short ? `points over the ${Math.round(days)} days (too short to annualize)` : "points a year";
   return [
     `Headline: return against buy-and-hold of the same exposure (${exp.toFixed(1)}% of equity, rebalanced at every close):`,
     `  strategy ${pct(a.strategyReturnPct)} after every cost, B&H@exposure ${pct(a.benchmarkReturnPct)}: ${a.won ? "above it" : "below it"} (${pts(a.returnDifferencePct)} points)`,
-    `  edge ${pts(a.perYearPct)} points a year (${Math.round(a.level * 100)}% block-bootstrap interval ${pts(a.lowPct)} to ${pts(a.highPct)}); before fees and AI spend ${pts(b.perYearPct)} (${pts(b.lowPct)} to ${pts(b.highPct)}), ${b.won ? "above" : "below"} on return`,
+    `  edge ${pts(a.perYearPct * k)} ${unit} (${Math.round(a.level * 100)}% block-bootstrap interval ${pts(a.lowPct * k)} to ${pts(a.highPct * k)}); before fees and AI spend ${pts(b.perYearPct * k)} (${pts(b.lowPct * k)} to ${pts(b.highPct * k)}), ${b.won ? "above" : "below"} on return`,
     `  fees ${num(r.strategy.fees)}${r.feeSharePct === null ? " (nothing was made before fees)" : `, ${r.feeSharePct.toFixed(0)}% of the profit before fees`}; average exposure ${r.averageExposurePct}% of equity; AI spend ${num(r.strategy.aiSpend, 4)} USDC`,
   ];
 }

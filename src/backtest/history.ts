@@ -115,7 +115,7 @@ export async function downloadHistory(o: DownloadOptions): Promise<DownloadResul
   // The ranges still missing: before the file (when --from is earlier), then after it.
   const head = stored.length > 0 && from !== undefined && from < stored[0]!.time ? { since: from, before: Math.min(stored[0]!.time, until) } : undefined;
   const tailSince = stored.length > 0 ? stored[stored.length - 1]!.time + step : from!;
-  const total = Math.max(0, Math.ceil((head ? head.before - head.since : 0) / step)) + Math.max(0, Math.ceil((until - tailSince) / step));
+  let total = Math.max(0, Math.ceil((head ? head.before - head.since : 0) / step)) + Math.max(0, Math.ceil((until - tailSince) / step));
   let done = 0;
   let newest = stored.at(-1)?.time ?? from ?? 0;
 
@@ -135,6 +135,8 @@ export async function downloadHistory(o: DownloadOptions): Promise<DownloadResul
       }
       // Nothing newer in range: the exchange has no more (or the rest is still forming).
       if (fresh.length === 0) break;
+      // A market listed after `since` (or a gap): the candles skipped over are not coming.
+      total -= Math.floor((fresh[0]!.time - next) / step);
       append(target, fresh);
       done += fresh.length;
       newest = Math.max(newest, fresh[fresh.length - 1]!.time);
