@@ -172,7 +172,7 @@ describe("the product in a pseudo-terminal", () => {
     }
   }, 90_000);
 
-  it("with NO_COLOR keeps the prompt but adds no colour", async () => {
+  it("with NO_COLOR keeps the prompt but adds no colour; Ctrl-C clears a line, then stops", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "console-pty-"));
     const p = inPty({ REDIS_URL: await freshRedisUrl(), REDIS_AUTOSTART: "false", DATA_DIR: dataDir, NO_COLOR: "1" });
     try {
@@ -180,8 +180,14 @@ describe("the product in a pseudo-terminal", () => {
       p.type("/decide NOPE\r");
       await waitFor("the refusal", async () => p.io.out.includes('Unknown symbol "NOPE"'));
       expect(p.io.out.match(/.{0,60}\x1b\[[0-9;]*m.{0,60}/g) ?? []).toEqual([]);
-      p.type("\x04");
+      // Ctrl-C clears a typed line; on an empty line it stops the agent as the signal does.
+      p.type("/stat");
+      await waitFor("/stat echoed", async () => shown(p.io.out).endsWith("> /stat"));
+      p.type("\x03");
+      await waitFor("the line cleared", async () => shown(p.io.out).endsWith("> "));
+      p.type("\x03");
       expect(await p.exited).toBe(0);
+      expect(p.io.out).toContain("Stopping (Ctrl-C)");
     } finally {
       p.child.kill("SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
