@@ -113,6 +113,11 @@ describe("the console at a terminal (in-process)", () => {
     expect(after).toContain(`${PROMPT}/who`);
     input.write("ami\r");
     await waitFor("the reply", async () => out.includes("You are op (console user console)"));
+    // Notices: an alert in yellow, a trade with its SELL in red, each written above the prompt.
+    await chat.deliver({ kind: "alert", text: "USDC for model calls is low: $0.80" });
+    await chat.deliver({ kind: "trade", text: "Stop loss: SELL 0.1 BTC" });
+    expect(out).toContain(`${ESC}[2K${ESC}[1G${ESC}[33m[ALERT] USDC for model calls is low: $0.80${ESC}[0m`);
+    expect(out).toContain(`[TRADE] Stop loss: ${ESC}[31m${ESC}[1mSELL${ESC}[0m 0.1 BTC`);
     // Up brings the last line back.
     input.write(`${ESC}[A`);
     await waitFor("the recalled line", async () => shown(out).endsWith("/whoami"));
