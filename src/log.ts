@@ -62,7 +62,7 @@ function inertDetail(value: unknown, depth = 0): unknown {
 export function createLog(level: LogLevel, redact: (s: string) => string, write: (line: string) => void = (l) => process.stderr.write(l + "\n"), opts: LogOptions = {}): Log {
   const pretty = opts.pretty ?? Boolean(process.stderr.isTTY);
   const prettify = pretty
-    ? prettyFactory({ colorize: Boolean(process.stderr.isTTY) && opts.pretty === undefined, ignore: "pid,hostname", translateTime: "UTC:yyyy-mm-dd HH:MM:ss.l'Z'", singleLine: true })
+    ? prettyFactory({ colorize: Boolean(process.stderr.isTTY) && opts.pretty === undefined && !process.env.NO_COLOR, ignore: "pid,hostname", translateTime: "UTC:yyyy-mm-dd HH:MM:ss.l'Z'", singleLine: true })
     : undefined;
   // A synchronous destination: a line is written before the call returns, so nothing is lost
   // when the process exits right after logging.

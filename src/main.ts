@@ -103,7 +103,8 @@ async function main(): Promise<void> {
     // Input is read only once the banner is out, so replies to typed or piped lines follow it.
     let bannerDone!: () => void;
     const bannerShown = new Promise<void>((resolve) => (bannerDone = resolve));
-    const io: PlatformIo = { console: { input: process.stdin, output: process.stdout, readAfter: bannerShown, onEnd: () => void shutdown("end of input") } };
+    // At a terminal the console writes log lines (stderr) above its prompt; NO_COLOR and FORCE_COLOR are read from the environment.
+    const io: PlatformIo = { console: { input: process.stdin, output: process.stdout, readAfter: bannerShown, onEnd: () => void shutdown("end of input"), logs: process.stderr, env: process.env } };
     if (role !== "worker") {
       // Chat runs while this process holds the frontend lease; a standby starts it when it takes over.
       const frontend = await startFrontend(app, async () => {

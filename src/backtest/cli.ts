@@ -13,7 +13,7 @@ import { fromJsonl, MemoryRecordings, toJsonl } from "../models/recordings.js";
 import type { Candle } from "../domain/types.js";
 import { renderChart } from "./chart.js";
 import { plannedDecisions, runBacktest, type BacktestOptions, type BacktestReport, type BacktestResult } from "./engine.js";
-import type { Metrics } from "./metrics.js";
+import { MIN_ANNUALIZED_DAYS, type Metrics } from "./metrics.js";
 import { recordingModel, type PricedModel } from "./models.js";
 import type { PaidRouterModel } from "./paidModel.js";
 import { buildDecider, deciderLabel, DeciderError, parseDecider, type DeciderSettings, type DeciderSpec } from "./deciders.js";
@@ -57,7 +57,8 @@ Options:
   --max-spend USDC     most to spend on model calls (default: the estimate)
   --yes                do not ask before spending with --real-calls
   --through-core       run the offline engine through @daydreamsai/core too (slower; same decisions)
-  --data DIR           folder of SYMBOL_TIMEFRAME.csv files (default ../shared/data/ohlcv, else data/ohlcv);
+  --data DIR           folder of SYMBOL_TIMEFRAME.csv files (default: what npm run data downloaded to
+                       DATA_DIR/ohlcv, else ../shared/data/ohlcv, else data/ohlcv);
                        with --walk-forward and no --symbol(s), every symbol in it
   --out DIR            where the JSON report and PNG chart go (default .data/backtests)`;
 
@@ -228,10 +229,15 @@ export function headline(r: BacktestReport): string[] {
   const b = r.edge.beforeFees;
   const exp = r.exposureMatched.exposurePct;
   const pts = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
+  // A period too short to annualize gives its edge over the period, not a year.
+  const days = (Date.parse(`${r.to.replace(" ", "T")}Z`) - Date.parse(`${r.from.replace(" ", "T")}Z`)) / 86_400_000;
+  const short = days < MIN_ANNUALIZED_DAYS;
+  const k = short ? days / 365 : 1;
+  const unit = short ? `points over the ${Math.round(days)} days (too short to annualize)` : "points a year";
   return [
     `Headline: return against buy-and-hold of the same exposure (${exp.toFixed(1)}% of equity, rebalanced at every close):`,
     `  strategy ${pct(a.strategyReturnPct)} after every cost, B&H@exposure ${pct(a.benchmarkReturnPct)}: ${a.won ? "above it" : "below it"} (${pts(a.returnDifferencePct)} points)`,
-    `  edge ${pts(a.perYearPct)} points a year (${Math.round(a.level * 100)}% block-bootstrap interval ${pts(a.lowPct)} to ${pts(a.highPct)}); before fees and AI spend ${pts(b.perYearPct)} (${pts(b.lowPct)} to ${pts(b.highPct)}), ${b.won ? "above" : "below"} on return`,
+    `  edge ${pts(a.perYearPct * k)} ${unit} (${Math.round(a.level * 100)}% block-bootstrap interval ${pts(a.lowPct * k)} to ${pts(a.highPct * k)}); before fees and AI spend ${pts(b.perYearPct * k)} (${pts(b.lowPct * k)} to ${pts(b.highPct * k)}), ${b.won ? "above" : "below"} on return`,
     `  fees ${num(r.strategy.fees)}${r.feeSharePct === null ? " (nothing was made before fees)" : `, ${r.feeSharePct.toFixed(0)}% of the profit before fees`}; average exposure ${r.averageExposurePct}% of equity; AI spend ${num(r.strategy.aiSpend, 4)} USDC`,
   ];
 }
@@ -248,7 +254,8 @@ export function summary(result: BacktestResult, files: { json: string; png: stri
     ...headline(r),
     `  ${"".padEnd(22)}${cols.map(([n]) => n.padStart(15)).join("")}`,
     row("total return", (m) => pct(m.totalReturnPct)),
-    row("annualized return", (m) => pct(m.annualizedReturnPct)),
+    // Every column shares the period: too short for one is too short for all.
+    r.strategy.annualizedReturnPct === null ? `  ${"annualized return".padEnd(22)}${"n/a (period too short)".padStart(30)}` : row("annualized return", (m) => (m.annualizedReturnPct === null ? "n/a" : pct(m.annualizedReturnPct))),
     row("Sharpe", (m) => m.sharpe.toFixed(2)),
     row("Sortino", (m) => m.sortino.toFixed(2)),
     row("max drawdown", (m) => `${m.maxDrawdownPct.toFixed(2)}%`),
@@ -348,7 +355,8 @@ export async function main(argv: string[], env: Record<string, string | undefine
   const config = loaded.config;
   const timeframe = args.timeframe ?? config.market.timeframe;
   const here = fileURLToPath(new URL("../../", import.meta.url));
-  const dirs = args.data ? [resolve(args.data)] : [resolve(here, "../shared/data/ohlcv"), resolve(here, "data/ohlcv")];
+  // What `npm run data` downloaded comes first, then the shared set beside the checkout, then the slice shipped with it.
+  const dirs = args.data ? [resolve(args.data)] : [resolve(config.redis.dataDir, "ohlcv"), resolve(here, "../shared/data/ohlcv"), resolve(here, "data/ohlcv")];
   const fail = (message: string) => {
     process.stderr.write(`${message}\n`);
     return 2;
@@ -365,7 +373,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
   for (const symbol of symbols) {
     const file = `${symbol.replace("/", "_")}_${timeframe}.csv`;
     const dir = dirs.find((d) => existsSync(join(d, file)));
-    if (!dir) return fail(`No ${file} in ${dirs.map((d) => relative(process.cwd(), d) || d).join(" or ")}. Pick a --symbol and --timeframe that have recorded candles (e.g. BTC/USDT 2h), or point --data at them.`);
+    if (!dir) return fail(`No ${file} in ${dirs.map((d) => relative(process.cwd(), d) || d).join(" or ")}. Download it with: npm run data -- --symbols ${symbol} --timeframe ${timeframe} --from 2021-01-01 (or point --data at recorded candles).`);
     series.push({ symbol, candles: loadCandles(join(dir, file)), file });
   }
   // A walk-forward takes each symbol on its own (its own years); otherwise one period all of them cover.
@@ -377,10 +385,24 @@ export async function main(argv: string[], env: Record<string, string | undefine
     const hi = args.walkForward ? (args.to ?? Infinity) : to;
     if (inRange(s, lo, hi)) continue;
     const day = (t: number) => new Date(t).toISOString().slice(0, 10);
-    return fail(`${s.file} has no candles between ${Number.isFinite(lo) ? day(lo) : "its start"} and ${Number.isFinite(hi) ? day(hi) : "its end"} (it covers ${day(s.candles[0]!.time)} to ${day(s.candles[s.candles.length - 1]!.time)}).`);
+    return fail(`${s.file} has no candles between ${Number.isFinite(lo) ? day(lo) : "its start"} and ${Number.isFinite(hi) ? day(hi) : "its end"} (it covers ${day(s.candles[0]!.time)} to ${day(s.candles[s.candles.length - 1]!.time)}). Download them with: npm run data -- --symbols ${s.symbol} --timeframe ${timeframe} --from ${Number.isFinite(lo) ? day(lo) : "YYYY-MM-DD"}`);
   }
   const cadence = args.interval === undefined ? { decideEvery: args.every } : { decisionIntervalSeconds: args.interval === "live" ? config.schedule.decisionIntervalMs / 1000 : args.interval };
-  const periodsOf = (candles: Candle[]) => yearlyPeriods(candles, args.from ?? -Infinity, args.to ?? Infinity);
+  // A partial year too short to annualize (the 12 days of December before a file's first January)
+  // is left out of a walk-forward, unless nothing longer is there; the run says so once.
+  const periodsMemo = new Map<Candle[], ReturnType<typeof yearlyPeriods>>();
+  const periodsOf = (candles: Candle[]) => {
+    const known = periodsMemo.get(candles);
+    if (known) return known;
+    const all = yearlyPeriods(candles, args.from ?? -Infinity, args.to ?? Infinity);
+    const long = all.filter((p) => p.to - p.from + 1 >= MIN_ANNUALIZED_DAYS * 86_400_000);
+    const kept = long.length > 0 ? long : all;
+    const left = all.filter((p) => !kept.includes(p));
+    const symbol = series.find((s) => s.candles === candles)?.symbol ?? "";
+    if (left.length) process.stderr.write(`${symbol}: left out ${left.map((p) => p.label).join(", ")}: under ${MIN_ANNUALIZED_DAYS} days, too short to count as a year.\n`);
+    periodsMemo.set(candles, kept);
+    return kept;
+  };
   // Only the candles that will be decided: the indicator warm-up is not charged.
   let decisions = 0;
   try {

@@ -545,7 +545,7 @@ export async function runBacktest(o: BacktestOptions): Promise<BacktestResult> {
     smaCrossover: baseline(sma),
     edge: { afterFees, beforeFees },
     feeSharePct: feeSharePct(strategyGross.fees, strategyGross.netPnl),
-    verdict: verdict(o.model.id, afterFees, `on ${symbols.join(" + ")} ${o.timeframe}, ${iso(timeline[0]!).slice(0, 10)} to ${iso(timeline[timeline.length - 1]!).slice(0, 10)}`),
+    verdict: verdict(o.model.id, afterFees, `on ${symbols.join(" + ")} ${o.timeframe}, ${iso(timeline[0]!).slice(0, 10)} to ${iso(timeline[timeline.length - 1]!).slice(0, 10)}`, (timeline[timeline.length - 1]! - timeline[0]!) / 86_400_000),
     risk,
     timeInMarketPct: Number(((candlesInMarket / total) * 100).toFixed(2)),
     averageExposurePct: Number((averageExposure * 100).toFixed(2)),

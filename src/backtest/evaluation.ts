@@ -2,6 +2,7 @@
 // market at every moment (rebalanced to a constant exposure), on return, with a block-bootstrap
 // confidence interval on the per-candle return differences. Plain functions, checked by hand in
 // test/evaluation.test.ts.
+import { MIN_ANNUALIZED_DAYS } from "./metrics.js";
 import type { Candle } from "../domain/types.js";
 import type { BaselineRun, Costs } from "./baselines.js";
 
@@ -222,11 +223,16 @@ const pts = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
  * The one plain line a report ends with. `edge` is after every cost; `who` names the decider.
  * Losing is said plainly, and so is an edge its interval cannot tell from zero.
  */
-export function verdict(who: string, edge: Pick<Edge, "perYearPct" | "lowPct" | "highPct" | "level">, where = ""): string {
-  const ci = `${Math.round(edge.level * 100)}% interval ${pts(edge.lowPct)} to ${pts(edge.highPct)}`;
+export function verdict(who: string, edge: Pick<Edge, "perYearPct" | "lowPct" | "highPct" | "level">, where = "", days?: number): string {
+  // Under MIN_ANNUALIZED_DAYS a figure "a year" would be a few weeks blown up: the edge is given over the period instead.
+  const short = days !== undefined && days < MIN_ANNUALIZED_DAYS;
+  const scale = short ? days / 365 : 1;
+  const unit = short ? `points over the ${Math.round(days)} days (too short to annualize)` : "points a year";
+  const e = { perYearPct: edge.perYearPct * scale, lowPct: edge.lowPct * scale, highPct: edge.highPct * scale };
+  const ci = `${Math.round(edge.level * 100)}% interval ${pts(e.lowPct)} to ${pts(e.highPct)}`;
   const at = where ? ` ${where}` : "";
-  if (edge.highPct < 0) return `Verdict: ${who} loses to buy-and-hold at the same exposure${at}: ${pts(edge.perYearPct)} points a year after every cost (${ci}). Holding that much of the market without timing did better.`;
-  if (edge.lowPct > 0) return `Verdict: ${who} beats buy-and-hold at the same exposure${at}: ${pts(edge.perYearPct)} points a year after every cost (${ci}).`;
-  const side = edge.perYearPct < 0 ? `loses to buy-and-hold at the same exposure${at} (${pts(edge.perYearPct)} points a year after every cost)` : `is ahead of buy-and-hold at the same exposure${at} (${pts(edge.perYearPct)} points a year after every cost)`;
+  if (edge.highPct < 0) return `Verdict: ${who} loses to buy-and-hold at the same exposure${at}: ${pts(e.perYearPct)} ${unit} after every cost (${ci}). Holding that much of the market without timing did better.`;
+  if (edge.lowPct > 0) return `Verdict: ${who} beats buy-and-hold at the same exposure${at}: ${pts(e.perYearPct)} ${unit} after every cost (${ci}).`;
+  const side = edge.perYearPct < 0 ? `loses to buy-and-hold at the same exposure${at} (${pts(e.perYearPct)} ${unit} after every cost)` : `is ahead of buy-and-hold at the same exposure${at} (${pts(e.perYearPct)} ${unit} after every cost)`;
   return `Verdict: ${who} ${side}, but the ${ci} includes zero: no edge that can be told from luck.`;
 }

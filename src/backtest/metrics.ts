@@ -2,13 +2,20 @@
 
 const YEAR_MS = 365 * 86_400_000;
 
+/**
+ * Shortest period whose return is annualized. Annualizing raises the growth to the power 365/days:
+ * over 23 days a 19% move becomes +1,500% a year, noise rather than a rate. Under a quarter one
+ * month's swing still dominates the result, so below 90 days the figure is left out.
+ */
+export const MIN_ANNUALIZED_DAYS = 90;
+
 export interface Metrics {
   startEquity: number;
   endEquity: number;
   /** End over start, minus one, in percent. */
   totalReturnPct: number;
-  /** Compounded over calendar time (crypto trades every day of the year). */
-  annualizedReturnPct: number;
+  /** Compounded over calendar time (crypto trades every day of the year); null for a period under MIN_ANNUALIZED_DAYS. */
+  annualizedReturnPct: number | null;
   /** Mean over standard deviation (sample) of per-candle returns, times sqrt(candles per year); no risk-free rate. */
   sharpe: number;
   /** Mean per-candle return over the downside deviation (root mean square of the negative returns, over all candles), annualized the same way. */
@@ -96,7 +103,7 @@ export function computeMetrics(m: MetricsInput): Metrics {
   const end = m.equity[m.equity.length - 1]!;
   const years = m.times.length > 1 ? (m.times[m.times.length - 1]! - m.times[0]!) / YEAR_MS : 0;
   const growth = start > 0 ? end / start : 0;
-  const annualized = years > 0 && growth > 0 ? growth ** (1 / years) - 1 : growth - 1;
+  const annualized = years * 365 < MIN_ANNUALIZED_DAYS ? null : growth > 0 ? growth ** (1 / years) - 1 : -1;
   const returns = periodReturns(m.equity);
   const wins = m.tradePnls.filter((p) => p > 0).length;
   const netPnl = end - start + (m.aiIncluded ? m.aiSpend : 0);
@@ -104,7 +111,7 @@ export function computeMetrics(m: MetricsInput): Metrics {
     startEquity: round(start),
     endEquity: round(end),
     totalReturnPct: round((growth - 1) * 100),
-    annualizedReturnPct: round(annualized * 100),
+    annualizedReturnPct: annualized === null ? null : round(annualized * 100),
     sharpe: round(sharpeRatio(returns, m.periodsPerYear)),
     sortino: round(sortinoRatio(returns, m.periodsPerYear)),
     maxDrawdownPct: round(maxDrawdownPct(m.equity)),

@@ -34,6 +34,15 @@ export interface PlatformIo {
     onEnd: () => void;
     /** Lines are read only once this resolves (the banner is out), so replies follow it. */
     readAfter?: Promise<void>;
+    /**
+     * A person at a terminal: a prompt, line editing, history and completion. Default: when both
+     * input and output are terminals. Piped, the console reads and writes plain lines.
+     */
+    interactive?: boolean;
+    /** Where the process logs (stderr): on the same terminal, a log line is written above the prompt. */
+    logs?: Writable;
+    /** NO_COLOR and FORCE_COLOR are read from here (default: process.env). */
+    env?: Record<string, string | undefined>;
   };
 }
 

@@ -106,9 +106,9 @@ export class BinanceStandIn {
   lookupFailure: "overloaded" | "html500" = "overloaded";
   /** This many account reads (GET /api/v3/account: balances) answer the CDN's HTML 500 page. */
   failAccount = 0;
-  /** Market-data requests (klines) answer 503 this many times, as during an outage (or the CDN's HTML 500 page). */
+  /** Market-data requests (klines) answer 503 this many times, as during an outage (or the CDN's HTML 500 page, or 429 past the request weight). */
   failKlines = 0;
-  klinesFailure: "overloaded" | "html500" = "overloaded";
+  klinesFailure: "overloaded" | "html500" | "rateLimited" = "overloaded";
   /** Where fees are charged (see StandInOptions.feeIn); may change during a test. */
   feeIn: NonNullable<StandInOptions["feeIn"]>;
   /** A trade shows in /myTrades only this long after it happened (Binance lists them a little after the order's status). */
@@ -300,6 +300,11 @@ export class BinanceStandIn {
           if (this.failKlines > 0) {
             this.failKlines--;
             if (this.klinesFailure === "html500") return html500();
+            if (this.klinesFailure === "rateLimited") {
+              res.writeHead(429, { "content-type": "application/json;charset=UTF-8", "retry-after": "1" });
+              res.end(JSON.stringify({ code: -1003, msg: "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API." }));
+              return;
+            }
             return json(503, { code: -1008, msg: "Server is currently overloaded with other requests. Please try again in a few minutes." });
           }
           return json(200, this.klines(params));
