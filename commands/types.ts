@@ -24,7 +24,7 @@ export interface CommandHost {
   chat: ChatServices;
   limitsStore: StoredLimits;
   reconciliations: ReconciliationLog;
-  config: { chat: Pick<Config["chat"], "tradeConfirmAbove" | "confirmTimeoutMs">; market: Pick<Config["market"], "timeframe"> };
+  config: { chat: Pick<Config["chat"], "tradeConfirmAbove" | "confirmTimeoutMs" | "approvals" | "approvalsTimeoutMs">; market: Pick<Config["market"], "timeframe"> };
   mode: AgentMode;
   symbols: MarketSymbol[];
   startedAt: number;

@@ -405,6 +405,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   };
 
   const limitsStore = new StoredLimits(redis);
+  services.refreshLimits = () => limitsStore.refresh(services.limits);
   let metrics: MetricsRegistry | undefined;
   const app: App = {
     config,

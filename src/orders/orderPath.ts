@@ -29,6 +29,8 @@ export interface OrderServices {
   clock: () => number;
   /** The journal of orders whose outcome is not known yet; without one (the backtest's paper exchange, which always answers) nothing is journaled. */
   pending?: PendingOrders;
+  /** Brings `limits` up to the cluster's latest (a /limits on another process): asked before every risk check. */
+  refreshLimits?: () => Promise<void>;
 }
 
 /** Cash, positions and prices as the risk rules and the agent see them. */
@@ -108,6 +110,8 @@ export async function placeEntry(svc: OrderServices, intent: EntryIntent): Promi
   const [portfolio, price, lastLosses] = await Promise.all([loadPortfolio(svc), svc.market.lastPrice(symbol), wantsContext ? svc.portfolio.lastLosses() : undefined]);
   const priced = { ...portfolio, prices: { ...portfolio.prices, [symbol]: price } };
   const context = wantsContext ? await riskContext(svc, symbol, priced.positions, lastLosses) : {};
+  // A limit changed on another process since this one last looked is in force here too.
+  await svc.refreshLimits?.();
   const verdict = checkRisk(decision, priced, svc.limits, price, context);
   const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
   if (!found && !placeable(verdict)) return { risk, verdict, found: false, realizedPnl: 0 };

@@ -35,6 +35,8 @@ export interface DecisionServices {
   clock: () => number;
   /** Orders sent whose outcome is not known yet, looked up until it is (src/orders/pendingOrders.ts). */
   pending: PendingOrders;
+  /** Brings `limits` up to the cluster's latest before a risk check (src/risk/limitsStore.ts). */
+  refreshLimits?: () => Promise<void>;
 }
 
 /** The portfolio as the agent's portfolio context shows it (live and in a backtest alike). */
