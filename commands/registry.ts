@@ -6,6 +6,7 @@ import { report } from "./report.js";
 import { positions, status } from "./status.js";
 import { audit } from "./audit.js";
 import { limits } from "./limits.js";
+import { intervalCommand, symbolsCommand } from "./symbols.js";
 import { trade } from "./trade.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
@@ -68,7 +69,7 @@ const modelCommand: Command = {
 const NEEDS_SECOND_ADMIN: ReadonlySet<string> = new Set(["limits", "refill", "trade"]);
 const APPROVE_LABELS = { yes: "Approve", no: "Reject" };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, session, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, session, trade, limits, symbolsCommand, intervalCommand, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

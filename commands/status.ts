@@ -17,7 +17,7 @@ function chatLines(health: ChatHealth): string[] {
 
 export const status = defineCommand<
   undefined,
-  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions" | "control", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
 >({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
@@ -27,7 +27,7 @@ export const status = defineCommand<
   async run(_, { app }) {
     const s = app.services;
     const now = s.clock();
-    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions] = await Promise.all([
+    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions, chosenSchedule] = await Promise.all([
       s.state.pauseState(),
       s.state.chosenModel(),
       s.balance.getBalance(),
@@ -35,7 +35,11 @@ export const status = defineCommand<
       app.schedule(),
       app.reconciliations.last(),
       app.sessions?.recent(3),
+      app.control.source(),
     ]);
+    // Which wins: a change from chat (kept in Redis) over the environment, which only seeds a first start.
+    const from = (what: "chat" | "config", setting: string) =>
+      what === "chat" ? `set from chat${chosenSchedule.by ? ` by ${chosenSchedule.by}` : ""}, kept in Redis; wins over ${setting}` : `from ${setting}; /symbols or /interval would override it`;
     const eq = equity(portfolio);
     const lines = [
       `Trading: ${pause.paused ? `PAUSED (${pause.reason}, by ${pause.by ?? "the agent"}, ${ago(now - (pause.since ?? now))} ago)` : "running"} · ${app.mode.trading === "paper" ? "PAPER (simulated)" : `LIVE on ${s.exchange.name}`}`,
@@ -46,6 +50,8 @@ export const status = defineCommand<
       `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}${reconciled.explained?.length ? `; ${reconciled.explained.map((e) => `${e.symbol}: ${e.why}`).join(", ")}` : ""}` : "not run yet"}`,
       `Uptime: ${ago(now - app.startedAt)}`,
       ...(app.chatHealth ? chatLines(app.chatHealth()) : []),
+      `Symbols: ${app.control.symbols().join(", ")} (${from(chosenSchedule.symbols, "SYMBOLS")})`,
+      `Decision interval: ${Math.round(app.control.intervalMs() / 1000)} s (${from(chosenSchedule.interval, "DECISION_INTERVAL_SECONDS")})`,
       "Schedule:",
       ...schedule.map((j) => `  ${j.name}: ${j.every}${j.next ? `, next in ${ago(Math.max(0, j.next - now))}` : ""}`),
       "Risk limits:",
