@@ -151,6 +151,8 @@ describe("Discord: every command", () => {
       session: /No permit sessions: the router is not paid from a wallet by permit/,
       trade: /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT/,
       limits: /Risk limits:/,
+      symbols: /Symbols: BTC\/USDT, ETH\/USDT, DOGE\/USDT \(from SYMBOLS=/,
+      interval: /Decisions every 5 min \(from DECISION_INTERVAL_SECONDS=300/,
       users: /discord 111: admin \(configuration\)[\s\S]*discord role 4000000000000000001: trader/,
       grant: /discord user 555555555555555555 is now a trader/,
       revoke: /discord user 555555555555555555 has no access any more/,

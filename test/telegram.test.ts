@@ -200,6 +200,8 @@ describe("Telegram: every command", () => {
       session: [["/session", /No permit sessions: the router is not paid from a wallet by permit/]],
       trade: [["/trade buy BTC 50", /Manual BUY 0\.\d+ BTC @ [\d,.]+ = 50\.0\d USDT[\s\S]*\[PAPER\][\s\S]*Stop loss/]],
       limits: [["/limits", /Risk limits:[\s\S]*position ≤ 10%/], ["/limits max_position 8", /max_position \(largest position, % of equity\): 10 → 8/]],
+      symbols: [["/symbols", /Symbols: BTC\/USDT, ETH\/USDT, DOGE\/USDT \(from SYMBOLS=/], ["/symbols add SOL", /Unknown symbol SOL\/USDT: the market does not list it[\s\S]*Nothing was changed/]],
+      interval: [["/interval", /Decisions every 5 min \(from DECISION_INTERVAL_SECONDS=300/], ["/interval 2s", /The interval must be from 5 s to 24 h, got 2 s\. Nothing was changed/]],
       users: [["/users", /telegram 101: admin \(configuration\)/]],
       grant: [["/grant telegram 555 trader", /telegram user 555 is now a trader/]],
       revoke: [["/revoke telegram 555", /telegram user 555 has no access any more/]],
