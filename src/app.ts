@@ -182,8 +182,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   // are only the first start's defaults (docs/control.md).
   const runtimeSchedule = new RuntimeSchedule(redis);
   const chosenSchedule = await runtimeSchedule.read();
-  const startSymbols = chosenSchedule.symbols ?? config.market.symbols;
-  let decisionIntervalMs = chosenSchedule.intervalMs ?? config.schedule.decisionIntervalMs;
+  // A frontend schedules nothing itself: what it shows and changes is what the cluster's workers run.
+  const clusterDecisions = config.cluster.role === "frontend" ? (await readSharedSchedule(redis))?.specs.filter((s) => s.job === "decide") : undefined;
+  const startSymbols = chosenSchedule.symbols ?? (clusterDecisions?.length ? clusterDecisions.map((s) => String(s.data?.symbol)) : config.market.symbols);
+  let decisionIntervalMs = chosenSchedule.intervalMs ?? clusterDecisions?.[0]?.every ?? config.schedule.decisionIntervalMs;
   let seenScheduleVersion = chosenSchedule.version;
 
   // ccxt, viem and the router's provider are loaded where they are built, only in the modes that use
@@ -446,9 +448,19 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     // Under the schedule's lock, so a worker starting meanwhile does not write the old one back.
     change: (change, by) =>
       new RedisLock(redis, "lock:schedule", 10_000, 30_000).run(async () => {
-        const version = await runtimeSchedule.save(change, by, clock());
+        // The first change stores the whole decision schedule the cluster runs then (symbols and
+        // interval), so no process's own SYMBOLS or interval can differ from it afterwards.
+        const [stored, current] = await Promise.all([readSharedSchedule(redis), runtimeSchedule.read()]);
+        const clusterRuns = stored?.specs.filter((s) => s.job === "decide");
+        const version = await runtimeSchedule.save(
+          {
+            symbols: change.symbols ?? current.symbols ?? (clusterRuns?.length ? clusterRuns.map((s) => String(s.data?.symbol)) : [...symbols]),
+            intervalMs: change.intervalMs ?? current.intervalMs ?? clusterRuns?.[0]?.every ?? decisionIntervalMs,
+          },
+          by,
+          clock(),
+        );
         takeSchedule(await runtimeSchedule.read());
-        const stored = await readSharedSchedule(redis);
         const next = [...decisionSpecs(), ...(stored?.specs ?? otherSpecs).filter((s) => s.job !== "decide")];
         const shared: SharedSchedule = { version: stored?.version ?? config.cluster.scheduleVersion, specs: next, by, at: Date.now() };
         await redis.set(SCHEDULE_KEY, JSON.stringify(shared));
