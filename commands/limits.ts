@@ -37,6 +37,7 @@ export const limits = defineCommand<{ name: string; value: number } | undefined,
   // Tightening goes at once; loosening (more risk allowed) asks first, and with APPROVALS=2 a second admin.
   async confirm(args, { app }) {
     if (!args) return undefined;
+    await app.limitsStore.refresh(app.services.limits);
     const spec = SPECS[args.name]!;
     const before = app.services.limits[spec.key];
     if (!loosens(spec.key, before, args.value)) return undefined;
@@ -59,6 +60,8 @@ export const limits = defineCommand<{ name: string; value: number } | undefined,
     return { ok: true, value: { name, value: n } };
   },
   async run(args, { app }) {
+    // Another process may have changed them since this one's last risk check.
+    await app.limitsStore.refresh(app.services.limits);
     const current = app.services.limits;
     if (!args) {
       return {

@@ -17,7 +17,7 @@ function chatLines(health: ChatHealth): string[] {
 
 export const status = defineCommand<
   undefined,
-  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions" | "control", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits">
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions" | "control", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits" | "refreshLimits">
 >({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
@@ -27,6 +27,7 @@ export const status = defineCommand<
   async run(_, { app }) {
     const s = app.services;
     const now = s.clock();
+    await s.refreshLimits?.();
     const [pause, chosen, bal, portfolio, schedule, reconciled, sessions, chosenSchedule] = await Promise.all([
       s.state.pauseState(),
       s.state.chosenModel(),

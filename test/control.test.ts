@@ -236,6 +236,32 @@ async function dcPress(user: DUser, message: DMessage, id: string): Promise<Inte
   return r;
 }
 
+async function dcSlash(user: DUser, name: string, options: Record<string, string | number>): Promise<string> {
+  const r = dc!.slash(user, name, options);
+  await waitFor(`the answer to /${name}`, async () => r.ackType !== undefined && ((r.original && r.original.content !== "") || r.deleted !== undefined) && (r.original?.content !== "" || r.followUps.length > 0));
+  await idle();
+  return [r.original, ...r.followUps].map(dShown).join("\n");
+}
+
+describe("/symbols and /interval on Telegram and Discord", () => {
+  it("change the schedule from either platform, and refuse bad input there too", async () => {
+    const t = await twoPlatforms();
+    await dc!.connected();
+    expect(plain(await tgAsk(aliceTg, "/symbols add SOL"))).toMatch(/^Unknown symbol SOL\/USDT: the market does not list it .*Nothing was changed\.$/);
+    expect(plain(await tgAsk(aliceTg, "/interval 2s"))).toMatch(/^The interval must be from 5 s to 24 h, got 2 s\. Nothing was changed\.$/);
+    expect(plain(await tgAsk(bobTg, "/symbols add ETH"))).toBe("Sorry, /symbols needs the admin role; you are a trader. Nothing was changed.");
+    expect(plain(await tgAsk(aliceTg, "/symbols remove ETH"))).toMatch(/^Removed ETH\/USDT: no more scheduled decisions for it/);
+    expect(t.app.symbols).not.toContain("ETH/USDT");
+
+    expect(await dcSlash(aliceDc, "symbols", { change: "add", symbol: "SOL" })).toMatch(/Unknown symbol SOL\/USDT: the market does not list it/);
+    expect(await dcSlash(aliceDc, "interval", { duration: "soon" })).toMatch(/"soon" is not a duration\. Usage: \/interval \[DURATION\]/);
+    expect(await dcSlash(aliceDc, "symbols", { change: "add", symbol: "eth" })).toMatch(/^Added ETH\/USDT\. Symbols now: BTC, DOGE, ETH/);
+    expect(await dcSlash(aliceDc, "interval", { duration: "15m" })).toMatch(/^Decision interval: 5 min → 15 min/);
+    expect(t.app.control.intervalMs()).toBe(900_000);
+    expect(plain(await tgAsk(aliceTg, "/interval"))).toMatch(/^Decisions every 15 min \(set from chat by @alice_dc at /);
+  });
+});
+
 describe("APPROVALS=2: a second admin, on Telegram and Discord alike", () => {
   it("Telegram: loosening a limit waits for another admin; the asker pressing twice counts for nothing; both are audited", async () => {
     const t = await twoPlatforms();
