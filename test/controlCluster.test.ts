@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Queue } from "bullmq";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentProcesses, waitUntil } from "./support/cluster.js";
 import { freshRedisUrl, startTestApp, testConfig, waitFor, type TestApp } from "./support/app.js";
@@ -65,4 +66,44 @@ describe("control across processes", () => {
     expect(eth.id).toMatch(/^sched:ETH\/USDT:/);
     passed = true;
   }, 180_000);
+
+  it("a product started on a fresh Redis schedules its first decision one interval out, says when, and decides nothing before", async () => {
+    const url = await freshRedisUrl();
+    const home = mkdtempSync(join(tmpdir(), "control-fresh-"));
+    const fresh = new AgentProcesses({
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? home,
+      REDIS_URL: url,
+      REDIS_AUTOSTART: "false",
+      CONSOLE: "off",
+      DATA_DIR: join(home, "data"),
+      SYMBOLS: "BTC/USDT,DOGE/USDT",
+      DECISION_INTERVAL_SECONDS: "120",
+    });
+    try {
+      const startedAt = Date.now();
+      const p = fresh.start("all", "all", { LOG_LEVEL: "warn" });
+      await waitUntil(() => p.ready || p.exited, 90_000, "the banner");
+      expect(p.exited, p.log).toBe(false);
+      const line = /\n {2}First decision: (\d\d:\d\d:\d\d) UTC \(in about 2 min\): a first start waits one decision interval/.exec(p.log);
+      expect(line, p.log).not.toBeNull();
+      const decisions = new Queue("decisions", { connection: { url } });
+      const monitors = new Queue("monitors", { connection: { url } });
+      try {
+        const next = (await decisions.getJobSchedulers()).map((s) => s.next!);
+        expect(next).toHaveLength(2);
+        for (const n of next) expect(n).toBeGreaterThanOrEqual(startedAt + 120_000);
+        // The workers run (a monitor scheduled at once is done), and no decision job has run.
+        await waitFor("a monitor job to run", async () => (await monitors.getCompletedCount()) > 0, 30_000);
+        expect(await decisions.getJobCounts("active", "completed", "failed", "waiting")).toEqual({ active: 0, completed: 0, failed: 0, waiting: 0 });
+        expect(await decisions.getDelayedCount()).toBe(2);
+      } finally {
+        await decisions.close();
+        await monitors.close();
+      }
+    } finally {
+      await fresh.terminate(fresh.alive(), 30_000).catch(() => fresh.killAll());
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
