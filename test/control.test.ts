@@ -12,6 +12,8 @@ import { ChatServices } from "../src/chat/services.js";
 import { TelegramChat } from "../src/chat/telegram/telegramChat.js";
 import type { ChatUser, CommandReply } from "../src/chat/types.js";
 import type { Config } from "../src/config/config.js";
+import { intervalText, parseInterval, symbolOf } from "../src/queue/runtimeSchedule.js";
+import { loosens } from "../src/risk/limitsStore.js";
 import { buyReply, freshRedisUrl, scriptedModels, startTestApp, stateSnapshot, testConfig, waitFor, type TestApp } from "./support/app.js";
 import { DiscordStandIn, type DMessage, type DUser, type InteractionRecord } from "./support/discordStandIn.js";
 import { TelegramStandIn, type TgChat, type TgMessage, type TgUser } from "./support/telegramStandIn.js";
@@ -49,6 +51,16 @@ function decisionsQueue(t: TestApp): Queue {
 
 const schedulerOf = async (t: TestApp, id: string) => (await decisionsQueue(t).getJobSchedulers()).find((s) => s.key === id);
 const as = (t: TestApp, user: ChatUser) => (text: string): Promise<CommandReply> => handleCommand(text, { user, app: t.app }, t.app.redact);
+
+describe("reading a duration, a symbol, and which way a limit loosens", () => {
+  it("reads what a person types, and nothing else", () => {
+    expect(["15m", "15min", "1h", "90s", "2h30m", "300", "1h0m5s"].map(parseInterval)).toEqual([900_000, 900_000, 3_600_000, 90_000, 9_000_000, 300_000, 3_605_000]);
+    expect(["", "m", "soon", "-5m", "1.5h", "15 m", "5d", "1e3"].map(parseInterval)).toEqual(Array(8).fill(undefined));
+    expect([900_000, 3_600_000, 90_000].map(intervalText)).toEqual(["15 min", "1 h", "90 s"]);
+    expect([symbolOf("sol", "USDT"), symbolOf("ETH/btc", "USDT"), symbolOf("BT$", "USDT"), symbolOf("A/B/C", "USDT")]).toEqual(["SOL/USDT", "ETH/BTC", undefined, undefined]);
+    expect([loosens("maxPositionPct", 10, 20), loosens("maxPositionPct", 10, 5), loosens("minOrderNotional", 10, 5), loosens("minOrderNotional", 10, 50), loosens("defaultTakeProfitPct", 5, 50), loosens("maxPositionPct", 10, 10)]).toEqual([true, false, true, false, false, false]);
+  });
+});
 
 describe("/symbols and /interval", () => {
   it("change the schedule at once, refuse bad input changing nothing, are audited, and survive a restart", async () => {

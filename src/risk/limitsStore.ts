@@ -44,8 +44,7 @@ export class StoredLimits {
   /** Records one changed limit and bumps the version; returns the new version. */
   async save(key: keyof RiskLimits, value: number): Promise<number> {
     const out = await this.redis.multi().hset(this.key, key, String(value)).incr(this.versionKey).exec();
-    const version = Number(out?.[1]?.[1] ?? 0);
-    return version;
+    return Number(out?.[1]?.[1] ?? 0);
   }
 
   /** The version of the stored limits (0: never changed). */
