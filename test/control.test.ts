@@ -17,6 +17,12 @@ import { loosens } from "../src/risk/limitsStore.js";
 import { buyReply, freshRedisUrl, scriptedModels, startTestApp, stateSnapshot, testConfig, waitFor, type TestApp } from "./support/app.js";
 import { DiscordStandIn, type DMessage, type DUser, type InteractionRecord } from "./support/discordStandIn.js";
 import { TelegramStandIn, type TgChat, type TgMessage, type TgUser } from "./support/telegramStandIn.js";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createCcxtExchange } from "../src/exchange/ccxtClient.js";
+import { loadCandles } from "../src/market/candles.js";
+import { CcxtMarketData } from "../src/market/ccxtMarket.js";
+import { BinanceStandIn, candlesEndingNow } from "./support/exchangeStandIn.js";
 
 const apps: TestApp[] = [];
 const queues: Queue[] = [];
@@ -125,6 +131,37 @@ describe("/symbols and /interval", () => {
     await again.app.startJobs();
     expect(Number((await schedulerOf(again, "decide:ETH/USDT"))?.every)).toBe(900_000);
     expect(again.app.scheduleOutcome?.note).toBeUndefined();
+  });
+});
+
+describe("/symbols on a live market", () => {
+  it("adds only what the exchange lists, then serves it", async () => {
+    const data = fileURLToPath(new URL("../data/ohlcv/", import.meta.url));
+    const standIn = await BinanceStandIn.start({
+      apiKey: "unused",
+      secret: "unused",
+      symbols: [
+        { id: "BTCUSDT", base: "BTC", quote: "USDT", candles: candlesEndingNow(loadCandles(join(data, "BTC_USDT_2h.csv")), 300) },
+        { id: "ETHUSDT", base: "ETH", quote: "USDT", candles: candlesEndingNow(loadCandles(join(data, "ETH_USDT_2h.csv")), 300) },
+      ],
+    });
+    try {
+      const market = new CcxtMarketData({ exchange: createCcxtExchange({ id: "binance", sandbox: false, apiUrl: standIn.url }), symbols: ["BTC/USDT"], timeframe: "2h" });
+      const t = await app((c) => (c.market.symbols = ["BTC/USDT"]), { market, clock: Date.now });
+      const before = await stateSnapshot(t.url);
+      expect((await t.run("/symbols add SOL")).text).toBe("Unknown symbol SOL/USDT: the market does not list it (it has BTC/USDT, ETH/USDT). Nothing was changed.");
+      expect(await stateSnapshot(t.url)).toEqual(before);
+      expect((await t.run("/symbols add ETH")).text).toMatch(/^Added ETH\/USDT/);
+      expect(market.symbols()).toEqual(["BTC/USDT", "ETH/USDT"]);
+      expect(await market.lastPrice("ETH/USDT")).toBeGreaterThan(0);
+      expect((await t.run("/decide ETH", "trader")).text).toMatch(/^ETH\/USDT: /);
+      // ccxt keeps the markets it read: the exchange is asked once, not at every /symbols add.
+      expect((await t.run("/symbols add DOGE")).text).toMatch(/^Unknown symbol DOGE\/USDT/);
+      expect(standIn.requests.filter((r) => r.path === "/api/v3/exchangeInfo")).toHaveLength(1);
+      expect(t.app.symbols).toEqual(["BTC/USDT", "ETH/USDT"]);
+    } finally {
+      await standIn.stop().catch(() => {});
+    }
   });
 });
 
