@@ -110,6 +110,8 @@ export interface App {
   remote?: RemoteCommands;
   /** /symbols and /interval: the symbols and decision interval chosen at run time, shared by the cluster (src/queue/runtimeSchedule.ts). */
   control: ScheduleControl;
+  /** Calls `listener` whenever `symbols` changed (here or on another process); returns what unsubscribes. */
+  onSymbolsChanged(listener: () => void): () => void;
   /** Set by startJobs on a fresh install (FIRST_DECISION=interval): when the first scheduled decisions run. */
   firstDecisionAt?: number;
   /** What startJobs did with this process's schedule (the cluster's may differ from its SYMBOLS). */
@@ -415,12 +417,15 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const prefix = bullPrefix(redisSettings, opts.queuePrefix);
 
   /** Takes a stored choice over in this process: the symbols array in place, the interval, the market's list. */
+  const symbolListeners = new Set<() => void>();
   const takeSchedule = (c: RuntimeChoice) => {
     const next = c.symbols ?? config.market.symbols;
+    const before = symbols.join(",");
     market.serve?.(next);
     symbols.splice(0, symbols.length, ...next.filter((s) => market.symbols().includes(s)));
     decisionIntervalMs = c.intervalMs ?? config.schedule.decisionIntervalMs;
     seenScheduleVersion = c.version;
+    if (symbols.join(",") !== before) for (const listener of symbolListeners) listener();
   };
   const syncSchedule = async (): Promise<void> => {
     if ((await runtimeSchedule.version()) === seenScheduleVersion) return;
@@ -497,6 +502,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     reconciliations: new ReconciliationLog(redis),
     symbols,
     control,
+    onSymbolsChanged(listener) {
+      symbolListeners.add(listener);
+      return () => symbolListeners.delete(listener);
+    },
     ...(wallet.kind === "onchain" && router?.payer
       ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks, ...(refiller ? { funder: refiller.funder } : {}) } }
       : {}),

@@ -301,10 +301,14 @@ describe("/symbols and /interval on Telegram and Discord", () => {
     expect(plain(await tgAsk(bobTg, "/symbols add ETH"))).toBe("Sorry, /symbols needs the admin role; you are a trader. Nothing was changed.");
     expect(plain(await tgAsk(aliceTg, "/symbols remove ETH"))).toMatch(/^Removed ETH\/USDT: no more scheduled decisions for it/);
     expect(t.app.symbols).not.toContain("ETH/USDT");
+    // Discord's /decide offers the watched symbols as choices: registered again without ETH.
+    const decideChoices = () => ((dc!.commands.get(`guild:${dc!.guildId}`) ?? []).find((c) => c.name === "decide")?.options as { choices?: { value: string }[] }[] | undefined)?.[0]?.choices?.map((c) => c.value).join(",");
+    await waitFor("Discord's choices without ETH", async () => decideChoices() === "BTC,DOGE");
 
     expect(await dcSlash(aliceDc, "symbols", { change: "add", symbol: "SOL" })).toMatch(/Unknown symbol SOL\/USDT: the market does not list it/);
     expect(await dcSlash(aliceDc, "interval", { duration: "soon" })).toMatch(/"soon" is not a duration\. Usage: \/interval \[DURATION\]/);
     expect(await dcSlash(aliceDc, "symbols", { change: "add", symbol: "eth" })).toMatch(/^Added ETH\/USDT\. Symbols now: BTC, DOGE, ETH/);
+    await waitFor("Discord's choices with ETH again", async () => decideChoices() === "BTC,DOGE,ETH");
     expect(await dcSlash(aliceDc, "interval", { duration: "15m" })).toMatch(/^Decision interval: 5 min → 15 min/);
     expect(t.app.control.intervalMs()).toBe(900_000);
     expect(plain(await tgAsk(aliceTg, "/interval"))).toMatch(/^Decisions every 15 min \(set from chat by @alice_dc at /);
