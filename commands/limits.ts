@@ -1,6 +1,6 @@
 import type { RiskLimits } from "../src/domain/types.js";
 import { boundText, LIMIT_BOUNDS, withinBound } from "../src/risk/bounds.js";
-import { crossCheck } from "../src/risk/limitsStore.js";
+import { crossCheck, loosens } from "../src/risk/limitsStore.js";
 import { describeLimits } from "../src/risk/rules.js";
 import { defineCommand, type Needs } from "./types.js";
 
@@ -34,6 +34,16 @@ export const limits = defineCommand<{ name: string; value: number } | undefined,
     { name: "name", description: "The limit to change", kind: "choice", choices: Object.keys(SPECS), required: false },
     { name: "value", description: "Its new value", kind: "number", required: false },
   ],
+  // Tightening goes at once; loosening (more risk allowed) asks first, and with APPROVALS=2 a second admin.
+  async confirm(args, { app }) {
+    if (!args) return undefined;
+    await app.limitsStore.refresh(app.services.limits);
+    const spec = SPECS[args.name]!;
+    const before = app.services.limits[spec.key];
+    if (!loosens(spec.key, before, args.value)) return undefined;
+    if (crossCheck({ ...app.services.limits, [spec.key]: args.value }) !== undefined) return undefined;
+    return `Loosen ${args.name} (${spec.what}) from ${before} to ${args.value}? This allows more risk.`;
+  },
   parse(args) {
     const names = Object.keys(SPECS).join(", ");
     if (args.length === 0) return { ok: true, value: undefined };
@@ -50,6 +60,8 @@ export const limits = defineCommand<{ name: string; value: number } | undefined,
     return { ok: true, value: { name, value: n } };
   },
   async run(args, { app }) {
+    // Another process may have changed them since this one's last risk check.
+    await app.limitsStore.refresh(app.services.limits);
     const current = app.services.limits;
     if (!args) {
       return {
@@ -61,8 +73,9 @@ export const limits = defineCommand<{ name: string; value: number } | undefined,
     const problem = crossCheck(next);
     if (problem) return { text: `Not changed: ${problem}.`, error: true };
     const before = current[spec.key];
-    await app.limitsStore.save(spec.key, args.value);
+    const version = await app.limitsStore.save(spec.key, args.value);
     Object.assign(current, next);
-    return { text: `${args.name} (${spec.what}): ${before} → ${args.value}. In force for the next decision.` };
+    // Every process reads the version before its next risk check: from this answer on, none acts on the old value.
+    return { text: `${args.name} (${spec.what}): ${before} → ${args.value}. In force now on every process (limits version ${version}).` };
   },
 });

@@ -6,6 +6,7 @@ import { report } from "./report.js";
 import { positions, status } from "./status.js";
 import { audit } from "./audit.js";
 import { limits } from "./limits.js";
+import { intervalCommand, symbolsCommand } from "./symbols.js";
 import { trade } from "./trade.js";
 import { cancelOrder, close, orders, stop, stopEntry, takeProfit } from "./orders.js";
 import { grant, revoke, users } from "./users.js";
@@ -63,7 +64,14 @@ const modelCommand: Command = {
   options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
 };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, orders, cancelOrder, stop, takeProfit, close, stopEntry, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+/**
+ * With APPROVALS=2, what these ask to confirm needs a second admin (another person than the one
+ * who asked): loosening a risk limit, a refill, a trade above the confirmation threshold.
+ */
+const NEEDS_SECOND_ADMIN: ReadonlySet<string> = new Set(["limits", "refill", "trade"]);
+const APPROVE_LABELS = { yes: "Approve", no: "Reject" };
+
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, orders, cancelOrder, stop, takeProfit, close, stopEntry, limits, symbolsCommand, intervalCommand, users, grant, revoke, audit, whoami, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 
@@ -171,12 +179,32 @@ export async function executeCommand(p: Extract<Prepared, { ok: true }>, ctx: Co
       const question = await command.confirm(args, ctx);
       if (question) {
         const services = ctx.app.chat;
-        const ttl = ctx.app.config.chat.confirmTimeoutMs;
+        const twoPeople = ctx.app.config.chat.approvals >= 2 && NEEDS_SECOND_ADMIN.has(command.name);
+        const ttl = twoPeople ? ctx.app.config.chat.approvalsTimeoutMs : ctx.app.config.chat.confirmTimeoutMs;
         const action = await services.confirmations.create(
-          { kind: "command", line, command: command.name, args, requester: { platform: ctx.user.platform, id: ctx.user.id, name: ctx.user.name }, pressRole: "admin", prompt: question, ...(ctx.where ? { where: ctx.where } : {}) },
+          {
+            kind: "command",
+            line,
+            command: command.name,
+            args,
+            requester: { platform: ctx.user.platform, id: ctx.user.id, name: ctx.user.name },
+            pressRole: "admin",
+            prompt: question,
+            ...(twoPeople ? { secondApprover: true } : {}),
+            ...(ctx.where ? { where: ctx.where } : {}),
+          },
           ttl,
         );
-        await auditEntry(ctx, line, "asked", `confirmation ${action.id}`);
+        await auditEntry(ctx, line, "asked", `${twoPeople ? "second admin's approval" : "confirmation"} ${action.id}`);
+        if (twoPeople) {
+          // The other admins may not be in this chat: the alert chats of every platform get the buttons too.
+          await ctx.app.notifier.notify({ type: "second-approval", prompt: question, asker: ctx.user.name, expiresAt: action.expiresAt, buttons: confirmButtons(action.id, APPROVE_LABELS), confirmationId: action.id }, ctx.user);
+          return {
+            text: `${question}\nNeeds a second admin's approval (APPROVALS=2): an admin other than ${ctx.user.name} presses Approve within ${Math.round(ttl / 1000)} s, or types /confirm ${action.id}. Unanswered, it is cancelled.`,
+            buttons: confirmButtons(action.id, APPROVE_LABELS),
+            confirmationId: action.id,
+          };
+        }
         return {
           text: `${question}\nConfirm within ${Math.round(ttl / 1000)} s (only ${ctx.user.name} or an admin can).`,
           buttons: confirmButtons(action.id),

@@ -17,7 +17,7 @@ function chatLines(health: ChatHealth): string[] {
 
 export const status = defineCommand<
   undefined,
-  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits" | "openOrders">
+  Needs<"schedule" | "mode" | "startedAt" | "reconciliations" | "chatHealth" | "sessions" | "control", "clock" | "state" | "balance" | "exchange" | "portfolio" | "market" | "quote" | "models" | "research" | "limits" | "openOrders" | "refreshLimits">
 >({
   name: "status",
   summary: "Mode, market, model, pause state, schedule and limits",
@@ -27,7 +27,8 @@ export const status = defineCommand<
   async run(_, { app }) {
     const s = app.services;
     const now = s.clock();
-    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions, entries, resting] = await Promise.all([
+    await s.refreshLimits?.();
+    const [pause, chosen, bal, portfolio, schedule, reconciled, sessions, entries, resting, chosenSchedule] = await Promise.all([
       s.state.pauseState(),
       s.state.chosenModel(),
       s.balance.getBalance(),
@@ -37,7 +38,11 @@ export const status = defineCommand<
       app.sessions?.recent(3),
       s.state.entryStop(),
       s.openOrders.count(),
+      app.control.source(),
     ]);
+    // Which wins: a change from chat (kept in Redis) over the environment, which only seeds a first start.
+    const from = (what: "chat" | "config", setting: string) =>
+      what === "chat" ? `set from chat${chosenSchedule.by ? ` by ${chosenSchedule.by}` : ""}, kept in Redis; wins over ${setting}` : `from ${setting}; /symbols or /interval would override it`;
     const eq = equity(portfolio);
     const lines = [
       `Trading: ${pause.paused ? `PAUSED (${pause.reason}, by ${pause.by ?? "the agent"}, ${ago(now - (pause.since ?? now))} ago)` : "running"} · ${app.mode.trading === "paper" ? "PAPER (simulated)" : `LIVE on ${s.exchange.name}`}`,
@@ -49,6 +54,8 @@ export const status = defineCommand<
       `Reconciliation: ${reconciled ? `${ago(Math.max(0, now - reconciled.time))} ago, ${reconciled.drifts.length === 0 ? "books and exchange agree" : `${reconciled.drifts.length} difference(s): ${reconciled.drifts.map((d) => d.symbol).join(", ")}`}${reconciled.explained?.length ? `; ${reconciled.explained.map((e) => `${e.symbol}: ${e.why}`).join(", ")}` : ""}` : "not run yet"}`,
       `Uptime: ${ago(now - app.startedAt)}`,
       ...(app.chatHealth ? chatLines(app.chatHealth()) : []),
+      `Symbols: ${app.control.symbols().join(", ")} (${from(chosenSchedule.symbols, "SYMBOLS")})`,
+      `Decision interval: ${Math.round(app.control.intervalMs() / 1000)} s (${from(chosenSchedule.interval, "DECISION_INTERVAL_SECONDS")})`,
       "Schedule:",
       ...schedule.map((j) => `  ${j.name}: ${j.every}${j.next ? `, next in ${ago(Math.max(0, j.next - now))}` : ""}`),
       "Risk limits:",

@@ -11,6 +11,7 @@ import type { DecisionServices } from "../src/pipeline/decide.js";
 import type { ReconciliationLog } from "../src/portfolio/reconcile.js";
 import type { ScheduleLine } from "../src/queue/scheduler.js";
 import type { StoredLimits } from "../src/risk/limitsStore.js";
+import type { ScheduleControl } from "../src/queue/runtimeSchedule.js";
 
 export { ROLE_RANK, type ChatUser, type CommandOption, type CommandReply, type Platform, type ReplyButton, type ReplyImage, type Role } from "../src/chat/types.js";
 
@@ -23,8 +24,10 @@ export interface CommandHost {
   notifier: Notifier;
   chat: ChatServices;
   limitsStore: StoredLimits;
+  /** /symbols and /interval: the schedule chosen at run time, for the whole cluster. */
+  control: ScheduleControl;
   reconciliations: ReconciliationLog;
-  config: { chat: Pick<Config["chat"], "tradeConfirmAbove" | "confirmTimeoutMs">; market: Pick<Config["market"], "timeframe"> };
+  config: { chat: Pick<Config["chat"], "tradeConfirmAbove" | "confirmTimeoutMs" | "approvals" | "approvalsTimeoutMs">; market: Pick<Config["market"], "timeframe"> };
   mode: AgentMode;
   symbols: MarketSymbol[];
   startedAt: number;

@@ -45,7 +45,8 @@ import { PendingOrders } from "./orders/pendingOrders.js";
 import { OpenOrders } from "./orders/openOrders.js";
 import { PortfolioStore } from "./portfolio/store.js";
 import { RedisLock } from "./redis/lock.js";
-import { AgentQueues, claimSchedule, readSharedSchedule, type ScheduleLine, type ScheduleOutcome, type ScheduleSpec } from "./queue/scheduler.js";
+import { AgentQueues, claimSchedule, readSharedSchedule, SCHEDULE_KEY, type ScheduleLine, type ScheduleOutcome, type ScheduleSpec, type SharedSchedule } from "./queue/scheduler.js";
+import { RuntimeSchedule, type RuntimeChoice, type ScheduleControl } from "./queue/runtimeSchedule.js";
 import { commandWorker, RemoteCommands } from "./cluster/remoteCommands.js";
 import { liveWorkers, WorkerHeartbeat } from "./cluster/workers.js";
 
@@ -108,6 +109,12 @@ export interface App {
   role: Config["cluster"]["role"];
   /** Set in a frontend-only process: /decide, /trade and /pause all run on a worker through it. */
   remote?: RemoteCommands;
+  /** /symbols and /interval: the symbols and decision interval chosen at run time, shared by the cluster (src/queue/runtimeSchedule.ts). */
+  control: ScheduleControl;
+  /** Calls `listener` whenever `symbols` changed (here or on another process); returns what unsubscribes. */
+  onSymbolsChanged(listener: () => void): () => void;
+  /** Set by startJobs on a fresh install (FIRST_DECISION=interval): when the first scheduled decisions run. */
+  firstDecisionAt?: number;
   /** What startJobs did with this process's schedule (the cluster's may differ from its SYMBOLS). */
   scheduleOutcome?: ScheduleOutcome;
   /** This process's worker heartbeat id, once startJobs ran. */
@@ -174,16 +181,25 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const notifier = new NotifierHub((sink, err) => log.error(`notify via ${sink}`, err));
   const state = new AgentState(redis);
   const ledger = new Ledger(redis);
+  // /symbols and /interval, kept in Redis, win over SYMBOLS and DECISION_INTERVAL_SECONDS: those
+  // are only the first start's defaults (docs/control.md).
+  const runtimeSchedule = new RuntimeSchedule(redis);
+  const chosenSchedule = await runtimeSchedule.read();
+  // A frontend schedules nothing itself: what it shows and changes is what the cluster's workers run.
+  const clusterDecisions = config.cluster.role === "frontend" ? (await readSharedSchedule(redis))?.specs.filter((s) => s.job === "decide") : undefined;
+  const startSymbols = chosenSchedule.symbols ?? (clusterDecisions?.length ? clusterDecisions.map((s) => String(s.data?.symbol)) : config.market.symbols);
+  let decisionIntervalMs = chosenSchedule.intervalMs ?? clusterDecisions?.[0]?.every ?? config.schedule.decisionIntervalMs;
+  let seenScheduleVersion = chosenSchedule.version;
 
   // ccxt, viem and the router's provider are loaded where they are built, only in the modes that use
   // them (import() below): an offline process starts without them, faster and smaller (viem alone
   // is about 70 MB and 0.5 s; bench/startup.ts measures it, per role).
-  const market =
+  const market: MarketData =
     opts.market ??
     (config.market.source === "live"
       ? new CcxtMarketData({
           exchange: (await import("./exchange/ccxtClient.js")).createCcxtExchange({ id: config.exchange.id, sandbox: config.exchange.sandbox, apiUrl: config.exchange.apiUrl, pro: true }),
-          symbols: config.market.symbols,
+          symbols: startSymbols,
           timeframe: config.market.timeframe,
           now: clock,
           // Reported, never filled in: indicators over a hole are computed across it.
@@ -196,9 +212,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
           epoch: await state.replayEpoch(clock()),
           stepMs: config.market.replayStepSeconds * 1000,
         }));
-  const symbols = config.market.symbols.filter((s) => market.symbols().includes(s));
+  // One array for the whole process: a /symbols change replaces its contents, and every holder sees it.
+  const symbols = startSymbols.filter((s) => market.symbols().includes(s));
   if (symbols.length === 0) {
-    throw new Error(`None of SYMBOLS (${config.market.symbols.join(", ")}) is served by the market: it has ${market.symbols().join(", ")}`);
+    throw new Error(`None of ${chosenSchedule.symbols ? "the symbols set with /symbols" : "SYMBOLS"} (${startSymbols.join(", ")}) is served by the market: it has ${market.symbols().join(", ")}`);
   }
 
   // Real orders only when the configuration asked for them (TRADING_MODE=live passed its checks).
@@ -377,8 +394,9 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   services.research = researchFromConfig(config, { redis, payments: runtime.payments, clock, symbols });
 
   const { hour, minute } = config.schedule.reportTime;
-  const specs: ScheduleSpec[] = [
-    ...symbols.map((symbol): ScheduleSpec => ({ id: `decide:${symbol}`, job: "decide", data: { symbol }, every: config.schedule.decisionIntervalMs, label: `decision ${symbol}` })),
+  const decisionSpecs = (): ScheduleSpec[] =>
+    symbols.map((symbol): ScheduleSpec => ({ id: `decide:${symbol}`, job: "decide", data: { symbol }, every: decisionIntervalMs, label: `decision ${symbol}` }));
+  const otherSpecs: ScheduleSpec[] = [
     { id: "balance", job: "balance", every: config.schedule.balanceCheckMs, label: "balance monitor" },
     { id: "positions", job: "positions", every: config.schedule.positionCheckMs, label: "position monitor" },
     { id: "reconcile", job: "reconcile", every: config.schedule.reconcileMs, label: "reconciliation" },
@@ -389,6 +407,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     // Past midnight UTC, so the day that just left the retention window goes the same night.
     { id: "rollup", job: "rollup", pattern: "15 0 * * *", label: "ledger rollup" },
   ];
+  const specs = (): ScheduleSpec[] => [...decisionSpecs(), ...otherSpecs];
   const rollup = new LedgerRollup(redis, new JsonlArchive(config.retention.archiveDir ?? join(config.redis.dataDir, "archive")));
   let queues: AgentQueues | undefined;
   // Schedules of the cluster as this process runs them (set by startJobs); read-only queues for /status elsewhere.
@@ -400,6 +419,68 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   const connection = bullConnection(redisSettings);
   const prefix = bullPrefix(redisSettings, opts.queuePrefix);
 
+  /** Takes a stored choice over in this process: the symbols array in place, the interval, the market's list. */
+  const symbolListeners = new Set<() => void>();
+  const takeSchedule = (c: RuntimeChoice) => {
+    const next = c.symbols ?? config.market.symbols;
+    const before = symbols.join(",");
+    market.serve?.(next);
+    symbols.splice(0, symbols.length, ...next.filter((s) => market.symbols().includes(s)));
+    decisionIntervalMs = c.intervalMs ?? config.schedule.decisionIntervalMs;
+    seenScheduleVersion = c.version;
+    if (symbols.join(",") !== before) for (const listener of symbolListeners) listener();
+  };
+  const syncSchedule = async (): Promise<void> => {
+    if ((await runtimeSchedule.version()) === seenScheduleVersion) return;
+    takeSchedule(await runtimeSchedule.read());
+    if (running) running = (await readSharedSchedule(redis))?.specs ?? running;
+  };
+  // Another process's /symbols or /interval reaches this one within a second (and before any decision job).
+  const schedulePoll = setInterval(() => void syncSchedule().catch(() => {}), 1000);
+  schedulePoll.unref();
+  const control: ScheduleControl = {
+    symbols: () => [...symbols],
+    intervalMs: () => decisionIntervalMs,
+    async source() {
+      const c = await runtimeSchedule.read();
+      return {
+        symbols: c.symbols ? "chat" : "config",
+        interval: c.intervalMs !== undefined ? "chat" : "config",
+        ...(c.by ? { by: c.by } : {}),
+        ...(c.at !== undefined ? { at: c.at } : {}),
+        configSymbols: config.market.symbols,
+        configIntervalMs: config.schedule.decisionIntervalMs,
+      };
+    },
+    known: async () => (market.listed ? await market.listed() : market.symbols()),
+    // Under the schedule's lock, so a worker starting meanwhile does not write the old one back.
+    change: (change, by) =>
+      new RedisLock(redis, "lock:schedule", 10_000, 30_000).run(async () => {
+        // The first change stores the whole decision schedule the cluster runs then (symbols and
+        // interval), so no process's own SYMBOLS or interval can differ from it afterwards.
+        const [stored, current] = await Promise.all([readSharedSchedule(redis), runtimeSchedule.read()]);
+        const clusterRuns = stored?.specs.filter((s) => s.job === "decide");
+        const version = await runtimeSchedule.save(
+          {
+            symbols: change.symbols ?? current.symbols ?? (clusterRuns?.length ? clusterRuns.map((s) => String(s.data?.symbol)) : [...symbols]),
+            intervalMs: change.intervalMs ?? current.intervalMs ?? clusterRuns?.[0]?.every ?? decisionIntervalMs,
+          },
+          by,
+          clock(),
+        );
+        takeSchedule(await runtimeSchedule.read());
+        const next = [...decisionSpecs(), ...(stored?.specs ?? otherSpecs).filter((s) => s.job !== "decide")];
+        const shared: SharedSchedule = { version: stored?.version ?? config.cluster.scheduleVersion, specs: next, by, at: Date.now() };
+        await redis.set(SCHEDULE_KEY, JSON.stringify(shared));
+        if (running) running = next;
+        // A changed interval or an added symbol: its next decision comes one interval from now.
+        const firstDecisionAt = Date.now() + decisionIntervalMs;
+        await (queues ?? (readQueues ??= new AgentQueues(connection, log, prefix, outage))).schedule(next, firstDecisionAt);
+        return { version, firstDecisionAt };
+      }),
+    sync: syncSchedule,
+  };
+
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -408,6 +489,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
   };
 
   const limitsStore = new StoredLimits(redis);
+  services.refreshLimits = () => limitsStore.refresh(services.limits);
   let metrics: MetricsRegistry | undefined;
   const app: App = {
     config,
@@ -422,6 +504,11 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     limitsStore,
     reconciliations: new ReconciliationLog(redis),
     symbols,
+    control,
+    onSymbolsChanged(listener) {
+      symbolListeners.add(listener);
+      return () => symbolListeners.delete(listener);
+    },
     ...(wallet.kind === "onchain" && router?.payer
       ? { chainWallet: { address: router.payer as `0x${string}`, network: config.router.network, ...(config.router.rpcUrl ? { rpcUrl: config.router.rpcUrl } : {}), blocks: config.balance.chainReconcileBlocks, ...(refiller ? { funder: refiller.funder } : {}) } }
       : {}),
@@ -458,13 +545,13 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
     ...(router || config.research.url ? { payer: payers } : {}),
     ...(sessions ? { sessions } : {}),
     async schedule() {
-      const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs;
+      const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs();
       if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix, outage);
       const source = queues ?? readQueues;
       const next = source ? new Map((await source.upcoming()).map((u) => [u.id, u.next])) : new Map<string, number | undefined>();
       return shown.map((s) => {
         const n = next.get(s.id);
-        return { name: s.label, every: s.pattern ? dailyAt(s.pattern) : every(s.every!), ...(n ? { next: n } : {}) };
+        return { name: s.label, job: s.job, every: s.pattern ? dailyAt(s.pattern) : every(s.every!), ...(n ? { next: n } : {}) };
       });
     },
     async costReport(now = clock()) {
@@ -495,7 +582,10 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       await heartbeat.start();
       app.workerId = heartbeat.id;
       // One schedule for the cluster, in Redis: a worker with other SYMBOLS never deletes the others' (docs/scale-out.md).
-      const claimed = await claimSchedule(specs, {
+      // A fresh install (no schedule in Redis yet): the first decisions wait one interval, so nothing
+      // trades before a person has seen the banner (FIRST_DECISION=now: at once). Restarts keep theirs.
+      const fresh = !(await readSharedSchedule(redis));
+      const claimed = await claimSchedule(specs(), {
         redis,
         version: config.cluster.scheduleVersion,
         by: heartbeat.id,
@@ -504,13 +594,20 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       app.scheduleOutcome = claimed.outcome;
       if (claimed.outcome.note) log.warn(`schedule: ${claimed.outcome.note}`);
       running = claimed.run;
-      await queues.schedule(claimed.run);
+      const decisionsFrom = fresh && config.schedule.firstDecision === "interval" ? Date.now() + decisionIntervalMs : undefined;
+      await queues.schedule(claimed.run, decisionsFrom);
+      if (decisionsFrom !== undefined) app.firstDecisionAt = decisionsFrom;
       const tuning = { decisionConcurrency: config.cluster.decisionConcurrency, lockDurationMs: config.cluster.jobLockMs, name: heartbeat.id };
       commandsWorker = commandWorker(connection, (call, requestId, progress) => runRemoteCall(app, call, requestId, progress), { prefix, lockDuration: tuning.lockDurationMs, log, watch: outage });
       queues.startWorkers(async (job) => {
         switch (job.name) {
-          case "decide":
-            return runDecisionJob(app, String(job.data.symbol), String(job.id));
+          case "decide": {
+            // A /symbols remove on another process is seen here before the decision, never after it.
+            await syncSchedule();
+            const symbol = String(job.data.symbol);
+            if (!symbols.includes(symbol)) return undefined;
+            return runDecisionJob(app, symbol, String(job.id));
+          }
           case "balance":
             return runBalanceMonitor(app);
           case "positions":
@@ -533,6 +630,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
       }, tuning);
     },
     async stop() {
+      clearInterval(schedulePoll);
       // Drain: the workers finish the jobs they hold (new ones stay queued for other workers).
       await Promise.allSettled([queues?.close(), commandsWorker?.close()]);
       await heartbeat?.stop();

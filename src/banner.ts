@@ -10,6 +10,17 @@ export function readyLine(kind: "console" | "worker" | "no-console"): string {
   return `Ready: ${what}. Ctrl-C or SIGTERM stops it once the work in flight is done.`;
 }
 
+const at = (t: number) => `${new Date(t).toISOString().slice(11, 19)} UTC`;
+
+/** When the first scheduled decision comes, as the banner says it (a fresh install waits one interval). */
+function firstDecisionText(freshAt: number | undefined, next: number | undefined, role: App["role"]): string {
+  const when = freshAt ?? next;
+  if (when === undefined) return role === "frontend" ? "when a worker runs (none has scheduled one yet)" : "not scheduled";
+  const inMin = Math.max(0, Math.round((when - Date.now()) / 60_000));
+  if (freshAt !== undefined) return `${at(when)} (in about ${inMin} min): a first start waits one decision interval, so nothing trades before you have read this (FIRST_DECISION=now starts at once)`;
+  return `${at(when)} (in about ${inMin} min)`;
+}
+
 /** The startup banner: which parts are offline or real, and that trading is simulated. */
 export async function banner(app: App, redisNote: string): Promise<string> {
   const c = app.config;
@@ -17,6 +28,8 @@ export async function banner(app: App, redisNote: string): Promise<string> {
   const balance = await app.services.balance.getBalance();
   const schedule = await app.schedule();
   const pinned = await app.services.state.chosenModel();
+  const chosen = await app.control.source();
+  const nextDecision = Math.min(...schedule.filter((s) => s.job === "decide" && s.next !== undefined).map((s) => s.next!));
   const locals = c.router.decisionModel !== "offline" && c.local.url ? c.local.models.map((m) => `local:${m}`).join(", ") : "";
   const free = c.strategy.file ? `strategy ${c.strategy.file} (${app.services.models.freeId}, in its own thread, each answer within ${c.strategy.timeoutMs} ms)` : "offline engine";
   const lines = [
@@ -43,8 +56,9 @@ export async function banner(app: App, redisNote: string): Promise<string> {
     }`,
     `  Research:  ${app.mode.research}`,
     `  Redis:     ${redisNote}`,
-    `  Symbols:   ${app.symbols.join(", ")}`,
+    `  Symbols:   ${app.symbols.join(", ")} (${chosen.symbols === "chat" ? "set with /symbols, kept in Redis: SYMBOLS only seeds a first start" : "from SYMBOLS; /symbols changes them"})`,
     `  Schedule:  ${schedule.map((s) => `${s.name} ${s.every}`).join("; ")}`,
+    `  First decision: ${firstDecisionText(app.firstDecisionAt, Number.isFinite(nextDecision) ? nextDecision : undefined, app.role)}`,
     readyLine(app.role === "worker" ? "worker" : c.chat.console ? "console" : "no-console"),
   ];
   return lines.join("\n");

@@ -85,6 +85,8 @@ describe("loadConfig defaults", () => {
         confirmTimeoutMs: 60_000,
         tradeConfirmAbove: 100,
         approval: { above: undefined, timeoutMs: 300_000 },
+        approvals: 1,
+        approvalsTimeoutMs: 600_000,
         notify: { trade: "on", decision: "silent", alert: "on", critical: "on", report: "on", error: "on", info: "silent" },
       },
       redis: { url: "redis://127.0.0.1:6379", autostart: true, dataDir: ".data", keyPrefix: "", tlsCa: undefined },
@@ -104,6 +106,7 @@ describe("loadConfig defaults", () => {
       cluster: { role: "all", leaseMs: 5_000, noticeLateMs: 60_000, jobLockMs: 30_000, decisionConcurrency: 2, scheduleVersion: 1, remoteTimeoutMs: 120_000 },
       schedule: {
         decisionIntervalMs: 300_000,
+        firstDecision: "interval",
         balanceCheckMs: 60_000,
         positionCheckMs: 30_000,
         reconcileMs: 300_000,

@@ -25,7 +25,9 @@ describe("completion", () => {
   it("completes command names, with or without the slash", () => {
     expect(complete("/de", source)).toEqual([["/decide"], "/de"]);
     expect(complete("dec", source)).toEqual([["/decide"], "dec"]);
-    expect(complete("/p", source)[0]).toEqual(["/pause", "/positions"]);
+    // Every command that starts so, and nothing else: the list follows the registry.
+    expect(complete("/p", source)[0]).toEqual(COMMANDS.map((c) => `/${c.name}`).filter((n) => n.startsWith("/p")).sort());
+    expect(complete("/po", source)[0]).toEqual(["/positions"]);
     // Nothing matches: every command is offered, and the word is left as typed.
     expect(complete("/zz", source)[0]).toContain("/help");
   });

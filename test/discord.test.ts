@@ -176,6 +176,8 @@ describe("Discord: every command", () => {
       close: /Closed BTC\/USDT: Manual SELL 0\.\d+ BTC/,
       stopentry: /New entries stopped/,
       limits: /Risk limits:/,
+      symbols: /Symbols: BTC\/USDT, ETH\/USDT, DOGE\/USDT \(from SYMBOLS=/,
+      interval: /Decisions every 5 min \(from DECISION_INTERVAL_SECONDS=300/,
       users: /discord 111: admin \(configuration\)[\s\S]*discord role 4000000000000000001: trader/,
       grant: /discord user 555555555555555555 is now a trader/,
       revoke: /discord user 555555555555555555 has no access any more/,

@@ -49,6 +49,7 @@ describe("a Redis restart under a frontend and a worker", () => {
       DATA_DIR: join(dir, "data"),
       SYMBOLS: "BTC/USDT",
       DECISION_INTERVAL_SECONDS: "5",
+      FIRST_DECISION: "now",
       DECISION_MODEL: "router",
       DREAMS_ROUTER_URL: router.url,
       DREAMS_ROUTER_API_KEY: "sk-redis-restart-test",

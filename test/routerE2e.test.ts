@@ -57,6 +57,8 @@ describe("npm start paying the router with x402 v2, as a user runs it", () => {
       X402_NETWORK: "base-sepolia",
       BASE_RPC_URL: rpcUrl,
       SYMBOLS: "BTC/USDT",
+      // The scheduled decision at start is counted below.
+      FIRST_DECISION: "now",
       DECISION_CACHE_TTL_SECONDS: "0",
       // This per-call v2 stand-in serves the design's 2024 models (the hosted router's own is xgateStandIn).
       PRIMARY_MODEL: GPT,

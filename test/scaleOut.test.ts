@@ -107,6 +107,7 @@ describe.skipIf(process.env.SCALE_OUT !== "1")("scale-out: frontend lease, worke
       DATA_DIR: join(dir, "data"),
       SYMBOLS: "BTC/USDT,ETH/USDT,DOGE/USDT",
       DECISION_INTERVAL_SECONDS: String(INTERVAL_S),
+      FIRST_DECISION: "now",
       DECISION_MODEL: "router",
       DREAMS_ROUTER_URL: router.url,
       DREAMS_ROUTER_API_KEY: "sk-scale-out-test",

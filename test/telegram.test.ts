@@ -218,6 +218,8 @@ describe("Telegram: every command", () => {
       close: [["/close BTC", /Closed BTC\/USDT: Manual SELL 0\.\d+ BTC/], ["/close BTC", /There is no open BTC\/USDT position to close/]],
       stopentry: [["/stopentry", /New entries stopped/], ["/trade buy BTC 20", /New entries are stopped/], ["/stopentry off", /New entries allowed again/]],
       limits: [["/limits", /Risk limits:[\s\S]*position ≤ 10%/], ["/limits max_position 8", /max_position \(largest position, % of equity\): 10 → 8/]],
+      symbols: [["/symbols", /Symbols: BTC\/USDT, ETH\/USDT, DOGE\/USDT \(from SYMBOLS=/], ["/symbols add SOL", /Unknown symbol SOL\/USDT: the market does not list it[\s\S]*Nothing was changed/]],
+      interval: [["/interval", /Decisions every 5 min \(from DECISION_INTERVAL_SECONDS=300/], ["/interval 2s", /The interval must be from 5 s to 24 h, got 2 s\. Nothing was changed/]],
       users: [["/users", /telegram 101: admin \(configuration\)/]],
       grant: [["/grant telegram 555 trader", /telegram user 555 is now a trader/]],
       revoke: [["/revoke telegram 555", /telegram user 555 has no access any more/]],

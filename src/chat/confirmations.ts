@@ -24,6 +24,8 @@ export interface PendingAction {
   requester?: { platform: Platform; id: string; name: string };
   /** Anyone else needs at least this role to press. */
   pressRole: Role;
+  /** APPROVALS=2: only someone other than the requester (with pressRole) can confirm; the requester may still cancel. */
+  secondApprover?: boolean;
   prompt: string;
   where?: string;
   createdAt: number;

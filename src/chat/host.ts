@@ -15,6 +15,8 @@ export interface ChatHost {
   log: Log;
   redact(text: string): string;
   symbols: MarketSymbol[];
+  /** Calls `listener` whenever `symbols` changed (a /symbols here or on another process); returns what unsubscribes. */
+  onSymbolsChanged?(listener: () => void): () => void;
   mode: Pick<AgentMode, "trading">;
   config: { chat: Config["chat"]; redis: Pick<Config["redis"], "dataDir"> };
   services: { clock: () => number; ledger: Ledger };

@@ -35,6 +35,8 @@ export type ClosedByFullStop =
 export type NoticeEvent =
   | { type: "decision"; record: DecisionRecord; via: "scheduled" | "approved"; paper: boolean }
   | { type: "approval-request"; prompt: string; expiresAt: number }
+  /** APPROVALS=2: an admin asked for something another admin must approve. */
+  | { type: "second-approval"; prompt: string; asker: string; expiresAt: number }
   | { type: "manual-trade"; order: Pick<Order, "side" | "symbol" | "filledQty" | "avgPrice" | "fee" | "status">; by: string; quote: string; paper: boolean }
   | { type: "full-stop"; by: string; closed: ClosedByFullStop[]; quote: string; paper: boolean }
   | { type: "paused"; by: string; fullStop?: { closed: number } }
@@ -156,6 +158,8 @@ export function kindOf(e: NoticeEvent): NoticeKind {
       return e.record.outcome === "order" ? "trade" : e.record.outcome === "pending" ? "alert" : e.record.outcome === "failed" ? "error" : e.via === "approved" ? "trade" : "decision";
     case "approval-request":
       return "decision";
+    case "second-approval":
+      return "alert";
     case "manual-trade":
     case "full-stop":
       return "trade";
@@ -202,6 +206,8 @@ export function textOf(e: NoticeEvent): string {
       return `${e.via === "approved" ? "Approved" : "Scheduled"} decision\n${formatDecision(e.record, { paper: e.paper })}`;
     case "approval-request":
       return `${e.prompt}\nA trader can approve or reject until ${clockTime(e.expiresAt)}; unanswered, it is dropped.`;
+    case "second-approval":
+      return `${e.prompt}\nAsked by ${e.asker}: it needs a second admin. An admin other than ${e.asker} can approve or reject until ${clockTime(e.expiresAt)}; unanswered, it is cancelled.`;
     case "manual-trade":
       return `${manualTradeLine(e.order, e.quote, e.paper)} by ${e.by}`;
     case "full-stop":

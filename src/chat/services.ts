@@ -117,6 +117,10 @@ export class ChatServices {
       return { toast: `Only ${who} can answer this. Nothing was changed.`, alert: true };
     }
 
+    // Two people, not one twice: the asker's own Approve never counts as the second.
+    if (action.secondApprover && parsed.yes && isRequester) {
+      return { toast: `You asked for this, so it needs another admin's approval (APPROVALS=2); your own press does not count. You can still cancel it. Nothing was changed.`, alert: true };
+    }
     const r = await this.confirmations.resolve(action.id, parsed.yes ? "confirmed" : "cancelled", presser.name);
     if (r.result === "missing") return { toast: "Nothing is waiting under that id: it is unknown or too old.", alert: true };
     if (r.result === "already") {
@@ -128,7 +132,8 @@ export class ChatServices {
       return { toast: `Too late: this expired at ${clockTime(action.expiresAt)}. Nothing was done.`, alert: true, final };
     }
 
-    const verdict = parsed.yes ? (action.kind === "approval" ? "✅ Approved" : "✅ Confirmed") : action.kind === "approval" ? "✖ Rejected" : "✖ Cancelled";
+    const approval = action.kind === "approval" || action.secondApprover === true;
+    const verdict = parsed.yes ? (approval ? "✅ Approved" : "✅ Confirmed") : approval ? "✖ Rejected" : "✖ Cancelled";
     onAccepted?.(`${verdict} by ${presser.name}.${parsed.yes || action.kind === "approval" ? " Working on it…" : " Nothing was done."}`);
     let outcome: string;
     if (action.kind === "approval") {
@@ -136,18 +141,21 @@ export class ChatServices {
       outcome = `${parsed.yes ? "✅ Approved" : "✖ Rejected"} by ${presser.name}.\n${outcome}`;
     } else if (parsed.yes) {
       const reply = await run(action, presser, where);
-      outcome = `${reply.error ? "⚠ Confirmed" : "✅ Confirmed"} by ${presser.name}.\n${reply.text}`;
+      const word = action.secondApprover ? "Approved" : "Confirmed";
+      outcome = `${reply.error ? `⚠ ${word}` : `✅ ${word}`} by ${presser.name}${action.secondApprover && action.requester ? ` (asked by ${action.requester.name})` : ""}.\n${reply.text}`;
     } else {
-      outcome = `✖ Cancelled by ${presser.name}. Nothing was done.`;
+      outcome = `✖ ${action.secondApprover ? "Rejected" : "Cancelled"} by ${presser.name}. Nothing was done.`;
     }
-    await this.auditAction(action, parsed.yes ? "confirmed" : "cancelled", firstLine(outcome.split("\n")[1] ?? outcome), presser, where);
+    // Who asked and who approved, both in the record.
+    const asked = action.secondApprover && action.requester ? `asked by ${action.requester.name} (${action.requester.platform} ${action.requester.id}), ${parsed.yes ? "approved" : "rejected"} by ${presser.name} (${presser.platform} ${presser.id}): ` : "";
+    await this.auditAction(action, parsed.yes ? "confirmed" : "cancelled", asked + firstLine(outcome.split("\n")[1] ?? outcome), presser, where);
     const final = `${action.prompt}\n\n${outcome}`;
     await this.finish(action, final);
     return { toast: firstLine(outcome), alert: false, final };
   }
 
   private async expire(action: PendingAction): Promise<string> {
-    let outcome = action.kind === "approval" ? "Not approved in time: no order." : "Nobody confirmed in time: nothing was done.";
+    let outcome = action.kind === "approval" ? "Not approved in time: no order." : action.secondApprover ? "No second admin approved in time: cancelled, nothing was done." : "Nobody confirmed in time: nothing was done.";
     if (action.kind === "approval" && this.approvalHandler) outcome = await this.approvalHandler(action, "expired");
     await this.auditAction(action, "expired", outcome);
     const final = `${action.prompt}\n\n⌛ Expired at ${clockTime(action.expiresAt)}. ${outcome}`;

@@ -452,6 +452,9 @@ const TABLE = {
         above: optional("APPROVAL_ABOVE_USDT", "Approval mode: a scheduled decision trading more than this many USDT waits for a trader's Approve; empty turns approval mode off", num({ min: 0 })),
         timeoutMs: inMs(setting("APPROVAL_TIMEOUT_SECONDS", "300", "An approval request not answered within this many seconds is dropped (no order)", num({ min: 10, max: 86400, whole: true }))),
       },
+      /** 2: loosening a risk limit, a /refill and a /trade above TRADE_CONFIRM_ABOVE_USDT need a second admin (docs/control.md). */
+      approvals: setting("APPROVALS", "1", "People who must agree to loosen a risk limit, refill, or trade above TRADE_CONFIRM_ABOVE_USDT: 1 (the one who asks confirms) or 2 (another admin must approve)", num({ min: 1, max: 2, whole: true })),
+      approvalsTimeoutMs: inMs(setting("APPROVALS_TIMEOUT_SECONDS", "600", "With APPROVALS=2, a request no second admin approved within this many seconds is cancelled", num({ min: 10, max: 86400, whole: true }))),
     }),
   },
 
@@ -489,7 +492,7 @@ const TABLE = {
 
   ...group("Market and exchange", {
     market: {
-      symbols: setting("SYMBOLS", "BTC/USDT,ETH/USDT,DOGE/USDT", "Markets to trade, in ccxt form (comma-separated)", list(/^[A-Z0-9]+\/[A-Z0-9]+$/, "a comma-separated list of ccxt symbols like BTC/USDT")),
+      symbols: setting("SYMBOLS", "BTC/USDT,ETH/USDT,DOGE/USDT", "Markets to trade, in ccxt form (comma-separated); the first start's default: /symbols changes them, kept in Redis", list(/^[A-Z0-9]+\/[A-Z0-9]+$/, "a comma-separated list of ccxt symbols like BTC/USDT")),
       source: setting("MARKET_DATA", "replay", "replay: recorded candles played back (no network); live: fetch from the exchange", oneOf("replay", "live")),
       replayStepSeconds: setting("REPLAY_STEP_SECONDS", "30", "Wall-clock seconds per replayed candle", num({ above: 0 })),
       timeframe: setting("TIMEFRAME", "2h", "Candle timeframe, in ccxt form", matching(/^\d+[smhdwMy]$/, "a ccxt timeframe like 15m, 2h or 1d")),
@@ -521,7 +524,9 @@ const TABLE = {
   }),
 
   schedule: group("Schedule", {
-    decisionIntervalMs: inMs(setting("DECISION_INTERVAL_SECONDS", "300", "Seconds between trading decisions", num({ min: 5, whole: true }))),
+    decisionIntervalMs: inMs(setting("DECISION_INTERVAL_SECONDS", "300", "Seconds between trading decisions (the first start's default: /interval changes it, kept in Redis)", num({ min: 5, whole: true }))),
+    /** interval: on a fresh install the first scheduled decision comes one interval after the start, so nothing trades before a person saw the banner. */
+    firstDecision: setting("FIRST_DECISION", "interval", "On a fresh install (nothing in Redis), when the first scheduled decisions run: interval (one decision interval after the start) or now; restarts keep their schedule", oneOf("interval", "now")),
     balanceCheckMs: inMs(setting("BALANCE_CHECK_SECONDS", "60", "Seconds between payment-balance checks", num({ min: 1, whole: true }))),
     positionCheckMs: inMs(setting("POSITION_CHECK_SECONDS", "30", "Seconds between stop-loss / take-profit checks", num({ min: 1, whole: true }))),
     reconcileMs: inMs(setting("RECONCILE_SECONDS", "300", "Seconds between checks of positions against the exchange's balances and open orders (also run at startup)", num({ min: 10, whole: true }))),

@@ -50,6 +50,15 @@ export class CcxtMarketData implements MarketData {
     return [...this.served];
   }
 
+  async listed(): Promise<MarketSymbol[]> {
+    const markets = await this.plainly("reading the exchange's markets", () => this.exchange.loadMarkets());
+    return Object.keys(markets);
+  }
+
+  serve(symbols: MarketSymbol[]): void {
+    this.served.splice(0, this.served.length, ...symbols);
+  }
+
   /** Closed candles (oldest first, at most `limit`) and the forming candle, from one request. */
   async candles(symbol: MarketSymbol, limit: number): Promise<{ closed: Candle[]; forming?: Candle }> {
     this.check(symbol);

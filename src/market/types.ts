@@ -14,6 +14,10 @@ export interface MarketData {
   ticker?(symbol: MarketSymbol): Promise<TickerSnapshot>;
   /** The top of the order book, where the source has one. */
   orderBook?(symbol: MarketSymbol, depth?: number): Promise<OrderBookSnapshot>;
+  /** Every symbol the exchange lists, where that is more than `symbols()` (a live exchange's markets): what /symbols add may name. */
+  listed?(): Promise<MarketSymbol[]>;
+  /** Serves these symbols from now on (a /symbols change), where the source keeps a list. */
+  serve?(symbols: MarketSymbol[]): void;
   /** One line for the startup banner and /status, e.g. "replay of real Binance 2h candles (data/ohlcv), candle 120/3000 of BTC/USDT". */
   describe(): string;
 }

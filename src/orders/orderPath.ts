@@ -32,6 +32,8 @@ export interface OrderServices {
   pending?: PendingOrders;
   /** Our resting limit orders; without it (the backtest) no limit order is placed. */
   openOrders?: OpenOrders;
+  /** Brings `limits` up to the cluster's latest (a /limits on another process): asked before every risk check. */
+  refreshLimits?: () => Promise<void>;
 }
 
 /** Cash, positions and prices as the risk rules and the agent see them. */
@@ -143,6 +145,8 @@ export async function placeEntry(svc: OrderServices, intent: EntryIntent): Promi
   const priced = { ...portfolio, prices: { ...portfolio.prices, [symbol]: price } };
   // Open buy orders count as filled: two orders resting together cannot exceed a limit.
   const context = wantsContext ? { ...(await riskContext(svc, symbol, priced.positions, lastLosses)), reserved: reservationsOf(resting) } : {};
+  // A limit changed on another process since this one last looked is in force here too.
+  await svc.refreshLimits?.();
   // A limit order is sized, and its exits set, at its limit: that is where it fills.
   const verdict = checkRisk(decision, priced, svc.limits, limitPrice ?? price, context);
   const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };

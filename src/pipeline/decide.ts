@@ -38,6 +38,8 @@ export interface DecisionServices {
   pending: PendingOrders;
   /** Our resting limit orders, booked when they fill (src/orders/openOrders.ts). */
   openOrders: OpenOrders;
+  /** Brings `limits` up to the cluster's latest before a risk check (src/risk/limitsStore.ts). */
+  refreshLimits?: () => Promise<void>;
 }
 
 /** The portfolio as the agent's portfolio context shows it (live and in a backtest alike). */

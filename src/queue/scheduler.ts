@@ -18,6 +18,8 @@ export interface ScheduleSpec {
 /** A schedule as /status shows it. */
 export interface ScheduleLine {
   name: string;
+  /** The job it runs (the banner finds the first decision by it). */
+  job?: ScheduleSpec["job"];
   every: string;
   next?: number;
 }
@@ -140,7 +142,7 @@ export class AgentQueues {
    * not hold. A scheduler already set the same way is left alone, so a worker restarting does not
    * move the next tick.
    */
-  async schedule(specs: ScheduleSpec[]): Promise<void> {
+  async schedule(specs: ScheduleSpec[], decisionsFrom?: number): Promise<void> {
     const wanted = new Map(specs.map((s) => [s.id, s]));
     for (const q of [this.decisions, this.monitors]) {
       for (const existing of await q.getJobSchedulers()) {
@@ -150,9 +152,12 @@ export class AgentQueues {
       }
     }
     for (const s of wanted.values()) {
+      // `decisionsFrom`: a decision scheduler installed now first runs then (a fresh install, a
+      // changed interval), not at once as BullMQ would run a new `every` scheduler.
+      const startDate = s.job === "decide" && decisionsFrom !== undefined ? { startDate: decisionsFrom } : {};
       await this.queueFor(s.job).upsertJobScheduler(
         s.id,
-        s.pattern ? { pattern: s.pattern, tz: "UTC" } : { every: s.every! },
+        s.pattern ? { pattern: s.pattern, tz: "UTC" } : { every: s.every!, ...startDate },
         {
           name: s.job,
           data: s.data ?? {},

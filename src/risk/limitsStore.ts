@@ -12,12 +12,55 @@ export function crossCheck(l: RiskLimits): string | undefined {
   return undefined;
 }
 
+/** Limits whose higher value allows more risk; the others (min_order, whose lower value lets more orders through) are in LOWER_IS_LOOSER. */
+const LOWER_IS_LOOSER: ReadonlySet<keyof RiskLimits> = new Set(["minOrderNotional"]);
+/** Limits that set no bound on risk: changing them never needs a confirmation. */
+const NOT_A_BOUND: ReadonlySet<keyof RiskLimits> = new Set(["defaultTakeProfitPct"]);
+
+/**
+ * True when changing `key` from `before` to `after` allows more risk: a bigger position, exposure,
+ * leverage, number of positions, daily loss or stop-loss width, or a smaller minimum order.
+ * The take profit bounds no risk, so it never loosens.
+ */
+export function loosens(key: keyof RiskLimits, before: number | undefined, after: number): boolean {
+  if (NOT_A_BOUND.has(key)) return false;
+  if (before === undefined) return true;
+  return LOWER_IS_LOOSER.has(key) ? after < before : after > before;
+}
+
+/**
+ * The risk limits in Redis, versioned: every change bumps the version, and each process checks it
+ * (one GET) before a risk check, so no process acts on limits older than the last "in force".
+ */
 export class StoredLimits {
+  private seen: string | null | undefined;
+
   constructor(private readonly redis: Redis, private readonly key = "agent:limits") {}
 
-  /** Records one changed limit. */
-  async save(key: keyof RiskLimits, value: number): Promise<void> {
-    await this.redis.hset(this.key, key, String(value));
+  private get versionKey(): string {
+    return `${this.key}:version`;
+  }
+
+  /** Records one changed limit and bumps the version; returns the new version. */
+  async save(key: keyof RiskLimits, value: number): Promise<number> {
+    const out = await this.redis.multi().hset(this.key, key, String(value)).incr(this.versionKey).exec();
+    return Number(out?.[1]?.[1] ?? 0);
+  }
+
+  /** The version of the stored limits (0: never changed). */
+  async version(): Promise<number> {
+    return Number((await this.redis.get(this.versionKey)) ?? 0);
+  }
+
+  /**
+   * Lays the stored limits over `limits` when another process changed them since this one last
+   * looked: one GET when nothing changed. The version is read before the limits, so a change made
+   * in between is read again next time, never missed.
+   */
+  async refresh(limits: RiskLimits): Promise<void> {
+    const version = await this.redis.get(this.versionKey);
+    if (version === this.seen) return;
+    if (await this.applyTo(limits)) this.seen = version;
   }
 
   /**
@@ -26,6 +69,7 @@ export class StoredLimits {
    * were checked, e.g. 1e-22) is not applied: the configured one stays.
    */
   async applyTo(limits: RiskLimits): Promise<boolean> {
+    if (this.seen === undefined) this.seen = await this.redis.get(this.versionKey);
     const stored = await this.redis.hgetall(this.key);
     const next = { ...limits };
     for (const [key, value] of Object.entries(stored)) {

@@ -25,6 +25,8 @@ export function testConfig(edit: (c: Config) => void = () => {}): Config {
   const config = loaded.config;
   config.chat.console = false;
   config.logLevel = "error";
+  // Tests that watch a scheduled decision want the first one at once; test/control.test.ts checks the default (one interval).
+  config.schedule.firstDecision = "now";
   edit(config);
   return config;
 }

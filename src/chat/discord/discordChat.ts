@@ -99,6 +99,7 @@ export class DiscordChat implements ChatPlatform {
   readonly name = "discord";
   private current: Client;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private unwatchSymbols: (() => void) | undefined;
   private readonly chat: ChatServices;
   private appId: string | undefined;
   /** Notices are posted once start() is through; until then they wait here, in order. */
@@ -163,6 +164,12 @@ export class DiscordChat implements ChatPlatform {
     this.appId = this.opts.appId ?? this.client.application?.id;
     if (!this.appId) throw new Error("Discord: no application id (set DISCORD_APP_ID)");
     await this.registerCommands();
+    // The symbol options list the watched symbols as choices: a /symbols change registers them again.
+    this.unwatchSymbols = this.app.onSymbolsChanged?.(() => {
+      const again = this.registerCommands().catch((err: unknown) => this.app.log.warn("Discord: registering the slash commands again after a /symbols change", err));
+      this.inFlight.add(again);
+      void again.finally(() => this.inFlight.delete(again));
+    });
     await this.checkAlertChannel();
     this.chat.addEditor("discord", (ref, text) => this.edit(ref, text));
     this.live = true;
@@ -355,6 +362,7 @@ export class DiscordChat implements ChatPlatform {
   }
 
   async stop(): Promise<void> {
+    this.unwatchSymbols?.();
     this.stopping = true;
     this.wakeRetry?.();
     await this.flushing;
