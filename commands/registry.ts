@@ -9,6 +9,7 @@ import { limits } from "./limits.js";
 import { trade } from "./trade.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
+import { dashboard } from "./dashboard.js";
 import { session } from "./session.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
 import { redisRefusal } from "../src/redis/refusals.js";
@@ -61,7 +62,7 @@ const modelCommand: Command = {
   options: [{ name: "name", description: "A model to choose, or auto for the default order; empty to list", kind: "string", required: false }],
 };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, session, trade, limits, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, session, trade, limits, users, grant, revoke, audit, whoami, dashboard, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

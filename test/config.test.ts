@@ -127,7 +127,7 @@ describe("loadConfig defaults", () => {
       strategy: { file: undefined, timeoutMs: 2_000 },
       local: { url: undefined, models: [], apiKey: undefined },
       logLevel: "info",
-      ops: { metrics: undefined },
+      ops: { metrics: undefined, dashboard: { port: undefined, host: "127.0.0.1", publicUrl: undefined, secret: undefined, linkMinutes: 15, linkMs: 900_000 } },
     } satisfies Config);
   });
 
