@@ -219,7 +219,7 @@ export async function startDashboard(h: DashboardHost, o: { host: string; port: 
     const limit = intArg(q.limit, 50, 1, 200);
     if (typeof limit === "string") return bad(reply, `limit must be ${limit}`);
     const cursor = q.cursor === undefined || q.cursor === "" ? undefined : String(q.cursor);
-    if (cursor !== undefined && !/^\d{1,16}:[\w:.-]{1,200}$/.test(cursor)) return bad(reply, "cursor must be the `next` of the previous page");
+    if (cursor !== undefined && !/^\d{1,16}:[\w:./@+-]{1,200}$/.test(cursor)) return bad(reply, "cursor must be the `next` of the previous page");
     return send(reply, S.diaryReply, await readDiary(h.sources, { ...(symbol ? { symbol } : {}), ...(action ? { action } : {}), limit, ...(cursor ? { cursor } : {}) }));
   });
   app.get("/api/spend", { preHandler: guard("viewer") }, async (req, reply) => {
