@@ -43,6 +43,14 @@ const CHARTS = projectPath("node_modules", "lightweight-charts", "dist", "lightw
 
 /** The page and its scripts, read once. */
 function loadAssets(): Record<string, { body: Buffer; type: string }> {
+  try {
+    return readAssets();
+  } catch (err) {
+    throw new Error(`the dashboard's page cannot be read (${(err as NodeJS.ErrnoException).path ?? (err as Error).message}): src/dashboard/public and node_modules/lightweight-charts must be beside the code`);
+  }
+}
+
+function readAssets(): Record<string, { body: Buffer; type: string }> {
   const js = "text/javascript; charset=utf-8";
   return {
     "/static/app.js": { body: readFileSync(PUBLIC("app.js")), type: js },
