@@ -12,6 +12,9 @@ import { dashboardLink } from "./support/dashboard.js";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
+/** The page's document, typed as far as the checks run in the browser use it (the tests compile without the DOM's types). */
+type Dom = { document: { body: { dataset: Record<string, string | undefined> }; querySelectorAll(s: string): Iterable<{ textContent: string }> } };
+
 let t: TestApp;
 let server: DashboardServer;
 let browser: Browser | undefined;
@@ -53,7 +56,7 @@ describe("the dashboard page in Chromium", () => {
     // Both charts drew into their canvases.
     await page.waitForSelector("#equity-chart[data-drawn='1'] canvas", { timeout: 10_000 });
     await page.waitForSelector("#price-chart[data-drawn='1'] canvas", { timeout: 10_000 });
-    await page.waitForFunction("document.body.dataset.firstChart !== undefined", undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => (globalThis as unknown as Dom).document.body.dataset.firstChart !== undefined, undefined, { timeout: 10_000 });
     expect(await page.isVisible("#paper")).toBe(true);
     expect(await page.textContent("#paper")).toBe("[PAPER]");
     expect(await page.locator("#diary li[data-id]").count()).toBe(2);
@@ -70,8 +73,10 @@ describe("the dashboard page in Chromium", () => {
     expect(navigations).toEqual([]);
     // The diary filter asks the API again.
     await page.selectOption("#diary-symbol", "ETH/USDT");
-    // (A string: the test is compiled without the DOM's types.)
-    await page.waitForFunction(`[...document.querySelectorAll("#diary li[data-id]")].every((li) => li.textContent.includes("ETH/USDT")) && document.querySelectorAll("#diary li[data-id]").length === 1`);
+    await page.waitForFunction(() => {
+      const items = [...(globalThis as unknown as Dom).document.querySelectorAll("#diary li[data-id]")];
+      return items.length === 1 && items.every((li) => li.textContent.includes("ETH/USDT"));
+    });
     await page.selectOption("#diary-symbol", "");
     await page.waitForSelector(`#diary li[data-id="${newest.id}"]`);
     mkdirSync(projectPath(".data"), { recursive: true });

@@ -112,11 +112,16 @@ export async function readEquity(s: DashboardSources) {
   return { quote: s.quote, points, maxDrawdownPct: points.reduce((m, p) => Math.max(m, p.drawdownPct), 0) };
 }
 
+/** How many of the newest decisions the price chart's marks are looked for in. */
+const MARKS_SCAN = 1_000;
+
 /** A symbol's closed candles with the agent's entries, exits and current stops marked. */
 export async function readPrice(s: DashboardSources, symbol: MarketSymbol, limit: number) {
   const candles: Candle[] = await s.market.closedCandles(symbol, limit);
   const from = candles[0]?.time ?? 0;
-  const [decisions, trades, positions] = await Promise.all([s.ledger.decisions(from, s.clock()), s.portfolio.closedTrades(1000), s.portfolio.positions()]);
+  // The newest decisions only (all symbols): a long diary is not read whole for a chart's marks.
+  const [recent, trades, positions] = await Promise.all([s.ledger.decisionsBefore(s.clock(), MARKS_SCAN), s.portfolio.closedTrades(1000), s.portfolio.positions()]);
+  const decisions = recent.filter((d) => d.time >= from);
   const markers: { time: number; kind: "entry" | "exit"; side: string; price: number; label: string }[] = [];
   for (const d of decisions) {
     if (d.symbol !== symbol || !d.order || d.order.status === "rejected" || !(d.order.avgPrice > 0)) continue;

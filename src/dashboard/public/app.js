@@ -263,11 +263,16 @@ function follow() {
 }
 
 async function start() {
+  document.body.dataset.started = String(Math.round(performance.now()));
   if (!creds) {
     notice("Not signed in: open the dashboard with /dashboard in the team's chat (a personal link, or in Telegram its button).", true);
     return;
   }
+  // The equity chart needs nothing from /api/me: asked at once, beside it.
+  const equity = loadEquity();
+  equity.catch(() => {});
   const me = await api("/api/me");
+  document.body.dataset.signedIn = String(Math.round(performance.now()));
   $("paper").hidden = !me.paper;
   if (me.paper) document.title = `[PAPER] ${document.title}`;
   $("who").textContent = `${me.user.name} · ${me.role}${me.expiresAt ? ` · link until ${when(me.expiresAt).slice(11)} UTC` : ""}`;
@@ -280,7 +285,7 @@ async function start() {
   $("diary-action").onchange = () => loadDiary();
   $("diary-more").onclick = () => loadDiary(true);
   follow();
-  const loads = [loadEquity(), loadPrice(), loadPositions(), loadSpend(), loadDiary(), loadTrades(), loadBalance(), loadStatus()];
+  const loads = [equity, loadPrice(), loadPositions(), loadSpend(), loadDiary(), loadTrades(), loadBalance(), loadStatus()];
   if (me.role === "admin") {
     $("s-audit").hidden = false;
     loads.push(loadAudit());
