@@ -157,6 +157,10 @@ describe("the dashboard API", () => {
     const api = await get("/api/positions");
     expect(api.status).toBe(401);
     expect(((await api.json()) as { how: string }).how).toMatch(/\/dashboard/);
+    // Repeated, it is refused every time but written once a minute: a stranger cannot flush the log.
+    for (let i = 0; i < 20; i++) expect((await get("/api/diary")).status).toBe(401);
+    const lines = (await t.app.chat.audit.recent(200)).filter((e) => e.detail === "there is no sign-in with this request");
+    expect(lines).toHaveLength(1);
   });
 
   it("refuses a link whose signature is wrong (a role raised by hand)", async () => {

@@ -129,7 +129,16 @@ export async function startDashboard(h: DashboardHost, o: { host: string; port: 
     return { ok: true, viewer: { platform: v.claim.platform, id: v.claim.id, name: v.claim.name, role: s.role, via: "link", expiresAt: v.claim.exp } };
   }
 
-  async function refuse(req: FastifyRequest, why: string, who: { platform: Platform; id: string; name: string; role?: Role } | undefined, status: 401 | 403): Promise<void> {
+  // The audit log keeps its last 10,000 lines: a stranger repeating a refused request must not
+  // push the team's own history out of it, so the same refusal from the same place is written
+  // once a minute.
+  const lastAudited = new Map<string, number>();
+  async function refuse(req: FastifyRequest, why: string, who: { platform: Platform; id: string; name: string; role?: Role } | undefined, _status: 401 | 403): Promise<void> {
+    const key = `${req.ip}|${who?.platform ?? ""}:${who?.id ?? ""}|${why}`;
+    const now = Date.now();
+    if ((lastAudited.get(key) ?? -Infinity) > now - 60_000) return;
+    if (lastAudited.size > 10_000) lastAudited.clear();
+    lastAudited.set(key, now);
     await h.audit
       .record({
         platform: who?.platform ?? "console",
@@ -262,9 +271,16 @@ export async function startDashboard(h: DashboardHost, o: { host: string; port: 
     const expiresAt = viewer(req).expiresAt;
     const unsubscribe = feed.subscribe((e) => raw.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`));
     // A link's stream ends when the link does; the page then shows that a new link is needed.
+    // Asked again every 15 s: a /revoke ends an open stream too.
     const ping = setInterval(() => {
-      if (expiresAt !== undefined && clock() >= expiresAt) raw.end(`event: expired\ndata: {}\n\n`);
-      else raw.write(`: ping\n\n`);
+      if (expiresAt !== undefined && clock() >= expiresAt) {
+        raw.end(`event: expired\ndata: {}\n\n`);
+        return;
+      }
+      void authenticate(req).then(
+        (a) => (a.ok ? raw.write(`: ping\n\n`) : raw.end(`event: expired\ndata: ${JSON.stringify({ why: a.why })}\n\n`)),
+        () => raw.write(`: ping\n\n`),
+      );
     }, 15_000);
     streams.add(reply);
     raw.on("close", () => {

@@ -259,7 +259,10 @@ function follow() {
     notice(a.text.split("\n")[0]);
     soon("status", loadStatus);
   });
-  live.addEventListener("expired", () => signedOut("This link has expired.", "Type /dashboard in the team's chat for a new one."));
+  live.addEventListener("expired", (e) => {
+    const why = JSON.parse(e.data || "{}").why;
+    signedOut(why ? `Signed out: ${why}.` : "This link has expired.", "Type /dashboard in the team's chat for a new one.");
+  });
 }
 
 async function start() {
