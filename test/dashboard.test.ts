@@ -258,6 +258,10 @@ describe("the dashboard API", () => {
     expect(reply.error).toBeFalsy();
     const event = await waitFor("the decision event", async () => /event: decision\ndata: (.*)\n/.exec(text)?.[1]);
     expect(JSON.parse(event)).toMatchObject({ type: "decision", symbol: "DOGE/USDT" });
+    // An alert the chats get reaches the page too.
+    await t.app.notifier.notify({ type: "model-alert", message: "Daily AI budget 80% spent" });
+    const alert = await waitFor("the alert event", async () => /event: alert\ndata: (.*)\n/.exec(text)?.[1]);
+    expect(JSON.parse(alert)).toMatchObject({ type: "alert", kind: "alert", text: "Daily AI budget 80% spent" });
     ac.abort();
     await reading;
   });
