@@ -24,6 +24,7 @@ beforeAll(async () => {
         { id: "111", role: "viewer" },
         { id: "222", role: "admin" },
         { id: "333", role: "viewer" },
+        { id: "555", role: "viewer" },
       ];
     }),
   );
@@ -281,6 +282,34 @@ describe("the dashboard API", () => {
       expect(group.text).toMatch(/private chat/);
     } finally {
       links.servedAt(before);
+    }
+  });
+});
+
+describe("an open event stream", () => {
+  it("is ended by /revoke, not only new requests", async () => {
+    const quick = await startDashboardFor(t.app, { host: "127.0.0.1", port: 0, recheckMs: 100 });
+    try {
+      const { url } = await dashboardLink(t.app, { id: "555", name: "@sam", platform: "telegram", role: "viewer" });
+      const res = await fetch(`${quick.url}/api/events?t=${tokenOf(url)}`);
+      expect(res.status).toBe(200);
+      let text = "";
+      const reader = res.body!.getReader();
+      const reading = (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          text += new TextDecoder().decode(value);
+        }
+      })();
+      await waitFor("a ping", async () => text.includes(": ping"));
+      expect(text).not.toContain("event: expired");
+      await t.run("/revoke telegram 555");
+      await reading; // the server ends the stream
+      expect(text).toMatch(/event: expired\ndata: \{"why":"(you are not on the allow-list|your access was changed after this link was made)"\}/);
+    } finally {
+      await quick.stop();
+      t.app.dashboard.servedAt(server.url);
     }
   });
 });

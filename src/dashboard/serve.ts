@@ -12,7 +12,7 @@ import { loadPortfolio } from "../orders/orderPath.js";
 import type { PermitSessions } from "../payments/permitSessions.js";
 import type { DecisionServices } from "../pipeline/decide.js";
 import type { DashboardLinks } from "./links.js";
-import { startDashboard, type DashboardServer } from "./server.js";
+import { startDashboard, type DashboardListen, type DashboardServer } from "./server.js";
 
 /** What the dashboard reads of the composition root (its app satisfies it). */
 export interface DashboardAppHost {
@@ -30,7 +30,7 @@ export interface DashboardAppHost {
   log: Log;
 }
 
-export async function startDashboardFor(app: DashboardAppHost, o: { host: string; port: number }): Promise<DashboardServer> {
+export async function startDashboardFor(app: DashboardAppHost, o: DashboardListen): Promise<DashboardServer> {
   const s = app.services;
   const platforms = [...(app.config.chat.telegram.token ? ["telegram"] : []), ...(app.config.chat.discord.token ? ["discord"] : [])];
   const checks = [redisCheck(app.redis), workersCheck({ live: () => app.liveWorkers() }), ...chatChecks(platforms, () => app.chatHealth?.())];

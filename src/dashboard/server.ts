@@ -93,7 +93,14 @@ function refusalPage(why: string): string {
 
 type Authed = FastifyRequest & { viewer?: DashboardViewer };
 
-export async function startDashboard(h: DashboardHost, o: { host: string; port: number }): Promise<DashboardServer> {
+export interface DashboardListen {
+  host: string;
+  port: number;
+  /** How often an open event stream's sign-in is checked again (default 15 s). */
+  recheckMs?: number;
+}
+
+export async function startDashboard(h: DashboardHost, o: DashboardListen): Promise<DashboardServer> {
   const assets = loadAssets();
   const feed = new LiveFeed(h.live);
   const streams = new Set<FastifyReply>();
@@ -271,7 +278,7 @@ export async function startDashboard(h: DashboardHost, o: { host: string; port: 
     const expiresAt = viewer(req).expiresAt;
     const unsubscribe = feed.subscribe((e) => raw.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`));
     // A link's stream ends when the link does; the page then shows that a new link is needed.
-    // Asked again every 15 s: a /revoke ends an open stream too.
+    // Asked again every 15 s (recheckMs): a /revoke ends an open stream too.
     const ping = setInterval(() => {
       if (expiresAt !== undefined && clock() >= expiresAt) {
         raw.end(`event: expired\ndata: {}\n\n`);
@@ -281,7 +288,7 @@ export async function startDashboard(h: DashboardHost, o: { host: string; port: 
         (a) => (a.ok ? raw.write(`: ping\n\n`) : raw.end(`event: expired\ndata: ${JSON.stringify({ why: a.why })}\n\n`)),
         () => raw.write(`: ping\n\n`),
       );
-    }, 15_000);
+    }, o.recheckMs ?? 15_000);
     streams.add(reply);
     raw.on("close", () => {
       clearInterval(ping);
