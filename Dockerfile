@@ -15,6 +15,8 @@ ENV NODE_ENV=production
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The dashboard's page and scripts (served as they are; tsc does not copy them into dist/).
+COPY --from=build /app/src/dashboard/public ./src/dashboard/public
 # The replayed candles of the offline default.
 COPY --from=build /app/data ./data
 # DATA_DIR (.data: charts, recordings) and the ledger archive must be writable by the unprivileged

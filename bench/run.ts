@@ -2,6 +2,7 @@
 import { benchBacktest, benchWalkForward } from "./backtest.js";
 import { benchDecisionPipeline } from "./decisionPipeline.js";
 import { benchChatLatency } from "./chatLatency.js";
+import { benchDashboard } from "./dashboard.js";
 import { benchIndicators } from "./indicators.js";
 import { benchPaymentOverhead } from "./paymentOverhead.js";
 import { benchLedgerRetention } from "./ledgerRetention.js";
@@ -22,6 +23,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   walkForward: benchWalkForward,
   scaleOut: benchScaleOut,
   startup: benchStartup,
+  dashboard: benchDashboard,
 };
 
 const only = process.argv[2];

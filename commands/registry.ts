@@ -11,6 +11,7 @@ import { trade } from "./trade.js";
 import { cancelOrder, close, orders, stop, stopEntry, takeProfit } from "./orders.js";
 import { grant, revoke, users } from "./users.js";
 import { whoami } from "./whoami.js";
+import { dashboard } from "./dashboard.js";
 import { session } from "./session.js";
 import { daily, exportBooks, monthly, performance, profit, trades, weekly } from "./profit.js";
 import { confirmButtons, type PendingAction } from "../src/chat/confirmations.js";
@@ -71,7 +72,7 @@ const modelCommand: Command = {
 const NEEDS_SECOND_ADMIN: ReadonlySet<string> = new Set(["limits", "refill", "trade"]);
 const APPROVE_LABELS = { yes: "Approve", no: "Reject" };
 
-export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, orders, cancelOrder, stop, takeProfit, close, stopEntry, limits, symbolsCommand, intervalCommand, users, grant, revoke, audit, whoami, answer(true), answer(false)];
+export const COMMANDS: Command[] = [help, decide, balance, refill, pause, resume, modelCommand, status, positions, report, profit, daily, weekly, monthly, performance, trades, exportBooks, session, trade, orders, cancelOrder, stop, takeProfit, close, stopEntry, limits, symbolsCommand, intervalCommand, users, grant, revoke, audit, whoami, dashboard, answer(true), answer(false)];
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -4,6 +4,7 @@ import type { ChatHealth, ChatUser, CommandOption, CommandReply, Role } from "..
 import type { Config } from "../src/config/config.js";
 import type { DecideRequest } from "../src/decision/request.js";
 import type { AgentMode, MarketSymbol } from "../src/domain/types.js";
+import type { DashboardLinks } from "../src/dashboard/links.js";
 import type { DecisionRecord } from "../src/ledger/ledger.js";
 import type { Log } from "../src/log.js";
 import type { PermitSessions } from "../src/payments/permitSessions.js";
@@ -37,6 +38,8 @@ export interface CommandHost {
   costReport(now?: number): Promise<string>;
   redact(text: string): string;
   log: Log;
+  /** The team dashboard's ways in (personal links, the Telegram Mini App). */
+  dashboard?: DashboardLinks;
   /** The wallet's permit sessions with the router, when it is paid by one. */
   sessions?: PermitSessions;
   /** Matches the chain's batches to the books now (the chain reconciliation); [] without a chain wallet. */

@@ -6,7 +6,7 @@
 set -e
 cd "$(dirname "$0")"
 umask 077
-for name in dreams_router_api_key x402_private_key refill_from_private_key telegram_bot_token discord_bot_token exchange_api_key exchange_secret local_model_api_key; do
+for name in dreams_router_api_key x402_private_key refill_from_private_key telegram_bot_token discord_bot_token exchange_api_key exchange_secret local_model_api_key dashboard_secret; do
   [ -e "$name" ] || : > "$name"
 done
 # The agent runs as uid 1000 (node) in its container and reads these through a bind mount: when your

@@ -16,6 +16,7 @@ import { TradingAgent } from "./agent/tradingAgent.js";
 import { BalanceManager } from "./payments/balanceManager.js";
 import { NotifierHub } from "./chat/notifier.js";
 import { ChatServices } from "./chat/services.js";
+import { dashboardLinks, type DashboardLinks } from "./dashboard/links.js";
 import type { ChatHealth, ChatUser, CommandDispatcher } from "./chat/types.js";
 import { redactSecrets, type Config } from "./config/config.js";
 import { USDC, type AgentMode, type MarketSymbol } from "./domain/types.js";
@@ -134,6 +135,8 @@ export interface App {
   payer?: { readonly id: string; stop(): Promise<void> };
   /** The wallet's permit sessions, when the router is paid by one. */
   sessions?: PermitSessions;
+  /** The team dashboard's ways in (/dashboard); the dashboard itself is started by main.ts. */
+  dashboard: DashboardLinks;
   /** Starts the workers and the schedules (roles all and worker). Commands work without it. */
   startJobs(): Promise<void>;
   /** Finishes the jobs in flight, then closes everything. */
@@ -544,6 +547,7 @@ export async function buildApp(config: Config, redisUrl: string, opts: AppOption
         : Promise.resolve([]),
     ...(router || config.research.url ? { payer: payers } : {}),
     ...(sessions ? { sessions } : {}),
+    dashboard: dashboardLinks(config.ops.dashboard, redis, clock),
     async schedule() {
       const shown = running ?? (await readSharedSchedule(redis))?.specs ?? specs();
       if (!queues && config.cluster.role === "frontend") readQueues ??= new AgentQueues(connection, log, prefix, outage);

@@ -3,6 +3,7 @@ import { banner } from "./banner.js";
 import { startChatPlatforms, type PlatformIo } from "./chat/platforms.js";
 import { loadConfig, readDotEnv, redactSecrets, unknownKeyWarnings, type Config } from "./config/config.js";
 import { startOps } from "./ops/serve.js";
+import { startDashboardFor } from "./dashboard/serve.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
 import { forwardAllNotices, startFrontend } from "./cluster/frontend.js";
 
@@ -117,6 +118,12 @@ async function main(): Promise<void> {
       if (!frontend.state().active) process.stdout.write("Standing by: another frontend holds the lease; this one takes over chat when it stops.\n");
     } else {
       forwardAllNotices(app);
+    }
+    // The dashboard is served where chat is (role all or frontend), read-only.
+    const board = config.ops.dashboard;
+    if (role !== "worker" && board.port !== undefined) {
+      const server = await startDashboardFor(app, { host: board.host, port: board.port });
+      started.push(() => server.stop());
     }
     if (stopping) return;
     if (role !== "frontend") await app.startJobs();

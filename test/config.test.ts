@@ -130,7 +130,7 @@ describe("loadConfig defaults", () => {
       strategy: { file: undefined, timeoutMs: 2_000 },
       local: { url: undefined, models: [], apiKey: undefined },
       logLevel: "info",
-      ops: { metrics: undefined },
+      ops: { metrics: undefined, dashboard: { port: undefined, host: "127.0.0.1", publicUrl: undefined, secret: undefined, linkMs: 900_000 } },
     } satisfies Config);
   });
 
@@ -515,6 +515,7 @@ describe("redactSecrets", () => {
       EXCHANGE_SECRET: "exsecret-sample",
       REFILL_FROM_PRIVATE_KEY: `0x${"5e".repeat(32)}`,
       LOCAL_MODEL_API_KEY: "local-key-sample",
+      DASHBOARD_SECRET: "dashboard-link-key-sample-0123456789abcdef",
     };
     expect(Object.keys(samples).sort()).toEqual(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort());
     const config = ok(samples);
@@ -532,7 +533,7 @@ describe("CONFIG_KEYS and generated docs", () => {
     const keys = CONFIG_KEYS.map((k) => k.key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(CONFIG_KEYS.filter((k) => k.secret).map((k) => k.key).sort()).toEqual(
-      ["DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "LOCAL_MODEL_API_KEY", "REFILL_FROM_PRIVATE_KEY", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
+      ["DASHBOARD_SECRET", "DISCORD_BOT_TOKEN", "DREAMS_ROUTER_API_KEY", "EXCHANGE_API_KEY", "EXCHANGE_SECRET", "LOCAL_MODEL_API_KEY", "REFILL_FROM_PRIVATE_KEY", "TELEGRAM_BOT_TOKEN", "X402_PRIVATE_KEY"].sort(),
     );
     for (const k of CONFIG_KEYS) expect(k.description.length, k.key).toBeGreaterThan(5);
     for (const k of CONFIG_KEYS) expect(k.group, k.key).not.toBe("");

@@ -182,6 +182,7 @@ describe("Discord: every command", () => {
       grant: /discord user 555555555555555555 is now a trader/,
       revoke: /discord user 555555555555555555 has no access any more/,
       audit: /Audit log, last \d+[\s\S]*@alice \(discord 111, admin\) in discord #trading \(3000000000000000001\) in server "Trading desk" \(2000000000000000001\): \/trade buy BTC 50 → ok/,
+      dashboard: /The dashboard is not served: an admin sets DASHBOARD_PORT/,
       whoami: /You are @alice \(discord user 111\), an admin\.\nHere: discord #trading \(3000000000000000001\) in server "Trading desk" \(2000000000000000001\)\./,
       confirm: /Nothing is waiting under that id/,
       cancel: /Nothing is waiting under that id/,
@@ -195,7 +196,7 @@ describe("Discord: every command", () => {
       // Personal output (the help for your role, the user list, the audit log) goes to the asker alone.
       expect(dc.isEphemeral(r.original), c.name).toBe(Boolean(c.personal));
     }
-    expect(COMMANDS.filter((c) => c.personal).map((c) => c.name).sort()).toEqual(["audit", "export", "help", "users", "whoami"]);
+    expect(COMMANDS.filter((c) => c.personal).map((c) => c.name).sort()).toEqual(["audit", "dashboard", "export", "help", "users", "whoami"]);
     expect(dc.callsTo("POST /interactions")).toHaveLength(COMMANDS.length);
   });
 

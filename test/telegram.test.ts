@@ -223,6 +223,7 @@ describe("Telegram: every command", () => {
       users: [["/users", /telegram 101: admin \(configuration\)/]],
       grant: [["/grant telegram 555 trader", /telegram user 555 is now a trader/]],
       revoke: [["/revoke telegram 555", /telegram user 555 has no access any more/]],
+      dashboard: [["/dashboard", /Ask \/dashboard in your private chat with the bot: a personal link posted here would be seen by everyone/]],
       whoami: [["/whoami", /You are @alice \(telegram user 101\), an admin\.\nHere: telegram supergroup "Trading team" \(-1001234567890\) topic 9\./]],
       audit: [["/audit 50", /Audit log, last \d+[\s\S]*@alice \(telegram 101, admin\) in telegram supergroup "Trading team" \(-1001234567890\) topic 9: \/limits max_position 8 → ok/]],
     };

@@ -53,6 +53,13 @@ export class AccessControl {
     return highest([listed, ...mapped]);
   }
 
+  /** When an admin last changed this person's access from chat (/grant, /revoke), if ever: links made before it end. */
+  async changedAt(platform: Platform, id: string): Promise<number | undefined> {
+    if (platform === "console") return undefined;
+    const raw = await this.redis.hget(this.prefix + platform, id);
+    return raw ? (JSON.parse(raw) as Override).at : undefined;
+  }
+
   async grant(platform: ChatPlatformName, id: string, role: Role | "revoked", by: string, now: number): Promise<void> {
     await this.redis.hset(this.prefix + platform, id, JSON.stringify({ role, by, at: now } satisfies Override));
   }

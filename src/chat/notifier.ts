@@ -22,6 +22,7 @@ export type NoticeDecorator = (notice: Notice) => Promise<Notice>;
 export class NotifierHub implements Notifier {
   private readonly sinks: NoticeSink[] = [];
   private readonly decorators: NoticeDecorator[] = [];
+  private readonly observers = new Set<(notice: Notice) => void>();
   private forward: { when: () => boolean; to: (input: NoticeInput, origin?: ChatUser) => Promise<void> } | undefined;
 
   constructor(private readonly onError: (sink: string, err: unknown) => void = () => {}) {}
@@ -38,6 +39,15 @@ export class NotifierHub implements Notifier {
   /** The names of the chats notices go to now (for /metrics). */
   sinkNames(): string[] {
     return this.sinks.map((s) => s.name);
+  }
+
+  /**
+   * Hears every notice delivered here, after the sinks were handed it (the dashboard's live
+   * updates); not a chat, so it is not in sinkNames. Returns what stops it.
+   */
+  observe(listener: (notice: Notice) => void): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
   }
 
   decorate(d: NoticeDecorator): void {
@@ -69,5 +79,12 @@ export class NotifierHub implements Notifier {
       }
     }
     await Promise.all(this.sinks.map((s) => s.deliver(n, origin).catch((err: unknown) => this.onError(s.name, err))));
+    for (const o of this.observers) {
+      try {
+        o(n);
+      } catch (err) {
+        this.onError("observer", err);
+      }
+    }
   }
 }

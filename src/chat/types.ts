@@ -28,6 +28,8 @@ export interface ReplyButton {
   label: string;
   action: string;
   style?: "primary" | "danger" | "secondary";
+  /** Opens this https address as a Telegram Mini App instead of answering a press (Telegram only). */
+  webAppUrl?: string;
 }
 
 /** A picture sent with a reply (a chart). */

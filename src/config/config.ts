@@ -566,6 +566,14 @@ const TABLE = {
       },
       ({ port, host }) => (port === undefined ? undefined : { port, host }),
     ),
+    /** The team dashboard (read-only API and page, docs/dashboard.md): served when `port` is set; links made by /dashboard either way. */
+    dashboard: {
+      port: optional("DASHBOARD_PORT", "Port of the team dashboard (read-only API and page) in the process that serves chat; empty turns it off", num({ min: 1, max: 65535, whole: true })),
+      host: setting("DASHBOARD_HOST", "127.0.0.1", "Address the dashboard listens on (loopback by default: put a reverse proxy with TLS in front, see docs/dashboard.md)", matching(/^[A-Za-z0-9.:-]+$/, "a host name or IP address, like 127.0.0.1 or 0.0.0.0")),
+      publicUrl: withoutTrailingSlash(optional("DASHBOARD_PUBLIC_URL", "The dashboard's address as people reach it (the reverse proxy's); https is needed for the Telegram Mini App. Empty: http://DASHBOARD_HOST:DASHBOARD_PORT", httpUrl)),
+      secret: secret("DASHBOARD_SECRET", "Key that signs the personal dashboard links (32 characters or more); empty: one is made and kept in Redis", matching(/^\S{32,}$/, "at least 32 characters without spaces")),
+      linkMs: converted(setting("DASHBOARD_LINK_MINUTES", "15", "How long a personal dashboard link from /dashboard stays valid, in minutes", num({ min: 1, max: 1440, whole: true })), (minutes) => minutes * 60_000),
+    },
   }),
 };
 

@@ -307,6 +307,17 @@ export class Ledger {
   }
 
   /**
+   * Decisions newest first, starting at `before` (epoch ms, inclusive) and at most `count` of them,
+   * with each one's time in the index: a page of the diary reads only what it shows.
+   */
+  async decisionsBefore(before: number, count: number): Promise<DecisionRecord[]> {
+    const flat = await this.redis.zrevrangebyscore(`${this.prefix}decisions`, before, "-inf", "LIMIT", 0, count);
+    if (flat.length === 0) return [];
+    const raws = await this.redis.mget(flat.map((id) => `${this.prefix}decision:${id}`));
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DecisionRecord);
+  }
+
+  /**
    * The charges booked from `from` to `to`. A day whose entries were rolled up comes back as one row
    * per model (at the day's start, `rollup` set), so sums per day, month and model stay exact.
    */

@@ -107,7 +107,7 @@ const html = (chunk: string, label?: string) => (label ? `<b>${escapeHtml(label)
 
 function keyboard(buttons: CommandReply["buttons"]): InlineKeyboardMarkup | undefined {
   if (!buttons?.length) return undefined;
-  return { inline_keyboard: buttons.map((row) => row.map((b) => ({ text: b.label, callback_data: b.action }))) };
+  return { inline_keyboard: buttons.map((row) => row.map((b) => (b.webAppUrl ? { text: b.label, web_app: { url: b.webAppUrl } } : { text: b.label, callback_data: b.action }))) };
 }
 
 /**
