@@ -137,6 +137,27 @@ describe("the dashboard API", () => {
     }
   });
 
+  it("lists resting limit orders and every filled order, and sums P&L as the books do", async () => {
+    const auth = bearer((await dashboardLink(t.app, admin)).url);
+    expect((await t.run("/trade buy BTC 40", "trader")).error).toBeFalsy();
+    t.clock.advance(60_000);
+    expect((await t.run("/trade sell BTC all", "trader")).error).toBeFalsy();
+    const eth = await t.app.services.market.lastPrice("ETH/USDT");
+    const limit = Math.floor(eth * 0.5);
+    expect((await t.run(`/trade buy ETH 30 @ ${limit}`, "trader")).text).toMatch(/rest|limit/i);
+
+    const orders = (await (await get("/api/orders?limit=20", auth)).json()) as { open: { symbol: string; limitPrice: number }[]; filled: { symbol: string; side: string; clientOrderId: string }[] };
+    expect(orders.open).toEqual([expect.objectContaining({ symbol: "ETH/USDT", limitPrice: limit })]);
+    // The manual trades are there, not only the decisions' orders.
+    const manual = orders.filled.filter((o) => o.symbol === "BTC/USDT" && o.clientOrderId.startsWith("manual"));
+    expect(manual.map((o) => o.side).sort()).toEqual(["buy", "sell"]);
+
+    const trades = (await (await get("/api/trades", auth)).json()) as { realizedPnl: number; bySymbol: { symbol: string; pnl: number }[] };
+    const books = await t.app.services.portfolio.realizedPnl();
+    expect(trades.realizedPnl).toBeCloseTo(books, 6);
+    expect(trades.bySymbol.reduce((a, r) => a + r.pnl, 0)).toBeCloseTo(books, 6);
+  });
+
   it("lets a viewer see everything but the audit log (403, audited)", async () => {
     const { url } = await dashboardLink(t.app, viewer);
     const auth = bearer(url);

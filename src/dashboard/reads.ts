@@ -1,6 +1,6 @@
 // What the dashboard shows, read from the books as they are (the ledger, the portfolio, the budget,
-// the permit sessions, the audit log). Every read the API makes is here, in one file, so that a
-// richer profit module can replace the trade and P&L reads later without touching the server.
+// the permit sessions, the audit log). Every read the API makes is here, in one file. Trades and
+// P&L come from the same fill records as /profit and the CSV export, so the two never disagree.
 import type { AuditEntry } from "../chat/audit.js";
 import type { Candle, MarketSymbol, MicroUsdc, Portfolio } from "../domain/types.js";
 import { dayKey, type DecisionRecord, type Ledger } from "../ledger/ledger.js";
@@ -9,13 +9,16 @@ import type { PendingOrder, PendingOrders } from "../orders/pendingOrders.js";
 import { levelOf, type BalanceRules } from "../payments/balanceManager.js";
 import type { BudgetStatus } from "../payments/budgetGuard.js";
 import type { SessionBatch, SessionView } from "../payments/permitSessions.js";
-import type { ClosedTrade, PortfolioStore } from "../portfolio/store.js";
+import type { OpenOrders } from "../orders/openOrders.js";
+import type { ClosedTrade, FillRecord, PortfolioStore } from "../portfolio/store.js";
 import { equity, unrealizedPnl } from "../portfolio/valuation.js";
 
 /** The narrow services the dashboard reads (the composition root's app provides them). */
 export interface DashboardSources {
   ledger: Pick<Ledger, "decisionsBefore" | "decisions" | "charges" | "get">;
-  portfolio: Pick<PortfolioStore, "positions" | "closedTrades" | "equityCurve">;
+  portfolio: Pick<PortfolioStore, "positions" | "closedTrades" | "equityCurve" | "fills" | "recentFills">;
+  /** Our resting limit orders (none without one). */
+  openOrders?: Pick<OpenOrders, "all">;
   market: Pick<MarketData, "closedCandles" | "lastPrice">;
   pending: Pick<PendingOrders, "all">;
   /** The trading account as the order path values it (cash, positions, prices). */
@@ -59,34 +62,32 @@ export async function readPositions(s: DashboardSources) {
   };
 }
 
-/** The orders the decisions placed, newest first (manual trades and exits are in the trades). */
+/**
+ * The resting limit orders, and the latest orders the books filled, newest first: decisions',
+ * manual trades and exits alike (the fill records /trades and the CSV export read).
+ */
 export async function readOrders(s: DashboardSources, limit: number) {
-  const out: { decisionId: string; time: number; symbol: string; side: string; qty: number; avgPrice: number; fee: number; status: string; reason?: string }[] = [];
-  let before = s.clock();
-  for (let scanned = 0; out.length < limit && scanned < 5_000; ) {
-    const batch = await s.ledger.decisionsBefore(before, 500);
-    if (batch.length === 0) break;
-    scanned += batch.length;
-    for (const d of batch) {
-      if (d.order && out.length < limit) out.push({ decisionId: d.id, time: d.time, symbol: d.symbol, side: d.order.side, qty: d.order.qty, avgPrice: d.order.avgPrice, fee: d.order.fee, status: d.order.status, ...(d.order.reason ? { reason: d.order.reason } : {}) });
-    }
-    if (batch.length < 500) break;
-    before = batch[batch.length - 1]!.time - 1;
-  }
-  return { orders: out };
+  const [open, fills] = await Promise.all([s.openOrders?.all() ?? [], s.portfolio.recentFills(limit)]);
+  return {
+    open: open.map((o) => ({ id: o.id, symbol: o.symbol, side: o.side, qty: o.qty, limitPrice: o.limitPrice, filledQty: o.filledQty, placedAt: o.placedAt, origin: o.origin })),
+    filled: fills.map((f) => ({ orderId: f.orderId, clientOrderId: f.clientOrderId, time: f.time, symbol: f.symbol, side: f.side, qty: f.qty, price: f.price, fee: round(f.fee, 8), realized: round(f.realized, 8) })),
+  };
 }
 
-/** Closed round trips, and realized P&L summed by UTC day and by symbol. */
+/**
+ * Realized P&L by UTC day and by symbol from the fills as the books hold them, so the page agrees
+ * with /profit, /daily and /performance to the cent; and the closed round trips, for the list.
+ */
 export async function readTrades(s: DashboardSources, limit = 1000) {
-  const trades: ClosedTrade[] = await s.portfolio.closedTrades(limit);
+  const [fills, trades]: [FillRecord[], ClosedTrade[]] = await Promise.all([s.portfolio.fills(), s.portfolio.closedTrades(limit)]);
   const byDay = new Map<string, { pnl: number; trades: number; wins: number }>();
   const bySymbol = new Map<string, { pnl: number; trades: number; wins: number }>();
-  for (const t of trades) {
-    for (const [map, key] of [[byDay, dayKey(t.time)], [bySymbol, t.symbol]] as const) {
+  for (const f of fills) {
+    for (const [map, key] of [[byDay, dayKey(f.time)], [bySymbol, f.symbol]] as const) {
       const row = map.get(key) ?? { pnl: 0, trades: 0, wins: 0 };
-      row.pnl += t.pnl;
+      row.pnl += f.realized;
       row.trades += 1;
-      if (t.pnl > 0) row.wins += 1;
+      if (f.side === "sell" && f.realized > 0) row.wins += 1;
       map.set(key, row);
     }
   }
@@ -95,7 +96,7 @@ export async function readTrades(s: DashboardSources, limit = 1000) {
   return {
     quote: s.quote,
     trades,
-    realizedPnl: round(trades.reduce((a, t) => a + t.pnl, 0), 6),
+    realizedPnl: round(fills.reduce((a, f) => a + f.realized, 0), 6),
     byDay: rows(byDay, "day").sort((a, b) => a.day.localeCompare(b.day)),
     bySymbol: rows(bySymbol, "symbol").sort((a, b) => b.pnl - a.pnl),
   };

@@ -39,7 +39,8 @@ export const positionsReply = z.object({
 });
 
 export const ordersReply = z.object({
-  orders: z.array(z.object({ decisionId: z.string(), time, symbol: z.string(), side: z.string(), qty: num, avgPrice: num, fee: num, status: z.string(), reason: z.string().optional() })),
+  open: z.array(z.object({ id: z.string(), symbol: z.string(), side: z.string(), qty: num, limitPrice: num, filledQty: num, placedAt: time, origin: z.string() })),
+  filled: z.array(z.object({ orderId: z.string(), clientOrderId: z.string(), time, symbol: z.string(), side: z.string(), qty: num, price: num, fee: num, realized: num })),
 });
 
 const pnlRow = { pnl: num, trades: num, wins: num };

@@ -18,7 +18,7 @@ import { startDashboard, type DashboardListen, type DashboardServer } from "./se
 export interface DashboardAppHost {
   config: { chat: { telegram: { token?: string | undefined }; discord: { token?: string | undefined } }; balance: Pick<Config["balance"], "dailyBudget" | "monthlyBudget"> };
   redis: Redis;
-  services: Pick<DecisionServices, "ledger" | "portfolio" | "market" | "pending" | "exchange" | "quote" | "clock" | "balance" | "state" | "models">;
+  services: Pick<DecisionServices, "ledger" | "portfolio" | "market" | "pending" | "openOrders" | "exchange" | "quote" | "clock" | "balance" | "state" | "models">;
   chat: Pick<ChatServices, "access" | "audit">;
   notifier: Pick<NotifierHub, "observe">;
   sessions?: PermitSessions;
@@ -41,6 +41,7 @@ export async function startDashboardFor(app: DashboardAppHost, o: DashboardListe
         portfolio: s.portfolio,
         market: s.market,
         pending: s.pending,
+        openOrders: s.openOrders,
         loadPortfolio: () => loadPortfolio(s),
         balance: s.balance,
         ...(s.models.runtime ? { budget: s.models.runtime.budget } : {}),
