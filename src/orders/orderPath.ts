@@ -143,10 +143,11 @@ export async function placeEntry(svc: OrderServices, intent: EntryIntent): Promi
     wantsContext && svc.openOrders ? svc.openOrders.all() : [],
   ]);
   const priced = { ...portfolio, prices: { ...portfolio.prices, [symbol]: price } };
+  // A limit changed on another process since this one last looked is in force here too (the
+  // cool-down and VaR context below read the limits as well).
+  await svc.refreshLimits?.();
   // Open buy orders count as filled: two orders resting together cannot exceed a limit.
   const context = wantsContext ? { ...(await riskContext(svc, symbol, priced.positions, lastLosses)), reserved: reservationsOf(resting) } : {};
-  // A limit changed on another process since this one last looked is in force here too.
-  await svc.refreshLimits?.();
   // A limit order is sized, and its exits set, at its limit: that is where it fills.
   const verdict = checkRisk(decision, priced, svc.limits, limitPrice ?? price, context);
   const risk = { outcome: verdict.outcome, message: verdict.message, rules: verdict.rules };
