@@ -3,7 +3,6 @@ import { banner } from "./banner.js";
 import { startChatPlatforms, type PlatformIo } from "./chat/platforms.js";
 import { loadConfig, readDotEnv, redactSecrets, unknownKeyWarnings, type Config } from "./config/config.js";
 import { startOps } from "./ops/serve.js";
-import { startDashboardFor } from "./dashboard/serve.js";
 import { ensureRedis } from "./redis/ensureRedis.js";
 import { forwardAllNotices, startFrontend } from "./cluster/frontend.js";
 
@@ -122,6 +121,8 @@ async function main(): Promise<void> {
     // The dashboard is served where chat is (role all or frontend), read-only.
     const board = config.ops.dashboard;
     if (role !== "worker" && board.port !== undefined) {
+      // Loaded only when it is served: Fastify and the page's schemas cost ~20-40 MB of a process that has no dashboard.
+      const { startDashboardFor } = await import("./dashboard/serve.js");
       const server = await startDashboardFor(app, { host: board.host, port: board.port });
       started.push(() => server.stop());
     }
