@@ -1,7 +1,6 @@
 // A model on any OpenAI-compatible chat completions endpoint (Ollama's /v1, LM Studio, vLLM,
 // llama.cpp's server), as an AI SDK language model the trading agent can call like a router model.
 // Free: no payment is ever signed for it. It streams, because @daydreamsai/core always streams.
-import { APICallError } from "ai";
 import type { ModelV2 } from "../agent/scriptedModel.js";
 
 type CallOptions = Parameters<ModelV2["doStream"]>[0];
@@ -105,6 +104,8 @@ export function localModel(s: LocalModelSettings): ModelV2 {
       const text = await res.text().catch(() => "");
       const said = errorMessage(text);
       const hint = res.status === 404 && /not found/i.test(said) ? ` (is it pulled? ollama pull ${s.model})` : "";
+      // Loaded here, on a failed call: the ai SDK is not loaded by a process that never asks a model.
+      const { APICallError } = await import("ai");
       throw new APICallError({
         message: `${modelId}: HTTP ${res.status} ${said}${hint}`,
         url,
