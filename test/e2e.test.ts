@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { freePort } from "../bench/results.js";
@@ -106,4 +107,40 @@ describe("npm start, as a new user runs it", () => {
     expect(err).toContain("docker compose up -d redis");
     expect(err).toMatch(/install Redis/i);
   }, 60_000);
+});
+
+describe("npm start on the offline default", () => {
+  // Each of these costs 10-70 MB of an idle process, and the offline default uses none of them (the
+  // chart canvas it does load, for the decision's chart). An import at the top of a module that every
+  // process loads brings one back without a word.
+  const UNUSED = ["viem", "ccxt", "discord.js", "grammy", "fastify", "ai", "@ai-sdk", "@daydreamsai", "@x402", "prom-client", "playwright-core"];
+
+  it("loads none of the libraries its mode does not use, through a decision", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "loaded-"));
+    try {
+      const seen = join(dir, "resolved.txt");
+      // A module resolve hook, as node documents it: every module the process resolves, one per line.
+      writeFileSync(join(dir, "hooks.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(seen)}, r.url + "\\n"); return r; }\n`);
+      writeFileSync(join(dir, "register.mjs"), `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(join(dir, "hooks.mjs")).href)});\n`);
+      const child = spawn(process.execPath, ["--import", "tsx", "--import", join(dir, "register.mjs"), "src/main.ts"], {
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", REDIS_URL: await freshRedisUrl(), REDIS_AUTOSTART: "false", DATA_DIR: join(dir, "data") },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      child.stdin.end("/help\n/decide BTC\n/status\n");
+      expect(await exited, err).toBe(0);
+      expect(out).toMatch(/BTC\/USDT: (BUY|SELL|HOLD|CLOSE)/);
+      const packages = new Set([...readFileSync(seen, "utf8").matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]!));
+      // The hook sees the product's own packages: a check that it ran at all.
+      expect(packages).toContain("ioredis");
+      const loaded = [...packages].filter((p) => UNUSED.some((u) => p === u || p.startsWith(`${u}/`)));
+      expect(loaded).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
