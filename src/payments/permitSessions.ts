@@ -98,6 +98,8 @@ export class PermitSessions {
   private readonly keys: ReturnType<typeof sessionKeys>;
   private readonly lock: RedisLock;
   private cached?: { permit: StoredPermit; until: number };
+  /** The router's "too little USDC", as this process last read it (with the permit, so a call needs no round trip of its own for it). */
+  private broke: string | null = null;
 
   constructor(private readonly o: PermitSessionOptions) {
     this.keys = sessionKeys(o.chain.owner);
@@ -111,7 +113,8 @@ export class PermitSessions {
 
   /** The open permit, from Redis (another process may have replaced it). */
   async current(): Promise<StoredPermit | undefined> {
-    const id = await this.o.redis.get(this.keys.current(this.o.origin));
+    const [id, broke] = await this.o.redis.mget(this.keys.current(this.o.origin), this.keys.broke);
+    this.broke = broke ?? null;
     const p = id ? await this.permit(id) : undefined;
     this.cached = p ? { permit: p, until: Date.now() + CACHE_MS } : undefined;
     return p;
@@ -145,10 +148,11 @@ export class PermitSessions {
    * lock. The call's price moves out of the permit's reservation into the call's own.
    */
   async take(terms: SessionTerms, callId: string, micro: MicroUsdc, leaseMs: number): Promise<TakeResult> {
-    const broke = await this.o.redis.get(this.keys.broke);
+    // The stop is read with the permit (another process's stop is seen within the cache's 2 s).
+    const first = await this.currentCached();
+    const broke = this.broke;
     if (broke) return { ok: false, guard: "balance", reason: `the router said the wallet holds too little USDC (${broke}); paid calls wait until the balance is topped up` };
     const now = this.o.clock();
-    const first = await this.currentCached();
     if (this.usable(first, leaseMs) && this.fits(first, terms)) {
       const took = await this.o.budget.takeFromSession(sessionReservation(first.id), callId, micro, now, leaseMs);
       if (took === "ok") return { ok: true, permit: first, signed: false };
@@ -269,11 +273,13 @@ export class PermitSessions {
 
   /** The router says the wallet cannot pay: no paid call until the balance is seen topped up (or 10 minutes pass). */
   async walletShort(text: string): Promise<boolean> {
-    return (await this.o.redis.set(this.keys.broke, text.slice(0, 120), "EX", 600, "NX")) === "OK";
+    this.broke = text.slice(0, 120);
+    return (await this.o.redis.set(this.keys.broke, this.broke, "EX", 600, "NX")) === "OK";
   }
 
   /** The balance monitor saw enough USDC again. */
   async walletTopped(): Promise<void> {
+    this.broke = null;
     await this.o.redis.del(this.keys.broke);
   }
 
